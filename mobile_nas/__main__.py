@@ -1,0 +1,3 @@
+from mobile_nas.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""One module per ``mobile-nas`` subcommand, each with ``register(subparsers)``."""

@@ -1,0 +1,47 @@
+"""``mobile-nas cost ARCH``: MACs, parameters and (with a table) latency of an architecture."""
+
+from __future__ import annotations
+
+import argparse
+
+from mobile_nas.commands._common import add_json_arg, human, print_json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "cost", help="MACs, parameters and latency of one architecture",
+        description="Cost one architecture. ARCH is an arch string, a reference name "
+                    "(mobilenet_v2, mnasnet1_0) or a JSON file with an \"arch\" key. MACs count "
+                    "one fused multiply-add once (fvcore's convention) over convolutions and "
+                    "linear layers. Example: mobile-nas cost mnasnet1_0 --space mobile224 --json",
+    )
+    p.add_argument("arch", metavar="ARCH", help="arch string, reference name or JSON file")
+    p.add_argument("--space", "-s", metavar="S",
+                   help="search space (optional for reference names and JSON files)")
+    add_json_arg(p)
+    p.set_defaults(handler=_cost)
+
+
+def cost_record(args: argparse.Namespace) -> dict:
+    from mobile_nas.cost.model_costs import model_costs
+    from mobile_nas.space import load_arch
+
+    arch = load_arch(args.arch, args.space)
+    costs = model_costs(arch)
+    return {"arch": arch.to_string(), "space": arch.space, "macs": costs.macs,
+            "params": costs.params}
+
+
+def _cost(args: argparse.Namespace) -> int:
+    record = cost_record(args)
+    if args.json:
+        print_json(record)
+        return 0
+    print(f"arch    {record['arch']}")
+    print(f"space   {record['space']}")
+    print(f"macs    {human(record['macs'])} ({record['macs']:,}; fused multiply-add = 1)")
+    print(f"params  {human(record['params'])} ({record['params']:,})")
+    for key in ("latency_ms", "measured_ms"):
+        if key in record:
+            print(f"{key:<8}{record[key]:.3f}")
+    return 0

@@ -1,0 +1,1 @@
+"""Costs of an architecture: MACs and parameters (fvcore), latency (tables or measured)."""

@@ -1,0 +1,94 @@
+"""Architecture: an immutable, hashable point of a search space."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mobile_nas.errors import ArchError
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """The ordered choices of one architecture of the space named ``space``.
+
+    ``values[i]`` is the choice for ``get_space(space).decisions[i]``. Instances are immutable
+    and hashable; use :meth:`to_string` / :meth:`from_string` for the compact, human-readable
+    form and :meth:`to_json` / :meth:`from_json` for files.
+    """
+
+    space: str
+    values: tuple[Any, ...]
+
+    @property
+    def search_space(self):
+        from mobile_nas.space.registry import get_space
+
+        return get_space(self.space)
+
+    def choices(self) -> dict[str, Any]:
+        """Decision name → chosen value."""
+        return {d.name: v for d, v in zip(self.search_space.decisions, self.values, strict=True)}
+
+    def indices(self) -> tuple[int, ...]:
+        """Index of each choice in its decision (what a controller emits)."""
+        return tuple(
+            d.index(v) for d, v in zip(self.search_space.decisions, self.values, strict=True)
+        )
+
+    def to_string(self) -> str:
+        return self.search_space.encode(self)
+
+    @classmethod
+    def from_string(cls, text: str, space: str) -> Architecture:
+        from mobile_nas.space.registry import get_space
+
+        return get_space(space).decode(text)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"space": self.space, "arch": self.to_string(), "decisions": self.choices()}
+
+    @classmethod
+    def from_json(cls, data: Any, space: str | None = None) -> Architecture:
+        """Reads ``{"space": ..., "arch": "..."}`` (extra keys such as metrics are ignored)."""
+        if not isinstance(data, dict) or not isinstance(data.get("arch"), str):
+            raise ArchError('architecture JSON must be an object with an "arch" string')
+        name = data.get("space") or space
+        if not isinstance(name, str):
+            raise ArchError('architecture JSON names no "space" and none was given')
+        if space is not None and data.get("space") not in (None, space):
+            raise ArchError(f"architecture is from space {data['space']!r}, not {space!r}")
+        return cls.from_string(data["arch"], name)
+
+    def __str__(self) -> str:
+        return self.to_string()
+
+
+def load_arch(spec: str, space: str | None) -> Architecture:
+    """Resolves what users pass as ARCH: a reference name, a JSON file, or an arch string."""
+    from mobile_nas.space.reference import REFERENCE_ARCHS
+
+    if spec in REFERENCE_ARCHS:
+        ref = REFERENCE_ARCHS.get(spec)
+        if space is not None and space != ref.space:
+            raise ArchError(f"reference architecture {spec!r} lives in space {ref.space!r}, "
+                            f"not {space!r}")
+        return Architecture.from_string(ref.arch, ref.space)
+    path = Path(spec)
+    if spec.endswith(".json") or (path.is_file() and not _looks_like_arch(spec)):
+        if not path.is_file():
+            raise ArchError(f"architecture file {spec!r} does not exist")
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ArchError(f"cannot read architecture JSON {spec!r}: {exc}") from None
+        return Architecture.from_json(data, space)
+    if space is None:
+        raise ArchError("an architecture string needs --space")
+    return Architecture.from_string(spec, space)
+
+
+def _looks_like_arch(spec: str) -> bool:
+    return "|" in spec or "_" in spec and "/" not in spec

@@ -1,0 +1,49 @@
+"""Reference architectures: known networks expressed in our spaces, with recorded costs.
+
+``params`` and ``macs`` are the figures of the torchvision model of the same name (MACs as
+counted by :func:`mobile_nas.cost.flops.count_macs`); tests rebuild both networks and check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mobile_nas.errors import SpaceError
+from mobile_nas.registry import Registry
+
+
+@dataclass(frozen=True)
+class ReferenceArch:
+    name: str
+    space: str
+    arch: str
+    params: int
+    macs: int
+    source: str
+
+
+REFERENCE_ARCHS: Registry[ReferenceArch] = Registry("reference architecture", SpaceError)
+
+
+def _register(ref: ReferenceArch) -> None:
+    REFERENCE_ARCHS.register(ref.name, ref)
+
+
+_register(ReferenceArch(
+    name="mobilenet_v2",
+    space="mobile224",
+    arch="ds_k3_n1_c16_relu6|mb6_k3_n2_c24_relu6|mb6_k3_n3_c32_relu6|mb6_k3_n4_c64_relu6"
+         "|mb6_k3_n3_c96_relu6|mb6_k3_n3_c160_relu6|mb6_k3_n1_c320_relu6",
+    params=3_504_872,
+    macs=300_774_272,
+    source="torchvision.models.mobilenet_v2 (Sandler et al. 2018)",
+))
+_register(ReferenceArch(
+    name="mnasnet1_0",
+    space="mobile224",
+    arch="ds_k3_n1_c16_relu|mb3_k3_n3_c24_relu|mb3_k5_n3_c40_relu|mb6_k5_n3_c80_relu"
+         "|mb6_k3_n2_c96_relu|mb6_k5_n4_c192_relu|mb6_k3_n1_c320_relu",
+    params=4_383_312,
+    macs=314_415_872,
+    source="torchvision.models.mnasnet1_0 (Tan et al. 2019, MnasNet-B1 without SE)",
+))

@@ -1,0 +1,26 @@
+"""The registry of search spaces by name."""
+
+from __future__ import annotations
+
+from mobile_nas.errors import SpaceError
+from mobile_nas.registry import Registry
+from mobile_nas.space.base import SearchSpace
+
+SPACES: Registry[SearchSpace] = Registry("search space", SpaceError)
+
+
+def register_space(space: SearchSpace) -> SearchSpace:
+    return SPACES.register(space.name, space)
+
+
+def get_space(name: str) -> SearchSpace:
+    """The registered space ``name``; raises :class:`SpaceError` listing the known ones."""
+    import mobile_nas.space.presets  # noqa: F401  (registers the built-in spaces)
+
+    return SPACES.get(name)
+
+
+def list_spaces(pattern: str = "*") -> list[str]:
+    import mobile_nas.space.presets  # noqa: F401
+
+    return SPACES.names(pattern)

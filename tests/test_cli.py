@@ -1,0 +1,67 @@
+import json
+import subprocess
+import sys
+
+FMNIST_ARCH = "mb6_k3_n1_c16_relu|mb3_k5_n2_c24_relu|ds_k3_n1_c40_hswish_se|mb6_k7_n1_c64_relu"
+
+
+def test_space_show_and_json(run_cli):
+    code, out, _ = run_cli("space", "show", "--space", "fmnist28")
+    assert code == 0 and "s0.kernel" in out and "distinct layers" in out
+    code, out, _ = run_cli("space", "show", "--space", "mobile224", "--json")
+    info = json.loads(out)
+    assert info["name"] == "mobile224" and info["size"] > 1e9
+    assert set(info["reference_archs"]) == {"mobilenet_v2", "mnasnet1_0"}
+    code, out, _ = run_cli("space", "show", "--list", "--json")
+    assert {"fmnist28", "mobile224"} <= set(json.loads(out))
+
+
+def test_space_sample_is_seeded_one_string_a_line(run_cli):
+    _, first, _ = run_cli("space", "sample", "--space", "fmnist28", "--n", "5", "--seed", "3")
+    _, again, _ = run_cli("space", "sample", "--space", "fmnist28", "--n", "5", "--seed", "3")
+    lines = first.strip().splitlines()
+    assert first == again and len(lines) == 5
+    from mobile_nas.space import get_space
+
+    for line in lines:
+        assert get_space("fmnist28").decode(line).to_string() == line
+
+
+def test_cost_json_of_reference_and_string(run_cli):
+    code, out, _ = run_cli("cost", "mnasnet1_0", "--space", "mobile224", "--json")
+    record = json.loads(out)
+    assert code == 0 and record["params"] == 4_383_312 and record["macs"] == 314_415_872
+    code, out, _ = run_cli("cost", FMNIST_ARCH, "--space", "fmnist28", "--json")
+    assert code == 0 and json.loads(out)["arch"] == FMNIST_ARCH
+    code, out, _ = run_cli("cost", FMNIST_ARCH, "--space", "fmnist28")
+    assert "fused multiply-add" in out
+
+
+def test_bad_input_one_line_exit_2(run_cli, tmp_path):
+    bad = FMNIST_ARCH.replace("k5", "k4")
+    cases = [
+        (("cost", bad, "--space", "fmnist28"), "'k4'"),
+        (("cost", FMNIST_ARCH, "--space", "nope"), "unknown search space 'nope'"),
+        (("cost", str(tmp_path / "missing.json")), "does not exist"),
+        (("space", "sample", "--space", "nope"), "unknown search space"),
+    ]
+    for args, fragment in cases:
+        code, out, err = run_cli(*args)
+        assert code == 2, args
+        assert err.count("\n") == 1 and fragment in err and "Traceback" not in err
+        assert out == ""
+
+
+def test_argparse_errors_exit_2(run_cli):
+    code, _, err = run_cli("space", "sample", "--space", "fmnist28", "--n", "0")
+    assert code == 2 and "positive integer" in err
+
+
+def test_module_entry_point_and_debug_traceback():
+    bad = FMNIST_ARCH.replace("relu|", "relu9|", 1)
+    proc = subprocess.run([sys.executable, "-m", "mobile_nas", "cost", bad, "--space",
+                           "fmnist28"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "relu9" in proc.stderr and "Traceback" not in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "mobile_nas", "--debug", "cost", bad,
+                           "--space", "fmnist28"], capture_output=True, text=True)
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
