@@ -75,17 +75,51 @@ class Classifier(nn.Sequential):
                          nn.Linear(key.cin, key.cout))
 
 
+LayerBuilder = Callable[..., nn.Module]
+_LAYER_BUILDERS: dict[str, LayerBuilder] = {}
+
+
+def register_layer_builder(*ops: str):
+    """Decorator: registers ``fn(key, *, dropout) -> nn.Module`` for layer ops (no duplicates).
+
+    Cell spaces register their operators here, so the latency profiler and the model builders
+    share one code path for every op.
+    """
+
+    def wrap(fn: LayerBuilder) -> LayerBuilder:
+        for op in ops:
+            if op in _LAYER_BUILDERS:
+                raise ValueError(f"a builder for layer op {op!r} is already registered")
+            _LAYER_BUILDERS[op] = fn
+        return fn
+
+    return wrap
+
+
 def build_layer(key: LayerKey, *, dropout: float = 0.0) -> nn.Module:
-    """The module for one mobile-space layer key (``stem``, ``ds``, ``mb``, ``head``,
-    ``classifier``)."""
-    if key.op in ("stem", "head"):
-        return Conv2dNormActivation(key.cin, key.cout, key.kernel, stride=key.stride,
-                                    activation_layer=activation(key.act))
-    if key.op in ("ds", "mb"):
-        return MobileBlock(key)
-    if key.op == "classifier":
-        return Classifier(key, dropout)
-    raise ArchError(f"no builder for layer op {key.op!r}")
+    """The module for one layer key, by its ``op`` (see :func:`register_layer_builder`)."""
+    try:
+        builder = _LAYER_BUILDERS[key.op]
+    except KeyError:
+        raise ArchError(f"no builder for layer op {key.op!r}; known: "
+                        f"{', '.join(sorted(_LAYER_BUILDERS))}") from None
+    return builder(key, dropout=dropout)
+
+
+@register_layer_builder("stem", "head")
+def _conv_bn_act(key: LayerKey, *, dropout: float = 0.0) -> nn.Module:
+    return Conv2dNormActivation(key.cin, key.cout, key.kernel, stride=key.stride,
+                                activation_layer=activation(key.act))
+
+
+@register_layer_builder("ds", "mb")
+def _mobile_block(key: LayerKey, *, dropout: float = 0.0) -> nn.Module:
+    return MobileBlock(key)
+
+
+@register_layer_builder("classifier")
+def _classifier(key: LayerKey, *, dropout: float = 0.0) -> nn.Module:
+    return Classifier(key, dropout)
 
 
 def init_weights(model: nn.Module) -> None:
