@@ -60,3 +60,10 @@ FMNIST28 = MobileSpace(
 for _space in (MOBILE224, FMNIST28):
     if _space.name not in SPACES:
         register_space(_space)
+
+# Cell spaces (NASNet cells, NAS-Bench-201); resized variants via mobile_nas.space.scaled.
+from mobile_nas.space.cell_presets import CELL_SPACES  # noqa: E402
+
+for _space in CELL_SPACES:
+    if _space.name not in SPACES:
+        register_space(_space)

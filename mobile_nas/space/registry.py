@@ -17,6 +17,10 @@ def get_space(name: str) -> SearchSpace:
     """The registered space ``name``; raises :class:`SpaceError` listing the known ones."""
     import mobile_nas.space.presets  # noqa: F401  (registers the built-in spaces)
 
+    if isinstance(name, str) and "@" in name and name not in SPACES:
+        from mobile_nas.space.scaled import resolve_scaled_name
+
+        return resolve_scaled_name(name)  # e.g. nasnet@n4-f32-r224 (cell spaces, resized)
     return SPACES.get(name)
 
 

@@ -1,0 +1,109 @@
+"""Scaled cell spaces: the same cells stacked in a network of another size.
+
+Cell spaces (``nasnet``, ``nb201``) carry their size knobs — cells per stack ``N``,
+initial filters ``F``, input shape and class count. A cell searched on a small proxy
+transfers to a large network by re-reading the *same choices* in a scaled space::
+
+    big = scaled_space("nasnet", cells=4, filters=32, input_size=224, channels=3,
+                       num_classes=1000)
+    big.name == "nasnet@n4-f32-3x224x224-k1000"
+    transfer_arch(arch, big)          # same cells, scaled network
+
+A scaled space is registered under its canonical name, and ``get_space`` resolves any name
+of the form ``<base>@<token>-<token>...`` on first use, with tokens ``n<N>``, ``f<F>``,
+``r<size>`` (square input), ``<C>x<H>x<W>`` and ``k<classes>``; unspecified knobs keep the
+base's values. So every command that takes ``--space`` (cost, lut build, train, export,
+search) works on scaled spaces, and arch JSON files record the scaled space by name.
+"""
+
+from __future__ import annotations
+
+import re
+
+from mobile_nas.errors import SpaceError
+from mobile_nas.space.architecture import Architecture
+from mobile_nas.space.base import SearchSpace
+
+_TOKEN = re.compile(r"n(?P<n>\d+)|f(?P<f>\d+)|r(?P<r>\d+)|k(?P<k>\d+)"
+                    r"|(?P<c>\d+)x(?P<h>\d+)x(?P<w>\d+)")
+
+
+def scaled_name(base: str, *, cells: int, filters: int, input_shape: tuple[int, int, int],
+                num_classes: int) -> str:
+    """The canonical name of a scaled space."""
+    c, h, w = input_shape
+    return f"{base}@n{cells}-f{filters}-{c}x{h}x{w}-k{num_classes}"
+
+
+def scaled_space(base: str | SearchSpace, *, cells: int | None = None,
+                 filters: int | None = None, input_size: int | None = None,
+                 channels: int | None = None, num_classes: int | None = None,
+                 input_shape: tuple[int, int, int] | None = None) -> SearchSpace:
+    """The space ``base`` resized (None keeps the base's value; ``input_shape`` overrides
+    ``channels`` and ``input_size``); registered on first use.
+
+    Raises :class:`SpaceError` if ``base`` is not a scalable cell space or a knob is not a
+    positive integer.
+    """
+    from mobile_nas.space.registry import SPACES, get_space, register_space
+
+    space = get_space(base) if isinstance(base, str) else base
+    if "@" in space.name:
+        space = get_space(space.name.split("@", 1)[0])
+    if not hasattr(space, "scaled"):
+        raise SpaceError(f"space {space.name!r} has no size knobs; scalable spaces are cell "
+                         f"spaces such as nasnet and nb201")
+    c0, h0, w0 = space.input_shape
+    if input_shape is None:
+        input_shape = (channels or c0, input_size or h0, input_size or w0)
+    cells = space.cells if cells is None else cells
+    filters = space.filters if filters is None else filters
+    num_classes = space.num_classes if num_classes is None else num_classes
+    values = {"cells": cells, "filters": filters, "num_classes": num_classes,
+              "input_shape": input_shape}
+    flat = [cells, filters, num_classes, *input_shape]
+    if not all(isinstance(v, int) and v >= 1 for v in flat):
+        raise SpaceError(f"scaled space knobs must be positive integers, got {values}")
+    name = scaled_name(space.name, **values)
+    if name in SPACES:
+        return SPACES.get(name)
+    try:
+        new = space.scaled(name=name, **values)
+    except ValueError as exc:
+        raise SpaceError(f"cannot scale {space.name!r}: {exc}") from None
+    return register_space(new)
+
+
+def resolve_scaled_name(name: str) -> SearchSpace:
+    """Parses ``<base>@<tokens>`` (see module docstring), registers and returns the space;
+    the space's ``name`` is the canonical one, which may differ from ``name``."""
+    base, _, spec = name.partition("@")
+    knobs: dict = {}
+    for tok in spec.split("-") if spec else []:
+        m = _TOKEN.fullmatch(tok)
+        if not m:
+            raise SpaceError(f"bad token {tok!r} in scaled space name {name!r}; expected "
+                             f"n<cells>, f<filters>, r<size>, <C>x<H>x<W> or k<classes>")
+        g = {k: int(v) for k, v in m.groupdict().items() if v is not None}
+        if "c" in g:
+            knobs["input_shape"] = (g["c"], g["h"], g["w"])
+        for short, knob in (("n", "cells"), ("f", "filters"), ("r", "input_size"),
+                            ("k", "num_classes")):
+            if short in g:
+                knobs[knob] = g[short]
+    return scaled_space(base, **knobs)
+
+
+def transfer_arch(arch: Architecture, space: SearchSpace | str) -> Architecture:
+    """``arch``'s cells in ``space`` (which must share the base space's decisions)."""
+    from mobile_nas.errors import ArchError
+    from mobile_nas.space.registry import get_space
+
+    target = get_space(space) if isinstance(space, str) else space
+    source = arch.search_space
+    if [d for d in source.decisions] != [d for d in target.decisions]:
+        raise ArchError(f"architectures of {source.name!r} do not transfer to "
+                        f"{target.name!r}: their decisions differ")
+    out = Architecture(target.name, arch.values)
+    target.validate(out)
+    return out
