@@ -1,0 +1,17 @@
+"""The search: strategies, rewards, evaluators, costs and the resumable Optuna runner."""
+
+from mobile_nas.search.evaluator import Evaluator, EvaluatorError, TableEvaluator
+from mobile_nas.search.rewards import Reward, RewardError, Target, make_reward
+from mobile_nas.search.strategy import (
+    STRATEGIES,
+    Strategy,
+    StrategyError,
+    make_strategy,
+    register_strategy,
+)
+
+__all__ = [
+    "Evaluator", "EvaluatorError", "Reward", "RewardError", "STRATEGIES", "Strategy",
+    "StrategyError", "TableEvaluator", "Target", "make_reward", "make_strategy",
+    "register_strategy",
+]
