@@ -250,3 +250,34 @@ def _load_state(path, model, opt, sched, config) -> tuple[list[EpochStats], int]
     sched.load_state_dict(state["scheduler"])
     history = [EpochStats(**h) for h in state["history"]]
     return history, int(state["epoch"])
+
+
+def train_architecture(arch, dataset: Dataset, *, out: str | os.PathLike, epochs: int,
+                       resume: bool = False, progress: bool = True, **recipe):
+    """Builds ``arch``, trains it with :func:`train_model`, measures test accuracy and writes
+    the model checkpoint ``out`` (see :mod:`mobile_nas.train.checkpoint`).
+
+    The per-epoch training state goes to ``<out>.state`` and is removed once ``out`` is
+    written; ``resume=True`` continues from it. Returns the
+    :class:`~mobile_nas.train.checkpoint.ModelCheckpoint`.
+    """
+    from mobile_nas.models.build import build_model
+    from mobile_nas.train.checkpoint import CheckpointError, make_checkpoint, save_checkpoint
+
+    out = Path(out)
+    if not out.parent.is_dir():
+        raise CheckpointError(f"cannot write {str(out)!r}: folder {str(out.parent)!r} "
+                              f"does not exist")
+    state_path = out.with_name(out.name + ".state")
+    torch.manual_seed(recipe.get("seed", 0))
+    model = build_model(arch)
+    result = train_model(model, dataset, epochs=epochs, progress=progress,
+                         checkpoint_path=state_path, resume=resume, **recipe)
+    test_acc = evaluate_accuracy(model, dataset.test, dataset.mean, dataset.std)
+    metrics = {**result.to_json(), "test_accuracy": test_acc, "test_images": len(dataset.test)}
+    ckpt = make_checkpoint(model, arch, dataset, metrics=metrics,
+                           recipe={"epochs": epochs, **{k: v for k, v in recipe.items()
+                                                        if v is not None}})
+    save_checkpoint(ckpt, out)
+    state_path.unlink(missing_ok=True)
+    return ckpt

@@ -1,0 +1,90 @@
+"""``mobile-nas train ARCH``: stand-alone training of one architecture into ``model.pt``."""
+
+from __future__ import annotations
+
+import argparse
+
+from mobile_nas.commands._common import add_json_arg, positive_float, positive_int, print_json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train", help="train one architecture and write a model checkpoint",
+        description="Train ARCH (an arch string, a reference name, a JSON file such as "
+                    "RUN_DIR/best.json, or a RUN_DIR holding best.json) from scratch: SGD "
+                    "(Nesterov) or AdamW, warm-up + cosine schedule, label smoothing 0.1, "
+                    "shift/flip augmentation, validation each epoch, final test accuracy. "
+                    "The checkpoint loads with torch.load(weights_only=True). "
+                    "Example: mobile-nas train runs/rl/best.json --dataset fashion-mnist "
+                    "--epochs 10 --out model.pt",
+    )
+    p.add_argument("arch", metavar="ARCH", help="arch string, reference name, JSON file or "
+                                                "RUN_DIR with best.json")
+    p.add_argument("--space", "-s", metavar="S", help="search space (optional for JSON files)")
+    p.add_argument("--dataset", "-d", default="fashion-mnist",
+                   help="fashion-mnist (default), cifar10, synthetic or folder:PATH")
+    p.add_argument("--data-dir", help="folder with the dataset files")
+    p.add_argument("--epochs", "-e", type=positive_int, required=True)
+    p.add_argument("--out", "-o", required=True, help="model checkpoint to write (model.pt)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from <out>.state, written after every epoch")
+    p.add_argument("--subset", type=positive_int, metavar="N",
+                   help="train on a seeded subset of N training images")
+    p.add_argument("--batch-size", type=positive_int, default=128)
+    p.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd")
+    p.add_argument("--lr", type=positive_float, help="peak learning rate (sgd 0.1, adamw 2e-3)")
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_json_arg(p)
+    p.set_defaults(handler=_train)
+
+
+def resolve_arch(spec: str, space: str | None):
+    """ARCH as users pass it; a folder means its ``best.json`` (a search run)."""
+    from pathlib import Path
+
+    from mobile_nas.errors import ArchError
+    from mobile_nas.space import load_arch
+
+    path = Path(spec)
+    if path.is_dir():
+        if not (path / "best.json").is_file():
+            raise ArchError(f"folder {spec!r} has no best.json (expected a search RUN_DIR)")
+        spec = str(path / "best.json")
+    return load_arch(spec, space)
+
+
+def _train(args: argparse.Namespace) -> int:
+    import torch
+
+    from mobile_nas.train.data import load_dataset
+    from mobile_nas.train.trainer import train_architecture
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    arch = resolve_arch(args.arch, args.space)
+    dataset = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed)
+    ckpt = train_architecture(
+        arch, dataset, out=args.out, epochs=args.epochs, resume=args.resume,
+        progress=not args.no_progress, batch_size=args.batch_size, optimizer=args.optimizer,
+        lr=args.lr, label_smoothing=args.label_smoothing, train_subset=args.subset,
+        seed=args.seed)
+    m = ckpt.metrics
+    record = {"out": args.out, "arch": ckpt.arch, "space": ckpt.space,
+              "dataset": dataset.name, "epochs": args.epochs,
+              "train_images": m["train_images"], "val_accuracy": m["val_accuracy"],
+              "test_accuracy": m["test_accuracy"], "train_seconds": m["seconds"],
+              "resumed_from_epoch": m["resumed_from_epoch"]}
+    if args.json:
+        print_json(record)
+        return 0
+    for h in m["history"]:
+        print(f"epoch {h['epoch']:>3}  loss {h['train_loss']:.4f}  train {h['train_accuracy']:.4f}"
+              f"  val {h['val_accuracy']:.4f}  {h['seconds']:.1f}s")
+    print(f"arch           {ckpt.arch}")
+    print(f"val accuracy   {m['val_accuracy']:.4f}")
+    print(f"test accuracy  {m['test_accuracy']:.4f} ({m['test_images']} images)")
+    print(f"wrote          {args.out}")
+    return 0
