@@ -1,0 +1,42 @@
+"""Errors of the latency package (all user-facing :class:`MobileNasError`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from mobile_nas.errors import MobileNasError
+
+
+class LatencyTableError(MobileNasError, ValueError):
+    """A latency table that cannot be read: missing, corrupt, truncated or wrong schema."""
+
+
+class BundleError(MobileNasError, ValueError):
+    """A bundle or device results file that is unsafe or does not match its manifest."""
+
+
+class MeasureError(MobileNasError, ValueError):
+    """A file that onnxruntime cannot load or run, or bad timing settings."""
+
+
+class MissingEntryError(MobileNasError, KeyError):
+    """An architecture contains layers the table has not profiled.
+
+    ``missing`` holds the :class:`~mobile_nas.space.LayerKey` ids; the message names them and
+    the ``mobile-nas lut build`` command that fills them.
+    """
+
+    def __init__(self, missing: Sequence[str], *, space: str, arch: str | None = None,
+                 table: str | None = None) -> None:
+        self.missing = list(missing)
+        self.space = space
+        shown = ", ".join(self.missing[:5]) + (" ..." if len(self.missing) > 5 else "")
+        cmd = f"mobile-nas lut build --space {space}"
+        if arch:
+            cmd += f" --arch '{arch}'"
+        cmd += f" --out {table or 'TABLE.json'} --resume"
+        super().__init__(f"latency table lacks {len(self.missing)} layer(s) of this "
+                         f"architecture: {shown}; profile them with: {cmd}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])

@@ -1,0 +1,134 @@
+"""End-to-end onnxruntime timing of ONNX files and of architectures."""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mobile_nas.cost.latency.errors import MeasureError
+from mobile_nas.cost.latency.export import DEFAULT_OPSET, export_arch_onnx
+from mobile_nas.cost.latency.runner import (
+    CLOCKS,
+    RunnerError,
+    cpu_model,
+    make_session,
+    summarize,
+    time_interleaved,
+)
+from mobile_nas.space.architecture import Architecture
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Latency distribution of one model over ``runs`` timed inferences (milliseconds)."""
+
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    mean_ms: float
+    std_ms: float
+    runs: int
+    warmup: int
+    threads: int
+    provider: str
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_times(cls, times_ms: Sequence[float], *, warmup: int, threads: int,
+                   provider: str) -> Timing:
+        a = np.asarray(times_ms, dtype=np.float64)
+        p50, p90, p99 = np.percentile(a, [50, 90, 99])
+        return cls(p50_ms=float(p50), p90_ms=float(p90), p99_ms=float(p99),
+                   mean_ms=float(a.mean()), std_ms=float(a.std(ddof=1) if a.size > 1 else 0.0),
+                   runs=int(a.size), warmup=warmup, threads=threads, provider=provider)
+
+
+def load_session(model: bytes | str | os.PathLike, *, threads: int = 1,
+                 provider: str = "CPUExecutionProvider", opt_level: str = "all"):
+    """An onnxruntime session, or :class:`MeasureError` naming the file if it is no model."""
+    if isinstance(model, (str, os.PathLike)) and not Path(model).is_file():
+        raise MeasureError(f"ONNX file not found: {model}")
+    if threads < 1:
+        raise MeasureError(f"threads must be >= 1, got {threads}")
+    try:
+        return make_session(model, threads=threads, provider=provider, opt_level=opt_level)
+    except RunnerError as exc:
+        raise MeasureError(str(exc)) from None
+    except Exception as exc:  # onnxruntime raises its own exception types
+        name = model if isinstance(model, (str, os.PathLike)) else "model bytes"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise MeasureError(f"{name} is not a loadable ONNX model: {first}") from None
+
+
+def measure_onnx_ms(model: bytes | str | os.PathLike, *, threads: int = 1,
+                    provider: str = "CPUExecutionProvider", warmup: int = 10, runs: int = 100,
+                    opt_level: str = "all", clock: str = "wall") -> Timing:
+    """Times ``runs`` batch-1 inferences of an ONNX model after ``warmup`` untimed ones.
+
+    Inputs are random floats of the model's input shapes (dynamic dimensions = 1).
+    ``clock`` is ``wall`` (elapsed) or ``cpu`` (the timing thread's CPU time; threads=1).
+    """
+    _check_clock(clock, threads)
+    if runs < 1 or warmup < 0:
+        raise MeasureError(f"runs must be >= 1 and warmup >= 0, got {runs} and {warmup}")
+    session = load_session(model, threads=threads, provider=provider, opt_level=opt_level)
+    times = time_interleaved({"model": session}, warmup=warmup, rounds=runs, runs_per_round=1,
+                             clock_name=clock)
+    return Timing.from_times(times["model"], warmup=warmup, threads=threads, provider=provider)
+
+
+def measure_arch_ms(arch: Architecture, *, threads: int = 1,
+                    provider: str = "CPUExecutionProvider", warmup: int = 10, runs: int = 100,
+                    opset: int = DEFAULT_OPSET, opt_level: str = "all",
+                    clock: str = "wall") -> Timing:
+    """Exports ``arch`` (torch.onnx.export, dynamo=False, ``opset``) and times it."""
+    return measure_onnx_ms(export_arch_onnx(arch, opset=opset), threads=threads,
+                           provider=provider, warmup=warmup, runs=runs, opt_level=opt_level,
+                           clock=clock)
+
+
+def measure_archs_ms(archs: Sequence[Architecture], *, threads: int = 1,
+                     provider: str = "CPUExecutionProvider", warmup: int = 5, rounds: int = 10,
+                     runs_per_round: int = 3, opset: int = DEFAULT_OPSET,
+                     opt_level: str = "all", clock: str = "wall",
+                     progress: bool = False) -> list[dict]:
+    """End-to-end medians of many architectures, repeats interleaved across them.
+
+    Returns one ``{"median_ms", "iqr_ms", "n"}`` per architecture, in order.
+    """
+    from tqdm import tqdm
+
+    _check_clock(clock, threads)
+    sessions = {}
+    for i, arch in enumerate(tqdm(archs, desc="export", unit="arch", disable=not progress,
+                                  leave=False)):
+        sessions[str(i)] = load_session(export_arch_onnx(arch, opset=opset), threads=threads,
+                                        provider=provider, opt_level=opt_level)
+    with tqdm(total=rounds, desc="time e2e", unit="round", disable=not progress,
+              leave=False) as bar:
+        times = time_interleaved(sessions, warmup=warmup, rounds=rounds,
+                                 runs_per_round=runs_per_round, clock_name=clock,
+                                 on_round=lambda _: bar.update())
+    return [summarize(times[str(i)]) for i in range(len(archs))]
+
+
+def _check_clock(clock: str, threads: int) -> None:
+    if clock not in CLOCKS:
+        raise MeasureError(f"unknown clock {clock!r}; choose from {', '.join(CLOCKS)}")
+    if clock == "cpu" and threads != 1:
+        raise MeasureError(f"clock 'cpu' measures one thread; it needs threads=1, not {threads}")
+
+
+def machine_info() -> dict:
+    """CPU model, core count, OS and onnxruntime version of this machine."""
+    import onnxruntime as ort
+
+    return {"cpu": cpu_model(), "cpu_count": os.cpu_count(),
+            "os": f"{platform.system()} {platform.release()}", "onnxruntime": ort.__version__}

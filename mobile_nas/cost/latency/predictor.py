@@ -1,0 +1,59 @@
+"""LatencyPredictor: architecture latency as the calibrated sum of its layers' table entries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mobile_nas.cost.latency.errors import MissingEntryError
+from mobile_nas.cost.latency.table import LatencyTable
+from mobile_nas.space.architecture import Architecture
+from mobile_nas.space.layers import LayerKey
+
+
+@dataclass(frozen=True)
+class LatencyPrediction:
+    """Predicted end-to-end latency and each layer's isolated table latency (ms).
+
+    ``sum_ms`` is the plain sum of ``per_layer``; ``total_ms`` applies the table's
+    calibration (equal to ``sum_ms`` for an uncalibrated table).
+    """
+
+    total_ms: float
+    per_layer: list[tuple[LayerKey, float]]
+    sum_ms: float = 0.0
+    calibrated: bool = False
+
+
+class LatencyPredictor:
+    """Predicts with one :class:`LatencyTable`. Thread-safe; the table is immutable.
+
+    Raises :class:`MissingEntryError` for architectures with layers the table lacks.
+    """
+
+    def __init__(self, table: LatencyTable, *, table_path: str | None = None) -> None:
+        self.table = table
+        self.table_path = table_path
+
+    def layer_ms(self, arch: Architecture) -> list[tuple[LayerKey, float]]:
+        keys = arch.search_space.layers(arch)
+        missing = self.table.missing(keys)
+        if missing:
+            raise MissingEntryError(missing, space=arch.space, arch=arch.to_string(),
+                                    table=self.table_path)
+        return [(k, self.table.entries[k.id].median_ms) for k in keys]
+
+    def predict(self, arch: Architecture) -> LatencyPrediction:
+        if arch.space != self.table.space:
+            from mobile_nas.cost.latency.errors import LatencyTableError
+
+            raise LatencyTableError(f"the latency table is for space {self.table.space!r}, "
+                                    f"the architecture for {arch.space!r}")
+        per_layer = self.layer_ms(arch)
+        sum_ms = sum(ms for _, ms in per_layer)
+        cal = self.table.calibration
+        total = cal.apply(sum_ms, len(per_layer)) if cal else sum_ms
+        return LatencyPrediction(total_ms=float(total), per_layer=per_layer,
+                                 sum_ms=float(sum_ms), calibrated=cal is not None)
+
+    def predict_ms(self, arch: Architecture) -> float:
+        return self.predict(arch).total_ms

@@ -1,0 +1,280 @@
+"""Interleaved onnxruntime timing of many ONNX models: the one timing loop of mobile-nas.
+
+This module needs only the standard library, numpy and onnxruntime. ``lut build`` and
+``lut check`` import it, and ``lut bundle`` copies this very file into the bundle as
+``run_lut.py``, so a phone or a Raspberry Pi times the operators exactly as the host does::
+
+    python run_lut.py bundle.zip --out results.json [--threads 1] [--provider CPUExecutionProvider]
+
+Timing protocol: every model is warmed up, then ``rounds`` rounds visit all models in a
+shuffled order, each visit running ``runs_per_round`` inferences; a slow drift of the
+machine therefore touches every model alike. Each model gets the median, interquartile
+range and count of its ``rounds * runs_per_round`` times in milliseconds (wall clock, or
+the CPU time of the timing thread with ``clock='cpu'``, see :func:`_clock`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+RESULTS_SCHEMA_VERSION = 1
+MANIFEST_SCHEMA_VERSION = 1
+
+OPT_LEVELS = ("disable", "basic", "extended", "all")
+CLOCKS = ("wall", "cpu")
+
+
+class RunnerError(Exception):
+    """Bad input to the runner (missing bundle, unsafe archive, unknown provider)."""
+
+
+def make_session(model: bytes | str | os.PathLike, *, threads: int = 1,
+                 provider: str = "CPUExecutionProvider", opt_level: str = "all"):
+    """An onnxruntime session pinned to ``threads`` intra-op threads and one provider."""
+    import onnxruntime as ort
+
+    if provider not in ort.get_available_providers():
+        raise RunnerError(f"execution provider {provider!r} is not available; available: "
+                          f"{', '.join(ort.get_available_providers())}")
+    if opt_level not in OPT_LEVELS:
+        raise RunnerError(f"unknown graph optimization level {opt_level!r}; "
+                          f"choose from {', '.join(OPT_LEVELS)}")
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = {
+        "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    }[opt_level]
+    so.log_severity_level = 3
+    if isinstance(model, os.PathLike):
+        model = os.fspath(model)
+    return ort.InferenceSession(model, sess_options=so, providers=[provider])
+
+
+def session_feed(session, seed: int = 0) -> dict:
+    """Random float inputs for every graph input (dynamic dimensions taken as 1)."""
+    rng = np.random.default_rng(seed)
+    feed = {}
+    for inp in session.get_inputs():
+        shape = [d if isinstance(d, int) and d > 0 else 1 for d in inp.shape]
+        dtype = {"tensor(float)": np.float32, "tensor(float16)": np.float16,
+                 "tensor(double)": np.float64, "tensor(int64)": np.int64,
+                 "tensor(int32)": np.int32, "tensor(uint8)": np.uint8,
+                 "tensor(int8)": np.int8}.get(inp.type, np.float32)
+        if np.issubdtype(dtype, np.floating):
+            feed[inp.name] = rng.random(shape, dtype=np.float32).astype(dtype)
+        else:
+            feed[inp.name] = np.zeros(shape, dtype=dtype)
+    return feed
+
+
+def time_interleaved(sessions: Mapping[str, object], *, warmup: int = 5, rounds: int = 10,
+                     runs_per_round: int = 3, seed: int = 0, clock_name: str = "wall",
+                     on_round: Callable[[int], None] | None = None) -> dict[str, list[float]]:
+    """Milliseconds of every run of every session, rounds interleaved (see module)."""
+    feeds = {name: session_feed(s, seed) for name, s in sessions.items()}
+    for name, s in sessions.items():
+        for _ in range(warmup):
+            s.run(None, feeds[name])
+    times: dict[str, list[float]] = {name: [] for name in sessions}
+    order = list(sessions)
+    rng = np.random.default_rng(seed)
+    clock = _clock(clock_name)
+    for r in range(rounds):
+        rng.shuffle(order)
+        for name in order:
+            s, feed, out = sessions[name], feeds[name], times[name]
+            for _ in range(runs_per_round):
+                t0 = clock()
+                s.run(None, feed)
+                out.append((clock() - t0) / 1e6)
+        if on_round is not None:
+            on_round(r)
+    return times
+
+
+def _clock(name: str) -> Callable[[], int]:
+    """``wall``: elapsed time (what a user waits); ``cpu``: CPU time of the calling thread,
+    which onnxruntime uses for all work at one intra-op thread, and which ignores time the
+    process spends descheduled on a busy machine (only meaningful with ``threads=1``)."""
+    if name == "wall":
+        return time.perf_counter_ns
+    if name == "cpu":
+        return time.thread_time_ns
+    raise RunnerError(f"unknown clock {name!r}; choose from {', '.join(CLOCKS)}")
+
+
+def summarize(times_ms: Sequence[float]) -> dict:
+    """``{"median_ms", "iqr_ms", "n"}`` of raw times."""
+    a = np.asarray(times_ms, dtype=np.float64)
+    q1, med, q3 = np.percentile(a, [25, 50, 75])
+    return {"median_ms": float(med), "iqr_ms": float(q3 - q1), "n": int(a.size)}
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def device_info() -> dict:
+    """What identifies the machine: host name, CPU model, OS, Python and onnxruntime versions."""
+    import onnxruntime as ort
+
+    return {"device": platform.node() or "unknown", "cpu": cpu_model(),
+            "os": f"{platform.system()} {platform.release()} {platform.machine()}".strip(),
+            "python": platform.python_version(), "onnxruntime": ort.__version__,
+            "cpu_count": os.cpu_count()}
+
+
+def cpu_model() -> str:
+    """The CPU model name (``/proc/cpuinfo`` on Linux/Android, else ``platform``)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("model name", "Hardware", "Processor", "cpu model"):
+                if value.strip():
+                    return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
+    """Extracts a zip into ``dest``, refusing any entry that would land outside it."""
+    dest = Path(dest).resolve()
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise RunnerError(f"{archive}: not a readable zip archive ({exc})") from None
+    with zf:
+        for info in zf.infolist():
+            target = (dest / info.filename).resolve()
+            if info.filename.startswith(("/", "\\")) or (
+                    target != dest and dest not in target.parents):
+                raise RunnerError(f"{archive}: entry {info.filename!r} would escape "
+                                  f"the target folder; refusing to extract")
+            if (info.external_attr >> 16) & 0o170000 == 0o120000:
+                raise RunnerError(f"{archive}: entry {info.filename!r} is a symbolic link; "
+                                  f"refusing to extract")
+        zf.extractall(dest)
+    return dest
+
+
+def _atomic_json(path: Path, data: dict) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def run_bundle(bundle: str | os.PathLike, out: str | os.PathLike, *, threads: int = 1,
+               provider: str = "CPUExecutionProvider", opt_level: str | None = None,
+               rounds: int | None = None, runs_per_round: int | None = None,
+               chunk: int = 32, resume: bool = False, quiet: bool = False) -> dict:
+    """Times every model of a bundle (zip or extracted folder) and writes the results JSON.
+
+    Results are written atomically after every chunk of models; ``resume`` keeps the
+    entries of an earlier, interrupted run with the same manifest.
+    """
+    bundle = Path(bundle)
+    out = Path(out)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = safe_extract(bundle, tmp) if bundle.is_file() else bundle
+        manifest_bytes = (root / "manifest.json").read_bytes()
+        manifest = json.loads(manifest_bytes)
+        if manifest.get("schema_version") != MANIFEST_SCHEMA_VERSION:
+            raise RunnerError(f"manifest schema_version {manifest.get('schema_version')!r} "
+                              f"is not {MANIFEST_SCHEMA_VERSION}")
+        proto = manifest["protocol"]
+        opt_level = opt_level or proto["opt_level"]
+        rounds = rounds or proto["rounds"]
+        runs_per_round = runs_per_round or proto["runs_per_round"]
+        clock = proto.get("clock", "wall")
+        if clock == "cpu" and threads != 1:
+            raise RunnerError("the bundle times CPU time, which needs --threads 1")
+        results = {
+            "schema_version": RESULTS_SCHEMA_VERSION, "kind": "mobile-nas-lut-results",
+            "manifest_sha256": sha256_bytes(manifest_bytes), "manifest": manifest,
+            "metadata": {**device_info(), "provider": provider, "threads": threads,
+                         "opt_level": opt_level, "rounds": rounds,
+                         "runs_per_round": runs_per_round, "warmup": proto["warmup"],
+                         "clock": clock,
+                         "runner": "run_lut.py",
+                         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+            "entries": {},
+        }
+        if resume and out.exists():
+            old = json.loads(out.read_text())
+            if old.get("manifest_sha256") == results["manifest_sha256"]:
+                results["entries"] = old.get("entries", {})
+        models = [m for m in manifest["models"] if m["id"] not in results["entries"]]
+        start = time.monotonic()
+        for i in range(0, len(models), chunk):
+            part = models[i:i + chunk]
+            sessions, hashes = {}, {}
+            for m in part:
+                data = (root / m["file"]).read_bytes()
+                hashes[m["id"]] = sha256_bytes(data)
+                sessions[m["id"]] = make_session(data, threads=threads, provider=provider,
+                                                 opt_level=opt_level)
+            times = time_interleaved(sessions, warmup=proto["warmup"], rounds=rounds,
+                                     runs_per_round=runs_per_round, clock_name=clock)
+            for mid, t in times.items():
+                results["entries"][mid] = {**summarize(t), "sha256": hashes[mid]}
+            _atomic_json(out, results)
+            if not quiet:
+                done = i + len(part)
+                eta = (time.monotonic() - start) / done * (len(models) - done)
+                print(f"{done}/{len(models)} models timed, about {eta:.0f} s left",
+                      file=sys.stderr)
+        _atomic_json(out, results)
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        description="Time the ONNX models of a mobile-nas latency bundle with onnxruntime and "
+                    "write results.json for 'mobile-nas lut import'. Needs numpy + onnxruntime.")
+    p.add_argument("bundle", help="bundle.zip or its extracted folder")
+    p.add_argument("--out", default="results.json", help="results file (default results.json)")
+    p.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1)")
+    p.add_argument("--provider", default="CPUExecutionProvider", help="execution provider")
+    p.add_argument("--opt-level", choices=OPT_LEVELS, help="graph optimization level")
+    p.add_argument("--rounds", type=int, help="interleaved rounds (default: the bundle's)")
+    p.add_argument("--resume", action="store_true", help="keep entries of an interrupted run")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    args = p.parse_args(argv)
+    try:
+        res = run_bundle(args.bundle, args.out, threads=args.threads, provider=args.provider,
+                         opt_level=args.opt_level, rounds=args.rounds, resume=args.resume,
+                         quiet=args.quiet)
+    except (RunnerError, OSError, KeyError, ValueError) as exc:
+        print(f"run_lut: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"timed {len(res['entries'])} models; wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""LatencyTable: per-layer latency statistics of one device, as versioned JSON.
+
+File format (``schema_version`` 1)::
+
+    {"schema_version": 1, "kind": "mobile-nas-latency-table", "space": "fmnist28",
+     "metadata": {"device": ..., "cpu": ..., "os": ..., "onnxruntime": ..., "provider": ...,
+                  "threads": 1, "opset": 17, "date": ..., "mobile_nas_version": ..., ...},
+     "calibration": {"overhead_ms": ..., "scale": ..., "per_layer_ms": ..., ...} | null,
+     "entries": {"<LayerKey.id>": {"median_ms": 0.0123, "iqr_ms": 0.0004, "n": 30}, ...}}
+
+Tables are immutable values: ``with_entries`` / ``with_calibration`` return new tables.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mobile_nas.atomic import atomic_write_json
+from mobile_nas.cost.latency.errors import LatencyTableError
+from mobile_nas.errors import ArchError
+from mobile_nas.space.layers import LayerKey
+
+SCHEMA_VERSION = 1
+KIND = "mobile-nas-latency-table"
+_REPO_TABLES = Path(__file__).resolve().parents[3] / "latency_tables"
+
+
+@dataclass(frozen=True)
+class LayerLatency:
+    """Robust statistics of one layer's timings: median and interquartile range (ms), count."""
+
+    median_ms: float
+    iqr_ms: float
+    n: int
+
+    def __post_init__(self) -> None:
+        if not (_finite(self.median_ms) and self.median_ms > 0):
+            raise ValueError(f"median_ms must be a positive finite number, got {self.median_ms!r}")
+        if not (_finite(self.iqr_ms) and self.iqr_ms >= 0):
+            raise ValueError(f"iqr_ms must be a finite number >= 0, got {self.iqr_ms!r}")
+        if not isinstance(self.n, int) or isinstance(self.n, bool) or self.n < 1:
+            raise ValueError(f"n must be a positive integer, got {self.n!r}")
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """End-to-end correction: ``predicted = overhead_ms + scale * sum_ms + per_layer_ms * L``.
+
+    ``sum_ms`` is the sum of the isolated layers' medians and ``L`` their count; the three
+    coefficients are fitted by least squares on ``archs`` whose end-to-end medians are
+    ``measured_ms``. ``fit_mape`` is the fit's mean absolute percentage error on them.
+    """
+
+    overhead_ms: float
+    scale: float
+    per_layer_ms: float
+    archs: tuple[str, ...] = ()
+    measured_ms: tuple[float, ...] = ()
+    fit_mape: float = 0.0
+
+    def apply(self, sum_ms: float, n_layers: int) -> float:
+        return self.overhead_ms + self.scale * sum_ms + self.per_layer_ms * n_layers
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["archs"], d["measured_ms"] = list(self.archs), list(self.measured_ms)
+        return d
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> Calibration:
+        c = cls(overhead_ms=float(data["overhead_ms"]), scale=float(data["scale"]),
+                per_layer_ms=float(data.get("per_layer_ms", 0.0)),
+                archs=tuple(data.get("archs", ())),
+                measured_ms=tuple(float(x) for x in data.get("measured_ms", ())),
+                fit_mape=float(data.get("fit_mape", 0.0)))
+        if not all(_finite(x) for x in (c.overhead_ms, c.scale, c.per_layer_ms)):
+            raise ValueError("calibration coefficients must be finite")
+        return c
+
+
+@dataclass(frozen=True)
+class LatencyTable:
+    """Per-layer latencies (keyed by :attr:`LayerKey.id`) of one space on one device."""
+
+    space: str
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    entries: Mapping[str, LayerLatency] = field(default_factory=dict)
+    calibration: Calibration | None = None
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __contains__(self, key: LayerKey | str) -> bool:
+        return _id(key) in self.entries
+
+    def get(self, key: LayerKey | str) -> LayerLatency | None:
+        return self.entries.get(_id(key))
+
+    def missing(self, keys: Iterable[LayerKey | str]) -> list[str]:
+        """Ids of ``keys`` without an entry, in order, without duplicates."""
+        return list(dict.fromkeys(_id(k) for k in keys if _id(k) not in self.entries))
+
+    def with_entries(self, entries: Mapping[str, LayerLatency]) -> LatencyTable:
+        return LatencyTable(space=self.space, metadata=dict(self.metadata),
+                            entries={**self.entries, **entries}, calibration=self.calibration)
+
+    def with_metadata(self, **metadata: Any) -> LatencyTable:
+        return LatencyTable(space=self.space, metadata={**self.metadata, **metadata},
+                            entries=dict(self.entries), calibration=self.calibration)
+
+    def with_calibration(self, calibration: Calibration | None) -> LatencyTable:
+        return LatencyTable(space=self.space, metadata=dict(self.metadata),
+                            entries=dict(self.entries), calibration=calibration)
+
+    # -- JSON ------------------------------------------------------------------------------
+    def to_json(self) -> dict:
+        return {
+            "schema_version": SCHEMA_VERSION, "kind": KIND, "space": self.space,
+            "metadata": dict(self.metadata),
+            "calibration": self.calibration.to_json() if self.calibration else None,
+            "entries": {k: asdict(v) for k, v in sorted(self.entries.items())},
+        }
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Writes the table atomically (a reader never sees a half-written file)."""
+        atomic_write_json(path, self.to_json(), indent=1)
+
+    @classmethod
+    def from_json(cls, data: Any, *, source: str = "table") -> LatencyTable:
+        if not isinstance(data, dict):
+            raise LatencyTableError(f"{source}: expected a JSON object, got "
+                                    f"{type(data).__name__}")
+        if data.get("schema_version") != SCHEMA_VERSION:
+            raise LatencyTableError(f"{source}: unsupported schema_version "
+                                    f"{data.get('schema_version')!r} (this mobile-nas reads "
+                                    f"{SCHEMA_VERSION})")
+        if data.get("kind", KIND) != KIND:
+            raise LatencyTableError(f"{source}: kind {data.get('kind')!r} is not a latency "
+                                    f"table (a device results file goes through 'lut import')")
+        if not isinstance(data.get("space"), str) or not isinstance(data.get("entries"), dict):
+            raise LatencyTableError(f"{source}: needs a 'space' name and an 'entries' object")
+        entries = {}
+        for key_id, stats in data["entries"].items():
+            try:
+                LayerKey.from_id(key_id)
+                entries[key_id] = LayerLatency(median_ms=float(stats["median_ms"]),
+                                               iqr_ms=float(stats["iqr_ms"]), n=stats["n"])
+            except (ArchError, ValueError, TypeError, KeyError) as exc:
+                raise LatencyTableError(f"{source}: bad entry {key_id!r}: {exc}") from None
+        try:
+            cal = data.get("calibration")
+            calibration = Calibration.from_json(cal) if cal else None
+        except (ValueError, TypeError, KeyError) as exc:
+            raise LatencyTableError(f"{source}: bad calibration: {exc}") from None
+        return cls(space=data["space"], metadata=dict(data.get("metadata") or {}),
+                   entries=entries, calibration=calibration)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> LatencyTable:
+        """Reads a table; raises :class:`LatencyTableError` naming the file if it is missing,
+        truncated, corrupt or of another schema version."""
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise LatencyTableError(f"cannot read latency table {path}: "
+                                    f"{exc.strerror or exc}") from None
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise LatencyTableError(f"{path} is not valid JSON (corrupt or truncated "
+                                    f"table?): {exc}") from None
+        return cls.from_json(data, source=str(path))
+
+
+def shipped_table_path(space_name: str) -> Path | None:
+    """``latency_tables/<space>.json`` at the top of the repository, if it exists."""
+    path = _REPO_TABLES / f"{space_name}.json"
+    return path if path.is_file() else None
+
+
+def _id(key: LayerKey | str) -> str:
+    return key if isinstance(key, str) else key.id
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)

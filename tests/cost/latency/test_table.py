@@ -1,0 +1,78 @@
+import json
+import math
+
+import pytest
+
+from mobile_nas.cost.latency import (
+    Calibration,
+    LatencyTable,
+    LatencyTableError,
+    LayerLatency,
+    shipped_table_path,
+)
+from mobile_nas.cost.latency.table import SCHEMA_VERSION
+from mobile_nas.space import LayerKey
+
+KEY = LayerKey("mb", 16, 24, 14, 14, kernel=3, stride=2, expansion=6, act="relu")
+
+
+def _table() -> LatencyTable:
+    return LatencyTable(space="fmnist28", metadata={"device": "test", "threads": 1},
+                        entries={KEY.id: LayerLatency(median_ms=0.12, iqr_ms=0.01, n=30)},
+                        calibration=Calibration(overhead_ms=0.1, scale=1.0, per_layer_ms=-0.02,
+                                                archs=("a",), measured_ms=(1.0,)))
+
+
+def test_save_load_round_trip(tmp_path):
+    path = tmp_path / "t.json"
+    _table().save(path)
+    data = json.loads(path.read_text())
+    assert data["schema_version"] == SCHEMA_VERSION
+    assert list(data["entries"]) == [KEY.id]
+    loaded = LatencyTable.load(path)
+    assert loaded == _table()
+    assert KEY in loaded and loaded.get(KEY).median_ms == 0.12
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_with_entries_returns_new_table():
+    t = _table()
+    other = LayerKey("stem", 1, 16, 28, 28, kernel=3, act="relu")
+    t2 = t.with_entries({other.id: LayerLatency(median_ms=0.05, iqr_ms=0.0, n=3)})
+    assert len(t) == 1 and len(t2) == 2
+    assert t2.missing([KEY, other, LayerKey("head", 96, 256, 4, 4)]) == [
+        LayerKey("head", 96, 256, 4, 4).id]
+
+
+@pytest.mark.parametrize("text, match", [
+    ("{\"schema_version\": 1, \"space\": ", "not valid JSON"),
+    ("[1, 2]", "expected a JSON object"),
+    ("{\"schema_version\": 99, \"space\": \"x\", \"entries\": {}}", "schema_version 99"),
+    ("{\"schema_version\": 1, \"space\": \"x\", \"entries\": {\"bogus\": {}}}", "bogus"),
+    ("{\"schema_version\": 1, \"space\": \"x\", \"entries\": {\"" + KEY.id
+     + "\": {\"median_ms\": -1, \"iqr_ms\": 0, \"n\": 3}}}", "positive"),
+    ("{\"schema_version\": 1, \"space\": \"x\", \"entries\": {\"" + KEY.id
+     + "\": {\"median_ms\": NaN, \"iqr_ms\": 0, \"n\": 3}}}", "positive finite"),
+])
+def test_bad_tables_raise_one_clear_error(tmp_path, text, match):
+    path = tmp_path / "bad.json"
+    path.write_text(text)
+    with pytest.raises(LatencyTableError, match=match):
+        LatencyTable.load(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(LatencyTableError, match="cannot read"):
+        LatencyTable.load(tmp_path / "nope.json")
+
+
+def test_calibration_apply():
+    c = _table().calibration
+    assert math.isclose(c.apply(2.0, 10), 0.1 + 2.0 - 0.2)
+
+
+def test_shipped_table_path():
+    assert shipped_table_path("no-such-space") is None
+    path = shipped_table_path("fmnist28")
+    if path is not None:  # shipped tables load and are for their space
+        assert LatencyTable.load(path).space == "fmnist28"
