@@ -1,0 +1,94 @@
+"""``mobile-nas search``: a latency/MAC-constrained architecture search, resumable."""
+
+from __future__ import annotations
+
+import argparse
+
+from mobile_nas.commands._common import add_json_arg, positive_float, positive_int, print_json
+
+STRATEGIES = ("rl", "random", "evolution", "tpe", "nsga2")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "search", help="search the space under latency and MAC targets",
+        description="Search architectures of a space that maximize validation accuracy under "
+                    "a latency target (ms, from the space's latency table, or measured with "
+                    "--measure) and/or a MAC target. Accuracy comes from a weight-sharing "
+                    "supernet trained first on the dataset's training split (or --supernet). "
+                    "Every trial is recorded in an Optuna study (RUN_DIR/study.db or "
+                    "--storage); kill it at any time and rerun with --resume. Outputs: "
+                    "RUN_DIR/best.json, pareto.json, trials.csv, pareto.png.",
+        epilog="Example: mobile-nas search --space fmnist28 --dataset fashion-mnist "
+               "--strategy rl --latency-target-ms 1.5 --preset quick --trials 30 --out RUN",
+    )
+    p.add_argument("--space", "-s", required=True, metavar="S", help="search space name")
+    p.add_argument("--dataset", "-d", default="fashion-mnist", metavar="D",
+                   help="fashion-mnist (default), cifar10, synthetic or folder:PATH")
+    p.add_argument("--data-dir", metavar="DIR", help="folder holding the dataset files")
+    p.add_argument("--strategy", default="rl", metavar="X",
+                   help=f"one of {', '.join(STRATEGIES)} (default rl)")
+    p.add_argument("--latency-target-ms", type=positive_float, metavar="X",
+                   help="latency target in milliseconds")
+    p.add_argument("--macs-target", type=positive_float, metavar="M",
+                   help="MAC target (fused multiply-adds)")
+    p.add_argument("--reward", default="soft", choices=("soft", "hard", "absolute"),
+                   help="MnasNet soft (w=-0.07) or hard (w=-1 past the target), or TuNAS "
+                        "absolute (beta=-0.07) reward (default soft)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--table", metavar="T", help="latency table (default: the shipped table "
+                                                  "of the space)")
+    src.add_argument("--measure", action="store_true",
+                     help="measure every architecture end to end in onnxruntime instead")
+    p.add_argument("--trials", type=positive_int, required=True, metavar="N",
+                   help="finished trials to reach (counting earlier ones with --resume)")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="output folder")
+    p.add_argument("--storage", metavar="URL",
+                   help="Optuna RDB storage URL shared by workers (default "
+                        "sqlite:///RUN_DIR/study.db)")
+    p.add_argument("--study-name", default="search", metavar="NAME",
+                   help="study name inside the storage (default search)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the study in RUN_DIR/--storage (also: join as a worker)")
+    p.add_argument("--seed", type=int, default=0, metavar="K", help="random seed (default 0)")
+    p.add_argument("--preset", default="default", choices=("quick", "default"),
+                   help="supernet budget: quick (minutes on 2 cores) or default")
+    p.add_argument("--supernet", metavar="PATH",
+                   help="reuse a trained supernet (e.g. an earlier RUN_DIR/supernet.pt)")
+    p.add_argument("--threads", type=positive_int, metavar="N",
+                   help="torch threads (default: torch's choice)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_json_arg(p)
+    p.set_defaults(handler=_search)
+
+
+def _search(args: argparse.Namespace) -> int:
+    from mobile_nas.search.runner import SearchConfig, SearchError, run_search
+
+    if args.latency_target_ms is None and args.macs_target is None:
+        raise SearchError("give a target: --latency-target-ms and/or --macs-target")
+    config = SearchConfig(
+        space=args.space, strategy=args.strategy, trials=args.trials, out_dir=args.out,
+        dataset=args.dataset, data_dir=args.data_dir,
+        latency_target_ms=args.latency_target_ms, macs_target=args.macs_target,
+        reward=args.reward, table=args.table, measure=args.measure, storage=args.storage,
+        study_name=args.study_name, resume=args.resume, seed=args.seed, preset=args.preset,
+        supernet=args.supernet, threads=args.threads, progress=not args.no_progress)
+    result = run_search(config)
+    best = result.best
+    if args.json:
+        print_json({"out_dir": str(result.out_dir), "trials": result.trials,
+                    "storage": result.storage, "study_name": result.study_name,
+                    "seconds": round(result.seconds, 1), "best": best,
+                    "pareto_size": len(result.pareto)})
+        return 0
+    print(f"trials   {result.trials} in {result.out_dir} ({result.seconds:.0f} s)")
+    if "arch" in best:
+        flag = "feasible" if best["feasible"] else "NOT feasible (no trial met the targets)"
+        print(f"best     {best['arch']}  [{flag}]")
+        print(f"         accuracy {100 * best['accuracy']:.2f}%  latency "
+              f"{best['latency_ms']:.3f} ms  macs {best['macs'] / 1e6:.2f}M  params "
+              f"{best['params'] / 1e3:.1f}k  reward {best['reward']:.4f}")
+    print(f"pareto   {len(result.pareto)} non-dominated trials -> "
+          f"{result.out_dir}/pareto.json, pareto.png; all trials -> trials.csv")
+    return 0

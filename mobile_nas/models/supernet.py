@@ -1,0 +1,197 @@
+"""The weight-sharing supernet of a mobile space (single-path one-shot).
+
+One network holds every choice of a :class:`~mobile_nas.space.mobile.MobileSpace`: each layer
+slot of each stage owns one block per op (``ds``, ``mb3``, ``mb6``, ...) at the largest width
+and kernel; a sampled architecture runs the first ``channels`` channels and the centre
+``kernel × kernel`` of the depthwise weights (once-for-all's elastic width and kernel),
+activations switch freely and SE uses the first channels of the largest squeeze. Layers past
+a stage's chosen depth are skipped. Batch-norm statistics depend on the path, so scoring an
+architecture first recalibrates them on a few training batches
+(:func:`recalibrate_batchnorm`). The computation of a path matches
+:func:`mobile_nas.models.build_model` of the same architecture layer for layer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mobile_nas.errors import ArchError
+from mobile_nas.models.blocks import make_divisible
+from mobile_nas.space.architecture import Architecture
+from mobile_nas.space.mobile import MobileSpace, StageConfig
+
+_ACTS = {"relu": F.relu, "relu6": F.relu6, "hswish": F.hardswish}
+
+
+class SlicedBatchNorm(nn.BatchNorm2d):
+    """BatchNorm over the first ``C`` channels of its input (C ≤ ``num_features``).
+
+    During recalibration (``calibrating`` True, training mode) the running statistics become
+    the plain average over the calibration batches.
+    """
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__(num_features)
+        self.calibrating = False
+        self.calib_batches = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = x.shape[1]
+        momentum = self.momentum
+        if self.training and self.calibrating:
+            self.calib_batches += 1
+            momentum = 1.0 / self.calib_batches
+        return F.batch_norm(x, self.running_mean[:c], self.running_var[:c], self.weight[:c],
+                            self.bias[:c], self.training, momentum, self.eps)
+
+
+class SuperConv(nn.Module):
+    """A conv at the largest size; ``forward`` slices channels and crops the kernel."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, *, depthwise: bool = False,
+                 bias: bool = False) -> None:
+        super().__init__()
+        self.depthwise = depthwise
+        self.weight = nn.Parameter(torch.empty(cout, 1 if depthwise else cin, kernel, kernel))
+        self.bias = nn.Parameter(torch.zeros(cout)) if bias else None
+        nn.init.kaiming_normal_(self.weight, mode="fan_out")
+
+    def forward(self, x: torch.Tensor, cout: int, *, kernel: int | None = None,
+                stride: int = 1) -> torch.Tensor:
+        cin = x.shape[1]
+        kmax = self.weight.shape[-1]
+        k = kernel or kmax
+        start = (kmax - k) // 2
+        if self.depthwise:
+            w = self.weight[:cin, :, start:start + k, start:start + k]
+            groups = cin
+        else:
+            w = self.weight[:cout, :cin, start:start + k, start:start + k]
+            groups = 1
+        b = self.bias[:w.shape[0]] if self.bias is not None else None
+        return F.conv2d(x, w, b, stride, k // 2, 1, groups)
+
+
+class SuperBlock(nn.Module):
+    """One op (``ds`` or ``mb<e>``) of a layer slot, at the slot's largest sizes."""
+
+    def __init__(self, op: str, cin_max: int, cout_max: int, kernel_max: int, se: bool) -> None:
+        super().__init__()
+        self.expansion = 1 if op == "ds" else int(op[2:])
+        hidden_max = cin_max * self.expansion
+        if self.expansion != 1:
+            self.expand = SuperConv(cin_max, hidden_max, 1)
+            self.expand_bn = SlicedBatchNorm(hidden_max)
+        self.dw = SuperConv(hidden_max, hidden_max, kernel_max, depthwise=True)
+        self.dw_bn = SlicedBatchNorm(hidden_max)
+        if se:
+            squeeze_max = make_divisible(hidden_max * 0.25)
+            self.se_fc1 = SuperConv(hidden_max, squeeze_max, 1, bias=True)
+            self.se_fc2 = SuperConv(squeeze_max, hidden_max, 1, bias=True)
+        self.project = SuperConv(hidden_max, cout_max, 1)
+        self.project_bn = SlicedBatchNorm(cout_max)
+
+    def forward(self, x: torch.Tensor, c: StageConfig, stride: int) -> torch.Tensor:
+        act = _ACTS[c.act]
+        cin = x.shape[1]
+        hidden = cin * self.expansion
+        out = x
+        if self.expansion != 1:
+            out = act(self.expand_bn(self.expand(out, hidden)))
+        out = act(self.dw_bn(self.dw(out, hidden, kernel=c.kernel, stride=stride)))
+        if c.se:
+            s = F.adaptive_avg_pool2d(out, 1)
+            s = F.relu(self.se_fc1(s, make_divisible(hidden * c.se)))
+            out = out * F.hardsigmoid(self.se_fc2(s, hidden))
+        out = self.project_bn(self.project(out, c.channels))
+        return x + out if stride == 1 and cin == c.channels else out
+
+
+class MobileSupernet(nn.Module):
+    """Supernet of a mobile space; ``forward(x, arch)`` runs the path of ``arch``.
+
+    :meth:`set_arch` fixes a path so that ``forward(x)`` works like a plain model.
+    """
+
+    def __init__(self, space: MobileSpace) -> None:
+        super().__init__()
+        if not isinstance(space, MobileSpace):
+            raise ArchError(f"the supernet needs a mobile-family space, not {space.name!r}")
+        self.space = space
+        cin = space.input_shape[0]
+        self.stem = SuperConv(cin, space.stem_channels, 3)
+        self.stem_bn = SlicedBatchNorm(space.stem_channels)
+        self.stages = nn.ModuleList()
+        prev = space.stem_channels
+        for st in space.stages:
+            cmax = max(st.channels)
+            slots = nn.ModuleList()
+            for j in range(max(st.layers)):
+                slot_cin = prev if j == 0 else cmax
+                slots.append(nn.ModuleDict({
+                    op: SuperBlock(op, slot_cin, cmax, max(st.kernels), any(st.se))
+                    for op in st.ops}))
+            self.stages.append(slots)
+            prev = cmax
+        self.head = SuperConv(prev, space.head_channels, 1)
+        self.head_bn = SlicedBatchNorm(space.head_channels)
+        self.dropout = nn.Dropout(space.dropout)
+        self.classifier = nn.Linear(space.head_channels, space.num_classes)
+        nn.init.normal_(self.classifier.weight, 0, 0.01)
+        nn.init.zeros_(self.classifier.bias)
+        self._arch: Architecture | None = None
+
+    def set_arch(self, arch: Architecture) -> None:
+        self.space.validate(arch)
+        self._arch = arch
+
+    def forward(self, x: torch.Tensor, arch: Architecture | None = None) -> torch.Tensor:
+        arch = arch or self._arch
+        if arch is None:
+            raise ArchError("no architecture: pass one or call set_arch first")
+        configs = self.space.stage_configs(arch)
+        out = _ACTS[configs[0].act](self.stem_bn(
+            self.stem(x, self.space.stem_channels, stride=self.space.stem_stride)))
+        for c, st, slots in zip(configs, self.space.stages, self.stages, strict=True):
+            for j in range(c.layers):
+                out = slots[j][c.op](out, c, st.stride if j == 0 else 1)
+        out = _ACTS[configs[-1].act](self.head_bn(self.head(out, self.space.head_channels)))
+        out = torch.flatten(F.adaptive_avg_pool2d(out, 1), 1)
+        return self.classifier(self.dropout(out))
+
+    def largest_arch(self) -> Architecture:
+        """Widest, deepest path: largest op, kernel, depth, width and SE (sandwich rule)."""
+        configs = [StageConfig(op=max(st.ops, key=_op_size), kernel=max(st.kernels),
+                               layers=max(st.layers), channels=max(st.channels),
+                               act=st.acts[-1], se=max(st.se)) for st in self.space.stages]
+        return self.space.from_stage_configs(configs)
+
+    def describe(self) -> dict[str, Any]:
+        return {"space": self.space.name,
+                "params": sum(p.numel() for p in self.parameters())}
+
+
+def _op_size(op: str) -> int:
+    return 1 if op == "ds" else int(op[2:])
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, batches: list[torch.Tensor], **forward_kw) -> None:
+    """Resets every :class:`SlicedBatchNorm` and re-estimates its statistics as the average
+    over ``batches`` (run in training mode), then leaves ``model`` in eval mode."""
+    bns = [m for m in model.modules() if isinstance(m, SlicedBatchNorm)]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.calibrating, bn.calib_batches = True, 0
+    model.train()
+    try:
+        for x in batches:
+            model(x, **forward_kw)
+    finally:
+        for bn in bns:
+            bn.calibrating = False
+        model.eval()

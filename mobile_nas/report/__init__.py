@@ -1,0 +1,1 @@
+"""Reports of a run: plots (matplotlib PNG) and an HTML summary."""

@@ -1,0 +1,39 @@
+"""Budgets for the supernet evaluator: ``quick`` (minutes on 2 CPU cores) and ``default``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mobile_nas.search.strategy import StrategyError
+from mobile_nas.train.supernet import SupernetTrainConfig
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Supernet training settings and how each architecture is scored."""
+
+    name: str
+    supernet: SupernetTrainConfig
+    calib_batches: int
+    calib_batch_size: int
+    val_images: int
+    val_size: int = 5000  # images held out of the training split for validation
+
+
+PRESETS = {
+    # ~15k training images seen by the supernet; ~1-3 s per trial on 2 busy cores
+    "quick": Preset("quick", SupernetTrainConfig(steps=240, batch_size=64, lr=0.1,
+                                                 warmup_steps=20),
+                    calib_batches=2, calib_batch_size=64, val_images=500),
+    # ~6 epochs of Fashion-MNIST through the supernet (tens of minutes)
+    "default": Preset("default", SupernetTrainConfig(steps=2500, batch_size=128, lr=0.1,
+                                                     warmup_steps=100),
+                      calib_batches=4, calib_batch_size=128, val_images=2000),
+}
+
+
+def get_preset(name: str) -> Preset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise StrategyError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}") from None

@@ -1,0 +1,307 @@
+"""run_search: one resumable, shareable search recorded in an Optuna study.
+
+Every trial suggests the space's decisions (so the study is readable with plain Optuna),
+stores the user attributes ``arch``, ``accuracy``, ``latency_ms``, ``macs``, ``params``,
+``reward`` and ``feasible``, and returns the reward (``nsga2``: accuracy and the targeted
+metrics, with the targets as Optuna constraints). The study lives in
+``sqlite:///RUN_DIR/study.db`` unless ``storage`` names another database. Heartbeats mark the
+trials of killed processes failed, so ``resume`` reaches ``trials`` finished trials without
+losing or repeating any; strategy state is saved beside the study after every trial
+(``RUN_DIR/strategy_state.pt``). Several processes on one storage and study cooperate.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mobile_nas.errors import MobileNasError
+from mobile_nas.search.costs import CostModel, LatencyFn
+from mobile_nas.search.evaluator import Evaluator
+from mobile_nas.search.rewards import Reward, make_reward
+from mobile_nas.space.base import SearchSpace
+
+HEARTBEAT_S = 5
+GRACE_S = 20
+
+
+class SearchError(MobileNasError):
+    """A search that cannot start: bad settings, an unreachable storage, a study mismatch."""
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Everything ``mobile-nas search`` takes (see ``mobile-nas search --help``)."""
+
+    space: str
+    strategy: str
+    trials: int
+    out_dir: str
+    dataset: str = "fashion-mnist"
+    latency_target_ms: float | None = None
+    macs_target: float | None = None
+    reward: str = "soft"
+    table: str | None = None
+    measure: bool = False
+    storage: str | None = None
+    study_name: str = "search"
+    resume: bool = False
+    seed: int = 0
+    preset: str = "default"
+    supernet: str | None = None
+    data_dir: str | None = None
+    threads: int | None = None
+    strategy_options: dict[str, Any] = field(default_factory=dict)
+    progress: bool = True
+    plot: bool = True
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """What a finished search produced (also written to ``out_dir``)."""
+
+    out_dir: Path
+    best: dict[str, Any]
+    pareto: list[dict[str, Any]]
+    trials: int
+    storage: str
+    study_name: str
+    seconds: float
+
+
+def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
+               latency_fn: LatencyFn | None = None,
+               on_trial: Callable[[dict[str, Any]], None] | None = None) -> SearchResult:
+    """Runs (or resumes) the search of ``config`` until it has ``config.trials`` finished
+    trials and writes best.json, pareto.json, trials.csv and pareto.png to ``out_dir``.
+
+    ``evaluator`` / ``latency_fn`` replace the supernet evaluator and the latency table
+    (library use, benchmarks, tests). Bad input raises a :class:`MobileNasError` before the
+    study is created or changed.
+    """
+    import optuna
+
+    from mobile_nas.search.costs import measured_latency_fn, table_latency_fn
+    from mobile_nas.search.sampler import make_sampler, strategy_names
+    from mobile_nas.space import get_space
+
+    t0 = time.time()
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    logging.getLogger("optuna").setLevel(logging.WARNING)
+    # -- validate everything before touching the study ------------------------------------
+    if config.trials < 1:
+        raise SearchError(f"--trials must be a positive integer, got {config.trials}")
+    space = get_space(config.space)
+    if config.strategy not in strategy_names():
+        raise SearchError(f"unknown strategy {config.strategy!r}; known: "
+                          f"{', '.join(strategy_names())}")
+    reward = make_reward(latency_target_ms=config.latency_target_ms,
+                         macs_target=config.macs_target, kind=config.reward)
+    if config.threads is not None:
+        import torch
+
+        torch.set_num_threads(config.threads)
+    if latency_fn is not None:
+        cost_model = CostModel(latency_fn=latency_fn, source="custom")
+    else:
+        if config.measure and config.table:
+            raise SearchError("pass either --table or --measure, not both")
+        fn, source = measured_latency_fn() if config.measure else \
+            table_latency_fn(space, config.table)
+        cost_model = CostModel(latency_fn=fn, source=source)
+    out_dir = Path(config.out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise SearchError(f"--out {str(out_dir)!r} exists and is not a folder")
+    build_evaluator = None
+    if evaluator is None:
+        build_evaluator = _supernet_evaluator_factory(config, space, out_dir)
+    if config.storage == "memory" and config.resume:
+        raise SearchError("an in-memory storage cannot be resumed")
+    storage_url = config.storage or f"sqlite:///{(out_dir / 'study.db').resolve()}"
+    meta = {"space": space.name, "strategy": config.strategy, "dataset": config.dataset,
+            "reward": reward.to_json(), "latency": cost_model.source}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    storage = _open_storage(storage_url)
+    _check_existing_study(storage, config, meta)
+    # -- evaluator (may train the supernet), study, loop ----------------------------------
+    if build_evaluator is not None:
+        evaluator = build_evaluator()
+    assert evaluator is not None
+    if evaluator.space.name != space.name:
+        raise SearchError(f"the evaluator scores space {evaluator.space.name!r}, not "
+                          f"{space.name!r}")
+    multi = config.strategy == "nsga2"
+    sampler = make_sampler(config.strategy, space=space, seed=config.seed,
+                           state_path=out_dir / "strategy_state.pt",
+                           **config.strategy_options)
+    directions = ["maximize"] + ["minimize"] * len(reward.targets) if multi else ["maximize"]
+    study = optuna.create_study(storage=storage, study_name=config.study_name,
+                                sampler=sampler, directions=directions, load_if_exists=True)
+    if "mobile_nas" not in study.user_attrs:
+        study.set_user_attr("mobile_nas", {**meta, "config": _jsonable(config),
+                                           "evaluator": evaluator.describe()})
+    objective = _objective(space, evaluator, cost_model, reward, multi)
+    _loop(study, objective, config, on_trial)
+    from mobile_nas.search.outputs import pareto_records, trial_records, write_outputs
+
+    best = write_outputs(out_dir, study, meta=meta, plot=config.plot)
+    records = trial_records(study)
+    return SearchResult(out_dir, best, pareto_records(records), len(records), storage_url,
+                        config.study_name, time.time() - t0)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+def _open_storage(url: str):
+    from optuna.storages import InMemoryStorage, RDBStorage
+
+    if url == "memory":
+        return InMemoryStorage()
+    kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
+    try:
+        return RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S, **kwargs)
+    except Exception as exc:  # sqlalchemy raises many kinds; all mean "unusable storage"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SearchError(f"cannot open storage {url!r}: {first}") from None
+
+
+def _check_existing_study(storage, config: SearchConfig, meta: dict[str, Any]) -> None:
+    import optuna
+
+    try:
+        study_id = storage.get_study_id_from_name(config.study_name)
+    except KeyError:
+        return
+    attrs = storage.get_study_user_attrs(study_id).get("mobile_nas", {})
+    n = len(storage.get_all_trials(study_id, deepcopy=False))
+    if not config.resume and n:
+        raise SearchError(f"study {config.study_name!r} in {_shown(config)} already has {n} "
+                          f"trials; pass --resume to continue it (or use another --out)")
+    for key in ("space", "strategy", "dataset", "reward"):
+        if key in attrs and attrs[key] != meta[key]:
+            raise SearchError(f"cannot resume: the study was run with {key}={attrs[key]!r}, "
+                              f"now {key}={meta[key]!r}")
+    del optuna
+
+
+def _shown(config: SearchConfig) -> str:
+    return config.storage or f"{config.out_dir}/study.db"
+
+
+def _supernet_evaluator_factory(config: SearchConfig, space: SearchSpace, out_dir: Path):
+    """Validates dataset and supernet inputs now; returns a builder that trains if needed."""
+    from mobile_nas.models.supernet import MobileSupernet
+    from mobile_nas.search.presets import get_preset
+    from mobile_nas.search.supernet_evaluator import SupernetEvaluator
+    from mobile_nas.space.mobile import MobileSpace
+    from mobile_nas.train.data import load_dataset
+    from mobile_nas.train.supernet import load_supernet, train_supernet
+
+    preset = get_preset(config.preset)
+    if not isinstance(space, MobileSpace):
+        raise SearchError(f"the supernet evaluator supports mobile spaces; space "
+                          f"{space.name!r} needs another evaluator (library: run_search("
+                          f"..., evaluator=...))")
+    dataset = load_dataset(config.dataset, data_dir=config.data_dir, val_size=preset.val_size,
+                           seed=config.seed)
+    if tuple(dataset.input_shape) != tuple(space.input_shape) or \
+            len(dataset.classes) != space.num_classes:
+        raise SearchError(f"dataset {config.dataset!r} ({dataset.input_shape}, "
+                          f"{len(dataset.classes)} classes) does not fit space {space.name!r} "
+                          f"({space.input_shape}, {space.num_classes} classes)")
+    supernet = load_supernet(config.supernet, space) if config.supernet else None
+
+    def build() -> SupernetEvaluator:
+        nonlocal supernet
+        if supernet is None:
+            supernet = MobileSupernet(space)
+            path = out_dir / "supernet.pt"
+            train_supernet(supernet, dataset, preset.supernet, checkpoint_path=path,
+                           progress=config.progress)
+        return SupernetEvaluator(supernet=supernet, dataset=dataset,
+                                 calib_batches=preset.calib_batches,
+                                 calib_batch_size=preset.calib_batch_size,
+                                 val_images=preset.val_images, seed=config.seed)
+
+    return build
+
+
+def _objective(space: SearchSpace, evaluator: Evaluator, cost_model: CostModel,
+               reward: Reward, multi: bool):
+    def objective(trial):
+        arch = space.make({d.name: trial.suggest_categorical(d.name, d.choices)
+                           for d in space.decisions})
+        costs = cost_model(arch)
+        accuracy = float(evaluator.evaluate(arch))
+        metrics = costs.metrics()
+        value = reward(accuracy, metrics)
+        for key, v in (("arch", arch.to_string()), ("accuracy", accuracy),
+                       ("latency_ms", costs.latency_ms), ("macs", costs.macs),
+                       ("params", costs.params), ("reward", value),
+                       ("feasible", reward.feasible(metrics))):
+            trial.set_user_attr(key, v)
+        if multi:  # NSGA-II's constraint: every metric at most its target
+            trial.set_constraint([metrics[t.metric] / t.value - 1.0 for t in reward.targets])
+            return (accuracy, *(metrics[t.metric] for t in reward.targets))
+        return value
+
+    return objective
+
+
+def _loop(study, objective, config: SearchConfig, on_trial) -> None:
+    from optuna.storages import fail_stale_trials
+    from optuna.trial import TrialState
+    from tqdm import tqdm
+
+    def counts() -> tuple[int, int]:
+        trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,
+                                                          TrialState.RUNNING))
+        done = sum(t.state == TrialState.COMPLETE for t in trials)
+        return done, len(trials) - done
+
+    done, _ = counts()
+    bar = tqdm(total=config.trials, initial=min(done, config.trials), unit="trial",
+               desc=f"search {config.strategy}", file=sys.stderr, disable=not config.progress,
+               dynamic_ncols=True)
+    best: tuple[float, float, float] | None = None  # reward, accuracy, latency
+
+    def update_best() -> None:
+        nonlocal best
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            a = t.user_attrs
+            if a.get("feasible") and (best is None or a["reward"] > best[0]):
+                best = (a["reward"], a["accuracy"], a["latency_ms"])
+        if best is not None:
+            bar.set_postfix_str(f"best feasible acc={100 * best[1]:.2f}% "
+                                f"lat={best[2]:.2f}ms")
+
+    callbacks = [] if on_trial is None else [
+        lambda _study, t: on_trial({"number": t.number, **t.user_attrs})]
+    update_best()
+    try:
+        while True:
+            fail_stale_trials(study)
+            done, running = counts()
+            bar.n = min(done, config.trials)
+            bar.refresh()
+            if done >= config.trials:
+                break
+            if done + running >= config.trials:  # other workers finish the budget
+                time.sleep(1.0)
+                continue
+            study.optimize(objective, n_trials=1, catch=(), callbacks=callbacks)
+            update_best()
+    finally:
+        bar.close()
+
+
+def _jsonable(config: SearchConfig) -> dict[str, Any]:
+    return {k: v for k, v in asdict(config).items() if k not in ("progress", "plot")}

@@ -1,0 +1,193 @@
+"""Training the weight-sharing supernet: one uniformly sampled path per batch.
+
+``sampling="uniform"`` is single-path one-shot (Guo et al.); ``"sandwich"`` adds the largest
+path's loss to every step (twice the cost, often better-ranked widths). Batches and paths come
+from per-step seeds, so a run resumed from a checkpoint (written atomically every
+``checkpoint_every`` steps, loaded with ``weights_only=True``) continues exactly where the
+killed one stopped. The file also serves ``--supernet PATH`` in later searches.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mobile_nas.errors import MobileNasError
+from mobile_nas.models.supernet import MobileSupernet
+from mobile_nas.space.base import SearchSpace
+from mobile_nas.train.data import Dataset
+
+SUPERNET_SCHEMA_VERSION = 1
+SAMPLING = ("uniform", "sandwich")
+
+
+class SupernetError(MobileNasError):
+    """A bad supernet setting or a supernet file that cannot be used."""
+
+
+@dataclass(frozen=True)
+class SupernetTrainConfig:
+    """How long and how to train. ``train_subset``: seeded subset of the training split."""
+
+    steps: int = 2000
+    batch_size: int = 128
+    lr: float = 0.1
+    weight_decay: float = 4e-5
+    label_smoothing: float = 0.1
+    warmup_steps: int = 50
+    sampling: str = "uniform"
+    train_subset: int | None = None
+    augment: bool = False
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1 or not self.lr > 0:
+            raise SupernetError(f"bad supernet training settings: steps={self.steps}, "
+                                f"batch_size={self.batch_size}, lr={self.lr}")
+        if self.sampling not in SAMPLING:
+            raise SupernetError(f"unknown supernet sampling {self.sampling!r}; known: "
+                                f"{', '.join(SAMPLING)}")
+
+
+@dataclass(frozen=True)
+class SupernetTrainResult:
+    steps: int
+    resumed_from_step: int
+    final_loss: float
+    seconds: float
+
+
+def train_supernet(supernet: MobileSupernet, dataset: Dataset, config: SupernetTrainConfig, *,
+                   checkpoint_path: str | os.PathLike | None = None,
+                   checkpoint_every: int = 100, progress: bool = True) -> SupernetTrainResult:
+    """Trains ``supernet`` in place; resumes from ``checkpoint_path`` when it holds an
+    unfinished run of the same config, and leaves the finished supernet there."""
+    from tqdm import tqdm
+
+    space = supernet.space
+    train = dataset.train.subset(config.train_subset, seed=config.seed)
+    params = [p for p in supernet.parameters()]
+    decay = [p for p in params if p.ndim > 1]
+    no_decay = [p for p in params if p.ndim <= 1]
+    opt = torch.optim.SGD([{"params": decay, "weight_decay": config.weight_decay},
+                           {"params": no_decay, "weight_decay": 0.0}],
+                          lr=config.lr, momentum=0.9, nesterov=True)
+    start = 0
+    if checkpoint_path is not None and Path(checkpoint_path).exists():
+        state = load_supernet_file(checkpoint_path, space)
+        if state["config"] == asdict(config) and state["steps_done"] < config.steps \
+                and "optimizer" in state:
+            supernet.load_state_dict(state["state_dict"])
+            opt.load_state_dict(state["optimizer"])
+            start = int(state["steps_done"])
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    mean = torch.tensor(dataset.mean).view(1, -1, 1, 1)
+    std = torch.tensor(dataset.std).view(1, -1, 1, 1)
+    largest = supernet.largest_arch()
+    supernet.train()
+    t0 = time.time()
+    loss_value = float("nan")
+    bar = tqdm(total=config.steps, initial=start, desc="supernet", unit="step",
+               disable=not progress, leave=False)
+    for step in range(start, config.steps):
+        rng = np.random.default_rng([config.seed, step])
+        for group in opt.param_groups:
+            group["lr"] = config.lr * _lr_factor(step, config)
+        idx = torch.from_numpy(rng.integers(0, len(train), config.batch_size))
+        x = train.images[idx].float().div_(255.0)
+        if config.augment:
+            from mobile_nas.train.data import _augment
+
+            x = _augment(x, rng)
+        x = (x - mean) / std
+        y = train.labels[idx]
+        opt.zero_grad(set_to_none=True)
+        paths = [space.sample(rng)] + ([largest] if config.sampling == "sandwich" else [])
+        for arch in paths:
+            loss = loss_fn(supernet(x, arch), y)
+            loss.backward()
+        nn.utils.clip_grad_norm_(params, 5.0)
+        opt.step()
+        loss_value = float(loss.detach())
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss_value:.3f}")
+        done = step + 1
+        if checkpoint_path is not None and (done % checkpoint_every == 0
+                                            or done == config.steps):
+            save_supernet(checkpoint_path, supernet, config=config, steps_done=done,
+                          optimizer=opt if done < config.steps else None)
+    bar.close()
+    supernet.eval()
+    return SupernetTrainResult(config.steps, start, loss_value, time.time() - t0)
+
+
+def _lr_factor(step: int, config: SupernetTrainConfig) -> float:
+    if step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def save_supernet(path: str | os.PathLike, supernet: MobileSupernet, *,
+                  config: SupernetTrainConfig, steps_done: int,
+                  optimizer: torch.optim.Optimizer | None = None,
+                  extra: dict[str, Any] | None = None) -> None:
+    """Writes the state dict plus metadata atomically (``torch.save`` of plain data)."""
+    path = Path(path)
+    state: dict[str, Any] = {
+        "schema_version": SUPERNET_SCHEMA_VERSION, "space": supernet.space.name,
+        "state_dict": supernet.state_dict(), "config": asdict(config),
+        "steps_done": steps_done, **(extra or {}),
+    }
+    if optimizer is not None:
+        state["optimizer"] = optimizer.state_dict()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_supernet_file(path: str | os.PathLike, space: SearchSpace) -> dict[str, Any]:
+    """Reads a supernet file (``weights_only=True``) and checks its schema and space."""
+    import pickle
+
+    try:
+        state = torch.load(path, weights_only=True, map_location="cpu")
+    except FileNotFoundError:
+        raise SupernetError(f"supernet file {str(path)!r} does not exist") from None
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+        raise SupernetError(f"cannot read supernet file {str(path)!r}: {exc}") from None
+    if not isinstance(state, dict) or state.get("schema_version") != SUPERNET_SCHEMA_VERSION:
+        raise SupernetError(f"{str(path)!r} is not a supernet file (schema_version "
+                            f"{SUPERNET_SCHEMA_VERSION})")
+    if state.get("space") != space.name:
+        raise SupernetError(f"supernet {str(path)!r} was trained for space "
+                            f"{state.get('space')!r}, not {space.name!r}")
+    return state
+
+
+def load_supernet(path: str | os.PathLike, space: SearchSpace) -> MobileSupernet:
+    """A trained supernet from ``path``; refuses unfinished training runs."""
+    state = load_supernet_file(path, space)
+    cfg = state.get("config", {})
+    if state.get("steps_done", 0) < cfg.get("steps", 0):
+        raise SupernetError(f"supernet {str(path)!r} is unfinished ({state['steps_done']}/"
+                            f"{cfg['steps']} steps); rerun the search with --resume")
+    supernet = MobileSupernet(space)
+    try:
+        supernet.load_state_dict(state["state_dict"])
+    except RuntimeError as exc:
+        raise SupernetError(f"supernet {str(path)!r} does not fit space {space.name!r}: "
+                            f"{str(exc).splitlines()[0]}") from None
+    supernet.eval()
+    return supernet
