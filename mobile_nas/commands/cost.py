@@ -18,6 +18,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("arch", metavar="ARCH", help="arch string, reference name or JSON file")
     p.add_argument("--space", "-s", metavar="S",
                    help="search space (optional for reference names and JSON files)")
+    p.add_argument("--table", "-t", metavar="T.json",
+                   help="latency table: adds latency_ms, the calibrated prediction")
+    p.add_argument("--measure", action="store_true",
+                   help="export to ONNX and time it with onnxruntime: adds measured_ms, the "
+                        "median end-to-end latency (with --table, under the table's threads, "
+                        "provider and clock; else 1 thread, wall clock)")
     add_json_arg(p)
     p.set_defaults(handler=_cost)
 
@@ -28,8 +34,24 @@ def cost_record(args: argparse.Namespace) -> dict:
 
     arch = load_arch(args.arch, args.space)
     costs = model_costs(arch)
-    return {"arch": arch.to_string(), "space": arch.space, "macs": costs.macs,
-            "params": costs.params}
+    record = {"arch": arch.to_string(), "space": arch.space, "macs": costs.macs,
+              "params": costs.params}
+    table = None
+    if getattr(args, "table", None):
+        from mobile_nas.cost.latency import LatencyPredictor, LatencyTable
+
+        table = LatencyTable.load(args.table)
+        record["latency_ms"] = round(
+            LatencyPredictor(table, table_path=args.table).predict(arch).total_ms, 4)
+    if getattr(args, "measure", False):
+        from mobile_nas.cost.latency.measure import measure_arch_ms
+
+        md = table.metadata if table is not None else {}
+        timing = measure_arch_ms(arch, threads=int(md.get("threads", 1)),
+                                 provider=md.get("provider", "CPUExecutionProvider"),
+                                 clock=md.get("clock", "wall"), warmup=10, runs=100)
+        record["measured_ms"] = round(timing.p50_ms, 4)
+    return record
 
 
 def _cost(args: argparse.Namespace) -> int:

@@ -1,0 +1,55 @@
+"""``mobile-nas bench model.onnx``: latency distribution of any ONNX model in onnxruntime."""
+
+from __future__ import annotations
+
+import argparse
+
+from mobile_nas.commands._common import add_json_arg, positive_int, print_json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "bench", help="time an ONNX model with onnxruntime (p50/p90/p99, mean, std)",
+        description="Time batch-1 inferences of any ONNX model (ours or, e.g., a torchvision "
+                    "classifier exported to ONNX) with onnxruntime on random inputs of its "
+                    "input shapes (dynamic dimensions = 1). Example: mobile-nas bench "
+                    "model.onnx --threads 1 --runs 200 --json")
+    p.add_argument("model", metavar="model.onnx")
+    p.add_argument("--threads", type=positive_int, default=1, help="intra-op threads (default 1)")
+    p.add_argument("--runs", type=positive_int, default=100, help="timed runs (default 100)")
+    p.add_argument("--warmup", type=int, default=10, help="untimed runs first (default 10)")
+    p.add_argument("--provider", default="CPUExecutionProvider",
+                   help="onnxruntime execution provider (default CPUExecutionProvider)")
+    p.add_argument("--opt-level", choices=("disable", "basic", "extended", "all"),
+                   default="all", help="graph optimization level (default all)")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="wall: elapsed time (default); cpu: the timing thread's CPU time")
+    add_json_arg(p)
+    p.set_defaults(handler=_bench)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from mobile_nas.cost.latency.measure import load_session, machine_info, measure_onnx_ms
+    from mobile_nas.errors import MobileNasError
+
+    if args.warmup < 0:
+        raise MobileNasError(f"--warmup must be >= 0, got {args.warmup}")
+    timing = measure_onnx_ms(args.model, threads=args.threads, provider=args.provider,
+                             warmup=args.warmup, runs=args.runs, opt_level=args.opt_level,
+                             clock=args.clock)
+    session = load_session(args.model, threads=args.threads, provider=args.provider)
+    inputs = [{"name": i.name, "shape": list(i.shape), "type": i.type}
+              for i in session.get_inputs()]
+    record = {"model": args.model, **timing.to_json(), "opt_level": args.opt_level,
+              "clock": args.clock, "inputs": inputs, "machine": machine_info()}
+    if args.json:
+        print_json(record)
+        return 0
+    print(f"{args.model}: {timing.runs} runs after {timing.warmup} warm-up, "
+          f"{timing.threads} thread(s), {timing.provider}, clock {args.clock}")
+    print(f"p50 {timing.p50_ms:.3f} ms  p90 {timing.p90_ms:.3f} ms  p99 {timing.p99_ms:.3f} ms  "
+          f"mean {timing.mean_ms:.3f} ± {timing.std_ms:.3f} ms")
+    m = record["machine"]
+    print(f"machine: {m['cpu']}, {m['cpu_count']} cores, {m['os']}, "
+          f"onnxruntime {m['onnxruntime']}")
+    return 0

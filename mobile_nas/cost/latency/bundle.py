@@ -1,0 +1,290 @@
+"""Device bundles: the table's ONNX models + manifest + standalone runner, and their import.
+
+``make_bundle`` writes a zip with one ONNX model per layer key (exported by
+:func:`.export.export_layer_onnx`, the path ``lut build`` uses), a few whole networks for
+calibration, ``manifest.json`` (ids, files, input shapes, SHA-256 of every model, timing
+protocol), ``run_lut.py`` (a verbatim copy of :mod:`.runner`: Python + numpy + onnxruntime)
+and ``README.md`` (including ``onnxruntime_perf_test`` instructions).
+
+``import_results`` turns the runner's ``results.json`` into a :class:`LatencyTable`. It only
+parses JSON (and, with ``bundle``, reads ``manifest.json`` from the zip); nothing from the
+bundle or the results is executed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from mobile_nas import __version__
+from mobile_nas.atomic import atomic_path
+from mobile_nas.cost.latency import runner
+from mobile_nas.cost.latency.calibrate import fit_calibration
+from mobile_nas.cost.latency.errors import BundleError
+from mobile_nas.cost.latency.export import (
+    DEFAULT_OPSET,
+    export_arch_onnx,
+    export_layer_onnx,
+    layer_input_shape,
+)
+from mobile_nas.cost.latency.predictor import LatencyPredictor
+from mobile_nas.cost.latency.table import LatencyTable, LayerLatency
+from mobile_nas.errors import ArchError
+from mobile_nas.space.architecture import Architecture
+from mobile_nas.space.layers import LayerKey
+
+BUNDLE_KIND = "mobile-nas-lut-bundle"
+ARCH_PREFIX = "arch:"
+
+
+def manifest_bytes(manifest: dict) -> bytes:
+    """The canonical serialization whose SHA-256 results files quote."""
+    return (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
+
+
+def make_bundle(space, keys: Sequence[LayerKey], out: str | os.PathLike, *,
+                archs: Sequence[Architecture] = (), opset: int = DEFAULT_OPSET,
+                warmup: int = 5, rounds: int = 10, runs_per_round: int = 3,
+                opt_level: str = "all", clock: str = "wall", progress: bool = True) -> dict:
+    """Writes the bundle zip atomically; returns its manifest."""
+    from tqdm import tqdm
+
+    out = Path(out)
+    if not out.parent.is_dir():
+        raise BundleError(f"output folder {out.parent} does not exist")
+    models: list[dict[str, Any]] = []
+    with atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        items = [(k, None) for k in dict.fromkeys(keys)] + [(None, a) for a in archs]
+        for i, (key, arch) in enumerate(tqdm(items, desc="lut bundle", unit="model",
+                                             disable=not progress)):
+            if key is not None:
+                data = export_layer_onnx(key, opset=opset)
+                entry = {"id": key.id, "kind": "layer", "file": f"models/{i:05d}.onnx",
+                         "input_shape": list(layer_input_shape(key))}
+            else:
+                data = export_arch_onnx(arch, opset=opset)
+                entry = {"id": ARCH_PREFIX + arch.to_string(), "kind": "arch",
+                         "file": f"archs/{i:05d}.onnx",
+                         "input_shape": [1, *space.input_shape]}
+            entry["sha256"] = runner.sha256_bytes(data)
+            zf.writestr(entry["file"], data)
+            models.append(entry)
+        manifest = {
+            "schema_version": runner.MANIFEST_SCHEMA_VERSION, "kind": BUNDLE_KIND,
+            "space": space.name, "opset": opset, "mobile_nas_version": __version__,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "protocol": {"warmup": warmup, "rounds": rounds, "runs_per_round": runs_per_round,
+                         "opt_level": opt_level, "clock": clock},
+            "models": models,
+        }
+        zf.writestr("manifest.json", manifest_bytes(manifest))
+        zf.writestr("run_lut.py", Path(runner.__file__).read_text())
+        zf.writestr("README.md", _README.format(space=space.name, n=len(models)))
+    return manifest
+
+
+def _check_names(zf: zipfile.ZipFile, source: str) -> None:
+    for name in zf.namelist():
+        p = PurePosixPath(name.replace("\\", "/"))
+        if p.is_absolute() or ".." in p.parts or (p.parts and ":" in p.parts[0]):
+            raise BundleError(f"{source}: entry {name!r} would escape the target folder; "
+                              f"refusing the bundle")
+
+
+def read_manifest(bundle: str | os.PathLike) -> tuple[dict, bytes]:
+    """The manifest of a bundle zip (checks every entry name; extracts nothing)."""
+    try:
+        with zipfile.ZipFile(bundle) as zf:
+            _check_names(zf, str(bundle))
+            raw = zf.read("manifest.json")
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise BundleError(f"{bundle}: not a readable bundle zip ({exc})") from None
+    except KeyError:
+        raise BundleError(f"{bundle}: no manifest.json in the bundle") from None
+    try:
+        return json.loads(raw), raw
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"{bundle}: corrupt manifest.json ({exc})") from None
+
+
+def extract_bundle(bundle: str | os.PathLike, dest: str | os.PathLike) -> Path:
+    """Extracts a bundle, refusing entries that would land outside ``dest``."""
+    try:
+        with zipfile.ZipFile(bundle) as zf:
+            _check_names(zf, str(bundle))
+        return runner.safe_extract(bundle, dest)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise BundleError(f"{bundle}: not a readable bundle zip ({exc})") from None
+    except runner.RunnerError as exc:
+        raise BundleError(str(exc)) from None
+
+
+def import_results(results_path: str | os.PathLike, *, bundle: str | os.PathLike | None = None,
+                   space=None, data: dict | None = None) -> LatencyTable:
+    """Validates a device's ``results.json`` against its manifest and builds the table.
+
+    Checks: schema and kind, the manifest hash (against ``bundle``'s manifest when given),
+    every manifest model present and no other, each model's SHA-256 as run on the device,
+    and positive finite times. Whole networks in the bundle calibrate the table.
+    """
+    src = str(results_path)
+    try:
+        if data is None:
+            data = json.loads(Path(results_path).read_text())
+    except OSError as exc:
+        raise BundleError(f"cannot read results file {src}: {exc.strerror or exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{src} is not valid JSON (corrupt or truncated?): {exc}") from None
+    if not isinstance(data, dict) or data.get("kind") != "mobile-nas-lut-results":
+        raise BundleError(f"{src} is not a results file of run_lut.py (kind "
+                          f"{data.get('kind') if isinstance(data, dict) else None!r})")
+    if data.get("schema_version") != runner.RESULTS_SCHEMA_VERSION:
+        raise BundleError(f"{src}: unsupported results schema_version "
+                          f"{data.get('schema_version')!r}")
+    manifest = data.get("manifest")
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("models"), list):
+        raise BundleError(f"{src}: the results carry no bundle manifest")
+    if runner.sha256_bytes(manifest_bytes(manifest)) != data.get("manifest_sha256"):
+        raise BundleError(f"{src}: the embedded manifest does not match its manifest_sha256")
+    if bundle is not None:
+        _, raw = read_manifest(bundle)
+        if runner.sha256_bytes(raw) != data["manifest_sha256"]:
+            raise BundleError(f"{src} was measured on another bundle than {bundle} "
+                              f"(manifest SHA-256 differs)")
+    entries = data.get("entries")
+    if not isinstance(entries, dict):
+        raise BundleError(f"{src}: no 'entries' object")
+    expected = {m["id"]: m for m in manifest["models"]}
+    missing = [i for i in expected if i not in entries]
+    extra = [i for i in entries if i not in expected]
+    if missing:
+        raise BundleError(f"{src}: {len(missing)} model(s) of the manifest have no result, "
+                          f"e.g. {missing[0]!r} (rerun run_lut.py with --resume)")
+    if extra:
+        raise BundleError(f"{src}: result {extra[0]!r} is not in the bundle manifest")
+    layers: dict[str, LayerLatency] = {}
+    arch_ms: dict[str, float] = {}
+    for mid, m in expected.items():
+        e = entries[mid]
+        if not isinstance(e, dict) or e.get("sha256") != m.get("sha256"):
+            raise BundleError(f"{src}: model {m.get('file')!r} ({mid}) was not the bundle's "
+                              f"(SHA-256 mismatch)")
+        stats = _stats(e, mid, src)
+        if m["kind"] == "layer":
+            try:
+                LayerKey.from_id(mid)
+            except ArchError:
+                raise BundleError(f"{src}: malformed layer key {mid!r}") from None
+            layers[mid] = stats
+        elif m["kind"] == "arch":
+            arch_ms[mid[len(ARCH_PREFIX):]] = stats.median_ms
+    md = data.get("metadata") or {}
+    meta = {**{k: v for k, v in md.items() if isinstance(v, (str, int, float, bool))},
+            "opset": manifest.get("opset"), "source": "mobile-nas lut import",
+            "bundle_manifest_sha256": data["manifest_sha256"],
+            "bundle_created": manifest.get("created"),
+            "imported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "mobile_nas_version": __version__, "num_keys": len(layers)}
+    table = LatencyTable(space=str(manifest.get("space")), metadata=meta, entries=layers)
+    if arch_ms:
+        table = _calibrate_from(table, arch_ms, space)
+    return table
+
+
+def perf_text_to_results(text_path: str | os.PathLike, bundle: str | os.PathLike, *,
+                         device: str = "unknown") -> dict:
+    """Converts ``FILE MEDIAN_MS`` lines (``onnxruntime_perf_test`` P50 per bundle file) into
+    a results dict for :func:`import_results`; hashes are those of the bundle's files."""
+    manifest, raw = read_manifest(bundle)
+    by_file = {m["file"]: m for m in manifest.get("models", [])}
+    entries: dict[str, dict] = {}
+    try:
+        lines = Path(text_path).read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BundleError(f"cannot read {text_path}: {exc}") from None
+    with zipfile.ZipFile(bundle) as zf:
+        for n, line in enumerate(lines, 1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            parts = line.split()
+            name = parts[0].lstrip("./")
+            if len(parts) != 2 or name not in by_file:
+                raise BundleError(f"{text_path}:{n}: expected 'FILE MEDIAN_MS' with a file of "
+                                  f"the bundle, got {line.strip()!r}")
+            try:
+                ms = float(parts[1])
+            except ValueError:
+                raise BundleError(f"{text_path}:{n}: {parts[1]!r} is not a number") from None
+            m = by_file[name]
+            entries[m["id"]] = {"median_ms": ms, "iqr_ms": 0.0, "n": 1,
+                                "sha256": runner.sha256_bytes(zf.read(name))}
+    return {"schema_version": runner.RESULTS_SCHEMA_VERSION, "kind": "mobile-nas-lut-results",
+            "manifest_sha256": runner.sha256_bytes(raw), "manifest": manifest,
+            "metadata": {"device": device, "runner": "onnxruntime_perf_test",
+                         "threads": 1, "provider": "cpu", "clock": "wall"},
+            "entries": entries}
+
+
+def _stats(e: dict, mid: str, src: str) -> LayerLatency:
+    try:
+        med, iqr, n = e["median_ms"], e["iqr_ms"], e["n"]
+        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+                   for x in (med, iqr)):
+            raise ValueError("times must be finite numbers")
+        return LayerLatency(median_ms=float(med), iqr_ms=float(iqr), n=n)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BundleError(f"{src}: bad timing for {mid!r}: {exc}") from None
+
+
+def _calibrate_from(table: LatencyTable, arch_ms: dict[str, float], space) -> LatencyTable:
+    from mobile_nas.space import get_space
+
+    space = space or get_space(table.space)
+    pred = LatencyPredictor(table)
+    archs, sums, counts, measured = [], [], [], []
+    for text, ms in arch_ms.items():
+        p = pred.predict(Architecture.from_string(text, space.name))
+        archs.append(text)
+        sums.append(p.sum_ms)
+        counts.append(len(p.per_layer))
+        measured.append(ms)
+    return table.with_calibration(fit_calibration(sums, counts, measured, archs))
+
+
+_README = """# mobile-nas latency bundle ({space}, {n} models)
+
+Time these ONNX models on the target device and bring `results.json` back:
+
+    pip install numpy onnxruntime        # nothing else is needed
+    python run_lut.py bundle.zip --out results.json --threads 1
+    # killed? run it again with --resume: finished chunks are kept
+
+then, on the machine with mobile-nas:
+
+    mobile-nas lut import results.json --bundle bundle.zip --out my_device.json
+
+`manifest.json` lists every model: its id (a layer key, or `arch:<string>` for the whole
+networks used to calibrate the table), file, input shape (float32, N x C x H x W) and SHA-256.
+The import refuses results whose hashes or keys do not match the manifest.
+
+## Without Python: onnxruntime_perf_test
+
+onnxruntime's own benchmark tool (built with onnxruntime, e.g. for Android) can time the same
+files. For each model, run it with one thread and the graph optimizations on, e.g.
+
+    for f in models/*.onnx archs/*.onnx; do
+      ms=$(onnxruntime_perf_test -e cpu -x 1 -y 1 -o 99 -m times -r 100 -I "$f" \\
+           | awk '/P50 Latency/ {{print $3 * 1000}}')
+      echo "$f $ms" >> perf_results.txt
+    done
+
+and import the "FILE MEDIAN_MS" lines with
+
+    mobile-nas lut import perf_results.txt --bundle bundle.zip --out my_device.json
+"""

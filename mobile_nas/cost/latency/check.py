@@ -1,0 +1,163 @@
+"""Predicted vs measured: how far a table's predictions are from end-to-end reality."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from mobile_nas.cost.latency.errors import MissingEntryError
+from mobile_nas.cost.latency.measure import measure_archs_ms
+from mobile_nas.cost.latency.predictor import LatencyPredictor
+from mobile_nas.cost.latency.table import LatencyTable
+from mobile_nas.space.architecture import Architecture
+from mobile_nas.space.reference import REFERENCE_ARCHS
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    arch: str
+    name: str
+    predicted_ms: float
+    measured_ms: float
+    measured_iqr_ms: float
+    repeat_ms: float | None = None
+
+    @property
+    def error_pct(self) -> float:
+        return (self.predicted_ms - self.measured_ms) / self.measured_ms * 100
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """Accuracy figures over ``rows``; ``noise_*`` compare two measurements of each model."""
+
+    rows: tuple[CheckRow, ...]
+    mape: float
+    within_5: float
+    within_10: float
+    spearman: float
+    kendall: float
+    noise_mape: float | None = None
+    noise_within_5: float | None = None
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["rows"] = [{**asdict(r), "error_pct": round(r.error_pct, 3)} for r in self.rows]
+        return d
+
+
+def summarize_errors(predicted: Sequence[float], measured: Sequence[float]) -> dict:
+    """MAPE (%), shares within ±5% and ±10%, Spearman and Kendall rank correlations."""
+    from scipy import stats
+
+    p, m = np.asarray(predicted, float), np.asarray(measured, float)
+    err = np.abs(p - m) / m * 100
+    out = {"mape": float(err.mean()), "within_5": float((err <= 5).mean()),
+           "within_10": float((err <= 10).mean()), "spearman": float("nan"),
+           "kendall": float("nan")}
+    if len(p) >= 2 and np.ptp(p) > 0 and np.ptp(m) > 0:
+        out["spearman"] = float(stats.spearmanr(p, m).statistic)
+        out["kendall"] = float(stats.kendalltau(p, m).statistic)
+    return out
+
+
+def check_archs(table: LatencyTable, space, *, n: int = 20, seed: int = 0,
+                include_references: bool = True) -> list[tuple[str, Architecture]]:
+    """Named architectures to check: the space's references, then ``n`` random ones the table
+    covers (for a table restricted with ``--arch``, drawn from its recorded architectures
+    other than the calibration ones)."""
+    chosen: dict[str, tuple[str, Architecture]] = {}
+    if include_references:
+        for name in REFERENCE_ARCHS.names():
+            ref = REFERENCE_ARCHS.get(name)
+            if ref.space == space.name:
+                chosen[ref.arch] = (name, Architecture.from_string(ref.arch, space.name))
+    rng = np.random.default_rng(seed)
+    restricted = table.metadata.get("restricted_to_archs")
+    calibrated = set(table.calibration.archs) if table.calibration else set()
+    picked = 0
+    if restricted:
+        pool = [a for a in restricted if a not in calibrated and a not in chosen]
+        for i in rng.permutation(len(pool))[:n]:
+            chosen[pool[i]] = (f"random{picked}", Architecture.from_string(pool[i], space.name))
+            picked += 1
+    else:
+        for _ in range(100 * n):
+            if picked >= n:
+                break
+            a = space.sample(rng)
+            if a.to_string() not in chosen and not table.missing(space.layers(a)):
+                chosen[a.to_string()] = (f"random{picked}", a)
+                picked += 1
+    uncovered = [a.to_string() for _, a in chosen.values() if table.missing(space.layers(a))]
+    if uncovered:
+        keys = table.missing(k for s in uncovered
+                             for k in space.layers(Architecture.from_string(s, space.name)))
+        raise MissingEntryError(keys, space=space.name, arch=uncovered[0])
+    return list(chosen.values())
+
+
+def check_table(table: LatencyTable, archs: Sequence[tuple[str, Architecture]], *,
+                rounds: int = 10, noise: bool = False, progress: bool = False) -> CheckReport:
+    """Measures ``archs`` end to end (interleaved, with the table's threads, provider and
+    clock) and compares with the predictions. With ``noise``, every model is measured twice
+    in the same run, giving the noise floor."""
+    md = table.metadata
+    pred = LatencyPredictor(table)
+    predicted = [pred.predict(a).total_ms for _, a in archs]
+    models = [a for _, a in archs] * (2 if noise else 1)
+    meas = measure_archs_ms(models, threads=int(md.get("threads", 1)),
+                            provider=md.get("provider", "CPUExecutionProvider"),
+                            opset=int(md.get("opset", 17)), opt_level=md.get("opt_level", "all"),
+                            clock=md.get("clock", "wall"), rounds=rounds, progress=progress)
+    k = len(archs)
+    rows = tuple(CheckRow(arch=a.to_string(), name=name, predicted_ms=p,
+                          measured_ms=meas[i]["median_ms"], measured_iqr_ms=meas[i]["iqr_ms"],
+                          repeat_ms=meas[k + i]["median_ms"] if noise else None)
+                 for i, ((name, a), p) in enumerate(zip(archs, predicted, strict=True)))
+    s = summarize_errors([r.predicted_ms for r in rows], [r.measured_ms for r in rows])
+    noise_figs: dict = {}
+    if noise:
+        ns = summarize_errors([r.repeat_ms for r in rows], [r.measured_ms for r in rows])
+        noise_figs = {"noise_mape": ns["mape"], "noise_within_5": ns["within_5"]}
+    return CheckReport(rows=rows, **s, **noise_figs)
+
+
+def scatter_plot(report: CheckReport, path: str | os.PathLike, *, title: str = "") -> None:
+    """Predicted vs measured scatter with the ±10% band, written atomically as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mobile_nas.atomic import atomic_path
+
+    m = np.array([r.measured_ms for r in report.rows])
+    p = np.array([r.predicted_ms for r in report.rows])
+    fig, ax = plt.subplots(figsize=(5, 5), dpi=120)
+    lo, hi = min(m.min(), p.min()) * 0.9, max(m.max(), p.max()) * 1.1
+    xs = np.array([lo, hi])
+    ax.plot(xs, xs, "k-", lw=1, label="predicted = measured")
+    ax.fill_between(xs, xs * 0.9, xs * 1.1, color="tab:green", alpha=0.15, label="±10%")
+    ax.fill_between(xs, xs * 0.95, xs * 1.05, color="tab:green", alpha=0.25, label="±5%")
+    refs = [i for i, r in enumerate(report.rows) if not r.name.startswith("random")]
+    rnd = [i for i in range(len(m)) if i not in refs]
+    ax.scatter(m[rnd], p[rnd], s=14, label="random architectures")
+    for i in refs:
+        ax.scatter(m[i], p[i], s=40, marker="*", color="tab:red")
+        ax.annotate(report.rows[i].name, (m[i], p[i]), fontsize=7, xytext=(3, -8),
+                    textcoords="offset points")
+    ax.set_xlabel("measured end-to-end latency (ms)")
+    ax.set_ylabel("predicted latency (ms)")
+    ax.set_title(title or "latency table check", fontsize=9)
+    ax.text(0.02, 0.98, f"MAPE {report.mape:.1f}%\n±5%: {report.within_5:.0%}  "
+            f"±10%: {report.within_10:.0%}\nSpearman {report.spearman:.3f}  "
+            f"Kendall {report.kendall:.3f}", transform=ax.transAxes, va="top", fontsize=8)
+    ax.legend(loc="lower right", fontsize=7)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)

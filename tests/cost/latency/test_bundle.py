@@ -1,0 +1,143 @@
+import ast
+import json
+import statistics
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from mobile_nas.cost.latency import BundleError, LatencyTable
+from mobile_nas.cost.latency.bundle import (
+    extract_bundle,
+    import_results,
+    make_bundle,
+    read_manifest,
+)
+from mobile_nas.cost.latency.export import export_layer_onnx
+from mobile_nas.cost.latency.runner import sha256_bytes
+
+from .conftest import SMALL_ARCH
+
+
+@pytest.fixture(scope="module")
+def bundle_and_results(tmp_path_factory, fmnist, small_arch):
+    """A real bundle of the small arch, run by its own run_lut.py in a subprocess."""
+    tmp = tmp_path_factory.mktemp("bundle")
+    zpath = tmp / "bundle.zip"
+    keys = sorted(set(fmnist.layers(small_arch)))
+    make_bundle(fmnist, keys, zpath, archs=[small_arch], rounds=4, clock="cpu", progress=False)
+    folder = extract_bundle(zpath, tmp / "unpacked")
+    results = tmp / "results.json"
+    proc = subprocess.run(
+        [sys.executable, "-I", str(folder / "run_lut.py"), str(zpath), "--out", str(results),
+         "--quiet"], cwd=tmp, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return zpath, results
+
+
+def test_manifest_lists_hashed_models(bundle_and_results, fmnist, small_arch):
+    zpath, _ = bundle_and_results
+    manifest, _ = read_manifest(zpath)
+    keys = sorted(set(fmnist.layers(small_arch)))
+    layer_ids = [m["id"] for m in manifest["models"] if m["kind"] == "layer"]
+    assert layer_ids == [k.id for k in keys]
+    assert [m["id"] for m in manifest["models"] if m["kind"] == "arch"] == ["arch:" + SMALL_ARCH]
+    with zipfile.ZipFile(zpath) as zf:
+        names = set(zf.namelist())
+        assert {"manifest.json", "run_lut.py", "README.md"} <= names
+        for m in manifest["models"]:
+            assert sha256_bytes(zf.read(m["file"])) == m["sha256"]
+        # the same single-layer export path as lut build
+        first = manifest["models"][0]
+        assert zf.read(first["file"]) == export_layer_onnx(keys[0])
+        assert "onnxruntime_perf_test" in zf.read("README.md").decode()
+
+
+def test_runner_needs_only_numpy_and_onnxruntime(bundle_and_results):
+    zpath, _ = bundle_and_results
+    with zipfile.ZipFile(zpath) as zf:
+        tree = ast.parse(zf.read("run_lut.py").decode())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add((node.module or "").split(".")[0])
+    assert imported - set(sys.stdlib_module_names) == {"numpy", "onnxruntime"}
+
+
+def test_round_trip_agrees_with_direct_build(bundle_and_results, small_table_path, small_arch):
+    zpath, results = bundle_and_results
+    imported = import_results(results, bundle=zpath)
+    direct = LatencyTable.load(small_table_path)
+    assert set(imported.entries) == set(direct.entries)
+    ratios = [imported.entries[k].median_ms / direct.entries[k].median_ms
+              for k in direct.entries]
+    # same models, same protocol, two runs on a shared machine: equal within noise
+    assert 0.75 < statistics.median(ratios) < 1.33, ratios
+    assert all(0.4 < r < 2.5 for r in ratios), ratios
+    md = imported.metadata
+    assert md["source"] == "mobile-nas lut import" and md["onnxruntime"] and md["cpu"]
+    assert md["clock"] == "cpu" and md["threads"] == 1 and md["opset"] == 17
+    # the bundled network calibrated the table
+    assert imported.calibration is not None and imported.calibration.archs == (SMALL_ARCH,)
+
+
+def _tampered(results, tmp_path, edit):
+    data = json.loads(results.read_text())
+    edit(data)
+    path = tmp_path / "tampered.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def _first(data):
+    return next(iter(data["entries"]))
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda d: d["entries"][_first(d)].update(sha256="0" * 64), "SHA-256 mismatch"),
+    (lambda d: d["entries"].pop(_first(d)), "have no result"),
+    (lambda d: d["entries"][_first(d)].update(median_ms=-0.1), "positive"),
+    (lambda d: d["entries"][_first(d)].update(median_ms=float("inf")), "finite"),
+    (lambda d: d["entries"].update({"stem:extra": {}}), "not in the bundle manifest"),
+    (lambda d: d["manifest"].update(space="other"), "manifest_sha256"),
+    (lambda d: d.update(schema_version=7), "schema_version 7"),
+])
+def test_import_refuses_bad_results(bundle_and_results, tmp_path, edit, match):
+    zpath, results = bundle_and_results
+    with pytest.raises(BundleError, match=match):
+        import_results(_tampered(results, tmp_path, edit), bundle=zpath)
+
+
+def test_import_refuses_results_of_another_bundle(bundle_and_results, tmp_path, fmnist):
+    _, results = bundle_and_results
+    other = tmp_path / "other.zip"
+    make_bundle(fmnist, [fmnist.enumerate_layers()[0]], other, progress=False)
+    with pytest.raises(BundleError, match="another bundle"):
+        import_results(results, bundle=other)
+
+
+def test_zip_entries_escaping_are_refused(tmp_path):
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as zf:
+        zf.writestr("manifest.json", "{}")
+        zf.writestr("../escaped.txt", "gotcha")
+    with pytest.raises(BundleError, match="escape"):
+        extract_bundle(evil, tmp_path / "dest")
+    with pytest.raises(BundleError, match="escape"):
+        read_manifest(evil)
+    assert not (tmp_path / "escaped.txt").exists()
+
+
+def test_runner_refuses_escaping_entries_itself(tmp_path):
+    from mobile_nas.cost.latency.runner import RunnerError, safe_extract
+
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as zf:
+        zf.writestr("/abs.txt", "x")
+        zf.writestr("a/../../up.txt", "x")
+    with pytest.raises(RunnerError, match="escape"):
+        safe_extract(evil, tmp_path / "dest")
+    assert not (tmp_path / "up.txt").exists()

@@ -1,0 +1,123 @@
+"""The lut, cost --table/--measure and bench commands end to end (small key sets)."""
+
+import json
+import zipfile
+
+import pytest
+
+from .conftest import SMALL_ARCH
+
+
+def test_cost_with_table_and_measure(run_cli, small_table_path):
+    code, out, err = run_cli("cost", SMALL_ARCH, "--space", "fmnist28", "--table",
+                             str(small_table_path), "--measure", "--json")
+    assert code == 0, err
+    rec = json.loads(out)
+    assert rec["latency_ms"] > 0 and rec["measured_ms"] > 0 and rec["macs"] > 0
+    code, out, _ = run_cli("cost", SMALL_ARCH, "--space", "fmnist28", "--table",
+                           str(small_table_path))
+    assert code == 0 and "latency_ms" in out
+
+
+def test_cost_missing_keys_one_line(run_cli, small_table_path):
+    code, out, err = run_cli("cost", "mobilenet_v2", "--table", str(small_table_path))
+    assert code == 2 and "mobile224" in err and len(err.strip().splitlines()) == 1
+    other = "ds_k3_n1_c16_relu|ds_k3_n1_c24_relu|ds_k3_n1_c40_relu|ds_k3_n1_c64_relu"
+    code, out, err = run_cli("cost", other, "--space", "fmnist28", "--table",
+                             str(small_table_path))
+    assert code == 2 and "lut build --space fmnist28 --arch" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("content", ['{"schema_version": 1, "spa', '{"schema_version": 2}'])
+def test_cost_bad_table_one_line(run_cli, tmp_path, content):
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    code, _, err = run_cli("cost", SMALL_ARCH, "--space", "fmnist28", "--table", str(bad))
+    assert code == 2 and str(bad) in err and "Traceback" not in err
+
+
+def test_lut_build_resume_and_calibrate(run_cli, tmp_path):
+    out = tmp_path / "t.json"
+    args = ("lut", "build", "--space", "fmnist28", "--arch", SMALL_ARCH, "--out", str(out),
+            "--rounds", "2", "--clock", "cpu", "--chunk", "4", "--calibrate", "1",
+            "--no-progress", "--json")
+    code, stdout, err = run_cli(*args)
+    assert code == 0, err
+    rec = json.loads(stdout)
+    assert rec["num_keys"] == 9 and rec["calibration"]["archs"] == [SMALL_ARCH]
+    before = json.loads(out.read_text())
+    code, stdout, err = run_cli(*args[:-1], "--resume")  # nothing left to time
+    assert code == 0, err
+    after = json.loads(out.read_text())
+    assert after["entries"] == before["entries"]
+
+
+def test_lut_build_bad_input(run_cli, tmp_path):
+    code, _, err = run_cli("lut", "build", "--space", "nope", "--out", str(tmp_path / "t.json"))
+    assert code == 2 and "nope" in err
+    code, _, err = run_cli("lut", "build", "--space", "fmnist28", "--arch", "garbage",
+                           "--out", str(tmp_path / "t.json"))
+    assert code == 2 and "garbage" in err
+    code, _, err = run_cli("lut", "build", "--space", "fmnist28", "--out",
+                           str(tmp_path / "missing" / "t.json"))
+    assert code == 2 and "does not exist" in err
+    assert not (tmp_path / "t.json").exists()
+
+
+def test_lut_bundle_and_import_cli(run_cli, tmp_path):
+    """CLI plumbing; the runner round trip itself is in test_bundle.py."""
+    zpath = tmp_path / "b.zip"
+    code, out, err = run_cli("lut", "bundle", "--space", "fmnist28", "--arch", SMALL_ARCH,
+                             "--out", str(zpath), "--calibrate", "1", "--no-progress", "--json")
+    assert code == 0, err
+    assert json.loads(out)["layer_models"] == 9
+    with zipfile.ZipFile(zpath) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+    # onnxruntime_perf_test style text results: FILE MEDIAN_MS
+    perf = tmp_path / "perf.txt"
+    perf.write_text("".join(f"{m['file']} {0.05 + 0.01 * i}\n"
+                            for i, m in enumerate(manifest["models"])))
+    table = tmp_path / "imported.json"
+    code, out, err = run_cli("lut", "import", str(perf), "--bundle", str(zpath), "--out",
+                             str(table), "--device", "pixel-test")
+    assert code == 0, err
+    data = json.loads(table.read_text())
+    assert data["metadata"]["device"] == "pixel-test" and len(data["entries"]) == 9
+    assert data["calibration"]["archs"] == [SMALL_ARCH]
+    # bad results: one line, exit 2, no table written
+    perf.write_text(f"{manifest['models'][0]['file']} -3\n")
+    bad_out = tmp_path / "bad.json"
+    code, _, err = run_cli("lut", "import", str(perf), "--bundle", str(zpath), "--out",
+                           str(bad_out))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and not bad_out.exists()
+    trunc = tmp_path / "trunc.json"
+    trunc.write_text('{"schema_version": 1, "kind": "mobile-nas-lut-res')
+    code, _, err = run_cli("lut", "import", str(trunc), "--out", str(bad_out))
+    assert code == 2 and "not valid JSON" in err and not bad_out.exists()
+
+
+def test_bench_torchvision_classifier(run_cli, tmp_path):
+    import torch
+    import torchvision
+
+    path = tmp_path / "squeezenet.onnx"
+    model = torchvision.models.squeezenet1_1(num_classes=10).eval()
+    torch.onnx.export(model, (torch.zeros(1, 3, 64, 64),), str(path), dynamo=False,
+                      opset_version=17, input_names=["x"], dynamic_axes={"x": {0: "batch"}})
+    code, out, err = run_cli("bench", str(path), "--runs", "10", "--warmup", "2", "--json")
+    assert code == 0, err
+    rec = json.loads(out)
+    for key in ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms"):
+        assert rec[key] > 0 or key == "std_ms"
+    assert rec["p50_ms"] <= rec["p99_ms"] and rec["runs"] == 10 and rec["threads"] == 1
+    assert rec["machine"]["onnxruntime"] and rec["inputs"][0]["name"] == "x"
+
+
+def test_bench_bad_input(run_cli, tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_text("not a model")
+    code, _, err = run_cli("bench", str(bad))
+    assert code == 2 and "bad.onnx" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run_cli("bench", str(tmp_path / "missing.onnx"))
+    assert code == 2 and "not found" in err
