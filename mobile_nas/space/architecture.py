@@ -77,7 +77,7 @@ def load_arch(spec: str, space: str | None) -> Architecture:
                             f"not {space!r}")
         return Architecture.from_string(ref.arch, ref.space)
     path = Path(spec)
-    if spec.endswith(".json") or (path.is_file() and not _looks_like_arch(spec)):
+    if spec.endswith(".json") or (not _looks_like_arch(spec) and path.is_file()):
         if not path.is_file():
             raise ArchError(f"architecture file {spec!r} does not exist")
         try:

@@ -11,7 +11,7 @@ transfers to a large network by re-reading the *same choices* in a scaled space:
 
 A scaled space is registered under its canonical name, and ``get_space`` resolves any name
 of the form ``<base>@<token>-<token>...`` on first use, with tokens ``n<N>``, ``f<F>``,
-``r<size>`` (square input), ``<C>x<H>x<W>`` and ``k<classes>``; unspecified knobs keep the
+``r<size>`` (square input), ``c<channels>``, ``<C>x<H>x<W>`` and ``k<classes>``; unspecified knobs keep the
 base's values. So every command that takes ``--space`` (cost, lut build, train, export,
 search) works on scaled spaces, and arch JSON files record the scaled space by name.
 """
@@ -24,7 +24,7 @@ from mobile_nas.errors import SpaceError
 from mobile_nas.space.architecture import Architecture
 from mobile_nas.space.base import SearchSpace
 
-_TOKEN = re.compile(r"n(?P<n>\d+)|f(?P<f>\d+)|r(?P<r>\d+)|k(?P<k>\d+)"
+_TOKEN = re.compile(r"n(?P<n>\d+)|f(?P<f>\d+)|r(?P<r>\d+)|k(?P<k>\d+)|c(?P<ch>\d+)"
                     r"|(?P<c>\d+)x(?P<h>\d+)x(?P<w>\d+)")
 
 
@@ -83,12 +83,12 @@ def resolve_scaled_name(name: str) -> SearchSpace:
         m = _TOKEN.fullmatch(tok)
         if not m:
             raise SpaceError(f"bad token {tok!r} in scaled space name {name!r}; expected "
-                             f"n<cells>, f<filters>, r<size>, <C>x<H>x<W> or k<classes>")
+                             f"n<cells>, f<filters>, r<size>, c<channels>, <C>x<H>x<W> or k<classes>")
         g = {k: int(v) for k, v in m.groupdict().items() if v is not None}
         if "c" in g:
             knobs["input_shape"] = (g["c"], g["h"], g["w"])
         for short, knob in (("n", "cells"), ("f", "filters"), ("r", "input_size"),
-                            ("k", "num_classes")):
+                            ("ch", "channels"), ("k", "num_classes")):
             if short in g:
                 knobs[knob] = g[short]
     return scaled_space(base, **knobs)
