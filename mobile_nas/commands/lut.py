@@ -53,6 +53,9 @@ def _register_build(lut: argparse._SubParsersAction) -> None:
     p.add_argument("--runs-per-round", type=positive_int, default=3,
                    help="inferences per key and round (default 3)")
     p.add_argument("--warmup", type=int, default=5, help="untimed runs per key (default 5)")
+    p.add_argument("--statistic", choices=("median", "min"), default="median",
+                   help="what the table predicts with: median (default) or min, the fastest "
+                        "of the timed runs (far steadier on a busy shared machine)")
     p.add_argument("--chunk", type=positive_int, default=32,
                    help="keys timed together and saved together (default 32)")
     p.add_argument("--calibrate", type=int, default=8, metavar="N",
@@ -99,6 +102,9 @@ def _register_bundle(lut: argparse._SubParsersAction) -> None:
     p.add_argument("--runs-per-round", type=positive_int, default=3)
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                    help="what the runner times (default wall)")
+    p.add_argument("--statistic", choices=("median", "min"), default="median",
+                   help="what the table predicts with: median (default) or min, the fastest "
+                        "of the timed runs (far steadier on a busy shared machine)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
     add_json_arg(p)
@@ -180,7 +186,8 @@ def _build(args: argparse.Namespace) -> int:
     settings = ProfileSettings(threads=args.threads, provider=args.provider,
                                opt_level=args.opt_level, warmup=args.warmup,
                                rounds=args.rounds, runs_per_round=args.runs_per_round,
-                               chunk=args.chunk, clock=args.clock)
+                               chunk=args.chunk, clock=args.clock,
+                               statistic=args.statistic)
     before = None
     if args.resume and Path(args.out).exists():
         from mobile_nas.cost.latency import LatencyTable
@@ -226,13 +233,15 @@ def _print_table_summary(args: argparse.Namespace, table) -> None:
               "build_seconds": md.get("build_seconds"), "device": md.get("device"),
               "cpu": md.get("cpu"), "threads": md.get("threads"),
               "provider": md.get("provider"), "clock": md.get("clock"),
+              "statistic": table.statistic,
               "calibration": cal.to_json() if cal else None}
     if args.json:
         print_json(record)
         return
     print(f"wrote {args.out}: {len(table)} layer keys of {table.space} "
           f"({md.get('build_seconds')} s of profiling) on {md.get('cpu')}, "
-          f"{md.get('threads')} thread(s), {md.get('provider')}, clock {md.get('clock')}")
+          f"{md.get('threads')} thread(s), {md.get('provider')}, clock {md.get('clock')}, "
+          f"statistic {table.statistic}")
     if cal:
         print(f"calibration: {cal.overhead_ms:+.4f} ms + {cal.scale:.4f} x sum "
               f"{cal.per_layer_ms:+.4f} ms/layer; fit MAPE {cal.fit_mape:.2f}% on "
@@ -259,7 +268,7 @@ def _bundle(args: argparse.Namespace) -> int:
         cal = [space.sample(rng) for _ in range(max(args.calibrate, 0))]
     manifest = make_bundle(space, keys, args.out, archs=cal, rounds=args.rounds,
                            runs_per_round=args.runs_per_round, clock=args.clock,
-                           progress=not args.no_progress)
+                           statistic=args.statistic, progress=not args.no_progress)
     record = {"bundle": args.out, "space": space.name, "layer_models": len(keys),
               "arch_models": len(cal), "bytes": os.path.getsize(args.out),
               "manifest_models": len(manifest["models"])}

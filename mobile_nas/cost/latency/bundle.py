@@ -51,7 +51,8 @@ def manifest_bytes(manifest: dict) -> bytes:
 def make_bundle(space, keys: Sequence[LayerKey], out: str | os.PathLike, *,
                 archs: Sequence[Architecture] = (), opset: int = DEFAULT_OPSET,
                 warmup: int = 5, rounds: int = 10, runs_per_round: int = 3,
-                opt_level: str = "all", clock: str = "wall", progress: bool = True) -> dict:
+                opt_level: str = "all", clock: str = "wall", statistic: str = "median",
+                progress: bool = True) -> dict:
     """Writes the bundle zip atomically; returns its manifest."""
     from tqdm import tqdm
 
@@ -80,7 +81,7 @@ def make_bundle(space, keys: Sequence[LayerKey], out: str | os.PathLike, *,
             "space": space.name, "opset": opset, "mobile_nas_version": __version__,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "protocol": {"warmup": warmup, "rounds": rounds, "runs_per_round": runs_per_round,
-                         "opt_level": opt_level, "clock": clock},
+                         "opt_level": opt_level, "clock": clock, "statistic": statistic},
             "models": models,
         }
         zf.writestr("manifest.json", manifest_bytes(manifest))
@@ -183,17 +184,19 @@ def import_results(results_path: str | os.PathLike, *, bundle: str | os.PathLike
                 raise BundleError(f"{src}: malformed layer key {mid!r}") from None
             layers[mid] = stats
         elif m["kind"] == "arch":
-            arch_ms[mid[len(ARCH_PREFIX):]] = stats.median_ms
+            arch_ms[mid[len(ARCH_PREFIX):]] = stats
     md = data.get("metadata") or {}
     meta = {**{k: v for k, v in md.items() if isinstance(v, (str, int, float, bool))},
             "opset": manifest.get("opset"), "source": "mobile-nas lut import",
+            "statistic": (manifest.get("protocol") or {}).get("statistic", "median"),
             "bundle_manifest_sha256": data["manifest_sha256"],
             "bundle_created": manifest.get("created"),
             "imported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "mobile_nas_version": __version__, "num_keys": len(layers)}
     table = LatencyTable(space=str(manifest.get("space")), metadata=meta, entries=layers)
     if arch_ms:
-        table = _calibrate_from(table, arch_ms, space)
+        stat = table.statistic
+        table = _calibrate_from(table, {a: s.value(stat) for a, s in arch_ms.items()}, space)
     return table
 
 
@@ -233,11 +236,11 @@ def perf_text_to_results(text_path: str | os.PathLike, bundle: str | os.PathLike
 
 def _stats(e: dict, mid: str, src: str) -> LayerLatency:
     try:
-        med, iqr, n = e["median_ms"], e["iqr_ms"], e["n"]
+        med, iqr, n, mn = e["median_ms"], e["iqr_ms"], e["n"], e.get("min_ms", e["median_ms"])
         if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-                   for x in (med, iqr)):
+                   for x in (med, iqr, mn)):
             raise ValueError("times must be finite numbers")
-        return LayerLatency(median_ms=float(med), iqr_ms=float(iqr), n=n)
+        return LayerLatency(median_ms=float(med), iqr_ms=float(iqr), n=n, min_ms=float(mn))
     except (KeyError, TypeError, ValueError) as exc:
         raise BundleError(f"{src}: bad timing for {mid!r}: {exc}") from None
 

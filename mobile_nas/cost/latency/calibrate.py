@@ -90,5 +90,6 @@ def calibrate_table(table: LatencyTable, archs: Sequence[Architecture], *,
                                 opt_level=md.get("opt_level", "all"),
                                 clock=md.get("clock", "wall"), progress=progress)
     cal = fit_calibration([p.sum_ms for p in preds], [len(p.per_layer) for p in preds],
-                          [m["median_ms"] for m in measured], [a.to_string() for a in archs])
+                          [m[f"{table.statistic}_ms"] for m in measured],
+                          [a.to_string() for a in archs])
     return table.with_calibration(cal)

@@ -114,9 +114,10 @@ def check_table(table: LatencyTable, archs: Sequence[tuple[str, Architecture]], 
                             opset=int(md.get("opset", 17)), opt_level=md.get("opt_level", "all"),
                             clock=md.get("clock", "wall"), rounds=rounds, progress=progress)
     k = len(archs)
+    stat = f"{table.statistic}_ms"
     rows = tuple(CheckRow(arch=a.to_string(), name=name, predicted_ms=p,
-                          measured_ms=meas[i]["median_ms"], measured_iqr_ms=meas[i]["iqr_ms"],
-                          repeat_ms=meas[k + i]["median_ms"] if noise else None)
+                          measured_ms=meas[i][stat], measured_iqr_ms=meas[i]["iqr_ms"],
+                          repeat_ms=meas[k + i][stat] if noise else None)
                  for i, ((name, a), p) in enumerate(zip(archs, predicted, strict=True)))
     s = summarize_errors([r.predicted_ms for r in rows], [r.measured_ms for r in rows])
     noise_figs: dict = {}

@@ -32,6 +32,7 @@ class Timing:
     p99_ms: float
     mean_ms: float
     std_ms: float
+    min_ms: float
     runs: int
     warmup: int
     threads: int
@@ -47,6 +48,7 @@ class Timing:
         p50, p90, p99 = np.percentile(a, [50, 90, 99])
         return cls(p50_ms=float(p50), p90_ms=float(p90), p99_ms=float(p99),
                    mean_ms=float(a.mean()), std_ms=float(a.std(ddof=1) if a.size > 1 else 0.0),
+                   min_ms=float(a.min()),
                    runs=int(a.size), warmup=warmup, threads=threads, provider=provider)
 
 
@@ -101,7 +103,7 @@ def measure_archs_ms(archs: Sequence[Architecture], *, threads: int = 1,
                      progress: bool = False) -> list[dict]:
     """End-to-end medians of many architectures, repeats interleaved across them.
 
-    Returns one ``{"median_ms", "iqr_ms", "n"}`` per architecture, in order.
+    Returns one ``{"median_ms", "iqr_ms", "n", "min_ms"}`` per architecture, in order.
     """
     from tqdm import tqdm
 

@@ -40,7 +40,8 @@ class LatencyPredictor:
         if missing:
             raise MissingEntryError(missing, space=arch.space, arch=arch.to_string(),
                                     table=self.table_path)
-        return [(k, self.table.entries[k.id].median_ms) for k in keys]
+        stat = self.table.statistic
+        return [(k, self.table.entries[k.id].value(stat)) for k in keys]
 
     def predict(self, arch: Architecture) -> LatencyPrediction:
         if arch.space != self.table.space:

@@ -35,16 +35,18 @@ class ProfileSettings:
     runs_per_round: int = 3
     chunk: int = 32
     clock: str = "wall"
+    statistic: str = "median"
 
     def metadata(self) -> dict:
         return {"provider": self.provider, "threads": self.threads, "opt_level": self.opt_level,
-                "clock": self.clock,
+                "clock": self.clock, "statistic": self.statistic,
                 "opset": self.opset, "warmup": self.warmup, "rounds": self.rounds,
                 "runs_per_round": self.runs_per_round}
 
 
 #: Settings that must match for ``resume`` to extend an existing table.
-_RESUME_FIELDS = ("provider", "threads", "opt_level", "opset", "clock")
+_RESUME_FIELDS = ("provider", "threads", "opt_level", "opset", "clock", "statistic", "rounds",
+                  "runs_per_round")
 
 
 def table_metadata(settings: ProfileSettings, **extra) -> dict:

@@ -121,10 +121,11 @@ def _clock(name: str) -> Callable[[], int]:
 
 
 def summarize(times_ms: Sequence[float]) -> dict:
-    """``{"median_ms", "iqr_ms", "n"}`` of raw times."""
+    """``{"median_ms", "iqr_ms", "n", "min_ms"}`` of raw times."""
     a = np.asarray(times_ms, dtype=np.float64)
     q1, med, q3 = np.percentile(a, [25, 50, 75])
-    return {"median_ms": float(med), "iqr_ms": float(q3 - q1), "n": int(a.size)}
+    return {"median_ms": float(med), "iqr_ms": float(q3 - q1), "n": int(a.size),
+            "min_ms": float(a.min())}
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -219,7 +220,7 @@ def run_bundle(bundle: str | os.PathLike, out: str | os.PathLike, *, threads: in
             "metadata": {**device_info(), "provider": provider, "threads": threads,
                          "opt_level": opt_level, "rounds": rounds,
                          "runs_per_round": runs_per_round, "warmup": proto["warmup"],
-                         "clock": clock,
+                         "clock": clock, "statistic": proto.get("statistic", "median"),
                          "runner": "run_lut.py",
                          "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
             "entries": {},

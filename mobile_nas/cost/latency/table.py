@@ -6,7 +6,11 @@ File format (``schema_version`` 1)::
      "metadata": {"device": ..., "cpu": ..., "os": ..., "onnxruntime": ..., "provider": ...,
                   "threads": 1, "opset": 17, "date": ..., "mobile_nas_version": ..., ...},
      "calibration": {"overhead_ms": ..., "scale": ..., "per_layer_ms": ..., ...} | null,
-     "entries": {"<LayerKey.id>": {"median_ms": 0.0123, "iqr_ms": 0.0004, "n": 30}, ...}}
+     "entries": {"<LayerKey.id>": {"median_ms": 0.0123, "iqr_ms": 0.0004, "n": 30,
+                                   "min_ms": 0.0117}, ...}}
+
+``metadata.statistic`` (``median`` by default, or ``min``) says which per-entry statistic
+the predictor sums; end-to-end measurements compared with the table use the same one.
 
 Tables are immutable values: ``with_entries`` / ``with_calibration`` return new tables.
 """
@@ -27,17 +31,20 @@ from mobile_nas.errors import ArchError
 from mobile_nas.space.layers import LayerKey
 
 SCHEMA_VERSION = 1
+STATISTICS = ("median", "min")
 KIND = "mobile-nas-latency-table"
 _REPO_TABLES = Path(__file__).resolve().parents[3] / "latency_tables"
 
 
 @dataclass(frozen=True)
 class LayerLatency:
-    """Robust statistics of one layer's timings: median and interquartile range (ms), count."""
+    """Robust statistics of one layer's timings: median and interquartile range (ms), count,
+    and the fastest run (``min_ms``, the statistic most robust to a busy machine)."""
 
     median_ms: float
     iqr_ms: float
     n: int
+    min_ms: float | None = None
 
     def __post_init__(self) -> None:
         if not (_finite(self.median_ms) and self.median_ms > 0):
@@ -46,6 +53,16 @@ class LayerLatency:
             raise ValueError(f"iqr_ms must be a finite number >= 0, got {self.iqr_ms!r}")
         if not isinstance(self.n, int) or isinstance(self.n, bool) or self.n < 1:
             raise ValueError(f"n must be a positive integer, got {self.n!r}")
+        if self.min_ms is not None and not (_finite(self.min_ms) and self.min_ms > 0):
+            raise ValueError(f"min_ms must be a positive finite number, got {self.min_ms!r}")
+
+    def value(self, statistic: str) -> float:
+        """The entry's ``median`` or ``min`` time in ms."""
+        if statistic == "median":
+            return self.median_ms
+        if statistic == "min" and self.min_ms is not None:
+            return self.min_ms
+        raise ValueError(f"entry has no {statistic!r} statistic")
 
 
 @dataclass(frozen=True)
@@ -96,6 +113,11 @@ class LatencyTable:
     def __len__(self) -> int:
         return len(self.entries)
 
+    @property
+    def statistic(self) -> str:
+        """Which per-entry statistic predicts (``median`` or ``min``; metadata ``statistic``)."""
+        return str(self.metadata.get("statistic", "median"))
+
     def __contains__(self, key: LayerKey | str) -> bool:
         return _id(key) in self.entries
 
@@ -124,7 +146,8 @@ class LatencyTable:
             "schema_version": SCHEMA_VERSION, "kind": KIND, "space": self.space,
             "metadata": dict(self.metadata),
             "calibration": self.calibration.to_json() if self.calibration else None,
-            "entries": {k: asdict(v) for k, v in sorted(self.entries.items())},
+            "entries": {k: {f: x for f, x in asdict(v).items() if x is not None}
+                        for k, v in sorted(self.entries.items())},
         }
 
     def save(self, path: str | os.PathLike) -> None:
@@ -149,8 +172,10 @@ class LatencyTable:
         for key_id, stats in data["entries"].items():
             try:
                 LayerKey.from_id(key_id)
+                mn = stats.get("min_ms")
                 entries[key_id] = LayerLatency(median_ms=float(stats["median_ms"]),
-                                               iqr_ms=float(stats["iqr_ms"]), n=stats["n"])
+                                               iqr_ms=float(stats["iqr_ms"]), n=stats["n"],
+                                               min_ms=None if mn is None else float(mn))
             except (ArchError, ValueError, TypeError, KeyError) as exc:
                 raise LatencyTableError(f"{source}: bad entry {key_id!r}: {exc}") from None
         try:
@@ -158,8 +183,14 @@ class LatencyTable:
             calibration = Calibration.from_json(cal) if cal else None
         except (ValueError, TypeError, KeyError) as exc:
             raise LatencyTableError(f"{source}: bad calibration: {exc}") from None
-        return cls(space=data["space"], metadata=dict(data.get("metadata") or {}),
-                   entries=entries, calibration=calibration)
+        table = cls(space=data["space"], metadata=dict(data.get("metadata") or {}),
+                    entries=entries, calibration=calibration)
+        if table.statistic not in STATISTICS:
+            raise LatencyTableError(f"{source}: unknown statistic {table.statistic!r}; "
+                                    f"known: {', '.join(STATISTICS)}")
+        if table.statistic == "min" and any(e.min_ms is None for e in entries.values()):
+            raise LatencyTableError(f"{source}: statistic 'min' but some entries lack min_ms")
+        return table
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> LatencyTable:

@@ -51,3 +51,13 @@ def test_wrong_space(fmnist, small_arch):
     table = LatencyTable(space="mobile224")
     with pytest.raises(MobileNasError, match="mobile224"):
         LatencyPredictor(table).predict(small_arch)
+
+
+def test_min_statistic_predicts_with_fastest_runs(fmnist, small_arch):
+    keys = sorted(set(fmnist.layers(small_arch)))
+    entries = {k.id: LayerLatency(median_ms=0.2, iqr_ms=0.01, n=30, min_ms=0.1) for k in keys}
+    median = LatencyTable(space="fmnist28", entries=entries)
+    fastest = LatencyTable(space="fmnist28", entries=entries, metadata={"statistic": "min"})
+    n = len(fmnist.layers(small_arch))
+    assert math.isclose(LatencyPredictor(median).predict(small_arch).total_ms, 0.2 * n)
+    assert math.isclose(LatencyPredictor(fastest).predict(small_arch).total_ms, 0.1 * n)

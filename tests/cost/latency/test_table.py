@@ -76,3 +76,16 @@ def test_shipped_table_path():
     path = shipped_table_path("fmnist28")
     if path is not None:  # shipped tables load and are for their space
         assert LatencyTable.load(path).space == "fmnist28"
+
+
+def test_min_statistic_needs_min_entries(tmp_path):
+    data = _table().to_json()
+    data["metadata"]["statistic"] = "min"
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(LatencyTableError, match="lack min_ms"):
+        LatencyTable.load(path)
+    data["metadata"]["statistic"] = "mode"
+    path.write_text(json.dumps(data))
+    with pytest.raises(LatencyTableError, match="unknown statistic 'mode'"):
+        LatencyTable.load(path)
