@@ -1,0 +1,179 @@
+"""NASNet cell transfer on Fashion-MNIST: select a cell on a small proxy, restack it larger.
+
+1. Selection (a small random search with proxy training): ``--candidates`` cells drawn from
+   the ``nasnet`` space are each trained in the small network (N=1, F=8) on
+   ``--select-train`` images for ``--select-epochs`` epoch(s) and scored on ``--val``
+   held-out training images; the best cell wins.
+2. Transfer: the winning cell is trained with the same recipe (``--train`` images,
+   ``--epochs``) in the small network and in the large one (``--large``, default
+   N=2, F=16), and both are tested on ``--test`` test images.
+3. Costs: MACs and params (fvcore), onnxruntime latency of both exported networks
+   (batch 1, 1 thread, interleaved repeats, medians).
+
+Everything is resumable: finished steps are kept in ``<work>/state.json`` and training
+checkpoints in ``<work>``. Results: ``benchmarks/results/nasnet_transfer.{json,md}``.
+Run: ``python benchmarks/nasnet_transfer.py`` (about 30 minutes on a loaded 2-core VM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mobile_nas.atomic import atomic_write_json, atomic_write_text
+from mobile_nas.cost.latency.measure import measure_archs_ms
+from mobile_nas.cost.latency.runner import cpu_model
+from mobile_nas.cost.model_costs import model_costs
+from mobile_nas.models import build_model
+from mobile_nas.space import get_space
+from mobile_nas.space.scaled import transfer_arch
+from mobile_nas.train.data import load_dataset
+from mobile_nas.train.trainer import train_architecture, train_model
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _recipe(args, n_train: int) -> dict:
+    return {"batch_size": args.batch_size, "optimizer": "adamw", "lr": args.lr,
+            "train_subset": n_train, "val_subset": args.val, "seed": args.seed,
+            "label_smoothing": 0.0}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--candidates", type=int, default=4)
+    p.add_argument("--select-train", type=int, default=2000)
+    p.add_argument("--select-epochs", type=int, default=1)
+    p.add_argument("--train", type=int, default=5000)
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--val", type=int, default=1000)
+    p.add_argument("--test", type=int, default=3000)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--small", default="nasnet")
+    p.add_argument("--large", default="nasnet@n2-f16")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--work", default="/tmp/nasnet_transfer")
+    p.add_argument("--out", default=str(RESULTS / "nasnet_transfer"))
+    args = p.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    state_path = work / "state.json"
+    state = json.loads(state_path.read_text()) if state_path.is_file() else {}
+    state.setdefault("config", vars(args))
+
+    data = load_dataset("fashion-mnist", val_size=5000, seed=args.seed)
+    data = dataclasses.replace(data, test=data.test.subset(args.test, seed=args.seed))
+    small, large = get_space(args.small), get_space(args.large)
+
+    # 1. selection on the small proxy
+    cands = state.setdefault("candidates", {})
+    rng = np.random.default_rng(args.seed)
+    archs = [small.sample(rng) for _ in range(args.candidates)]
+    for i, arch in enumerate(archs):
+        key = arch.to_string()
+        if key in cands:
+            continue
+        t0 = time.time()
+        torch.manual_seed(args.seed)
+        model = build_model(arch)
+        res = train_model(model, data, epochs=args.select_epochs,
+                          **_recipe(args, args.select_train))
+        cands[key] = {"index": i, "val_accuracy": res.val_accuracy,
+                      "macs": model_costs(arch).macs, "seconds": round(time.time() - t0, 1)}
+        atomic_write_json(state_path, state)
+        print(f"candidate {i}: val {res.val_accuracy:.4f} ({time.time() - t0:.0f} s)",
+              flush=True)
+    best = max(archs, key=lambda a: cands[a.to_string()]["val_accuracy"])
+    state["selected"] = best.to_string()
+
+    # 2. train the selected cell small and large
+    runs = state.setdefault("runs", {})
+    for role, space in (("small", small), ("large", large)):
+        if role in runs:
+            continue
+        arch = transfer_arch(best, space)
+        t0 = time.time()
+        ckpt = train_architecture(arch, data, out=work / f"{role}.pt", epochs=args.epochs,
+                                  resume=True, progress=True, **_recipe(args, args.train))
+        test_acc = ckpt.metrics["test_accuracy"]  # on the --test subset (data.test)
+        costs = model_costs(arch)
+        runs[role] = {"space": arch.space, "cells": space.cells, "filters": space.filters,
+                      "test_accuracy": test_acc, "val_accuracy": ckpt.metrics["val_accuracy"],
+                      "macs": costs.macs, "params": costs.params,
+                      "train_seconds": round(time.time() - t0, 1)}
+        atomic_write_json(state_path, state)
+        print(f"{role}: test {test_acc:.4f} ({time.time() - t0:.0f} s)", flush=True)
+
+    # 3. latency of both, interleaved
+    if "latency" not in state:
+        arch_s, arch_l = transfer_arch(best, small), transfer_arch(best, large)
+        lat = measure_archs_ms([arch_s, arch_l], threads=1, rounds=15, runs_per_round=5)
+        state["latency"] = {"small": lat[0], "large": lat[1]}
+        atomic_write_json(state_path, state)
+
+    result = {"schema_version": 1, "benchmark": "nasnet_transfer", "config": state["config"],
+              "machine": {"cpu": cpu_model(), "python": platform.python_version(),
+                          "torch": torch.__version__, "torch_threads": args.threads},
+              "candidates": cands, "selected": state["selected"], "runs": runs,
+              "latency_ms": state["latency"]}
+    atomic_write_json(args.out + ".json", result)
+    atomic_write_text(args.out + ".md", _markdown(result))
+    print(_markdown(result))
+    return 0
+
+
+def _markdown(r: dict) -> str:
+    c = r["config"]
+    lines = [
+        "# NASNet cell transfer on Fashion-MNIST",
+        "",
+        f"Machine: {r['machine']['cpu']} (2-core shared VM, torch {r['machine']['torch']}, "
+        f"{r['machine']['torch_threads']} thread). Recipe: AdamW lr {c['lr']}, batch "
+        f"{c['batch_size']}, cosine schedule, no augmentation.",
+        "",
+        f"Selection: {c['candidates']} random cells trained in `{c['small']}` on "
+        f"{c['select_train']} images x {c['select_epochs']} epoch, scored on {c['val']} "
+        "held-out training images:",
+        "",
+        "| candidate | val acc | MACs |",
+        "| --- | --- | --- |",
+    ]
+    for arch, v in sorted(r["candidates"].items(), key=lambda kv: kv[1]["index"]):
+        mark = " (selected)" if arch == r["selected"] else ""
+        lines.append(f"| {v['index']}{mark} | {v['val_accuracy']:.4f} | {v['macs'] / 1e6:.2f}M |")
+    lines += [
+        "",
+        f"Selected cell: `{r['selected']}`",
+        "",
+        f"Transfer: the selected cell trained on {c['train']} images x {c['epochs']} epochs, "
+        f"tested on {c['test']} Fashion-MNIST test images; latency = onnxruntime, batch 1, "
+        "1 thread, median of interleaved repeats.",
+        "",
+        "| network | space | N | F | test acc | MACs | params | latency ms (median) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for role in ("small", "large"):
+        x, lat = r["runs"][role], r["latency_ms"][role]
+        lines.append(f"| {role} | `{x['space']}` | {x['cells']} | {x['filters']} | "
+                     f"{x['test_accuracy']:.4f} | {x['macs'] / 1e6:.2f}M | "
+                     f"{x['params'] / 1e3:.1f}k | {lat['median_ms']:.3f} |")
+    s, g = r["runs"]["small"], r["runs"]["large"]
+    lat = r["latency_ms"]["large"]["median_ms"] / r["latency_ms"]["small"]["median_ms"]
+    lines += ["", f"Large vs small: accuracy {g['test_accuracy'] - s['test_accuracy']:+.4f}, "
+                  f"MACs x{g['macs'] / s['macs']:.2f}, latency x{lat:.2f}.", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
