@@ -98,8 +98,8 @@ def versions() -> dict[str, str]:
 
     from mobile_nas import __version__
 
-    return {"mobile_nas": __version__, "torch": torch.__version__,
-            "torchvision": torchvision.__version__}
+    return {"mobile_nas": str(__version__), "torch": str(torch.__version__),
+            "torchvision": str(torchvision.__version__)}
 
 
 def make_checkpoint(model: nn.Module, arch, dataset, *, metrics: dict[str, Any],

@@ -1,0 +1,245 @@
+"""The export pipeline behind ``mobile-nas export``: export, check, verify, quantize, time.
+
+1. ONNX export of the checkpoint (normalization inside, dynamic batch) with metadata.
+2. ``onnx.checker`` full check; onnxruntime parity with PyTorch on real test images
+   (fp32 must agree within ``FP32_TOLERANCE``); test accuracy through onnxruntime.
+3. ``int8=True``: static QDQ quantization calibrated on training images; calibration
+   settings are tried in turn and the best on validation images kept; its test accuracy
+   must stay within ``INT8_MAX_DROP`` of fp32.
+4. Interleaved onnxruntime timing of fp32 and INT8 (batch 1), speed-up = fp32 / INT8 p50.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from mobile_nas.export.errors import ExportError
+
+FP32_TOLERANCE = 1e-4
+INT8_MAX_DROP = 0.01
+#: (method, per-channel weights) tried in turn; the best on validation images is kept.
+CALIBRATIONS = (("minmax", True), ("minmax", False), ("percentile", True),
+                ("percentile", False))
+VAL_IMAGES = 2000
+EARLY_STOP_DROP = 0.002  # stop trying once validation loses at most 0.2 points
+
+
+@dataclass(frozen=True)
+class Int8Result:
+    path: str
+    test_accuracy: float
+    accuracy_drop: float  # fp32 minus int8, fraction
+    calibration: str
+    calibration_images: int
+    max_abs_diff: float  # INT8 vs fp32 PyTorch logits on the parity images
+    top1_agreement: float
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    """What ``export_checkpoint`` wrote and verified. Times in milliseconds (batch 1)."""
+
+    path: str
+    arch: str
+    space: str
+    opset: int
+    checkpoint_test_accuracy: float | None
+    test_accuracy: float  # fp32 ONNX through onnxruntime, full test split
+    test_images: int
+    max_abs_diff: float
+    mean_abs_diff: float
+    parity_images: int
+    predicted_latency_ms: float | None
+    size_bytes: int
+    int8: Int8Result | None
+    timing: dict | None  # {"fp32": {...}, "int8": {...}, "speedup": x, "threads": n}
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def int8_path_for(out: str | os.PathLike) -> Path:
+    out = Path(out)
+    return out.with_name(f"{out.stem}.int8{out.suffix or '.onnx'}")
+
+
+def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
+                      opset: int = 17, int8: bool = False,
+                      int8_out: str | os.PathLike | None = None, table: str | None = None,
+                      parity_images: int = 256, calibration_images: int = 512,
+                      data_dir: str | None = None, time_runs: int = 100, threads: int = 1,
+                      log=None) -> ExportReport:
+    """Exports and verifies ``checkpoint``; see the module docstring. ``log`` gets progress
+    lines (e.g. ``print`` to stderr). Raises ExportError/CheckpointError on bad input or a
+    failed verification."""
+    from mobile_nas.export.metadata import model_metadata, predicted_latency
+    from mobile_nas.export.onnx_export import DeployModel, check_output_path, export_onnx
+    from mobile_nas.export.verify import check_onnx, onnx_accuracy, parity
+    from mobile_nas.train.checkpoint import load_checkpoint
+    from mobile_nas.train.data import load_dataset
+
+    say = log or (lambda _msg: None)
+    ckpt = load_checkpoint(checkpoint)
+    check_output_path(out)
+    int8_target = Path(int8_out) if int8_out else int8_path_for(out)
+    if int8:
+        check_output_path(int8_target)
+    arch = ckpt.architecture()
+    net = ckpt.build_model()
+    dataset = load_dataset(ckpt.dataset["name"], data_dir=data_dir,
+                           seed=int(ckpt.recipe.get("seed", 0)))
+    if tuple(dataset.classes) != ckpt.classes:
+        raise ExportError(f"dataset {ckpt.dataset['name']!r} has classes {dataset.classes}, "
+                          f"the checkpoint {ckpt.classes}")
+    pred = predicted_latency(arch, table)
+    ckpt_acc = ckpt.metrics.get("test_accuracy")
+    meta = model_metadata(ckpt, accuracy=ckpt_acc if ckpt_acc is not None else float("nan"),
+                          latency_ms=pred and pred["latency_ms"], extra={"opset": opset})
+
+    say(f"exporting {arch.to_string()} (opset {opset}) → {out}")
+    export_onnx(ckpt, out, opset=opset, metadata=meta)
+    check_onnx(out)
+    deploy = DeployModel(net, ckpt.mean, ckpt.std)
+    par = parity(deploy, out, dataset.test.images[:parity_images])
+    if not par.max_abs_diff <= FP32_TOLERANCE:
+        Path(out).unlink(missing_ok=True)
+        raise ExportError(f"fp32 ONNX disagrees with PyTorch: max |diff| {par.max_abs_diff:.3g}"
+                          f" > {FP32_TOLERANCE:g} on {par.images} test images")
+    say(f"checker ok; parity max |diff| {par.max_abs_diff:.2e} on {par.images} test images")
+    fp32_acc = onnx_accuracy(out, dataset.test)
+    if ckpt_acc is None:  # a checkpoint without metrics: record what we measured
+        _rewrite_metadata(out, {"accuracy": f"{fp32_acc:.6f}"})
+    say(f"fp32 test accuracy (onnxruntime) {fp32_acc:.4f}")
+
+    int8_result = None
+    if int8:
+        calib = dataset.train.subset(calibration_images, seed=1).images
+        int8_result = _quantize(ckpt, deploy, out, int8_target, calib, dataset, fp32_acc,
+                                meta, parity_images, say)
+    timing = None
+    if time_runs > 0:
+        paths = {"fp32": out} | ({"int8": int8_target} if int8_result else {})
+        timing = time_models(paths, runs=time_runs, threads=threads)
+        say("timing (batch 1, " + f"{threads} thread(s)): " + ", ".join(
+            f"{k} p50 {v['p50_ms']:.3f} ms" for k, v in timing.items() if isinstance(v, dict))
+            + (f", INT8 speed-up ×{timing['speedup']:.2f}" if "speedup" in timing else ""))
+    return ExportReport(
+        path=str(out), arch=arch.to_string(), space=arch.space, opset=opset,
+        checkpoint_test_accuracy=ckpt_acc, test_accuracy=fp32_acc,
+        test_images=len(dataset.test), max_abs_diff=par.max_abs_diff,
+        mean_abs_diff=par.mean_abs_diff, parity_images=par.images,
+        predicted_latency_ms=pred and pred["latency_ms"],
+        size_bytes=Path(out).stat().st_size, int8=int8_result, timing=timing)
+
+
+def _quantize(ckpt, deploy, fp32_path, target, calib, dataset, fp32_acc, meta, parity_images,
+              say) -> Int8Result:
+    """Tries the calibration settings, picks the best on validation images (never on test),
+    then checks the test accuracy drop."""
+    import shutil
+    import tempfile
+
+    from mobile_nas.atomic import atomic_path
+    from mobile_nas.export.quantize import quantize_int8
+    from mobile_nas.export.verify import check_onnx, onnx_accuracy, parity
+
+    val = dataset.val.subset(VAL_IMAGES, seed=2)
+    fp32_val = onnx_accuracy(fp32_path, val)
+    best = None
+    with tempfile.TemporaryDirectory(prefix="mobile-nas-int8-") as tmp:
+        for i, (method, per_channel) in enumerate(CALIBRATIONS):
+            t0 = time.perf_counter()
+            candidate = Path(tmp) / f"{i}.onnx"
+            quantize_int8(fp32_path, candidate, calib, method=method, per_channel=per_channel)
+            acc = onnx_accuracy(candidate, val)
+            label = f"{method}, {'per-channel' if per_channel else 'per-tensor'}"
+            say(f"INT8 {label}: validation accuracy {acc:.4f} (fp32 {fp32_val:.4f}, "
+                f"{time.perf_counter() - t0:.1f}s)")
+            if best is None or acc > best[0]:
+                best = (acc, label, candidate)
+            if fp32_val - acc <= EARLY_STOP_DROP:
+                break
+        with atomic_path(target) as tmp_target:
+            shutil.copyfile(best[2], tmp_target)
+    label = best[1]
+    acc = onnx_accuracy(target, dataset.test)
+    drop = fp32_acc - acc
+    say(f"INT8 ({label} calibration on {len(calib)} train images): test accuracy {acc:.4f} "
+        f"(fp32 {fp32_acc:.4f}, drop {100 * drop:.2f} points)")
+    if drop > INT8_MAX_DROP:
+        Path(target).unlink(missing_ok=True)
+        raise ExportError(f"INT8 loses {100 * drop:.2f} points of test accuracy (more than "
+                          f"{100 * INT8_MAX_DROP:g}) with the best calibration ({label}); "
+                          f"the fp32 model {fp32_path} is fine to deploy")
+    quant = (f"int8 static QDQ (onnxruntime), int8 weights ({label}), uint8 activations, "
+             f"calibrated on {len(calib)} training images")
+    _rewrite_metadata(target, {**meta, "accuracy": f"{acc:.6f}", "quantization": quant})
+    check_onnx(target)
+    par = parity(deploy, target, dataset.test.images[:parity_images])
+    return Int8Result(path=str(target), test_accuracy=acc, accuracy_drop=drop,
+                      calibration=label, calibration_images=len(calib),
+                      max_abs_diff=par.max_abs_diff, top1_agreement=par.top1_agreement,
+                      size_bytes=Path(target).stat().st_size)
+
+
+def _rewrite_metadata(path, metadata: dict[str, str]) -> None:
+    import onnx
+
+    from mobile_nas.atomic import atomic_write_bytes
+    from mobile_nas.export.onnx_export import set_metadata
+
+    model = onnx.load(str(path))
+    set_metadata(model, metadata)
+    atomic_write_bytes(path, model.SerializeToString())
+
+
+def time_models(paths: dict[str, str | os.PathLike], *, runs: int = 100, threads: int = 1,
+                warmup: int = 10) -> dict:
+    """Interleaved batch-1 onnxruntime timing of several ONNX files.
+
+    Returns ``{name: {"p50_ms", "p90_ms", "mean_ms", "runs"}, "threads": n}`` plus
+    ``"speedup"`` (fp32 p50 / int8 p50) when both are timed.
+    """
+    import numpy as np
+
+    from mobile_nas.export.verify import ort_session
+
+    sessions = {name: ort_session(p, threads=threads) for name, p in paths.items()}
+    try:
+        from mobile_nas.cost.latency.runner import time_interleaved
+    except ImportError:
+        time_interleaved = _time_interleaved
+    rounds = max(1, runs // 5)
+    times = time_interleaved(sessions, warmup=warmup, rounds=rounds, runs_per_round=5)
+    result: dict = {"threads": threads}
+    for name, t in times.items():
+        a = np.asarray(t)
+        result[name] = {"p50_ms": float(np.median(a)), "p90_ms": float(np.percentile(a, 90)),
+                        "mean_ms": float(a.mean()), "runs": int(a.size)}
+    if "fp32" in result and "int8" in result:
+        result["speedup"] = result["fp32"]["p50_ms"] / result["int8"]["p50_ms"]
+    return result
+
+
+def _time_interleaved(sessions, *, warmup, rounds, runs_per_round):
+    import numpy as np
+
+    feeds = {}
+    for name, s in sessions.items():
+        inp = s.get_inputs()[0]
+        shape = [d if isinstance(d, int) else 1 for d in inp.shape]
+        feeds[name] = {inp.name: np.random.default_rng(0).random(shape, dtype=np.float32)}
+        for _ in range(warmup):
+            s.run(None, feeds[name])
+    times = {name: [] for name in sessions}
+    for _ in range(rounds):
+        for name, s in sessions.items():
+            for _ in range(runs_per_round):
+                t0 = time.perf_counter()
+                s.run(None, feeds[name])
+                times[name].append((time.perf_counter() - t0) * 1e3)
+    return times

@@ -1,0 +1,54 @@
+"""What goes into an exported model's ``metadata_props``."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from mobile_nas import __version__
+
+#: Keys every exported model carries (``latency_ms`` only when a latency table covers it).
+REQUIRED_KEYS = ("arch", "space", "accuracy", "input_format", "labels", "mobile_nas_version")
+
+
+def input_format(input_shape, mean, std) -> str:
+    c, h, w = input_shape
+    return (f"float32 NCHW [N,{c},{h},{w}], pixels scaled to [0,1]; normalization "
+            f"(mean={[round(m, 6) for m in mean]}, std={[round(s, 6) for s in std]}) is inside "
+            f"the graph; output: logits [N,num_classes]")
+
+
+def model_metadata(ckpt, *, accuracy: float, latency_ms: float | None,
+                   extra: dict | None = None) -> dict[str, str]:
+    """Metadata of checkpoint ``ckpt``; ``accuracy`` is the test accuracy as a fraction."""
+    shape = ckpt.dataset.get("input_shape") or ckpt.architecture().search_space.input_shape
+    meta = {"arch": ckpt.arch, "space": ckpt.space, "accuracy": f"{accuracy:.6f}",
+            "input_format": input_format(shape, ckpt.mean, ckpt.std),
+            "labels": json.dumps(list(ckpt.classes)), "mobile_nas_version": __version__,
+            "dataset": str(ckpt.dataset.get("name", ""))}
+    if latency_ms is not None:
+        meta["latency_ms"] = f"{latency_ms:.4f}"
+    meta.update({k: str(v) for k, v in (extra or {}).items()})
+    return meta
+
+
+def predicted_latency(arch, table_path: str | os.PathLike | None = None) -> dict | None:
+    """``{"latency_ms", "table"}`` from the given or shipped latency table of ``arch``'s
+    space, or None when there is no table or it lacks layers of ``arch``."""
+    try:
+        from mobile_nas.cost.latency import LatencyPredictor, LatencyTable, shipped_table_path
+    except ImportError:
+        return None
+    from mobile_nas.errors import MobileNasError
+
+    path = table_path or shipped_table_path(arch.space)
+    if path is None:
+        return None
+    try:
+        table = LatencyTable.load(path)
+        ms = LatencyPredictor(table, table_path=str(path)).predict_ms(arch)
+    except MobileNasError:
+        if table_path is not None:
+            raise
+        return None
+    return {"latency_ms": float(ms), "table": str(path)}

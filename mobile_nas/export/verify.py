@@ -1,0 +1,76 @@
+"""Verification of exported files: ONNX checker, onnxruntime parity with PyTorch, accuracy."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from mobile_nas.export.errors import ExportError
+from mobile_nas.export.onnx_export import INPUT_NAME
+
+
+@dataclass(frozen=True)
+class Parity:
+    """onnxruntime vs PyTorch logits on ``images`` real images."""
+
+    max_abs_diff: float
+    mean_abs_diff: float
+    top1_agreement: float  # fraction of images whose argmax agrees
+    images: int
+
+
+def check_onnx(path: str | os.PathLike) -> None:
+    """``onnx.checker`` with the full check (strict shape inference); raises ExportError."""
+    import onnx
+
+    try:
+        onnx.checker.check_model(str(path), full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ExportError(f"{path} fails the ONNX checker: {first}") from None
+
+
+def ort_session(path: str | os.PathLike, *, threads: int = 1):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def pixels(images_uint8: torch.Tensor) -> np.ndarray:
+    """uint8 N×C×H×W → float32 in [0, 1], the exported model's input."""
+    return (images_uint8.float() / 255.0).numpy()
+
+
+def ort_logits(session, images_uint8: torch.Tensor, batch_size: int = 500) -> np.ndarray:
+    outs = [session.run(None, {INPUT_NAME: pixels(images_uint8[i:i + batch_size])})[0]
+            for i in range(0, len(images_uint8), batch_size)]
+    return np.concatenate(outs)
+
+
+def parity(deploy_model: torch.nn.Module, path: str | os.PathLike,
+           images_uint8: torch.Tensor) -> Parity:
+    """Compares the ONNX file with ``deploy_model`` (PyTorch, same [0, 1] input)."""
+    if len(images_uint8) == 0:
+        raise ExportError("parity needs at least one image")
+    deploy_model.eval()
+    with torch.inference_mode():
+        ref = deploy_model(torch.from_numpy(pixels(images_uint8))).numpy()
+    got = ort_logits(ort_session(path), images_uint8)
+    diff = np.abs(ref - got)
+    return Parity(float(diff.max()), float(diff.mean()),
+                  float((ref.argmax(1) == got.argmax(1)).mean()), len(images_uint8))
+
+
+def onnx_accuracy(path_or_session, imageset, *, threads: int = 1) -> float:
+    """Top-1 accuracy (fraction) of an ONNX file on an :class:`ImageSet` (uint8 images)."""
+    session = (ort_session(path_or_session, threads=threads)
+               if isinstance(path_or_session, (str, os.PathLike)) else path_or_session)
+    logits = ort_logits(session, imageset.images)
+    return float((logits.argmax(1) == imageset.labels.numpy()).mean())
