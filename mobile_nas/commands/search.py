@@ -40,6 +40,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                   "of the space)")
     src.add_argument("--measure", action="store_true",
                      help="measure every architecture end to end in onnxruntime instead")
+    p.add_argument("--evaluator", default="supernet", choices=("supernet", "table"),
+                   help="accuracy from a trained supernet (default) or looked up in "
+                        "--accuracy-csv (tabular benchmarks such as NAS-Bench-201)")
+    p.add_argument("--accuracy-csv", metavar="FILE",
+                   help="with --evaluator table: CSV of arch,value (or NB201's index,arch,"
+                        "cifar10_test,...; percent is read as such)")
+    p.add_argument("--latency-csv", metavar="FILE",
+                   help="with --evaluator table: CSV of arch,value or index,latency_ms (ms); "
+                        "replaces --table/--measure")
     p.add_argument("--trials", type=positive_int, required=True, metavar="N",
                    help="finished trials to reach (counting earlier ones with --resume)")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="output folder")
@@ -74,7 +83,10 @@ def _search(args: argparse.Namespace) -> int:
         reward=args.reward, table=args.table, measure=args.measure, storage=args.storage,
         study_name=args.study_name, resume=args.resume, seed=args.seed, preset=args.preset,
         supernet=args.supernet, threads=args.threads, progress=not args.no_progress)
-    result = run_search(config)
+    from mobile_nas.search.table_evaluator import cli_table_inputs
+
+    evaluator, latency_fn = cli_table_inputs(args)
+    result = run_search(config, evaluator=evaluator, latency_fn=latency_fn)
     best = result.best
     if args.json:
         print_json({"out_dir": str(result.out_dir), "trials": result.trials,

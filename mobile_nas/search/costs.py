@@ -63,7 +63,7 @@ def macs_params(arch: Architecture) -> tuple[int, int]:
     once the layers are known). Other families count the whole network.
     """
     space = arch.search_space
-    if space.family != "mobile":
+    if space.family != "mobile" and not getattr(space, "costs_are_layer_sums", False):
         from mobile_nas.cost.model_costs import model_costs
 
         mc = model_costs(arch)

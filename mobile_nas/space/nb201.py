@@ -85,6 +85,9 @@ class NB201Space(SearchSpace):
     """NAS-Bench-201's cell space (see module docstring); immutable."""
 
     family = "nb201"
+    #: MACs and params of the network equal the sums over layers(arch) (tested), so costs
+    #: can be summed from per-layer counts cached by LayerKey.
+    costs_are_layer_sums = True
 
     def __init__(self, *, name: str, input_shape: tuple[int, int, int] = (3, 32, 32),
                  num_classes: int = 10, cells: int = 5, filters: int = 16,

@@ -11,9 +11,10 @@ transfers to a large network by re-reading the *same choices* in a scaled space:
 
 A scaled space is registered under its canonical name, and ``get_space`` resolves any name
 of the form ``<base>@<token>-<token>...`` on first use, with tokens ``n<N>``, ``f<F>``,
-``r<size>`` (square input), ``c<channels>``, ``<C>x<H>x<W>`` and ``k<classes>``; unspecified knobs keep the
-base's values. So every command that takes ``--space`` (cost, lut build, train, export,
-search) works on scaled spaces, and arch JSON files record the scaled space by name.
+``r<size>`` (square input), ``c<channels>``, ``<C>x<H>x<W>`` and ``k<classes>``;
+unspecified knobs keep the base's values. So every command that takes ``--space`` (cost,
+lut build, train, export, search) works on scaled spaces, and arch JSON files record the
+scaled space by name.
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ def resolve_scaled_name(name: str) -> SearchSpace:
         m = _TOKEN.fullmatch(tok)
         if not m:
             raise SpaceError(f"bad token {tok!r} in scaled space name {name!r}; expected "
-                             f"n<cells>, f<filters>, r<size>, c<channels>, <C>x<H>x<W> or k<classes>")
+                             f"n<cells>, f<filters>, r<size>, c<channels>, <C>x<H>x<W> or "
+                             f"k<classes>")
         g = {k: int(v) for k, v in m.groupdict().items() if v is not None}
         if "c" in g:
             knobs["input_shape"] = (g["c"], g["h"], g["w"])
