@@ -67,8 +67,8 @@ def summarize_errors(predicted: Sequence[float], measured: Sequence[float]) -> d
 def check_archs(table: LatencyTable, space, *, n: int = 20, seed: int = 0,
                 include_references: bool = True) -> list[tuple[str, Architecture]]:
     """Named architectures to check: the space's references, then ``n`` random ones the table
-    covers (for a table restricted with ``--arch``, drawn from its recorded architectures
-    other than the calibration ones)."""
+    covers and did not calibrate on (for a table restricted with ``--arch``, drawn from its
+    recorded architectures)."""
     chosen: dict[str, tuple[str, Architecture]] = {}
     if include_references:
         for name in REFERENCE_ARCHS.names():
@@ -89,8 +89,10 @@ def check_archs(table: LatencyTable, space, *, n: int = 20, seed: int = 0,
             if picked >= n:
                 break
             a = space.sample(rng)
-            if a.to_string() not in chosen and not table.missing(space.layers(a)):
-                chosen[a.to_string()] = (f"random{picked}", a)
+            text = a.to_string()
+            if text not in chosen and text not in calibrated and not table.missing(
+                    space.layers(a)):
+                chosen[text] = (f"random{picked}", a)
                 picked += 1
     uncovered = [a.to_string() for _, a in chosen.values() if table.missing(space.layers(a))]
     if uncovered:

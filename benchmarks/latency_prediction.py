@@ -1,0 +1,135 @@
+"""Latency prediction accuracy of the shipped tables against end-to-end measurements.
+
+For each preset: the reference architectures of the space and N random architectures the
+table did not calibrate on are exported whole to ONNX and timed with onnxruntime (same
+threads, provider, clock and statistic as the table; every model measured twice,
+interleaved, for the noise floor). Records MAPE, shares within ±5%/±10%, Spearman/Kendall,
+the noise floor, and a scatter plot per space in benchmarks/results/.
+
+    .venv/bin/python benchmarks/latency_prediction.py [--n 50] [--spaces fmnist28 mobile224]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+from mobile_nas.atomic import atomic_write_json, atomic_write_text
+from mobile_nas.cost.latency import LatencyTable, shipped_table_path
+from mobile_nas.cost.latency.check import check_archs, check_table, scatter_plot
+from mobile_nas.cost.latency.runner import cpu_model
+from mobile_nas.space import get_space
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TARGETS = {"within_10": 0.95, "within_5": 0.80, "spearman": 0.95}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--spaces", nargs="+", default=["fmnist28", "mobile224"])
+    p.add_argument("--n", type=int, default=50, help="random architectures per space")
+    p.add_argument("--rounds", type=int, default=10, help="interleaved rounds")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--out", default=str(RESULTS / "latency_prediction"))
+    args = p.parse_args()
+    runs = {}
+    for name in args.spaces:
+        path = shipped_table_path(name)
+        if path is None:
+            raise SystemExit(f"no shipped table for {name}")
+        table = LatencyTable.load(path)
+        space = get_space(name)
+        archs = check_archs(table, space, n=args.n, seed=args.seed)
+        load_before = os.getloadavg()
+        t0 = time.monotonic()
+        report = check_table(table, archs, rounds=args.rounds, noise=True, progress=True)
+        seconds = time.monotonic() - t0
+        png = Path(f"{args.out}_{name}.png")
+        md = table.metadata
+        scatter_plot(report, png, title=f"{name}: {len(archs)} networks, onnxruntime CPU, "
+                     f"{md.get('threads')} thread, clock {md.get('clock')}, "
+                     f"{table.statistic}")
+        runs[name] = {
+            "table": str(path.relative_to(path.parents[1])), "table_keys": len(table),
+            "table_build_seconds": md.get("build_seconds"),
+            "table_restricted": bool(md.get("restricted_to_archs")),
+            "clock": md.get("clock"), "statistic": table.statistic,
+            "threads": md.get("threads"), "provider": md.get("provider"),
+            "calibration": table.calibration.to_json() if table.calibration else None,
+            "n_archs": len(archs), "measure_seconds": round(seconds, 1),
+            "loadavg_before": [round(x, 2) for x in load_before],
+            "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+            "plot": png.name, **report.to_json(),
+        }
+        print(f"{name}: MAPE {report.mape:.2f}% ±5% {report.within_5:.0%} ±10% "
+              f"{report.within_10:.0%} Spearman {report.spearman:.3f} Kendall "
+              f"{report.kendall:.3f}; noise MAPE {report.noise_mape:.2f}%")
+    machine = {"cpu": cpu_model(), "cpu_count": os.cpu_count(), "os": platform.platform(),
+               "lscpu_model": _lscpu_model(),
+               "note": "2-core shared CPU VM; other engineers' jobs ran at the same time"}
+    import onnxruntime
+
+    result = {"schema_version": 1, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "machine": machine, "onnxruntime": onnxruntime.__version__, "targets": TARGETS,
+              "spaces": runs}
+    atomic_write_json(f"{args.out}.json", result)
+    atomic_write_text(f"{args.out}.md", _markdown(result))
+
+
+def _lscpu_model() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    for line in out.splitlines():
+        if line.startswith("Model name:"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+def _markdown(r: dict) -> str:
+    m = r["machine"]
+    lines = [
+        "# Latency prediction accuracy (benchmarks/latency_prediction.py)",
+        "",
+        f"Machine: {m['lscpu_model']} ({m['cpu_count']} cores), {m['os']}; {m['note']}. "
+        f"onnxruntime {r['onnxruntime']}, CPUExecutionProvider, 1 thread, fp32, opset 17. "
+        f"Measured {r['date']}.",
+        "",
+        "| space | networks | table keys | MAPE | within ±5% | within ±10% | Spearman | Kendall "
+        "| noise MAPE | noise within ±5% | load avg (1 min) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, s in r["spaces"].items():
+        lines.append(
+            f"| {name} | {s['n_archs']} | {s['table_keys']}"
+            f"{' (restricted)' if s['table_restricted'] else ''} | {s['mape']:.2f}% | "
+            f"{s['within_5']:.0%} | {s['within_10']:.0%} | {s['spearman']:.3f} | "
+            f"{s['kendall']:.3f} | {s['noise_mape']:.2f}% | {s['noise_within_5']:.0%} | "
+            f"{s['loadavg_before'][0]:.1f} → {s['loadavg_after'][0]:.1f} |")
+    t = r["targets"]
+    lines += [
+        "",
+        f"Targets: within ±10% ≥ {t['within_10']:.0%}, within ±5% ≥ {t['within_5']:.0%}, "
+        f"rank correlation ≥ {t['spearman']}. Timing: clock and statistic of each table "
+        "(see latency_tables/README.md); predicted and measured use the same ones. Noise "
+        "floor: every network measured twice in the same interleaved run.",
+        "",
+        "| space | reference | predicted ms | measured ms | error |",
+        "|---|---|---|---|---|",
+    ]
+    for name, s in r["spaces"].items():
+        for row in s["rows"]:
+            if not row["name"].startswith("random"):
+                lines.append(f"| {name} | {row['name']} | {row['predicted_ms']:.3f} | "
+                             f"{row['measured_ms']:.3f} | {row['error_pct']:+.1f}% |")
+    lines += ["", "Scatter plots: " + ", ".join(s["plot"] for s in r["spaces"].values()), ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
