@@ -51,7 +51,7 @@ def main(argv=None) -> int:
     p.add_argument("--candidates", type=int, default=4)
     p.add_argument("--select-train", type=int, default=2000)
     p.add_argument("--select-epochs", type=int, default=1)
-    p.add_argument("--train", type=int, default=5000)
+    p.add_argument("--train", type=int, default=4000)
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--val", type=int, default=1000)
     p.add_argument("--test", type=int, default=3000)
@@ -70,7 +70,7 @@ def main(argv=None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     state_path = work / "state.json"
     state = json.loads(state_path.read_text()) if state_path.is_file() else {}
-    state.setdefault("config", vars(args))
+    state["config"] = vars(args)
 
     data = load_dataset("fashion-mnist", val_size=5000, seed=args.seed)
     data = dataclasses.replace(data, test=data.test.subset(args.test, seed=args.seed))

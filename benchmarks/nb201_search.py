@@ -1,0 +1,248 @@
+"""Latency-constrained search on NAS-Bench-201 with a real phone's latency, every strategy.
+
+Accuracy: NAS-Bench-201's CIFAR-10 test accuracy (200 epochs, mean over seeds); latency:
+HW-NAS-Bench's measured Pixel 3 latency (via HELP) — both from ``../shared/data/nb201``
+(see its SOURCE.md; the data is read, never copied). Target = the median latency of all
+15,625 cells, so half of the space is feasible; the exact constrained optimum comes from
+the table, so the regret of every run is exact.
+
+Each (strategy, seed) runs ``mobile-nas search``'s own code path (``run_search`` with the
+tabular evaluator and an in-memory Optuna study, reward ``--reward``) for the largest
+budget; the best *feasible* accuracy after the first ``b`` queries gives every budget
+(strategies do not know the budget). Runs are interleaved (seed-major) and resumable
+(``<work>/state.json``). Results: ``benchmarks/results/nb201_search.{json,md,png}``.
+
+Run: ``python benchmarks/nb201_search.py`` (about 15 minutes on a 2-core VM).
+Variants: ``--variant rl_lr0.1=rl:{"lr":0.1}`` adds a strategy with options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from mobile_nas.atomic import atomic_write_json, atomic_write_text
+from mobile_nas.search.runner import SearchConfig, run_search
+from mobile_nas.search.sampler import strategy_names
+from mobile_nas.search.table_evaluator import TabularBenchmark
+from mobile_nas.space import get_space
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "nb201"
+
+
+def _variants(args) -> dict[str, tuple[str, dict]]:
+    out = {name: (name, {}) for name in (args.strategies or strategy_names())}
+    for spec in args.variant:
+        name, _, rest = spec.partition("=")
+        strategy, _, options = rest.partition(":")
+        out[name] = (strategy, json.loads(options) if options else {})
+    return out
+
+
+def _curve(trials: list[dict], budgets: list[int]) -> dict[str, float | None]:
+    best, out, i = None, {}, 0
+    for b in budgets:
+        for t in trials[i:b]:
+            if t["feasible"] and (best is None or t["accuracy"] > best):
+                best = t["accuracy"]
+        i = b
+        out[str(b)] = best
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default=str(DEFAULT_DATA))
+    p.add_argument("--device", default="pixel3")
+    p.add_argument("--column", default="cifar10_test")
+    p.add_argument("--seeds", type=int, default=20)
+    p.add_argument("--budgets", default="50,100,150,200,300")
+    p.add_argument("--reward", default="hard", choices=("soft", "hard", "absolute"))
+    p.add_argument("--strategies", nargs="*", help="default: every registered strategy")
+    p.add_argument("--variant", action="append", default=[], metavar="NAME=STRATEGY:JSON")
+    p.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "nb201_search"))
+    p.add_argument("--out", default=str(RESULTS / "nb201_search"))
+    args = p.parse_args(argv)
+
+    data = Path(args.data)
+    if not (data / "accuracy.csv").is_file():
+        print(f"NAS-Bench-201 data not found in {data} (see the issue: ../shared/data/nb201)",
+              file=sys.stderr)
+        return 2
+    budgets = sorted(int(b) for b in args.budgets.split(","))
+    space = get_space("nb201")
+    bench = TabularBenchmark.from_csv(space=space, accuracy_csv=data / "accuracy.csv",
+                                      latency_csv=data / f"latency_{args.device}.csv",
+                                      accuracy_column=args.column)
+    target = float(statistics.median(bench.latency.values()))
+    opt_arch, opt_acc = bench.constrained_optimum(target)
+    variants = _variants(args)
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    state_path = work / "state.json"
+    state = json.loads(state_path.read_text()) if state_path.is_file() else {}
+    key = f"{args.device}:{args.column}:{args.reward}:{max(budgets)}"
+    if state.get("key") != key:
+        state = {"key": key, "runs": {}}
+    evaluator = bench.evaluator()
+    for seed in range(args.seeds):
+        for name, (strategy, options) in variants.items():
+            run_key = f"{name}:{seed}"
+            if run_key in state["runs"]:
+                continue
+            trials: list[dict] = []
+            t0 = time.time()
+            with tempfile.TemporaryDirectory(dir=work) as run_dir:  # fresh strategy state
+                config = SearchConfig(space="nb201", strategy=strategy, trials=max(budgets),
+                                      out_dir=run_dir, latency_target_ms=target,
+                                      reward=args.reward, storage="memory", seed=seed,
+                                      strategy_options=options, progress=False, plot=False)
+                run_search(config, evaluator=evaluator, latency_fn=bench.latency_ms,
+                           on_trial=trials.append)
+            trials.sort(key=lambda t: t["number"])
+            state["runs"][run_key] = {
+                "best_feasible": _curve(trials, budgets),
+                "unique_archs": {str(b): len({t["arch"] for t in trials[:b]}) for b in budgets},
+                "seconds": round(time.time() - t0, 2)}
+            atomic_write_json(state_path, state, indent=None)
+            acc = state["runs"][run_key]["best_feasible"][str(max(budgets))]
+            print(f"seed {seed:2d} {name:<12} best feasible {acc} "
+                  f"({time.time() - t0:.1f} s)", flush=True)
+
+    summary = _summarize(state["runs"], variants, budgets, args.seeds, opt_acc)
+    result = {
+        "schema_version": 1, "benchmark": "nb201_search",
+        "data": {"source": str(data), "accuracy": args.column, "device": args.device,
+                 "archs": len(bench)},
+        "target_ms": target, "optimum": {"arch": opt_arch, "accuracy": opt_acc,
+                                         "latency_ms": bench.latency[opt_arch]},
+        "reward": args.reward, "seeds": args.seeds, "budgets": budgets,
+        "variants": {n: {"strategy": s, "options": o} for n, (s, o) in variants.items()},
+        "machine": {"cpu": _cpu(), "python": platform.python_version()},
+        "summary": summary, "runs": state["runs"]}
+    atomic_write_json(args.out + ".json", result)
+    _plot(summary, budgets, args.out + ".png")
+    atomic_write_text(args.out + ".md", _markdown(result))
+    print(_markdown(result))
+    return 0
+
+
+def _summarize(runs, variants, budgets, seeds, opt_acc) -> dict:
+    from scipy.stats import mannwhitneyu
+
+    out: dict = {}
+    for name in variants:
+        out[name] = {}
+        for b in budgets:
+            accs = [runs[f"{name}:{s}"]["best_feasible"][str(b)] for s in range(seeds)]
+            found = [a for a in accs if a is not None]
+            regret = [100 * (opt_acc - (a if a is not None else 0.0)) for a in accs]
+            uniq = [runs[f"{name}:{s}"]["unique_archs"][str(b)] for s in range(seeds)]
+            out[name][str(b)] = {
+                "mean_best_feasible_acc": 100 * float(np.mean(found)) if found else None,
+                "mean_regret_pp": float(np.mean(regret)),
+                "se_regret_pp": float(np.std(regret, ddof=1) / np.sqrt(len(regret))),
+                "median_regret_pp": float(np.median(regret)),
+                "hit_optimum": sum(r < 1e-9 for r in regret),
+                "no_feasible": len(accs) - len(found),
+                "mean_unique_archs": float(np.mean(uniq)),
+                "regrets_pp": regret}
+    if "rl" in variants:
+        for b in budgets:
+            rl = out["rl"][str(b)]["regrets_pp"]
+            for other in variants:
+                if other != "rl":
+                    p_less = mannwhitneyu(rl, out[other][str(b)]["regrets_pp"],
+                                          alternative="less").pvalue
+                    out["rl"][str(b)].setdefault("p_rl_regret_lower_than", {})[other] = \
+                        float(p_less)
+    return out
+
+
+def _plot(summary, budgets, path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, per in summary.items():
+        m = [per[str(b)]["mean_regret_pp"] for b in budgets]
+        se = [per[str(b)]["se_regret_pp"] for b in budgets]
+        ax.errorbar(budgets, m, yerr=se, marker="o", capsize=3, label=name)
+    ax.set_xlabel("queries")
+    ax.set_ylabel("mean regret (accuracy points)")
+    ax.set_yscale("log")
+    ax.set_title("NAS-Bench-201, Pixel 3 latency <= median")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    from mobile_nas.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+
+
+def _cpu() -> str:
+    from mobile_nas.cost.latency.runner import cpu_model
+
+    return cpu_model()
+
+
+def _markdown(r: dict) -> str:
+    budgets = r["budgets"]
+    o = r["optimum"]
+    lines = [
+        "# Constrained search on NAS-Bench-201 (Pixel 3 latency)",
+        "",
+        f"Machine: {r['machine']['cpu']} (2-core shared VM). Data: {r['data']['archs']} "
+        f"NAS-Bench-201 cells, accuracy = `{r['data']['accuracy']}` (200-epoch CIFAR-10 test, "
+        f"NB201), latency = measured on `{r['data']['device']}` (HW-NAS-Bench via HELP).",
+        f"Target: latency <= {r['target_ms']:.4f} ms (the median). Exact constrained optimum: "
+        f"{100 * o['accuracy']:.4f}% at {o['latency_ms']:.3f} ms, `{o['arch']}`.",
+        f"Reward: MnasNet `{r['reward']}`; {r['seeds']} seeds per strategy; a query is one "
+        "trial (repeated architectures count).",
+        "",
+        "Mean regret to the constrained optimum, accuracy points (± standard error); "
+        "lower is better:",
+        "",
+        "| strategy | " + " | ".join(f"{b} queries" for b in budgets) + " |",
+        "| --- |" + " --- |" * len(budgets),
+    ]
+    for name, per in r["summary"].items():
+        lines.append(f"| {name} | " + " | ".join(
+            f"{per[str(b)]['mean_regret_pp']:.3f} ± {per[str(b)]['se_regret_pp']:.3f}"
+            for b in budgets) + " |")
+    lines += ["", "Mean best feasible accuracy (%) / runs that found the exact optimum:", "",
+              "| strategy | " + " | ".join(f"{b}" for b in budgets) + " |",
+              "| --- |" + " --- |" * len(budgets)]
+    for name, per in r["summary"].items():
+        cells = []
+        for b in budgets:
+            s = per[str(b)]
+            acc = "n/a" if s["mean_best_feasible_acc"] is None else \
+                f"{s['mean_best_feasible_acc']:.3f}"
+            cells.append(f"{acc} / {s['hit_optimum']}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if "rl" in r["summary"]:
+        lines += ["", "One-sided Mann-Whitney U p-value that RL's regret is lower, at 150 "
+                      "queries:" if "150" in r["summary"]["rl"] else ""]
+        ps = r["summary"]["rl"].get("150", {}).get("p_rl_regret_lower_than", {})
+        lines += [", ".join(f"vs {k}: p={v:.3f}" for k, v in ps.items())]
+    lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
