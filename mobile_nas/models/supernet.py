@@ -1,14 +1,14 @@
 """The weight-sharing supernet of a mobile space (single-path one-shot).
 
 One network holds every choice of a :class:`~mobile_nas.space.mobile.MobileSpace`: each layer
-slot of each stage owns one block per op (``ds``, ``mb3``, ``mb6``, ...) at the largest width
-and kernel; a sampled architecture runs the first ``channels`` channels and the centre
-``kernel × kernel`` of the depthwise weights (once-for-all's elastic width and kernel),
-activations switch freely and SE uses the first channels of the largest squeeze. Layers past
-a stage's chosen depth are skipped. Batch-norm statistics depend on the path, so scoring an
-architecture first recalibrates them on a few training batches
-(:func:`recalibrate_batchnorm`). The computation of a path matches
-:func:`mobile_nas.models.build_model` of the same architecture layer for layer.
+slot of each stage owns a ``ds`` block and one ``mb`` block at the largest expansion, width
+and kernel (every ``mb<e>`` shares it); a sampled architecture runs the first ``channels``
+channels and the centre ``kernel × kernel`` of the depthwise weights (once-for-all's elastic
+width and kernel), activations switch freely and SE uses the first channels of the largest
+squeeze. Layers past a stage's chosen depth are skipped. Batch-norm statistics depend on the
+path, so scoring an architecture first recalibrates them on a few training batches
+(:func:`recalibrate_batchnorm`). A path computes what
+:func:`mobile_nas.models.build_model` builds for the same architecture, layer for layer.
 """
 
 from __future__ import annotations
@@ -77,7 +77,8 @@ class SuperConv(nn.Module):
 
 
 class SuperBlock(nn.Module):
-    """One op (``ds`` or ``mb<e>``) of a layer slot, at the slot's largest sizes."""
+    """``ds``, or every ``mb<e>`` up to ``op``'s expansion, of a layer slot at its largest
+    sizes (a smaller expansion uses the first ``cin·e`` hidden channels)."""
 
     def __init__(self, op: str, cin_max: int, cout_max: int, kernel_max: int, se: bool) -> None:
         super().__init__()
@@ -98,7 +99,7 @@ class SuperBlock(nn.Module):
     def forward(self, x: torch.Tensor, c: StageConfig, stride: int) -> torch.Tensor:
         act = _ACTS[c.act]
         cin = x.shape[1]
-        hidden = cin * self.expansion
+        hidden = cin * _op_size(c.op)
         out = x
         if self.expansion != 1:
             out = act(self.expand_bn(self.expand(out, hidden)))
@@ -132,9 +133,15 @@ class MobileSupernet(nn.Module):
             slots = nn.ModuleList()
             for j in range(max(st.layers)):
                 slot_cin = prev if j == 0 else cmax
-                slots.append(nn.ModuleDict({
-                    op: SuperBlock(op, slot_cin, cmax, max(st.kernels), any(st.se))
-                    for op in st.ops}))
+                mbs = [op for op in st.ops if op != "ds"]
+                blocks = {}
+                if "ds" in st.ops:
+                    blocks["ds"] = SuperBlock("ds", slot_cin, cmax, max(st.kernels),
+                                              any(st.se))
+                if mbs:  # every MBConv expansion slices one block of the largest expansion
+                    blocks["mb"] = SuperBlock(max(mbs, key=_op_size), slot_cin, cmax,
+                                              max(st.kernels), any(st.se))
+                slots.append(nn.ModuleDict(blocks))
             self.stages.append(slots)
             prev = cmax
         self.head = SuperConv(prev, space.head_channels, 1)
@@ -158,7 +165,8 @@ class MobileSupernet(nn.Module):
             self.stem(x, self.space.stem_channels, stride=self.space.stem_stride)))
         for c, st, slots in zip(configs, self.space.stages, self.stages, strict=True):
             for j in range(c.layers):
-                out = slots[j][c.op](out, c, st.stride if j == 0 else 1)
+                block = slots[j]["ds" if c.op == "ds" else "mb"]
+                out = block(out, c, st.stride if j == 0 else 1)
         out = _ACTS[configs[-1].act](self.head_bn(self.head(out, self.space.head_channels)))
         out = torch.flatten(F.adaptive_avg_pool2d(out, 1), 1)
         return self.classifier(self.dropout(out))

@@ -13,6 +13,8 @@ losing or repeating any; strategy state is saved beside the study after every tr
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import sys
 import time
 import warnings
@@ -60,6 +62,8 @@ class SearchConfig:
     strategy_options: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
     plot: bool = True
+    heartbeat_s: int = HEARTBEAT_S  # a killed worker's running trial is failed after grace_s
+    grace_s: int = GRACE_S
 
 
 @dataclass(frozen=True)
@@ -128,7 +132,7 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
     meta = {"space": space.name, "strategy": config.strategy, "dataset": config.dataset,
             "reward": reward.to_json(), "latency": cost_model.source}
     out_dir.mkdir(parents=True, exist_ok=True)
-    storage = _open_storage(storage_url)
+    storage = _open_storage(storage_url, config.heartbeat_s, config.grace_s)
     _check_existing_study(storage, config, meta)
     # -- evaluator (may train the supernet), study, loop ----------------------------------
     if build_evaluator is not None:
@@ -158,7 +162,7 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
 
 
 # -- helpers ---------------------------------------------------------------------------------
-def _open_storage(url: str):
+def _open_storage(url: str, heartbeat_s: int, grace_s: int):
     from optuna.storages import InMemoryStorage, RDBStorage
 
     if url == "memory":
@@ -166,11 +170,18 @@ def _open_storage(url: str):
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
-    try:
-        return RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S, **kwargs)
-    except Exception as exc:  # sqlalchemy raises many kinds; all mean "unusable storage"
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SearchError(f"cannot open storage {url!r}: {first}") from None
+    for attempt in range(6):
+        try:
+            return RDBStorage(url, heartbeat_interval=heartbeat_s, grace_period=grace_s,
+                              **kwargs)
+        except Exception as exc:  # sqlalchemy raises many kinds; all mean "unusable storage"
+            text = str(exc).strip()
+            if url.startswith("sqlite") and attempt < 5:  # e.g. two workers creating tables
+                time.sleep(0.3 * (attempt + 1))
+                continue
+            first = text.splitlines()[0] if text else type(exc).__name__
+            raise SearchError(f"cannot open storage {url!r}: {first}") from None
+    raise AssertionError("unreachable")
 
 
 def _check_existing_study(storage, config: SearchConfig, meta: dict[str, Any]) -> None:
@@ -236,6 +247,8 @@ def _supernet_evaluator_factory(config: SearchConfig, space: SearchSpace, out_di
 
 def _objective(space: SearchSpace, evaluator: Evaluator, cost_model: CostModel,
                reward: Reward, multi: bool):
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+
     def objective(trial):
         arch = space.make({d.name: trial.suggest_categorical(d.name, d.choices)
                            for d in space.decisions})
@@ -246,10 +259,11 @@ def _objective(space: SearchSpace, evaluator: Evaluator, cost_model: CostModel,
         for key, v in (("arch", arch.to_string()), ("accuracy", accuracy),
                        ("latency_ms", costs.latency_ms), ("macs", costs.macs),
                        ("params", costs.params), ("reward", value),
-                       ("feasible", reward.feasible(metrics))):
+                       ("feasible", reward.feasible(metrics)), ("worker", worker)):
             trial.set_user_attr(key, v)
         if multi:  # NSGA-II's constraint: every metric at most its target
-            trial.set_constraint([metrics[t.metric] / t.value - 1.0 for t in reward.targets])
+            for t in reward.targets:
+                trial.set_constraint(t.metric, metrics[t.metric] / t.value - 1.0)
             return (accuracy, *(metrics[t.metric] for t in reward.targets))
         return value
 
@@ -304,4 +318,5 @@ def _loop(study, objective, config: SearchConfig, on_trial) -> None:
 
 
 def _jsonable(config: SearchConfig) -> dict[str, Any]:
-    return {k: v for k, v in asdict(config).items() if k not in ("progress", "plot")}
+    skip = ("progress", "plot", "heartbeat_s", "grace_s")
+    return {k: v for k, v in asdict(config).items() if k not in skip}

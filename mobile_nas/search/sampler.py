@@ -12,6 +12,7 @@ trial of the study it has not seen yet — its own, other workers' and those of 
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Callable, Sequence
@@ -153,7 +154,8 @@ class StrategySampler(BaseSampler):
 
         state = {"schema_version": STATE_SCHEMA_VERSION, "strategy": self.strategy.name,
                  "space": self.space.name, "told": sorted(self._told),
-                 "state": self.strategy.state_dict()}
+                 "state": self.strategy.state_dict(),
+                 "rng": json.dumps(self.strategy.rng.bit_generator.state)}
         fd, tmp = tempfile.mkstemp(dir=self.state_path.parent,
                                    prefix=f".{self.state_path.name}.", suffix=".tmp")
         os.close(fd)
@@ -182,6 +184,8 @@ class StrategySampler(BaseSampler):
                 f"{state.get('strategy')!r} on space {state.get('space')!r}, not "
                 f"{self.strategy.name!r} on {self.space.name!r}")
         self.strategy.load_state_dict(state["state"])
+        if "rng" in state:
+            self.strategy.rng.bit_generator.state = json.loads(state["rng"])
         self._told = {int(n) for n in state["told"]}
 
     @property

@@ -14,15 +14,18 @@ class RegularizedEvolution(Strategy):
     """A population of the ``population_size`` most recently told architectures.
 
     Until the population is full, ``ask`` samples uniformly. Then it draws ``sample_size``
-    members at random, takes the one with the best reward and mutates ``mutations`` random
-    decisions to a different choice. The oldest member dies when a new one is told (aging).
+    members at random (default ``min(5, population_size)``), takes the one with the best
+    reward and mutates ``mutations`` random decisions to a different choice. The oldest
+    member dies when a new one is told (aging).
     """
 
     name = "evolution"
 
     def __init__(self, *, space, seed: int | None = None, population_size: int = 20,
-                 sample_size: int = 5, mutations: int = 1) -> None:
+                 sample_size: int | None = None, mutations: int = 1) -> None:
         super().__init__(space=space, seed=seed)
+        if sample_size is None:
+            sample_size = min(5, population_size)
         if population_size < 2 or not 1 <= sample_size <= population_size or mutations < 1:
             raise StrategyError(f"bad evolution options: population_size={population_size}, "
                                 f"sample_size={sample_size}, mutations={mutations}")

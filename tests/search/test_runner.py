@@ -1,0 +1,141 @@
+"""run_search end to end with a cheap evaluator: outputs, resume, kill -9, two workers."""
+
+import csv
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+
+from mobile_nas.search.runner import SearchConfig, SearchError, run_search
+from tests.search.conftest import macs_latency_ms
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _config(out, **kw):
+    base = dict(space="fmnist28", strategy="rl", trials=8, out_dir=str(out),
+                latency_target_ms=5.0, progress=False, plot=False, heartbeat_s=1, grace_s=3,
+                strategy_options={"batch_size": 2})
+    base.update(kw)
+    return SearchConfig(**base)
+
+
+def _complete(out):
+    study = optuna.load_study(study_name="search", storage=f"sqlite:///{out}/study.db")
+    return study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+
+
+def test_search_writes_every_output(tmp_path, width_evaluator):
+    result = run_search(_config(tmp_path, plot=True), evaluator=width_evaluator,
+                        latency_fn=macs_latency_ms)
+    assert result.trials == 8
+    best = json.loads((tmp_path / "best.json").read_text())
+    assert best["feasible"] is True and best["latency_ms"] <= 5.0
+    assert {"arch", "accuracy", "latency_ms", "macs", "params", "feasible"} <= set(best)
+    rows = list(csv.DictReader((tmp_path / "trials.csv").open()))
+    assert [int(r["number"]) for r in rows] == list(range(8))
+    pareto = json.loads((tmp_path / "pareto.json").read_text())["trials"]
+    assert pareto and all(p["arch"] in {r["arch"] for r in rows} for p in pareto)
+    assert (tmp_path / "pareto.png").read_bytes()[:4] == b"\x89PNG"
+    for t in _complete(tmp_path):
+        assert {"arch", "accuracy", "latency_ms", "macs", "params", "reward"} <= set(
+            t.user_attrs)
+        assert t.values[0] == pytest.approx(t.user_attrs["reward"])
+    assert max(float(r["reward"]) for r in rows if r["feasible"] == "True") == \
+        pytest.approx(best["reward"])
+
+
+def test_resume_continues_to_n_and_restores_the_controller(tmp_path, width_evaluator):
+    run_search(_config(tmp_path, trials=6), evaluator=width_evaluator,
+               latency_fn=macs_latency_ms)
+    first = {t.number: t.user_attrs["arch"] for t in _complete(tmp_path)}
+    saved = torch.load(tmp_path / "strategy_state.pt", weights_only=True)
+    assert saved["told"] == list(range(6)) and saved["state"]["updates"] == 3
+    with pytest.raises(SearchError, match="already has 6 trials; pass --resume"):
+        run_search(_config(tmp_path, trials=10), evaluator=width_evaluator,
+                   latency_fn=macs_latency_ms)
+    with pytest.raises(SearchError, match="strategy='rl', now strategy='random'"):
+        run_search(_config(tmp_path, trials=10, strategy="random", resume=True),
+                   evaluator=width_evaluator, latency_fn=macs_latency_ms)
+    run_search(_config(tmp_path, trials=10, resume=True), evaluator=width_evaluator,
+               latency_fn=macs_latency_ms)
+    trials = _complete(tmp_path)
+    assert sorted(t.number for t in trials) == list(range(10))
+    assert {t.number: t.user_attrs["arch"] for t in trials if t.number < 6} == first
+    final = torch.load(tmp_path / "strategy_state.pt", weights_only=True)
+    assert final["state"]["updates"] == 5  # continued from 3 updates, not from scratch
+
+
+def test_nsga2_uses_objectives_and_constraints(tmp_path, width_evaluator):
+    run_search(_config(tmp_path, strategy="nsga2", trials=6, strategy_options={}),
+               evaluator=width_evaluator, latency_fn=macs_latency_ms)
+    trials = _complete(tmp_path)
+    assert all(len(t.values) == 2 for t in trials)
+    assert all(t.values[1] == pytest.approx(t.user_attrs["latency_ms"]) for t in trials)
+
+
+def _worker(out, storage, trials, strategy="rl", delay_s=0.3):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, "-m", "tests.search._worker", str(out), storage,
+                             str(trials), strategy, str(delay_s)], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _count_complete(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db, timeout=10) as con:
+            return con.execute("select count(*) from trials where state='COMPLETE'"
+                               ).fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def test_kill_9_then_resume_loses_and_repeats_nothing(tmp_path, width_evaluator):
+    db = tmp_path / "study.db"
+    proc = _worker(tmp_path, f"sqlite:///{db}", 40, delay_s=0.4)
+    deadline = time.time() + 120
+    while _count_complete(db) < 4 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    time.sleep(0.2)  # most likely in the middle of a trial now
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = {t.number: t.user_attrs["arch"] for t in _complete(tmp_path)}
+    assert len(before) >= 4
+    saved = torch.load(tmp_path / "strategy_state.pt", weights_only=True)
+    assert saved["state"]["updates"] >= 1
+    run_search(_config(tmp_path, trials=len(before) + 4, resume=True),
+               evaluator=width_evaluator, latency_fn=macs_latency_ms)
+    after = _complete(tmp_path)
+    assert len(after) == len(before) + 4
+    assert len({t.number for t in after}) == len(after)
+    assert {t.number: t.user_attrs["arch"] for t in after if t.number in before} == before
+    final = torch.load(tmp_path / "strategy_state.pt", weights_only=True)
+    assert final["state"]["updates"] > saved["state"]["updates"]
+    assert set(final["told"]) == {t.number for t in after}
+
+
+def test_two_workers_share_one_study(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    procs = [_worker(tmp_path / f"w{i}", storage, 12, delay_s=0.3) for i in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err.decode()[-2000:]
+    study = optuna.load_study(study_name="search", storage=storage)
+    done = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert 12 <= len(done) <= 13  # the budget, plus at most one trial raced by both
+    assert len({t.user_attrs["worker"] for t in done}) == 2
+    for i, p in enumerate(procs):  # each controller also learned from the other's trials
+        own = {t.number for t in done if t.user_attrs["worker"].endswith(f":{p.pid}")}
+        told = set(torch.load(tmp_path / f"w{i}" / "strategy_state.pt",
+                              weights_only=True)["told"])
+        assert own and told - own, (own, told)
