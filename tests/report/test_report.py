@@ -1,0 +1,103 @@
+import base64
+import re
+
+import numpy as np
+import pytest
+
+from mobile_nas.report.build import build_report
+from mobile_nas.space import get_space
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _run_dir(tmp_path, n=25, space="fmnist28"):
+    """A RUN_DIR written by the search engineer's own writer from an Optuna study."""
+    import optuna
+
+    from mobile_nas.search.outputs import write_outputs
+    from mobile_nas.search.rewards import make_reward
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    reward = make_reward(latency_target_ms=0.5)
+    sp = get_space(space)
+    rng = np.random.default_rng(0)
+    study = optuna.create_study(direction="maximize")
+    for i in range(n):
+        arch = sp.sample(rng)
+        macs = int(rng.integers(1_000_000, 8_000_000))  # costs are not what is tested here
+        acc = float(0.7 + 0.2 * rng.random())
+        lat = float(0.2 + macs / 1e7)
+        r = acc * (lat / 0.5) ** -0.07
+        study.add_trial(optuna.trial.create_trial(
+            value=r, user_attrs={"arch": arch.to_string(), "accuracy": acc, "latency_ms": lat,
+                                 "macs": macs, "params": macs // 30, "reward": r,
+                                 "feasible": lat <= 0.5}))
+        del i
+    meta = {"space": space, "strategy": "rl", "dataset": "fashion-mnist",
+            "reward": reward.to_json(), "latency": "table"}
+    write_outputs(tmp_path, study, meta=meta, plot=False)
+    return tmp_path
+
+
+def test_report_is_self_contained_with_all_plots(tmp_path):
+    run = _run_dir(tmp_path)
+    files = build_report(run)
+    for name in ("pareto", "reward", "arch"):
+        assert files.images[name].read_bytes().startswith(PNG)
+    page = files.html.read_text()
+    assert "report.html" == files.html.name
+    # every image is inlined; nothing is fetched from elsewhere
+    inlined = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert len(inlined) == len(files.images)
+    assert all(base64.b64decode(s).startswith(PNG) for s in inlined)
+    assert not re.search(r'(src|href)="(?!data:)', page)
+    import json
+
+    best = json.loads((run / "best.json").read_text())
+    assert best["arch"] in page and "latency_ms 0.5" in page
+    assert "stage 4" in page  # the stage-by-stage table
+
+
+def test_latency_breakdown_from_the_shipped_table(tmp_path):
+    from mobile_nas.cost.latency import LatencyPredictor, LatencyTable, shipped_table_path
+
+    path = shipped_table_path("fmnist28")
+    if path is None:
+        pytest.skip("no shipped fmnist28 table")
+    run = _run_dir(tmp_path)
+    files = build_report(run)
+    import json
+
+    arch = get_space("fmnist28").decode(json.loads((run / "best.json").read_text())["arch"])
+    table = LatencyTable.load(path)
+    if table.missing(arch.search_space.layers(arch)):
+        assert "latency" not in files.images and files.notes
+    else:
+        assert files.images["latency"].read_bytes().startswith(PNG)
+        total = LatencyPredictor(table).predict_ms(arch)
+        assert total > 0 and not files.notes
+
+
+def test_report_cli_and_bad_input(run_cli, tmp_path):
+    (tmp_path / "run").mkdir()
+    run = _run_dir(tmp_path / "run", n=8)
+    out = tmp_path / "out"
+    out.mkdir()
+    code, stdout, stderr = run_cli("report", str(run), "--out", str(out))
+    assert code == 0, stderr
+    assert (out / "report.html").is_file() and "report.html" in stdout
+    code, _, err = run_cli("report", str(tmp_path / "nope"))
+    assert code == 2 and "does not exist" in err and err.count("\n") == 1
+    (run / "best.json").write_text("{broken")
+    code, _, err = run_cli("report", str(run))
+    assert code == 2 and "cannot read" in err and "best.json" in err
+    (run / "best.json").unlink()
+    code, _, err = run_cli("report", str(run))
+    assert code == 2 and "best.json' is missing" in err
+
+
+def test_cell_space_runs_are_reported_layer_by_layer(tmp_path):
+    run = _run_dir(tmp_path, n=6, space="nb201")
+    files = build_report(run)
+    assert files.images["arch"].read_bytes().startswith(PNG)
+    assert "layer 0" in files.html.read_text()
