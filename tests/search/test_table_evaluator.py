@@ -100,32 +100,33 @@ def _synthetic_full_tables(tmp_path):
     import itertools
 
     space = get_space("nb201")
-    acc_rows, lat_rows = [["arch", "value"]], [["arch", "value"]]
+    acc, lat = {}, {}
     for ix in itertools.product(range(5), repeat=6):
-        arch = space.from_indices(ix)
-        n3, n1 = ix.count(3), ix.count(2)
-        acc_rows.append([arch.to_string(), 0.5 + 0.06 * n3 + 0.03 * n1 + 0.001 * ix[0]])
-        lat_rows.append([arch.to_string(), 1.0 + 3 * n3 + n1 + 0.5 * ix.count(4)])
-    return _write(tmp_path / "acc.csv", acc_rows), _write(tmp_path / "lat.csv", lat_rows)
+        arch = space.from_indices(ix).to_string()
+        acc[arch] = 0.5 + 0.06 * ix.count(3) + 0.03 * ix.count(2) + 0.001 * ix[0]
+        lat[arch] = 1.0 + 3 * ix.count(3) + ix.count(2) + 0.5 * ix.count(4)
+    _write(tmp_path / "acc.csv", [["arch", "value"], *acc.items()])
+    _write(tmp_path / "lat.csv", [["arch", "value"], *lat.items()])
+    return tmp_path / "acc.csv", tmp_path / "lat.csv", acc, lat
 
 
 def test_search_cli_with_table_evaluator(run_cli, tmp_path):
-    acc, lat = _synthetic_full_tables(tmp_path)
+    acc_csv, lat_csv, acc, lat = _synthetic_full_tables(tmp_path)
     out = tmp_path / "run"
     code, stdout, err = run_cli(
         "search", "--space", "nb201", "--strategy", "evolution", "--evaluator", "table",
-        "--accuracy-csv", str(acc), "--latency-csv", str(lat), "--latency-target-ms", "5",
-        "--reward", "hard", "--trials", "25", "--out", str(out), "--no-progress", "--json")
+        "--accuracy-csv", str(acc_csv), "--latency-csv", str(lat_csv),
+        "--latency-target-ms", "5", "--reward", "hard", "--trials", "10", "--out", str(out),
+        "--storage", "memory", "--no-progress", "--json")
     assert code == 0, err
     best = json.loads((out / "best.json").read_text())
-    space = get_space("nb201")
-    bench = TabularBenchmark.from_csv(space=space, accuracy_csv=acc, latency_csv=lat)
     assert best["feasible"] and best["latency_ms"] <= 5
-    assert best["accuracy"] == bench.accuracy[best["arch"]]
-    assert best["latency_ms"] == bench.latency[best["arch"]]
+    assert best["accuracy"] == pytest.approx(acc[best["arch"]])
+    assert best["latency_ms"] == lat[best["arch"]]
     with (out / "trials.csv").open() as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 25 == json.loads(stdout)["trials"]
+    assert len(rows) == 10 == json.loads(stdout)["trials"]
+    assert all(float(r["accuracy"]) == pytest.approx(acc[r["arch"]]) for r in rows)
     assert best["accuracy"] == max(float(r["accuracy"]) for r in rows
                                    if float(r["latency_ms"]) <= 5)
 
