@@ -57,6 +57,7 @@ class ExportReport:
     size_bytes: int
     int8: Int8Result | None
     timing: dict | None  # {"fp32": {...}, "int8": {...}, "speedup": x, "threads": n}
+    int8_error: str | None = None  # why no INT8 model was kept (int8_required=False)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -72,10 +73,11 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
                       int8_out: str | os.PathLike | None = None, table: str | None = None,
                       parity_images: int = 256, calibration_images: int = 512,
                       data_dir: str | None = None, time_runs: int = 100, threads: int = 1,
-                      log=None) -> ExportReport:
+                      int8_required: bool = True, log=None) -> ExportReport:
     """Exports and verifies ``checkpoint``; see the module docstring. ``log`` gets progress
     lines (e.g. ``print`` to stderr). Raises ExportError/CheckpointError on bad input or a
-    failed verification."""
+    failed verification. With ``int8_required=False`` an INT8 model that loses too much
+    accuracy is dropped and the reason recorded in ``int8_error`` instead."""
     from mobile_nas.export.metadata import model_metadata, predicted_latency
     from mobile_nas.export.onnx_export import DeployModel, check_output_path, export_onnx
     from mobile_nas.export.verify import check_onnx, onnx_accuracy, parity
@@ -115,11 +117,17 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
         _rewrite_metadata(out, {"accuracy": f"{fp32_acc:.6f}"})
     say(f"fp32 test accuracy (onnxruntime) {fp32_acc:.4f}")
 
-    int8_result = None
+    int8_result, int8_error = None, None
     if int8:
         calib = dataset.train.subset(calibration_images, seed=1).images
-        int8_result = _quantize(ckpt, deploy, out, int8_target, calib, dataset, fp32_acc,
-                                meta, parity_images, say)
+        try:
+            int8_result = _quantize(ckpt, deploy, out, int8_target, calib, dataset, fp32_acc,
+                                    meta, parity_images, say)
+        except ExportError as exc:
+            if int8_required:
+                raise
+            int8_error = str(exc)
+            say(f"no INT8 model: {exc}")
     timing = None
     if time_runs > 0:
         paths = {"fp32": out} | ({"int8": int8_target} if int8_result else {})
@@ -133,7 +141,8 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
         test_images=len(dataset.test), max_abs_diff=par.max_abs_diff,
         mean_abs_diff=par.mean_abs_diff, parity_images=par.images,
         predicted_latency_ms=pred and pred["latency_ms"],
-        size_bytes=Path(out).stat().st_size, int8=int8_result, timing=timing)
+        size_bytes=Path(out).stat().st_size, int8=int8_result, timing=timing,
+        int8_error=int8_error)
 
 
 def _quantize(ckpt, deploy, fp32_path, target, calib, dataset, fp32_acc, meta, parity_images,

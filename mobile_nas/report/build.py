@@ -184,6 +184,8 @@ def _deploy_html(d: dict[str, Any]) -> str:
                      ("INT8 test accuracy", f"{100 * q['test_accuracy']:.2f}% (drop "
                                             f"{100 * q['accuracy_drop']:.2f} points)"),
                      ("INT8 calibration", H.esc(q["calibration"]))]
+        if ex.get("int8_error"):
+            rows.append(("INT8 not kept", H.esc(ex["int8_error"])))
         t = ex.get("timing") or {}
         for k in ("fp32", "int8"):
             if k in t:
