@@ -36,12 +36,52 @@ from mobile_nas.search.table_evaluator import TabularBenchmark
 from mobile_nas.space import get_space
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _register_norepeat_rl() -> None:
+    """``rl_norepeat`` (benchmark-only variant): the ``rl`` controller, but ``ask`` resamples
+    (up to 100 times) instead of re-proposing an architecture already asked or told, so no
+    query is spent twice on a deterministic table. The policy update is unchanged."""
+    from mobile_nas.search.strategies.reinforce import ReinforceController
+    from mobile_nas.search.strategy import STRATEGIES, register_strategy
+
+    if "rl_norepeat" in STRATEGIES:
+        return
+
+    @register_strategy
+    class NoRepeatRL(ReinforceController):
+        name = "rl_norepeat"
+
+        def __init__(self, **kwargs) -> None:
+            super().__init__(**kwargs)
+            self.seen: set[str] = set()
+
+        def ask(self):
+            for _ in range(100):
+                arch = super().ask()
+                if arch.to_string() not in self.seen:
+                    break
+            self.seen.add(arch.to_string())
+            return arch
+
+        def tell(self, arch, reward: float) -> None:
+            self.seen.add(arch.to_string())
+            super().tell(arch, reward)
+
+        def state_dict(self):
+            return {**super().state_dict(), "seen": sorted(self.seen)}
+
+        def load_state_dict(self, state) -> None:
+            state = dict(state)
+            self.seen = set(state.pop("seen", []))
+            super().load_state_dict(state)
 RESULTS = ROOT / "benchmarks" / "results"
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "nb201"
 
 
 def _variants(args) -> dict[str, tuple[str, dict]]:
-    out = {name: (name, {}) for name in (args.strategies or strategy_names())}
+    default = [n for n in strategy_names() if n != "rl_norepeat"]
+    out = {name: (name, {}) for name in (args.strategies or default)}
     for spec in args.variant:
         name, _, rest = spec.partition("=")
         strategy, _, options = rest.partition(":")
@@ -73,6 +113,7 @@ def main(argv=None) -> int:
     p.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "nb201_search"))
     p.add_argument("--out", default=str(RESULTS / "nb201_search"))
     args = p.parse_args(argv)
+    _register_norepeat_rl()
 
     data = Path(args.data)
     if not (data / "accuracy.csv").is_file():
@@ -214,6 +255,13 @@ def _markdown(r: dict) -> str:
         f"Reward: MnasNet `{r['reward']}`; {r['seeds']} seeds per strategy; a query is one "
         "trial (repeated architectures count).",
         "",
+        "Strategies: " + ", ".join(
+            f"`{n}`" + (f" (= `{v['strategy']}` with {json.dumps(v['options'])})"
+                        if v["options"] or v["strategy"] != n else "")
+            for n, v in r["variants"].items()) + ". `rl_norepeat` is a benchmark-only "
+        "variant defined in this script (the `rl` controller re-sampling instead of "
+        "re-proposing an architecture it has already seen).",
+        "",
         "Mean regret to the constrained optimum, accuracy points (± standard error); "
         "lower is better:",
         "",
@@ -224,7 +272,8 @@ def _markdown(r: dict) -> str:
         lines.append(f"| {name} | " + " | ".join(
             f"{per[str(b)]['mean_regret_pp']:.3f} ± {per[str(b)]['se_regret_pp']:.3f}"
             for b in budgets) + " |")
-    lines += ["", "Mean best feasible accuracy (%) / runs that found the exact optimum:", "",
+    lines += ["", "Mean best feasible accuracy (%) / runs that found the exact optimum / mean "
+                  "distinct architectures among the queries:", "",
               "| strategy | " + " | ".join(f"{b}" for b in budgets) + " |",
               "| --- |" + " --- |" * len(budgets)]
     for name, per in r["summary"].items():
@@ -233,7 +282,7 @@ def _markdown(r: dict) -> str:
             s = per[str(b)]
             acc = "n/a" if s["mean_best_feasible_acc"] is None else \
                 f"{s['mean_best_feasible_acc']:.3f}"
-            cells.append(f"{acc} / {s['hit_optimum']}")
+            cells.append(f"{acc} / {s['hit_optimum']} / {s['mean_unique_archs']:.0f}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     if "rl" in r["summary"]:
         lines += ["", "One-sided Mann-Whitney U p-value that RL's regret is lower, at 150 "
