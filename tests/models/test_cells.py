@@ -101,3 +101,22 @@ def test_nasnet_cell_network_fits_a_fashion_mnist_batch():
     finally:
         torch.set_num_threads(threads)
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_one_key_per_cell_op_exports_for_the_latency_profiler():
+    """The profiler exports single layers with export_layer_onnx; every cell op must load
+    and run in onnxruntime with the key's output shape."""
+    from mobile_nas.cost.latency.export import export_layer_onnx
+
+    keys = {}
+    for name in ("nasnet", "nb201"):
+        for key in get_space(name).enumerate_layers():
+            keys.setdefault((key.op, key.stride), key)
+    assert len(keys) >= 12
+    for key in keys.values():
+        sess = ort.InferenceSession(export_layer_onnx(key), providers=["CPUExecutionProvider"])
+        x = np.random.default_rng(0).standard_normal((1, key.cin, key.h, key.w))
+        (y,) = sess.run(None, {sess.get_inputs()[0].name: x.astype(np.float32)})
+        expected = (1, key.cout) if key.op in ("nb201_head", "cell_classifier") else \
+            (1, key.cout, *key.out_hw)
+        assert y.shape == expected and np.isfinite(y).all(), key.id
