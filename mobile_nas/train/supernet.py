@@ -68,8 +68,11 @@ class SupernetTrainResult:
 def train_supernet(supernet: MobileSupernet, dataset: Dataset, config: SupernetTrainConfig, *,
                    checkpoint_path: str | os.PathLike | None = None,
                    checkpoint_every: int = 100, progress: bool = True) -> SupernetTrainResult:
-    """Trains ``supernet`` in place; resumes from ``checkpoint_path`` when it holds an
-    unfinished run of the same config, and leaves the finished supernet there."""
+    """Trains ``supernet`` in place and leaves the finished supernet in ``checkpoint_path``.
+
+    If that file holds a run of the same config, training resumes from it (or, finished,
+    is just loaded). Seeds torch's global RNG per step (dropout masks).
+    """
     from tqdm import tqdm
 
     space = supernet.space
@@ -83,11 +86,13 @@ def train_supernet(supernet: MobileSupernet, dataset: Dataset, config: SupernetT
     start = 0
     if checkpoint_path is not None and Path(checkpoint_path).exists():
         state = load_supernet_file(checkpoint_path, space)
-        if state["config"] == asdict(config) and state["steps_done"] < config.steps \
-                and "optimizer" in state:
+        if state["config"] == asdict(config):
             supernet.load_state_dict(state["state_dict"])
-            opt.load_state_dict(state["optimizer"])
             start = int(state["steps_done"])
+            if start >= config.steps:  # already trained: reuse it
+                supernet.eval()
+                return SupernetTrainResult(config.steps, start, float("nan"), 0.0)
+            opt.load_state_dict(state["optimizer"])
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     mean = torch.tensor(dataset.mean).view(1, -1, 1, 1)
     std = torch.tensor(dataset.std).view(1, -1, 1, 1)
@@ -99,6 +104,7 @@ def train_supernet(supernet: MobileSupernet, dataset: Dataset, config: SupernetT
                disable=not progress, leave=False)
     for step in range(start, config.steps):
         rng = np.random.default_rng([config.seed, step])
+        torch.manual_seed(config.seed * 1_000_003 + step)  # dropout: same masks on resume
         for group in opt.param_groups:
             group["lr"] = config.lr * _lr_factor(step, config)
         idx = torch.from_numpy(rng.integers(0, len(train), config.batch_size))

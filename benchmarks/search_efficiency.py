@@ -1,0 +1,265 @@
+"""Search efficiency and throughput: every strategy, several seeds, the same budget, the same
+frozen supernet (fmnist28, Fashion-MNIST validation split, shipped latency table).
+
+Part 1 (supernet): each strategy x seed runs ``--trials`` trials through ``run_search`` on an
+in-memory study; accuracies come from one frozen supernet and are cached per architecture
+(shared by all runs, stored in ``--cache``), so every strategy sees exactly the same scores.
+Part 2 (surrogate, for budgets of hundreds of trials that the shared 2-core machine cannot
+afford with the supernet): a ridge regression on one-hot decisions fitted to every cached
+supernet score stands in for the supernet; it also tunes the RL controller's settings.
+Curves: best feasible accuracy and hypervolume of (accuracy, latency) against trials.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mobile_nas.atomic import atomic_write_json
+from mobile_nas.search.evaluator import Evaluator, TableEvaluator
+from mobile_nas.search.pareto import hypervolume_2d
+from mobile_nas.search.runner import SearchConfig, run_search
+from mobile_nas.space import get_space
+
+RESULTS = Path(__file__).parent / "results"
+STRATEGIES = {"rl": ("rl", {}), "random": ("random", {}), "evolution": ("evolution", {}),
+              "tpe": ("tpe", {}), "nsga2": ("nsga2", {})}
+RL_VARIANTS = {
+    "rl (default: PPO x4, batch 8, lr 0.05)": {},
+    "rl REINFORCE (no PPO)": {"ppo_epochs": 0},
+    "rl batch 16": {"batch_size": 16},
+    "rl entropy 0.02": {"entropy_coef": 0.02},
+}
+
+
+class CountingEvaluator(Evaluator):
+    """Wraps an evaluator; counts calls and the time they take (throughput)."""
+
+    def __init__(self, inner: Evaluator) -> None:
+        super().__init__(space=inner.space)
+        self.inner, self.calls, self.seconds = inner, 0, 0.0
+
+    def evaluate(self, arch):
+        t0 = time.perf_counter()
+        acc = self.inner.evaluate(arch)
+        self.calls += 1
+        self.seconds += time.perf_counter() - t0
+        return acc
+
+
+class RidgeSurrogate(Evaluator):
+    """Accuracy ≈ ridge regression on the one-hot encoding of every decision."""
+
+    def __init__(self, *, space, table: dict[str, float], l2: float = 1.0, seed: int = 0):
+        super().__init__(space=space)
+        keys = sorted(table)
+        x = np.stack([self._x(space.decode(k)) for k in keys])
+        y = np.array([table[k] for k in keys])
+        perm = np.random.default_rng(seed).permutation(len(keys))
+        cut = int(0.8 * len(keys))
+        self.r2_holdout = self._fit(x[perm[:cut]], y[perm[:cut]], l2, x[perm[cut:]],
+                                    y[perm[cut:]])
+        self._fit(x, y, l2)
+
+    def _x(self, arch) -> np.ndarray:
+        parts = []
+        for d, i in zip(self.space.decisions, arch.indices(), strict=True):
+            v = np.zeros(len(d))
+            v[i] = 1.0
+            parts.append(v)
+        return np.concatenate(parts + [np.ones(1)])
+
+    def _fit(self, x, y, l2, xt=None, yt=None) -> float:
+        self.w = np.linalg.solve(x.T @ x + l2 * np.eye(x.shape[1]), x.T @ y)
+        if xt is None:
+            return float("nan")
+        pred = xt @ self.w
+        return float(1 - ((pred - yt) ** 2).sum() / ((yt - yt.mean()) ** 2).sum())
+
+    def evaluate(self, arch) -> float:
+        return float(np.clip(self._x(arch) @ self.w, 0.0, 1.0))
+
+
+def curves(records, target_ms: float, ref_ms: float) -> dict[str, list[float]]:
+    best, hv, acc, lat = [], [], [], []
+    cur = 0.0
+    for r in records:
+        if r["latency_ms"] <= target_ms:
+            cur = max(cur, r["accuracy"])
+        best.append(cur)
+        acc.append(r["accuracy"])
+        lat.append(r["latency_ms"])
+        hv.append(hypervolume_2d(acc, lat, ref_latency_ms=ref_ms))
+    return {"best_feasible_accuracy": best, "hypervolume": hv}
+
+
+def run_one(space, strategy, options, seed, trials, evaluator, latency_fn, target_ms, ref_ms):
+    cfg = SearchConfig(space=space.name, strategy=strategy, trials=trials, out_dir="/tmp/_eff",
+                       storage="memory", seed=seed, latency_target_ms=target_ms,
+                       progress=False, plot=False, strategy_options=options)
+    recs = []
+    run_search(cfg, evaluator=evaluator, latency_fn=latency_fn,
+               on_trial=lambda r: recs.append(r))
+    return curves(recs, target_ms, ref_ms)
+
+
+def experiment(space, names: dict, seeds, trials, evaluator, latency_fn, target_ms, ref_ms,
+               on_done=None) -> dict:
+    out: dict[str, list] = {n: [] for n in names}
+    for seed in seeds:  # interleaved: every strategy at a seed before the next seed
+        for name, (strategy, options) in names.items():
+            t0 = time.time()
+            c = run_one(space, strategy, options, seed, trials, evaluator, latency_fn,
+                        target_ms, ref_ms)
+            c["seconds"] = time.time() - t0
+            out[name].append(c)
+            print(f"{name:40s} seed {seed}: best feasible "
+                  f"{100 * c['best_feasible_accuracy'][-1]:.2f}%  hv "
+                  f"{c['hypervolume'][-1]:.4f}  ({c['seconds']:.0f} s)", flush=True)
+            if on_done:
+                on_done()
+    return out
+
+
+def summarize(runs: dict) -> dict:
+    summary = {}
+    for name, rs in runs.items():
+        best = np.array([r["best_feasible_accuracy"] for r in rs])
+        hv = np.array([r["hypervolume"] for r in rs])
+        n = best.shape[1]
+        marks = sorted({max(1, n // 4), max(1, n // 2), n})
+        summary[name] = {
+            "seeds": len(rs),
+            **{f"best_feasible_accuracy_median@{m}": float(np.median(best[:, m - 1]))
+               for m in marks},
+            "best_feasible_accuracy_mean": float(best[:, -1].mean()),
+            "best_feasible_accuracy_std": float(best[:, -1].std()),
+            "hypervolume_median": float(np.median(hv[:, -1])),
+            "hypervolume_mean": float(hv[:, -1].mean()),
+            "auc_best_feasible_mean": float(best.mean()),
+        }
+    return summary
+
+
+def plot(runs: dict, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
+    for name, rs in runs.items():
+        for ax, key in zip(axes, ("best_feasible_accuracy", "hypervolume"), strict=True):
+            a = np.array([r[key] for r in rs])
+            x = np.arange(1, a.shape[1] + 1)
+            med = np.median(a, 0)
+            ax.plot(x, 100 * med if key.startswith("best") else med, label=name, lw=1.4)
+            lo, hi = np.percentile(a, 25, 0), np.percentile(a, 75, 0)
+            s = 100 if key.startswith("best") else 1
+            ax.fill_between(x, s * lo, s * hi, alpha=0.12)
+    axes[0].set_ylabel("best feasible val accuracy (%), median of seeds")
+    axes[1].set_ylabel("hypervolume (accuracy x ms), median of seeds")
+    for ax in axes:
+        ax.set_xlabel("trials")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def cpu_model() -> str:
+    import subprocess
+
+    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    return next((line.split(":", 1)[1].strip() for line in out.splitlines()
+                 if line.startswith("Model name")), "unknown")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--supernet", required=True)
+    ap.add_argument("--trials", type=int, default=30)
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--surrogate-trials", type=int, default=300)
+    ap.add_argument("--latency-target-ms", type=float, default=0.5)
+    ap.add_argument("--ref-latency-ms", type=float, default=2.0)
+    ap.add_argument("--val-images", type=int, default=500)
+    ap.add_argument("--cache", default="/tmp/mnas_eff_cache.json")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--skip-supernet", action="store_true",
+                    help="only the surrogate part, from an existing --cache")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    space = get_space("fmnist28")
+    from mobile_nas.search.costs import table_latency_fn
+    from mobile_nas.search.supernet_evaluator import SupernetEvaluator
+    from mobile_nas.train.data import load_dataset
+    from mobile_nas.train.supernet import load_supernet
+
+    latency_fn, source = table_latency_fn(space)
+    ds = load_dataset("fashion-mnist")
+    sn_eval = SupernetEvaluator(supernet=load_supernet(args.supernet, space), dataset=ds,
+                                calib_batches=1, calib_batch_size=128,
+                                val_images=args.val_images, seed=0)
+    counting = CountingEvaluator(sn_eval)
+    cache = Path(args.cache)
+    table = TableEvaluator.load(cache, space=space, fallback=counting) if cache.exists() \
+        else TableEvaluator(space=space, table={}, fallback=counting)
+    seeds = list(range(args.seeds))
+    t0 = time.time()
+    doc = {"schema_version": 1, "benchmark": "search_efficiency", "space": space.name,
+           "date": time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime()),
+           "machine": {"cpu": cpu_model(), "cores": 2, "shared": True,
+                       "torch_threads": args.threads},
+           "latency": source, "latency_target_ms": args.latency_target_ms,
+           "hypervolume_reference": {"accuracy": 0.0, "latency_ms": args.ref_latency_ms},
+           "supernet": str(args.supernet), "val_images": args.val_images,
+           "calibration": "1 x 128 train images"}
+    if not args.skip_supernet:
+        runs = experiment(space, STRATEGIES, seeds, args.trials, table, latency_fn,
+                          args.latency_target_ms, args.ref_latency_ms,
+                          on_done=lambda: table.save(cache))
+        doc["supernet_part"] = {"trials": args.trials, "seeds": len(seeds),
+                                "summary": summarize(runs), "runs": runs,
+                                "seconds": time.time() - t0}
+        plot(runs, RESULTS / "search_efficiency_supernet.png",
+             f"fmnist28, frozen supernet, target {args.latency_target_ms} ms, "
+             f"{len(seeds)} seeds")
+        thr = {"benchmark": "search_throughput", "schema_version": 1,
+               "machine": doc["machine"], "date": doc["date"],
+               "supernet_evaluations": counting.calls,
+               "evaluation_seconds": counting.seconds,
+               "archs_per_minute": 60 * counting.calls / max(counting.seconds, 1e-9),
+               "settings": {"val_images": args.val_images, "calib": "1 x 128"}}
+        atomic_write_json(RESULTS / "search_throughput.json", thr)
+        doc["throughput"] = thr
+    surrogate = RidgeSurrogate(space=space, table=table.table)
+    doc["surrogate"] = {"fitted_on": len(table.table), "r2_holdout": surrogate.r2_holdout}
+    t1 = time.time()
+    names = {**{k: v for k, v in STRATEGIES.items() if k != "rl"},
+             **{k: ("rl", v) for k, v in RL_VARIANTS.items()}}
+    sruns = experiment(space, names, seeds, args.surrogate_trials, surrogate, latency_fn,
+                       args.latency_target_ms, args.ref_latency_ms)
+    doc["surrogate_part"] = {"trials": args.surrogate_trials, "seeds": len(seeds),
+                             "summary": summarize(sruns), "seconds": time.time() - t1,
+                             "runs": sruns}
+    plot(sruns, RESULTS / "search_efficiency_surrogate.png",
+         f"fmnist28, ridge surrogate of the supernet (R2 {surrogate.r2_holdout:.2f}), "
+         f"target {args.latency_target_ms} ms, {len(seeds)} seeds")
+    atomic_write_json(RESULTS / "search_efficiency.json", doc, indent=None)
+    print(json.dumps({k: v for k, v in doc.items() if not k.endswith("_part")}, indent=1))
+    for part in ("supernet_part", "surrogate_part"):
+        if part in doc:
+            print(part, json.dumps(doc[part]["summary"], indent=1))
+
+
+if __name__ == "__main__":
+    main()

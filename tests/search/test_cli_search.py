@@ -1,0 +1,96 @@
+"""``mobile-nas search`` end to end (tiny supernet, synthetic data) and its bad input."""
+
+import json
+
+import pytest
+
+from tests.search.conftest import synthetic_table_json
+
+
+@pytest.fixture(scope="module")
+def tiny_supernet(tmp_path_factory):
+    from mobile_nas.models.supernet import MobileSupernet
+    from mobile_nas.space import get_space
+    from mobile_nas.train.data import load_dataset
+    from mobile_nas.train.supernet import SupernetTrainConfig, train_supernet
+
+    path = tmp_path_factory.mktemp("sn") / "supernet.pt"
+    space = get_space("fmnist28")
+    train_supernet(MobileSupernet(space), load_dataset("synthetic", val_size=500),
+                   SupernetTrainConfig(steps=3, batch_size=16, warmup_steps=1),
+                   checkpoint_path=path, progress=False)
+    return path
+
+
+def _args(out, table, **over):
+    args = {"--space": "fmnist28", "--dataset": "synthetic", "--strategy": "rl",
+            "--latency-target-ms": "1000", "--table": str(table), "--trials": "3",
+            "--out": str(out), "--preset": "quick"}
+    args.update(over)
+    flat = ["search", "--no-progress"]
+    for k, v in args.items():
+        if v is not None:
+            flat += [k, v]
+    return flat
+
+
+def test_search_cli_end_to_end_and_resume(run_cli, tmp_path, table_path, tiny_supernet):
+    out = tmp_path / "run"
+    code, stdout, err = run_cli(*_args(out, table_path, **{"--supernet": str(tiny_supernet)}),
+                                "--json")
+    assert code == 0, err
+    doc = json.loads(stdout)
+    assert doc["trials"] == 3 and doc["best"]["feasible"] is True
+    best = json.loads((out / "best.json").read_text())
+    assert best["arch"] == doc["best"]["arch"] and 0 <= best["accuracy"] <= 1
+    assert {p.name for p in out.iterdir()} >= {"best.json", "pareto.json", "trials.csv",
+                                                "pareto.png", "study.db"}
+    code, stdout, err = run_cli(*_args(out, table_path, **{"--supernet": str(tiny_supernet),
+                                                           "--trials": "5"}), "--resume")
+    assert code == 0, err
+    assert "trials   5 in" in stdout
+    assert len((out / "trials.csv").read_text().splitlines()) == 6
+
+
+@pytest.mark.parametrize("over,message", [
+    ({"--strategy": "hillclimb"}, "unknown strategy 'hillclimb'"),
+    ({"--space": "nope"}, "unknown search space 'nope'"),
+    ({"--latency-target-ms": None}, "give a target"),
+    ({"--storage": "sqlite:////nonexistent-dir/x/y.db"}, "cannot open storage"),
+    ({"--data-dir": "/nonexistent-dir", "--dataset": "fashion-mnist"},
+     "no Fashion-MNIST idx files in '/nonexistent-dir'"),
+    ({"--supernet": "/nonexistent-dir/sn.pt"}, "supernet file '/nonexistent-dir/sn.pt' does"),
+])
+def test_bad_input_exits_2_with_one_line_and_no_study(run_cli, tmp_path, table_path, over,
+                                                      message):
+    out = tmp_path / "run"
+    code, _, err = run_cli(*_args(out, table_path, **over))
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert not (out / "study.db").exists()
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "nan"])
+def test_target_must_be_positive(run_cli, tmp_path, table_path, value):
+    code, _, err = run_cli(*_args(tmp_path / "r", table_path, **{"--latency-target-ms": value}))
+    assert code == 2 and "expected a positive number" in err
+
+
+def test_table_lacking_layers_fails_before_the_study(run_cli, tmp_path):
+    from mobile_nas.space import get_space
+
+    table = tmp_path / "partial.json"
+    table.write_text(json.dumps(synthetic_table_json(get_space("fmnist28"), drop=7)))
+    code, _, err = run_cli(*_args(tmp_path / "run", table))
+    assert code == 2 and "lacks 7 layers of space 'fmnist28'" in err
+    assert not (tmp_path / "run" / "study.db").exists()
+
+
+def test_resume_with_other_strategy_is_refused(run_cli, tmp_path, table_path, tiny_supernet):
+    out = tmp_path / "run"
+    sn = {"--supernet": str(tiny_supernet), "--trials": "1"}
+    assert run_cli(*_args(out, table_path, **sn))[0] == 0
+    before = (out / "trials.csv").read_text()
+    code, _, err = run_cli(*_args(out, table_path, **sn, **{"--strategy": "tpe"}), "--resume")
+    assert code == 2 and "strategy='rl', now strategy='tpe'" in err
+    assert (out / "trials.csv").read_text() == before
