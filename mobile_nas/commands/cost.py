@@ -66,5 +66,5 @@ def _cost(args: argparse.Namespace) -> int:
     print(f"params  {human(record['params'])} ({record['params']:,})")
     for key in ("latency_ms", "measured_ms"):
         if key in record:
-            print(f"{key:<8}{record[key]:.3f}")
+            print(f"{key:<12}{record[key]:.3f} ms")
     return 0
