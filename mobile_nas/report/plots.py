@@ -118,7 +118,8 @@ def plot_latency_breakdown(arch, per_layer: Sequence[tuple[Any, float]], path: s
     cmap = plt.get_cmap("tab10")
     for k in keys:
         s, name = stage_of[id(k)]
-        labels.append(f"{name} {k.op} k{k.kernel} {k.cin}->{k.cout} @{k.h}")
+        op = "" if name.startswith(k.op) else f" {k.op}"
+        labels.append(f"{name}{op} k{k.kernel} {k.cin}->{k.cout} @{k.h}")
         values.append(ms.get(k.id, 0.0))
         colors.append(cmap(s % 10))
     fig, ax = plt.subplots(figsize=(6.4, 0.8 + 0.22 * len(keys)), dpi=120)
