@@ -26,8 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--latency-target-ms", type=positive_float, default=0.4,
                    help="latency target on the shipped table (default 0.4 ms)")
     p.add_argument("--trials", type=positive_int, default=40, help="search trials (default 40)")
-    p.add_argument("--epochs", type=positive_int, default=3,
-                   help="epochs to train the winner (default 3)")
+    p.add_argument("--epochs", type=positive_int, default=2,
+                   help="epochs to train the winner (default 2)")
     p.add_argument("--train-subset", type=positive_int, metavar="N",
                    help="train the winner on N training images (default: all 55000)")
     p.add_argument("--threads", type=positive_int, help="torch threads (default: torch's)")
