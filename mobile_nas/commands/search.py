@@ -40,9 +40,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                   "of the space)")
     src.add_argument("--measure", action="store_true",
                      help="measure every architecture end to end in onnxruntime instead")
-    p.add_argument("--evaluator", default="supernet", choices=("supernet", "table"),
-                   help="accuracy from a trained supernet (default) or looked up in "
-                        "--accuracy-csv (tabular benchmarks such as NAS-Bench-201)")
+    p.add_argument("--evaluator", default="supernet", choices=("supernet", "proxy", "table"),
+                   help="accuracy from a trained weight-sharing supernet with BN "
+                        "recalibration (default), from training every architecture alone "
+                        "for a few epochs (proxy; slow), or looked up in --accuracy-csv "
+                        "(tabular benchmarks such as NAS-Bench-201)")
     p.add_argument("--accuracy-csv", metavar="FILE",
                    help="with --evaluator table: CSV of arch,value (or NB201's index,arch,"
                         "cifar10_test,...; percent is read as such)")
@@ -83,7 +85,8 @@ def _search(args: argparse.Namespace) -> int:
         latency_target_ms=args.latency_target_ms, macs_target=args.macs_target,
         reward=args.reward, table=args.table, measure=args.measure, storage=args.storage,
         study_name=args.study_name, resume=args.resume, seed=args.seed, preset=args.preset,
-        supernet=args.supernet, threads=args.threads, progress=not args.no_progress)
+        supernet=args.supernet, evaluator=args.evaluator, threads=args.threads,
+        progress=not args.no_progress)
     from mobile_nas.search.table_evaluator import cli_table_inputs
 
     evaluator, latency_fn = cli_table_inputs(args)

@@ -18,17 +18,21 @@ class Preset:
     calib_batch_size: int
     val_images: int
     val_size: int = 5000  # images held out of the training split for validation
+    proxy_epochs: int = 1  # --evaluator proxy: each architecture trained alone
+    proxy_train_images: int = 5000
 
 
 PRESETS = {
     # ~15k training images seen by the supernet; ~1-3 s per trial on 2 busy cores
     "quick": Preset("quick", SupernetTrainConfig(steps=240, batch_size=64, lr=0.1,
                                                  warmup_steps=20),
-                    calib_batches=2, calib_batch_size=64, val_images=500),
+                    calib_batches=2, calib_batch_size=64, val_images=500,
+                    proxy_epochs=1, proxy_train_images=2000),
     # ~6 epochs of Fashion-MNIST through the supernet (tens of minutes)
     "default": Preset("default", SupernetTrainConfig(steps=2500, batch_size=128, lr=0.1,
                                                      warmup_steps=100),
-                      calib_batches=4, calib_batch_size=128, val_images=2000),
+                      calib_batches=4, calib_batch_size=128, val_images=2000,
+                      proxy_epochs=3, proxy_train_images=10000),
 }
 
 

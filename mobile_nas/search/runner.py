@@ -57,6 +57,7 @@ class SearchConfig:
     seed: int = 0
     preset: str = "default"
     supernet: str | None = None
+    evaluator: str = "supernet"  # "proxy": train each arch alone; "table": pass evaluator=
     data_dir: str | None = None
     threads: int | None = None
     strategy_options: dict[str, Any] = field(default_factory=dict)
@@ -125,6 +126,9 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
         raise SearchError(f"--out {str(out_dir)!r} exists and is not a folder")
     build_evaluator = None
     if evaluator is None:
+        if config.evaluator not in ("supernet", "proxy"):
+            raise SearchError(f"evaluator {config.evaluator!r} needs run_search(..., "
+                              f"evaluator=...); built in: supernet, proxy")
         build_evaluator = _supernet_evaluator_factory(config, space, out_dir)
     if config.storage == "memory" and config.resume:
         raise SearchError("an in-memory storage cannot be resumed")
@@ -143,7 +147,8 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
                           f"{space.name!r}")
     multi = config.strategy == "nsga2"
     sampler = make_sampler(config.strategy, space=space, seed=config.seed,
-                           state_path=out_dir / "strategy_state.pt",
+                           state_path=None if config.storage == "memory"
+                           else out_dir / "strategy_state.pt",
                            **config.strategy_options)
     directions = ["maximize"] + ["minimize"] * len(reward.targets) if multi else ["maximize"]
     study = optuna.create_study(storage=storage, study_name=config.study_name,
@@ -208,7 +213,8 @@ def _shown(config: SearchConfig) -> str:
 
 
 def _supernet_evaluator_factory(config: SearchConfig, space: SearchSpace, out_dir: Path):
-    """Validates dataset and supernet inputs now; returns a builder that trains if needed."""
+    """Validates dataset and supernet inputs now; returns a builder of the evaluator (it
+    trains the supernet, or resumes or reuses RUN_DIR/supernet.pt)."""
     from mobile_nas.models.supernet import MobileSupernet
     from mobile_nas.search.presets import get_preset
     from mobile_nas.search.supernet_evaluator import SupernetEvaluator
@@ -228,6 +234,13 @@ def _supernet_evaluator_factory(config: SearchConfig, space: SearchSpace, out_di
         raise SearchError(f"dataset {config.dataset!r} ({dataset.input_shape}, "
                           f"{len(dataset.classes)} classes) does not fit space {space.name!r} "
                           f"({space.input_shape}, {space.num_classes} classes)")
+    if config.evaluator == "proxy":
+        from mobile_nas.search.proxy_evaluator import ProxyTrainEvaluator
+
+        return lambda: ProxyTrainEvaluator(space=space, dataset=dataset,
+                                           epochs=preset.proxy_epochs,
+                                           train_images=preset.proxy_train_images,
+                                           val_images=preset.val_images, seed=config.seed)
     supernet = load_supernet(config.supernet, space) if config.supernet else None
 
     def build() -> SupernetEvaluator:

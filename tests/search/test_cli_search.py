@@ -94,3 +94,19 @@ def test_resume_with_other_strategy_is_refused(run_cli, tmp_path, table_path, ti
     code, _, err = run_cli(*_args(out, table_path, **sn, **{"--strategy": "tpe"}), "--resume")
     assert code == 2 and "strategy='rl', now strategy='tpe'" in err
     assert (out / "trials.csv").read_text() == before
+
+
+def test_proxy_training_evaluator(run_cli, tmp_path, table_path, monkeypatch):
+    import mobile_nas.search.presets as presets
+
+    quick = presets.PRESETS["quick"]
+    monkeypatch.setitem(presets.PRESETS, "quick", presets.Preset(
+        "quick", quick.supernet, calib_batches=1, calib_batch_size=16, val_images=64,
+        val_size=500, proxy_epochs=1, proxy_train_images=64))
+    out = tmp_path / "run"
+    code, stdout, err = run_cli(*_args(out, table_path, **{"--strategy": "random",
+                                                          "--trials": "2"}),
+                                "--evaluator", "proxy", "--json")
+    assert code == 0, err
+    best = json.loads(stdout)["best"]
+    assert 0.0 <= best["accuracy"] <= 1.0 and not (out / "supernet.pt").exists()
