@@ -41,7 +41,12 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=10, help="interleaved rounds")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", default=str(RESULTS / "latency_prediction"))
+    p.add_argument("--protocols", action="store_true",
+                   help="instead: compare timing protocols (clock x statistic) on fmnist28")
     args = p.parse_args()
+    if args.protocols:
+        compare_protocols(args)
+        return
     runs = {}
     for name in args.spaces:
         path = shipped_table_path(name)
@@ -95,6 +100,76 @@ def main() -> None:
               "spaces": runs}
     atomic_write_json(f"{args.out}.json", result)
     atomic_write_text(f"{args.out}.md", _markdown(result))
+
+
+def compare_protocols(args: argparse.Namespace) -> None:
+    """Noise floor of each clock x statistic, and the prediction accuracy of the default
+    protocol (wall clock, median) with a freshly built table, on fmnist28."""
+    import tempfile
+
+    import numpy as np
+
+    from mobile_nas.cost.latency.export import export_arch_onnx
+    from mobile_nas.cost.latency.profiler import ProfileSettings, build_table
+    from mobile_nas.cost.latency.runner import make_session, time_interleaved
+
+    space = get_space("fmnist28")
+    rng = np.random.default_rng(args.seed + 100)
+    archs = [space.sample(rng) for _ in range(38)]
+    noise = {}
+    sessions = {}
+    for i, a in enumerate(archs[:16]):
+        data = export_arch_onnx(a)
+        sessions[f"{i}a"], sessions[f"{i}b"] = make_session(data), make_session(data)
+    for clock in ("wall", "cpu"):
+        first = time_interleaved(sessions, rounds=args.rounds, clock_name=clock)
+        later = time_interleaved(sessions, rounds=args.rounds, clock_name=clock)
+        for stat, fn in (("median", np.median), ("min", np.min)):
+            a = np.array([fn(first[f"{i}a"]) for i in range(16)])
+            b = np.array([fn(first[f"{i}b"]) for i in range(16)])
+            c = np.array([fn(later[f"{i}a"]) for i in range(16)])
+            same, drift = np.abs(a - b) / b * 100, np.abs(a - c) / c * 100
+            noise[f"{clock}/{stat}"] = {
+                "same_run_mape": float(same.mean()), "same_run_within_5": float((same <= 5).mean()),
+                "later_run_mape": float(drift.mean()),
+                "later_run_within_5": float((drift <= 5).mean())}
+    with tempfile.TemporaryDirectory() as tmp:
+        keys = sorted({k for a in archs for k in space.layers(a)})
+        t0 = time.monotonic()
+        table = build_table("fmnist28", keys, Path(tmp) / "t.json", progress=False,
+                            settings=ProfileSettings(clock="wall", statistic="median"),
+                            restricted_to=[a.to_string() for a in archs])
+        table = calibrate_table(table, archs[:8])
+        build_s = time.monotonic() - t0
+    test = [(f"random{i}", a) for i, a in enumerate(archs[8:])]
+    report = check_table(table, test, rounds=args.rounds, noise=True)
+    result = {"schema_version": 1, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "machine": {"lscpu_model": _lscpu_model(), "cpu_count": os.cpu_count(),
+                          "loadavg": [round(x, 2) for x in os.getloadavg()]},
+              "noise_floor_16_networks": noise,
+              "default_protocol_wall_median": {
+                  "table_keys": len(keys), "build_and_calibrate_seconds": round(build_s, 1),
+                  "n_archs": len(test), **{k: v for k, v in report.to_json().items()
+                                           if k != "rows"}}}
+    atomic_write_json(f"{args.out}_protocols.json", result)
+    lines = ["# Timing protocols on a busy shared machine (fmnist28)", "",
+             f"{result['machine']['lscpu_model']}, {os.cpu_count()} cores shared with other "
+             f"engineers' jobs (load average {result['machine']['loadavg'][0]}), onnxruntime "
+             f"CPU, 1 thread. {result['date']}.", "",
+             "Noise floor: 16 networks, each loaded twice and timed in one interleaved run "
+             f"({args.rounds} rounds x 3 runs), then again in a later run.", "",
+             "| clock / statistic | same run: MAPE | within ±5% | later run: MAPE | within ±5% |",
+             "|---|---|---|---|---|"]
+    for name, v in noise.items():
+        lines.append(f"| {name} | {v['same_run_mape']:.2f}% | {v['same_run_within_5']:.0%} | "
+                     f"{v['later_run_mape']:.2f}% | {v['later_run_within_5']:.0%} |")
+    d = result["default_protocol_wall_median"]
+    lines += ["", f"Default protocol (wall clock, median), table of {d['table_keys']} keys built "
+              f"and calibrated on 8 networks now, checked on {d['n_archs']} others: MAPE "
+              f"{d['mape']:.2f}%, within ±5% {d['within_5']:.0%}, within ±10% "
+              f"{d['within_10']:.0%}, Spearman {d['spearman']:.3f}, Kendall {d['kendall']:.3f}; "
+              f"noise floor MAPE {d['noise_mape']:.2f}%.", ""]
+    atomic_write_text(f"{args.out}_protocols.md", "\n".join(lines))
 
 
 def _lscpu_model() -> str:
