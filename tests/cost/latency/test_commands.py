@@ -121,3 +121,14 @@ def test_bench_bad_input(run_cli, tmp_path):
     assert code == 2 and "bad.onnx" in err and len(err.strip().splitlines()) == 1
     code, _, err = run_cli("bench", str(tmp_path / "missing.onnx"))
     assert code == 2 and "not found" in err
+
+
+def test_lut_check_shipped_table(run_cli, tmp_path):
+    png = tmp_path / "check.png"
+    code, out, err = run_cli("lut", "check", "--table", "latency_tables/fmnist28.json",
+                             "--n", "2", "--rounds", "2", "--plot", str(png), "--json")
+    assert code == 0, err
+    rec = json.loads(out)
+    assert len(rec["rows"]) == 2 and 0 <= rec["within_10"] <= 1
+    assert all(r["measured_ms"] > 0 and r["predicted_ms"] > 0 for r in rec["rows"])
+    assert png.read_bytes()[:4] == b"\x89PNG"

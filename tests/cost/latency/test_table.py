@@ -71,11 +71,6 @@ def test_calibration_apply():
     assert math.isclose(c.apply(2.0, 10), 0.1 + 2.0 - 0.2)
 
 
-def test_shipped_table_path():
-    assert shipped_table_path("no-such-space") is None
-    path = shipped_table_path("fmnist28")
-    if path is not None:  # shipped tables load and are for their space
-        assert LatencyTable.load(path).space == "fmnist28"
 
 
 def test_min_statistic_needs_min_entries(tmp_path):
@@ -89,3 +84,27 @@ def test_min_statistic_needs_min_entries(tmp_path):
     path.write_text(json.dumps(data))
     with pytest.raises(LatencyTableError, match="unknown statistic 'mode'"):
         LatencyTable.load(path)
+
+
+@pytest.mark.parametrize("space", ["fmnist28", "mobile224"])
+def test_shipped_tables_record_their_device_and_cover_references(space):
+    from mobile_nas.space import REFERENCE_ARCHS, get_space
+
+    path = shipped_table_path(space)
+    assert path is not None, f"latency_tables/{space}.json is missing"
+    table = LatencyTable.load(path)
+    md = table.metadata
+    assert table.space == space and md["threads"] == 1 and md["opset"] == 17
+    assert md["onnxruntime"] and md["cpu"] and md["provider"] == "CPUExecutionProvider"
+    assert table.calibration is not None and len(table.calibration.archs) >= 8
+    sp = get_space(space)
+    if md.get("restricted_to_archs") is None:
+        assert len(table) == len(sp.enumerate_layers())
+    for name in REFERENCE_ARCHS.names():
+        ref = REFERENCE_ARCHS.get(name)
+        if ref.space == space:
+            assert not table.missing(sp.layers(sp.decode(ref.arch))), name
+
+
+def test_no_shipped_table_for_unknown_space():
+    assert shipped_table_path("no-such-space") is None
