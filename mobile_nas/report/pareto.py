@@ -10,7 +10,8 @@ from typing import Any
 def plot_pareto(records: Sequence[dict[str, Any]], pareto: Sequence[dict[str, Any]],
                 path: str | Path, *, best: dict[str, Any] | None = None,
                 latency_target_ms: float | None = None, title: str | None = None) -> None:
-    """Writes the plot atomically to ``path`` (PNG, matplotlib's Agg backend)."""
+    """Writes the plot atomically to ``path`` (PNG, matplotlib's Agg backend). The line is
+    the (accuracy, latency) front of ``records``; ``pareto`` (3-D, with MACs) is not drawn."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -26,8 +27,12 @@ def plot_pareto(records: Sequence[dict[str, Any]], pareto: Sequence[dict[str, An
         if group:
             ax.scatter([r["latency_ms"] for r in group], [100 * r["accuracy"] for r in group],
                        s=14, alpha=0.6, color=color, label=f"{label} ({len(group)})")
-    if pareto:
-        ax.step([r["latency_ms"] for r in pareto], [100 * r["accuracy"] for r in pareto],
+    from mobile_nas.search.pareto import non_dominated
+
+    idx = non_dominated([(r["accuracy"], r["latency_ms"]) for r in records], (True, False))
+    front = sorted((records[i] for i in idx), key=lambda r: r["latency_ms"])
+    if front:  # the 2-D (accuracy, latency) front; pareto.json also weighs MACs
+        ax.step([r["latency_ms"] for r in front], [100 * r["accuracy"] for r in front],
                 where="post", color="tab:red", lw=1.2, label="Pareto front")
     if latency_target_ms:
         ax.axvline(latency_target_ms, color="tab:orange", ls="--", lw=1,

@@ -83,6 +83,6 @@ def write_outputs(out_dir: str | Path, study, *, meta: dict[str, Any],
         from mobile_nas.report.pareto import plot_pareto
 
         plot_pareto(records, pareto, out_dir / "pareto.png", best=best,
-                    latency_target_ms=meta.get("reward", {}).get("targets", {}).get(
+                    latency_target_ms=meta.get("reward_fn", {}).get("targets", {}).get(
                         "latency_ms"))
     return best_doc

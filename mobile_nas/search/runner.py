@@ -134,7 +134,7 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
         raise SearchError("an in-memory storage cannot be resumed")
     storage_url = config.storage or f"sqlite:///{(out_dir / 'study.db').resolve()}"
     meta = {"space": space.name, "strategy": config.strategy, "dataset": config.dataset,
-            "reward": reward.to_json(), "latency": cost_model.source}
+            "reward_fn": reward.to_json(), "latency": cost_model.source}
     out_dir.mkdir(parents=True, exist_ok=True)
     storage = _open_storage(storage_url, config.heartbeat_s, config.grace_s)
     _check_existing_study(storage, config, meta)
@@ -201,7 +201,7 @@ def _check_existing_study(storage, config: SearchConfig, meta: dict[str, Any]) -
     if not config.resume and n:
         raise SearchError(f"study {config.study_name!r} in {_shown(config)} already has {n} "
                           f"trials; pass --resume to continue it (or use another --out)")
-    for key in ("space", "strategy", "dataset", "reward"):
+    for key in ("space", "strategy", "dataset", "reward_fn"):
         if key in attrs and attrs[key] != meta[key]:
             raise SearchError(f"cannot resume: the study was run with {key}={attrs[key]!r}, "
                               f"now {key}={meta[key]!r}")
