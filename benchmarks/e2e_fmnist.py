@@ -92,6 +92,11 @@ def main(argv=None) -> int:
     predictor = LatencyPredictor(LatencyTable.load(table_path))
     discovered = load_arch(args.discovered, SPACE)
     target = predictor.predict_ms(discovered)
+    source = f"arch {discovered}"
+    if args.discovered.endswith(".json"):
+        b = json.loads(Path(args.discovered).read_text())
+        source = (f"best of {b.get('trials')} trials of '{b.get('strategy')}' search "
+                  f"({args.discovered}), proxy accuracy {b.get('accuracy')}")
     models = {"discovered (RL search)": (discovered, target)}
     for style in STYLES:
         models[style] = scaled_baseline(style, target, predictor)
@@ -145,7 +150,8 @@ def main(argv=None) -> int:
                          "augmentation": "2-px shifts + flips"},
               "latency_table": str(table_path), "timing": {"runs": args.runs, "threads": 1,
                                                            "batch": 1, "interleaved": True},
-              "machine": machine, "models": rows}
+              "machine": machine, "discovered_from": source, "command": sys.argv,
+              "models": rows}
     atomic_write_json(f"{args.out}.json", result)
     lines = [f"# End-to-end Fashion-MNIST: discovered vs hand-designed ({result['date']})", "",
              f"Machine: {machine['cpu']}, {machine['cpu_count']} cores, {machine['note']}. "
@@ -158,11 +164,13 @@ def main(argv=None) -> int:
              "| model | arch | test acc | measured p50 ms | predicted ms | MACs | params | "
              "train CPU s |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['model']} | `{r['arch']}` | {100 * r['test_accuracy']:.2f}% | "
+        arch_md = r["arch"].replace("|", "\\|")  # a literal | would split the table cell
+        lines.append(f"| {r['model']} | `{arch_md}` | {100 * r['test_accuracy']:.2f}% | "
                      f"{r['measured_p50_ms']:.3f} | {r['predicted_ms']:.3f} | "
                      f"{r['macs'] / 1e6:.2f}M | {r['params'] / 1e3:.1f}k | "
                      f"{r['train_cpu_s']:.0f} |")
-    lines += ["", "Published scale: MobileNet 95.0% on Fashion-MNIST; a Google AutoML run of "
+    lines += ["", f"Command: `python {' '.join(sys.argv)}`. Discovered model: {source}.",
+              "", "Published scale: MobileNet 95.0% on Fashion-MNIST; a Google AutoML run of "
               "24 compute hours 93.9%."]
     atomic_write_text(f"{args.out}.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
