@@ -169,7 +169,8 @@ def _finished_search(run_dir, args) -> dict | None:
         pareto = json.loads((run_dir / "pareto.json").read_text())
     except (OSError, ValueError):
         return None
-    targets = (pareto.get("reward") or {}).get("targets", {})
+    reward_fn = pareto.get("reward_fn") or pareto.get("reward")
+    targets = reward_fn.get("targets", {}) if isinstance(reward_fn, dict) else {}
     same = (best.get("space") == "fmnist28" and best.get("strategy") == "rl"
             and targets == {"latency_ms": args.latency_target_ms}
             and isinstance(best.get("trials"), int) and best["trials"] >= args.trials

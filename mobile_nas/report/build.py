@@ -69,7 +69,7 @@ def build_report(run_dir: str | os.PathLike, *, out_dir: str | os.PathLike | Non
                ("space", H.esc(run.space)), ("strategy", H.esc(run.meta.get("strategy"))),
                ("dataset", H.esc(run.meta.get("dataset"))),
                ("targets", H.esc(", ".join(f"{k} {v:g}" for k, v in targets.items()) or "none")),
-               ("reward", H.esc(json.dumps(run.meta.get("reward")))),
+               ("reward", H.esc(json.dumps(run.reward_fn))),
                ("latency source", H.esc(run.meta.get("latency"))),
                ("trials", len(run.trials))]
     if "accuracy" in b:

@@ -27,9 +27,16 @@ class Run:
     meta: dict[str, Any] = field(default_factory=dict)  # space, strategy, reward, latency
 
     @property
+    def reward_fn(self) -> dict[str, Any]:
+        """The reward definition (``reward_fn``; older runs stored it as ``reward``)."""
+        for key in ("reward_fn", "reward"):
+            if isinstance(self.meta.get(key), dict):
+                return self.meta[key]
+        return {}
+
+    @property
     def targets(self) -> dict[str, float]:
-        reward = self.meta.get("reward")
-        return dict(reward.get("targets", {})) if isinstance(reward, dict) else {}
+        return dict(self.reward_fn.get("targets", {}))
 
     @property
     def space(self) -> str | None:
@@ -48,9 +55,10 @@ def load_run(run_dir: str | Path) -> Run:
     pareto_doc = _json(path / "pareto.json", required=False) or {}
     trials = _trials(path / "trials.csv")
     meta = {k: v for k, v in pareto_doc.items() if k not in ("trials", "objectives")}
-    for key in ("space", "strategy", "dataset", "latency"):
-        meta.setdefault(key, best.get(key))
-    if isinstance(best.get("reward"), dict):  # best.json written before metrics were merged
+    for key in ("space", "strategy", "dataset", "latency", "reward_fn"):
+        if key in best:
+            meta.setdefault(key, best[key])
+    if isinstance(best.get("reward"), dict):  # early runs stored the definition as reward
         meta.setdefault("reward", best["reward"])
     pareto = [dict(r) for r in pareto_doc.get("trials", [])]
     if not pareto and trials:

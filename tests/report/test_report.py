@@ -34,7 +34,7 @@ def _run_dir(tmp_path, n=25, space="fmnist28"):
                                  "feasible": lat <= 0.5}))
         del i
     meta = {"space": space, "strategy": "rl", "dataset": "fashion-mnist",
-            "reward": reward.to_json(), "latency": "table"}
+            "reward_fn": reward.to_json(), "latency": "table"}
     write_outputs(tmp_path, study, meta=meta, plot=False)
     return tmp_path
 
@@ -101,3 +101,15 @@ def test_cell_space_runs_are_reported_layer_by_layer(tmp_path):
     files = build_report(run)
     assert files.images["arch"].read_bytes().startswith(PNG)
     assert "layer 0" in files.html.read_text()
+
+
+def test_runs_that_stored_the_reward_definition_as_reward_still_report(tmp_path):
+    import json
+
+    run = _run_dir(tmp_path, n=5)
+    for name in ("best.json", "pareto.json"):  # the first output format (schema 1)
+        doc = json.loads((run / name).read_text())
+        doc["reward"] = doc.pop("reward_fn")
+        (run / name).write_text(json.dumps(doc))
+    files = build_report(run)
+    assert "latency_ms 0.5" in files.html.read_text()
