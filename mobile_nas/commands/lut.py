@@ -217,8 +217,11 @@ def _calibrate(args: argparse.Namespace) -> int:
     table = LatencyTable.load(args.table)
     space = get_space(args.space or table.space)
     archs = _load_archs(args.arch, space.name)
+    known = [*(table.calibration.archs if table.calibration else ()),
+             *(table.metadata.get("restricted_to_archs") or ())]
+    candidates = archs + [a for a in _load_archs(known, space.name) if a not in archs]
     cal_archs = calibration_archs(table, space, n=max(args.n, len(archs)), seed=args.seed,
-                                  include=archs)
+                                  include=candidates)
     table = calibrate_table(table, cal_archs, progress=not args.json)
     table.save(args.table)
     args.out = args.table

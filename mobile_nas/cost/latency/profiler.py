@@ -120,5 +120,7 @@ def build_table(space: str, keys: Sequence[LayerKey], out: str | os.PathLike, *,
                 on_chunk(table)
     table = table.with_metadata(build_seconds=round(elapsed + time.monotonic() - start, 1),
                                 num_keys=len(table.entries))
+    if not restricted_to:  # the whole space is now in the table
+        table = table.with_metadata(restricted_to_archs=None)
     table.save(out)
     return table
