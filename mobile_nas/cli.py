@@ -22,8 +22,15 @@ _ORDER = ("space", "cost", "lut", "search", "train", "export", "bench", "report"
           "demo")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (exit code 2), as for all bad input."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mobile-nas",
         description="Multi-objective, mobile-oriented neural architecture search: sample "
                     "architectures, cost them (MACs, latency tables), search under latency "

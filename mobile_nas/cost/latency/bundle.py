@@ -19,7 +19,7 @@ import os
 import time
 import zipfile
 from collections.abc import Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from mobile_nas import __version__
@@ -91,11 +91,10 @@ def make_bundle(space, keys: Sequence[LayerKey], out: str | os.PathLike, *,
 
 
 def _check_names(zf: zipfile.ZipFile, source: str) -> None:
-    for name in zf.namelist():
-        p = PurePosixPath(name.replace("\\", "/"))
-        if p.is_absolute() or ".." in p.parts or (p.parts and ":" in p.parts[0]):
-            raise BundleError(f"{source}: entry {name!r} would escape the target folder; "
-                              f"refusing the bundle")
+    try:
+        runner.check_archive(zf, source)
+    except runner.RunnerError as exc:
+        raise BundleError(str(exc)) from None
 
 
 def read_manifest(bundle: str | os.PathLike) -> tuple[dict, bytes]:

@@ -25,7 +25,7 @@ import tempfile
 import time
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
@@ -34,6 +34,9 @@ MANIFEST_SCHEMA_VERSION = 1
 
 OPT_LEVELS = ("disable", "basic", "extended", "all")
 CLOCKS = ("wall", "cpu")
+#: Archive limits: refuse zip bombs before reading or extracting anything.
+MAX_ARCHIVE_BYTES = 16 * 2**30  # all entries, uncompressed
+MAX_ENTRY_RATIO = 200  # uncompressed / compressed, for entries over 1 MiB
 
 
 class RunnerError(Exception):
@@ -155,23 +158,45 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
+def check_archive(zf: zipfile.ZipFile, source: str) -> None:
+    """Refuses entries that would escape the target folder, symbolic links, and archives
+    past the size limits (zip bombs); reads no entry's data."""
+    total = 0
+    for info in zf.infolist():
+        name = info.filename
+        p = PurePosixPath(name.replace("\\", "/"))
+        if name.startswith(("/", "\\")) or ".." in p.parts or (p.parts and ":" in p.parts[0]):
+            raise RunnerError(f"{source}: entry {name!r} would escape the target folder; "
+                              f"refusing the archive")
+        if (info.external_attr >> 16) & 0o170000 == 0o120000:
+            raise RunnerError(f"{source}: entry {name!r} is a symbolic link; refusing the "
+                              f"archive")
+        total += info.file_size
+        if info.file_size > 2**20 and info.file_size > MAX_ENTRY_RATIO * max(
+                info.compress_size, 1):
+            raise RunnerError(f"{source}: entry {name!r} expands {info.file_size} bytes from "
+                              f"{info.compress_size} (ratio limit {MAX_ENTRY_RATIO}); refusing "
+                              f"a likely zip bomb")
+        if total > MAX_ARCHIVE_BYTES:
+            raise RunnerError(f"{source}: entries exceed the size limit of "
+                              f"{MAX_ARCHIVE_BYTES} bytes; refusing the archive")
+
+
 def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
-    """Extracts a zip into ``dest``, refusing any entry that would land outside it."""
+    """Extracts a zip into ``dest``, refusing any entry that would land outside it, symbolic
+    links and zip bombs (see :func:`check_archive`)."""
     dest = Path(dest).resolve()
     try:
         zf = zipfile.ZipFile(archive)
     except (OSError, zipfile.BadZipFile) as exc:
         raise RunnerError(f"{archive}: not a readable zip archive ({exc})") from None
     with zf:
+        check_archive(zf, str(archive))
         for info in zf.infolist():
             target = (dest / info.filename).resolve()
-            if info.filename.startswith(("/", "\\")) or (
-                    target != dest and dest not in target.parents):
+            if target != dest and dest not in target.parents:
                 raise RunnerError(f"{archive}: entry {info.filename!r} would escape "
                                   f"the target folder; refusing to extract")
-            if (info.external_attr >> 16) & 0o170000 == 0o120000:
-                raise RunnerError(f"{archive}: entry {info.filename!r} is a symbolic link; "
-                                  f"refusing to extract")
         zf.extractall(dest)
     return dest
 
