@@ -186,7 +186,12 @@ def write_markdown() -> None:
     """benchmarks/results/search_efficiency.md and search_throughput.md from the JSON."""
     from mobile_nas.atomic import atomic_write_text
 
-    doc = json.loads((RESULTS / "search_efficiency.json").read_text())
+    doc: dict = {}
+    for part in ("surrogate", "supernet"):  # the supernet file's header wins
+        path = RESULTS / f"search_efficiency_{part}.json"
+        if path.exists():
+            doc.update(json.loads(path.read_text()))
+    atomic_write_json(RESULTS / "search_efficiency.json", doc, indent=None)
     m = doc["machine"]
     lines = ["# Search efficiency (fmnist28, Fashion-MNIST validation split)", "",
              f"Machine: {m['cpu']}, 2-core VM shared with 3-4 other engineers' jobs (load "
@@ -256,8 +261,8 @@ def main() -> None:
     ap.add_argument("--val-images", type=int, default=500)
     ap.add_argument("--cache", default="/tmp/mnas_eff_cache.json")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--skip-supernet", action="store_true",
-                    help="only the surrogate part, from an existing --cache")
+    ap.add_argument("--part", choices=("all", "supernet", "surrogate"), default="all",
+                    help="run one part (the surrogate part fits on the --cache so far)")
     args = ap.parse_args()
     if args.report_only:
         write_markdown()
@@ -290,7 +295,7 @@ def main() -> None:
            "hypervolume_reference": {"accuracy": 0.0, "latency_ms": args.ref_latency_ms},
            "supernet": str(args.supernet), "val_images": args.val_images,
            "calibration": "1 x 128 train images"}
-    if not args.skip_supernet:
+    if args.part in ("all", "supernet"):
         runs = experiment(space, STRATEGIES, seeds, args.trials, table, latency_fn,
                           args.latency_target_ms, args.ref_latency_ms,
                           on_done=lambda: table.save(cache))
@@ -308,6 +313,10 @@ def main() -> None:
                "settings": {"val_images": args.val_images, "calib": "1 x 128"}}
         atomic_write_json(RESULTS / "search_throughput.json", thr)
         doc["throughput"] = thr
+        atomic_write_json(RESULTS / "search_efficiency_supernet.json", doc, indent=None)
+    if args.part == "supernet":
+        write_markdown()
+        return
     surrogate = RidgeSurrogate(space=space, table=table.table)
     doc["surrogate"] = {"fitted_on": len(table.table), "r2_holdout": surrogate.r2_holdout}
     t1 = time.time()
@@ -321,7 +330,7 @@ def main() -> None:
     plot(sruns, RESULTS / "search_efficiency_surrogate.png",
          f"fmnist28, ridge surrogate of the supernet (R2 {surrogate.r2_holdout:.2f}), "
          f"target {args.latency_target_ms} ms, {len(seeds)} seeds")
-    atomic_write_json(RESULTS / "search_efficiency.json", doc, indent=None)
+    atomic_write_json(RESULTS / "search_efficiency_surrogate.json", doc, indent=None)
     print(json.dumps({k: v for k, v in doc.items() if not k.endswith("_part")}, indent=1))
     write_markdown()
     print((RESULTS / "search_efficiency.md").read_text())
