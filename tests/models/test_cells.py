@@ -13,7 +13,7 @@ from mobile_nas.cost.flops import count_macs, count_params
 from mobile_nas.models import build_layer, build_model
 from mobile_nas.space import get_space
 
-SPACES = ["nasnet", "nb201", "nasnet@n2-f8-r32"]
+SPACES = ["nasnet", "nb201", "nasnet@n2-f4-r32"]
 
 
 @pytest.mark.parametrize("name", ["nasnet", "nb201"])
@@ -33,7 +33,7 @@ def test_every_enumerated_layer_builds_and_has_its_output_shape(name):
 def test_sampled_networks_forward(name):
     space = get_space(name)
     rng = np.random.default_rng(0)
-    for _ in range(2):
+    for _ in range(1 if "@" in name else 2):
         model = build_model(space.sample(rng)).eval()
         with torch.no_grad():
             out = model(torch.randn(2, *space.input_shape))

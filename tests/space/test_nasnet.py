@@ -118,8 +118,8 @@ def test_transfer_refuses_other_spaces():
 def test_cli_space_show_and_cost_on_scaled_space(run_cli):
     code, out, _ = run_cli("space", "show", "--space", "nasnet")
     assert code == 0 and "normal.b4.op2" in out
-    code, out, err = run_cli("cost", NASNET_A_LIKE, "--space", "nasnet@n2-f16", "--json")
+    code, out, err = run_cli("cost", NASNET_A_LIKE, "--space", "nasnet@n1-f4", "--json")
     assert code == 0, err
-    assert '"space": "nasnet@n2-f16-1x28x28-k10"' in out
+    assert '"space": "nasnet@n1-f4-1x28x28-k10"' in out
     code, _, err = run_cli("cost", NASNET_A_LIKE, "--space", "nasnet@n2-x")
     assert code == 2 and "bad token 'x'" in err
