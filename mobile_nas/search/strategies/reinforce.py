@@ -87,14 +87,16 @@ class ControllerPolicy(nn.Module):
 class ReinforceController(Strategy):
     """The ``rl`` strategy (see the module docstring for the algorithm).
 
-    Defaults were tuned on ``fmnist28`` with a frozen supernet at budgets of 100-300 trials
-    (benchmarks/search_efficiency.py).
+    Defaults from benchmarks/search_efficiency.py (fmnist28, a ridge surrogate of a frozen
+    supernet, 150 trials, 5 seeds): batches of 16 beat batches of 8 (68.4% vs 61.3% best
+    feasible accuracy), as did a larger entropy bonus (0.02: 68.0%) and plain REINFORCE
+    (65.6%); random search reached 63.6%, regularized evolution 70.9%, TPE 71.6%.
     """
 
     name = "rl"
 
     def __init__(self, *, space, seed: int | None = None, lr: float = 0.05,
-                 batch_size: int = 8, baseline_decay: float = 0.8,
+                 batch_size: int = 16, baseline_decay: float = 0.8,
                  entropy_coef: float = 0.002, ppo_epochs: int = 4, ppo_clip: float = 0.2,
                  hidden: int = 64, tanh_c: float = 2.5) -> None:
         super().__init__(space=space, seed=seed)
