@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from mobile_nas.space import get_space
+from tests.reliability.record import record
 
 REPO = Path(__file__).resolve().parents[2]
 ARCH = "ds_k3_n1_c16_relu|mb3_k3_n1_c24_relu|mb3_k3_n1_c40_hswish|mb3_k3_n1_c64_hswish_se"
@@ -190,6 +191,8 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, artefacts, tmp_pa
     args = case.setup(work, artefacts)
     before = _tree(tmp_path)
     code, out, err = run_cli(*args)
+    record("bad_input", case=case.name, exit_code=code, stderr=err.strip(),
+           files_changed=_tree(tmp_path) != before)
     assert code == 2, (case.name, out, err)
     assert err.count("\n") == 1 and "Traceback" not in err, err
     assert case.fragment in err, err
@@ -202,6 +205,8 @@ def test_unreachable_storage_is_refused_before_any_work(tmp_path, monkeypatch, r
     code, _, err = run_cli("search", "--space", "fmnist28", "--dataset", "synthetic",
                            "--latency-target-ms", "1", "--trials", "2", "--out", "run",
                            "--storage", "postgresql://nobody@127.0.0.1:1/none")
+    record("bad_input", case="search unreachable storage", exit_code=code, stderr=err.strip(),
+           files_changed=(tmp_path / "run" / "supernet.pt").exists())
     assert code == 2 and err.count("\n") == 1 and "storage" in err.lower(), err
     assert not (tmp_path / "run" / "supernet.pt").exists()
 

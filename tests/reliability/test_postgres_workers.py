@@ -17,6 +17,7 @@ import optuna
 import pytest
 
 from tests.reliability.postgres import postgres_bin, throwaway_cluster
+from tests.reliability.record import record
 
 REPO = Path(__file__).resolve().parents[2]
 TRIALS = 24
@@ -85,4 +86,9 @@ def test_four_workers_on_postgresql_survive_a_killed_worker(tmp_path):
         assert by_number[killed_trial].state.name == "FAIL"
         assert not any(t.state.name == "RUNNING" for t in trials)
         workers = {t.user_attrs["worker"] for t in done}
+        record("scale_out", storage="postgresql (throw-away cluster)", workers=WORKERS,
+               killed_workers=1, target_trials=TRIALS, complete=len(done),
+               failed=sum(t.state.name == "FAIL" for t in trials),
+               distinct_numbers=len({t.number for t in done}), killed_trial=killed_trial,
+               workers_with_trials=len(workers))
         assert len(workers) == WORKERS  # the victim finished trials before it died
