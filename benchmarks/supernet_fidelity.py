@@ -63,6 +63,9 @@ def main() -> None:
     ap.add_argument("--standalone-epochs", type=int, default=1)
     ap.add_argument("--val-images", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--supernet", help="report: score with this trained supernet instead "
+                                       "(e.g. a search's RUN_DIR/supernet.pt)")
+    ap.add_argument("--supernet-note", default="", help="report: how that supernet was made")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     work = Path(args.work)
@@ -76,7 +79,7 @@ def main() -> None:
 
     sn_config = SupernetTrainConfig(steps=args.supernet_steps, batch_size=args.batch_size,
                                     lr=0.1, warmup_steps=min(50, args.supernet_steps // 10))
-    sn_path = work / "supernet.pt"
+    sn_path = Path(args.supernet) if args.supernet else work / "supernet.pt"
     if args.phase == "supernet":
         from mobile_nas.models.supernet import MobileSupernet
         from mobile_nas.train.supernet import train_supernet
@@ -149,7 +152,8 @@ def report(args, space, ds, archs, sn_path, work) -> None:
                         "standalone_images": args.standalone_images,
                         "standalone_epochs": args.standalone_epochs,
                         "val_images": args.val_images, "calib": "4 x 128 train images"},
-           "supernet_train_seconds": train.get("seconds"),
+           "supernet_train_seconds": train.get("seconds"), "supernet": str(sn_path),
+           "supernet_note": args.supernet_note,
            "kendall_tau": tau, "spearman_rho": rho,
            "kendall_tau_standalone_vs_macs": tau_macs, "archs": rows}
     RESULTS.mkdir(exist_ok=True)
@@ -160,7 +164,7 @@ def report(args, space, ds, archs, sn_path, work) -> None:
         f"running), torch {torch.__version__}, {args.threads} thread(s). Date {doc['date']}.",
         "",
         f"Supernet: {args.supernet_steps} steps x {args.batch_size} images (uniform single "
-        f"path), {train.get('seconds', float('nan')):.0f} s. Stand-alone: each arch trained "
+        f"path) {args.supernet_note}. Stand-alone: each arch trained "
         f"{args.standalone_epochs} epoch(s) on {args.standalone_images} images. Both scored "
         f"on the same {args.val_images} validation images.", "",
         f"**Kendall tau = {tau:.3f}**, Spearman rho = {rho:.3f} over {len(rows)} archs "
