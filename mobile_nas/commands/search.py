@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--storage", metavar="URL",
                    help="Optuna RDB storage URL shared by workers (default "
                         "sqlite:///RUN_DIR/study.db)")
-    p.add_argument("--study-name", default="search", metavar="NAME",
+    p.add_argument("--study-name", "--study", default="search", metavar="NAME",
                    help="study name inside the storage (default search)")
     p.add_argument("--resume", action="store_true",
                    help="continue the study in RUN_DIR/--storage (also: join as a worker)")
