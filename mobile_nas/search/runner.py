@@ -185,6 +185,9 @@ def _open_storage(url: str, heartbeat_s: int, grace_s: int):
                 time.sleep(0.3 * (attempt + 1))
                 continue
             first = text.splitlines()[0] if text else type(exc).__name__
+            if isinstance(exc, ImportError):
+                first = (f"no database driver for it ({exc.__cause__ or first}); for "
+                         f"PostgreSQL: pip install 'mobile-nas[postgres]'")
             raise SearchError(f"cannot open storage {url!r}: {first}") from None
     raise AssertionError("unreachable")
 
@@ -263,6 +266,7 @@ def _objective(space: SearchSpace, evaluator: Evaluator, cost_model: CostModel,
     worker = f"{socket.gethostname()}:{os.getpid()}"
 
     def objective(trial):
+        trial.set_user_attr("worker", worker)  # who runs it, visible while it runs
         arch = space.make({d.name: trial.suggest_categorical(d.name, d.choices)
                            for d in space.decisions})
         costs = cost_model(arch)
@@ -272,7 +276,7 @@ def _objective(space: SearchSpace, evaluator: Evaluator, cost_model: CostModel,
         for key, v in (("arch", arch.to_string()), ("accuracy", accuracy),
                        ("latency_ms", costs.latency_ms), ("macs", costs.macs),
                        ("params", costs.params), ("reward", value),
-                       ("feasible", reward.feasible(metrics)), ("worker", worker)):
+                       ("feasible", reward.feasible(metrics))):
             trial.set_user_attr(key, v)
         if multi:  # NSGA-II's constraint: every metric at most its target
             for t in reward.targets:

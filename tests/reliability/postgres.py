@@ -57,7 +57,7 @@ def throwaway_cluster() -> Iterator[str]:
             str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60",
             "-o", f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c max_connections=100",
             "start"]), check=True, capture_output=True)
-        url = f"postgresql+psycopg2://mnas@127.0.0.1:{port}/postgres"
+        url = f"postgresql://mnas@127.0.0.1:{port}/postgres"
         deadline = time.time() + 30
         while True:
             try:
