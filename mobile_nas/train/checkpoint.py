@@ -134,11 +134,13 @@ def load_checkpoint(path: str | os.PathLike) -> ModelCheckpoint:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "weights_only" in str(exc).lower() or "unsupported global" in str(exc).lower():
+        text = str(exc).lower()
+        if "not an allowed global" in text or "unsupported global" in text:
             raise CheckpointError(f"refusing {str(path)!r}: it contains objects that would "
                                   f"run code on load (only tensors and plain data are "
                                   f"allowed)") from None
-        raise CheckpointError(f"{str(path)!r} is corrupt: {str(exc).splitlines()[0]}") from None
+        raise CheckpointError(f"{str(path)!r} is not a readable checkpoint (corrupt, or not "
+                              f"made by 'mobile-nas train')") from None
     except (RuntimeError, OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CheckpointError(f"{str(path)!r} is not a readable checkpoint: {first}") from None
