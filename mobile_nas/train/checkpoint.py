@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -126,16 +127,43 @@ def save_checkpoint(ckpt: ModelCheckpoint, path: str | os.PathLike) -> None:
         torch.save(ckpt.to_payload(), tmp)
 
 
+def _foreign_globals(path: Path) -> list[str]:
+    """Callables outside torch/collections that a pickle would import; read with
+    ``pickletools`` (nothing is executed). Empty when the file is not a readable pickle."""
+    import pickletools
+
+    try:
+        raw = path.read_bytes()
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as zf:
+                name = next((n for n in zf.namelist() if n.endswith("data.pkl")), None)
+                raw = zf.read(name) if name else b""
+        found, strings = [], []
+        for op, arg, _ in pickletools.genops(raw):
+            if isinstance(arg, str):
+                strings.append(arg)
+            if op.name in ("GLOBAL", "INST"):
+                found.append(str(arg).replace(" ", "."))
+            elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                found.append(f"{strings[-2]}.{strings[-1]}")
+    except Exception:  # not a pickle at all: nothing to report
+        return []
+    return [g for g in found if not g.startswith(("torch", "collections"))]
+
+
 def load_checkpoint(path: str | os.PathLike) -> ModelCheckpoint:
     """Reads a checkpoint with ``weights_only=True``; raises ``CheckpointError``."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols on stderr
+            warnings.simplefilter("ignore")
+            data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         text = str(exc).lower()
-        if "not an allowed global" in text or "unsupported global" in text:
+        if "not an allowed global" in text or "unsupported global" in text \
+                or _foreign_globals(path):
             raise CheckpointError(f"refusing {str(path)!r}: it contains objects that would "
                                   f"run code on load (only tensors and plain data are "
                                   f"allowed)") from None
