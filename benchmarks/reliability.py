@@ -23,6 +23,20 @@ RESULTS = REPO / "benchmarks" / "results"
 TESTS = ["tests/reliability", "tests/search/test_runner.py"]
 
 
+def _junit_summary(path: Path) -> str:
+    """'N passed, F failed, S skipped' from pytest's JUnit XML."""
+    import xml.etree.ElementTree as ET
+
+    if not path.exists():
+        return "no test report"
+    suite = ET.parse(path).getroot()
+    suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
+    total, failed, errors, skipped = (int(suite.get(k, 0)) for k in
+                                      ("tests", "failures", "errors", "skipped"))
+    return (f"{total - failed - errors - skipped} passed, {failed + errors} failed, "
+            f"{skipped} skipped")
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         log, junit = Path(tmp) / "record.jsonl", Path(tmp) / "junit.xml"
@@ -34,7 +48,7 @@ def main() -> int:
         seconds = time.time() - t0
         records = [json.loads(line) for line in log.read_text().splitlines()] \
             if log.exists() else []
-        summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+        summary = _junit_summary(junit)
     bad = [r for r in records if r["kind"] == "bad_input"]
     faults = [r for r in records if r["kind"] == "fault"]
     scale = [r for r in records if r["kind"] == "scale_out"]
