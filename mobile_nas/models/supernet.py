@@ -9,10 +9,14 @@ squeeze. Layers past a stage's chosen depth are skipped. Batch-norm statistics d
 path, so scoring an architecture first recalibrates them on a few training batches
 (:func:`recalibrate_batchnorm`). A path computes what
 :func:`mobile_nas.models.build_model` builds for the same architecture, layer for layer.
+
+:func:`build_supernet` makes the supernet of any space family with a registered one: this
+module's for ``mobile``, :mod:`mobile_nas.models.cell_supernet`'s for ``nasnet`` and ``nb201``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -22,6 +26,7 @@ from torch import nn
 from mobile_nas.errors import ArchError
 from mobile_nas.models.blocks import make_divisible
 from mobile_nas.space.architecture import Architecture
+from mobile_nas.space.base import SearchSpace
 from mobile_nas.space.mobile import MobileSpace, StageConfig
 
 _ACTS = {"relu": F.relu, "relu6": F.relu6, "hswish": F.hardswish}
@@ -187,19 +192,67 @@ def _op_size(op: str) -> int:
     return 1 if op == "ds" else int(op[2:])
 
 
+_SUPERNETS: dict[str, Callable[[Any], nn.Module]] = {}
+
+
+def register_supernet(family: str):
+    """Decorator: registers the supernet class of a space family (refuses duplicates)."""
+
+    def wrap(cls):
+        if family in _SUPERNETS:
+            raise ValueError(f"a supernet for family {family!r} is already registered")
+        _SUPERNETS[family] = cls
+        return cls
+
+    return wrap
+
+
+register_supernet("mobile")(MobileSupernet)
+
+
+def supernet_families() -> tuple[str, ...]:
+    from mobile_nas.models import cell_supernet  # noqa: F401  (registers the cell supernets)
+
+    return tuple(sorted(_SUPERNETS))
+
+
+def build_supernet(space: SearchSpace) -> nn.Module:
+    """A freshly initialised weight-sharing supernet of ``space`` (any registered family).
+
+    The result has ``space``, ``forward(x, arch)``, ``set_arch(arch)`` and ``describe()``.
+    """
+    families = supernet_families()
+    if space.family not in _SUPERNETS:
+        raise ArchError(f"no weight-sharing supernet for space {space.name!r} (family "
+                        f"{space.family!r}); supernets exist for: {', '.join(families)}")
+    return _SUPERNETS[space.family](space)
+
+
 @torch.no_grad()
 def recalibrate_batchnorm(model: nn.Module, batches: list[torch.Tensor], **forward_kw) -> None:
-    """Resets every :class:`SlicedBatchNorm` and re-estimates its statistics as the average
-    over ``batches`` (run in training mode), then leaves ``model`` in eval mode."""
-    bns = [m for m in model.modules() if isinstance(m, SlicedBatchNorm)]
-    for bn in bns:
+    """Resets every batch norm and re-estimates its statistics as the plain average over
+    ``batches`` (run in training mode), then leaves ``model`` in eval mode.
+
+    :class:`SlicedBatchNorm` counts its batches itself; other batch norms get
+    ``momentum=None`` (PyTorch's cumulative average) for the duration.
+    """
+    sliced = [m for m in model.modules() if isinstance(m, SlicedBatchNorm)]
+    plain = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+             and not isinstance(m, SlicedBatchNorm) and m.track_running_stats]
+    momenta = [bn.momentum for bn in plain]
+    for bn in sliced:
         bn.reset_running_stats()
         bn.calibrating, bn.calib_batches = True, 0
+    for bn in plain:
+        bn.reset_running_stats()
+        bn.momentum = None
     model.train()
     try:
         for x in batches:
             model(x, **forward_kw)
     finally:
-        for bn in bns:
+        for bn in sliced:
             bn.calibrating = False
+        for bn, momentum in zip(plain, momenta, strict=True):
+            bn.momentum = momentum
         model.eval()

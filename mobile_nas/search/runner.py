@@ -218,18 +218,16 @@ def _shown(config: SearchConfig) -> str:
 def _supernet_evaluator_factory(config: SearchConfig, space: SearchSpace, out_dir: Path):
     """Validates dataset and supernet inputs now; returns a builder of the evaluator (it
     trains the supernet, or resumes or reuses RUN_DIR/supernet.pt)."""
-    from mobile_nas.models.supernet import MobileSupernet
+    from mobile_nas.models.supernet import build_supernet, supernet_families
     from mobile_nas.search.presets import get_preset
     from mobile_nas.search.supernet_evaluator import SupernetEvaluator
-    from mobile_nas.space.mobile import MobileSpace
     from mobile_nas.train.data import load_dataset
     from mobile_nas.train.supernet import load_supernet, train_supernet
 
     preset = get_preset(config.preset)
-    if not isinstance(space, MobileSpace):
-        raise SearchError(f"the supernet evaluator supports mobile spaces; space "
-                          f"{space.name!r} needs another evaluator (library: run_search("
-                          f"..., evaluator=...))")
+    if config.evaluator == "supernet" and space.family not in supernet_families():
+        raise SearchError(f"no weight-sharing supernet for space {space.name!r}; use "
+                          f"--evaluator proxy or table")
     dataset = load_dataset(config.dataset, data_dir=config.data_dir, val_size=preset.val_size,
                            seed=config.seed)
     if tuple(dataset.input_shape) != tuple(space.input_shape) or \
@@ -249,7 +247,7 @@ def _supernet_evaluator_factory(config: SearchConfig, space: SearchSpace, out_di
     def build() -> SupernetEvaluator:
         nonlocal supernet
         if supernet is None:
-            supernet = MobileSupernet(space)
+            supernet = build_supernet(space)
             path = out_dir / "supernet.pt"
             train_supernet(supernet, dataset, preset.supernet, checkpoint_path=path,
                            progress=config.progress)

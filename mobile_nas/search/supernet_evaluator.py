@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch import nn
 
-from mobile_nas.models.supernet import MobileSupernet, recalibrate_batchnorm
+from mobile_nas.models.supernet import recalibrate_batchnorm
 from mobile_nas.search.evaluator import Evaluator
 from mobile_nas.space.architecture import Architecture
 from mobile_nas.train.data import Dataset, batches
@@ -21,7 +22,7 @@ class SupernetEvaluator(Evaluator):
     results are cached per architecture.
     """
 
-    def __init__(self, *, supernet: MobileSupernet, dataset: Dataset, calib_batches: int = 4,
+    def __init__(self, *, supernet: nn.Module, dataset: Dataset, calib_batches: int = 4,
                  calib_batch_size: int = 128, val_images: int | None = 2000,
                  batch_size: int = 500, seed: int = 0) -> None:
         super().__init__(space=supernet.space)

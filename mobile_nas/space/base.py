@@ -90,6 +90,14 @@ class SearchSpace(ABC):
     def layers(self, arch: Architecture) -> list[LayerKey]:
         """The layers of ``arch`` in execution order (stem and head included)."""
 
+    def runtime_layers(self, arch: Architecture) -> list[LayerKey]:
+        """The layers an exported ``arch`` actually runs, which latency tables sum.
+
+        ONNX export and onnxruntime drop operators whose result never reaches the output;
+        a space where that can happen overrides this (default: :meth:`layers`).
+        """
+        return self.layers(arch)
+
     @abstractmethod
     def enumerate_layers(self) -> list[LayerKey]:
         """Every distinct layer any architecture of the space can contain, sorted."""

@@ -97,6 +97,43 @@ class NetworkPlan:
     classifier: LayerKey
 
 
+@dataclass(frozen=True)
+class CellPosition:
+    """One cell slot of the network, independent of the architecture.
+
+    ``channels`` is the cell's ``C``; ``h``×``w`` its input size, ``oh``×``ow`` its output
+    size; ``hpp``×``wpp`` the size of its older input (state 0); ``cpp_options`` and
+    ``cp_options`` the channel counts its two inputs can have.
+    """
+
+    reduction: bool
+    reduction_prev: bool
+    channels: int
+    h: int
+    w: int
+    oh: int
+    ow: int
+    hpp: int
+    wpp: int
+    cpp_options: tuple[int, ...]
+    cp_options: tuple[int, ...]
+
+    def pre0_key(self, cpp: int) -> LayerKey:
+        if self.reduction_prev:
+            return LayerKey("factorized_reduce", cpp, self.channels, self.hpp, self.wpp,
+                            stride=2)
+        return LayerKey("relu_conv_bn", cpp, self.channels, self.h, self.w)
+
+    def pre1_key(self, cp: int) -> LayerKey:
+        return LayerKey("relu_conv_bn", cp, self.channels, self.h, self.w)
+
+    def edge_key(self, op: str, src: int) -> LayerKey | None:
+        """The key of ``op`` applied to state ``src`` (strided on a reduction's inputs)."""
+        if self.reduction and src < 2:
+            return op_key(op, self.channels, self.h, self.w, 2)
+        return op_key(op, self.channels, self.oh, self.ow, 1)
+
+
 def op_key(op: str, channels: int, h: int, w: int, stride: int) -> LayerKey | None:
     """The layer key of one cell operation on a ``channels``×``h``×``w`` state."""
     c = channels
@@ -235,39 +272,19 @@ class NasNetSpace(SearchSpace):
     def plan(self, arch: Architecture) -> NetworkPlan:
         """The network's structure with the layer key of every operator."""
         g = self.genotype(arch)
-        stem, h, w = self._stem()
+        stem, _, _ = self._stem()
         cpp = cp = STEM_MULTIPLIER * self.filters
-        hpp, wpp = h, w
-        c = self.filters
-        reduction_prev = False
         cells = []
-        for i in range(3 * self.cells + 2):
-            reduction = i in self._reduction_positions()
-            if reduction:
-                c *= 2
-            if reduction_prev:
-                pre0 = LayerKey("factorized_reduce", cpp, c, hpp, wpp, stride=2)
-            else:
-                pre0 = LayerKey("relu_conv_bn", cpp, c, h, w)
-            pre1 = LayerKey("relu_conv_bn", cp, c, h, w)
-            blocks = g["reduce" if reduction else "normal"]
-            oh, ow = (-(-h // 2), -(-w // 2)) if reduction else (h, w)
-            planned = []
-            for b in blocks:
-                keys = []
-                for src, op in ((b.in1, b.op1), (b.in2, b.op2)):
-                    if reduction and src < 2:
-                        keys.append(op_key(op, c, h, w, 2))
-                    else:
-                        keys.append(op_key(op, c, oh, ow, 1))
-                planned.append(BlockPlan(b, *keys))
-            cell = CellPlan(reduction, c, h, w, pre0, pre1, tuple(planned),
-                            unused_states(blocks))
+        for pos in self.positions():
+            blocks = g["reduce" if pos.reduction else "normal"]
+            planned = tuple(BlockPlan(b, pos.edge_key(b.op1, b.in1), pos.edge_key(b.op2, b.in2))
+                            for b in blocks)
+            cell = CellPlan(pos.reduction, pos.channels, pos.h, pos.w, pos.pre0_key(cpp),
+                            pos.pre1_key(cp), planned, unused_states(blocks))
             cells.append(cell)
             cpp, cp = cp, cell.out_channels
-            hpp, wpp, h, w = h, w, oh, ow
-            reduction_prev = reduction
-        classifier = LayerKey("cell_classifier", cp, self.num_classes, h, w)
+        last = self.positions()[-1]
+        classifier = LayerKey("cell_classifier", cp, self.num_classes, last.oh, last.ow)
         return NetworkPlan(tuple(stem), tuple(cells), classifier)
 
     def layers(self, arch: Architecture) -> list[LayerKey]:
@@ -280,35 +297,49 @@ class NasNetSpace(SearchSpace):
         keys.append(plan.classifier)
         return keys
 
-    def enumerate_layers(self) -> list[LayerKey]:
-        """Every key of every architecture: each operation at each cell position and stride,
-        and the preprocessing keys for every possible width of the previous cells' outputs
-        (``C * k`` for ``k = 1 .. B`` unused states)."""
-        stem, h, w = self._stem()
-        keys: set[LayerKey] = set(stem)
-        cpp_set = cp_set = {STEM_MULTIPLIER * self.filters}
+    def positions(self) -> list[CellPosition]:
+        """Every cell position of the network with what any architecture can put there."""
+        _, h, w = self._stem()
+        cpp_set = cp_set = (STEM_MULTIPLIER * self.filters,)
         hpp, wpp = h, w
         c = self.filters
         reduction_prev = False
+        out = []
         for i in range(3 * self.cells + 2):
             reduction = i in self._reduction_positions()
             if reduction:
                 c *= 2
-            for cpp in cpp_set:
-                keys.add(LayerKey("factorized_reduce", cpp, c, hpp, wpp, stride=2)
-                         if reduction_prev else LayerKey("relu_conv_bn", cpp, c, h, w))
-            keys.update(LayerKey("relu_conv_bn", cp, c, h, w) for cp in cp_set)
             oh, ow = (-(-h // 2), -(-w // 2)) if reduction else (h, w)
-            for op in OPS:
-                keys.add(op_key(op, c, oh, ow, 1))
-                if reduction:
-                    keys.add(op_key(op, c, h, w, 2))
-            cpp_set, cp_set = cp_set, {c * k for k in range(1, self.blocks + 1)}
+            out.append(CellPosition(reduction, reduction_prev, c, h, w, oh, ow, hpp, wpp,
+                                    tuple(sorted(cpp_set)), tuple(sorted(cp_set))))
+            cpp_set, cp_set = cp_set, tuple(c * k for k in range(1, self.blocks + 1))
             hpp, wpp, h, w = h, w, oh, ow
             reduction_prev = reduction
+        return out
+
+    def output_channel_options(self) -> tuple[int, ...]:
+        """Possible channel counts of the last cell's output (the classifier's input)."""
+        c = self.filters * 4
+        return tuple(c * k for k in range(1, self.blocks + 1))
+
+    def enumerate_layers(self) -> list[LayerKey]:
+        """Every key of every architecture: each operation at each cell position and stride,
+        and the preprocessing keys for every possible width of the previous cells' outputs
+        (``C * k`` for ``k = 1 .. B`` unused states)."""
+        stem, _, _ = self._stem()
+        keys: set[LayerKey | None] = set(stem)
+        for pos in self.positions():
+            keys.update(pos.pre0_key(cpp) for cpp in pos.cpp_options)
+            keys.update(pos.pre1_key(cp) for cp in pos.cp_options)
+            for op in OPS:
+                keys.add(op_key(op, pos.channels, pos.oh, pos.ow, 1))
+                if pos.reduction:
+                    keys.add(op_key(op, pos.channels, pos.h, pos.w, 2))
         keys.discard(None)
-        keys.update(LayerKey("cell_classifier", cp, self.num_classes, h, w) for cp in cp_set)
-        return sorted(keys)
+        last = self.positions()[-1]
+        keys.update(LayerKey("cell_classifier", cp, self.num_classes, last.oh, last.ow)
+                    for cp in self.output_channel_options())
+        return sorted(keys)  # type: ignore[type-var]
 
     def describe(self) -> dict:
         info = super().describe()

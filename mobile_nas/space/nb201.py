@@ -81,6 +81,16 @@ def op_key(op: str, channels: int, h: int, w: int) -> LayerKey | None:
     raise ArchError(f"unknown NAS-Bench-201 operation {op!r}; known: {', '.join(OPS)}")
 
 
+def live_nodes(ops: tuple[str, ...]) -> set[int]:
+    """Nodes whose value reaches the output node through edges other than ``none``."""
+    by_edge = dict(zip(EDGES, ops, strict=True))
+    live = {NODES - 1}
+    for j in range(NODES - 2, 0, -1):
+        if any(by_edge[(to, j)] != "none" and to in live for to in range(j + 1, NODES)):
+            live.add(j)
+    return live
+
+
 class NB201Space(SearchSpace):
     """NAS-Bench-201's cell space (see module docstring); immutable."""
 
@@ -165,13 +175,22 @@ class NB201Space(SearchSpace):
         return NetworkPlan(stem, tuple(stages), tuple(reductions), head)
 
     def layers(self, arch: Architecture) -> list[LayerKey]:
+        return self._keys(arch, nodes=set(range(1, NODES)))
+
+    def runtime_layers(self, arch: Architecture) -> list[LayerKey]:
+        """:meth:`layers` without the edges into nodes that never reach the cell's output
+        (e.g. node 2 when every edge out of it is ``none``): exported networks drop them."""
+        return self._keys(arch, nodes=live_nodes(arch.values))
+
+    def _keys(self, arch: Architecture, *, nodes: set[int]) -> list[LayerKey]:
+        """Keys in execution order, keeping only cell edges into ``nodes``."""
         plan = self.plan(arch)
         keys = [plan.stem]
         for s, cells in enumerate(plan.stages):
             if s:
                 keys.append(plan.reductions[s - 1])
             for cell in cells:
-                keys.extend(e.key for e in cell.edges if e.key is not None)
+                keys.extend(e.key for e in cell.edges if e.key is not None and e.to in nodes)
         keys.append(plan.head)
         return keys
 

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from mobile_nas.errors import MobileNasError
-from mobile_nas.models.supernet import MobileSupernet
+from mobile_nas.models.supernet import build_supernet
 from mobile_nas.space.base import SearchSpace
 from mobile_nas.train.data import Dataset
 
@@ -65,7 +65,7 @@ class SupernetTrainResult:
     seconds: float
 
 
-def train_supernet(supernet: MobileSupernet, dataset: Dataset, config: SupernetTrainConfig, *,
+def train_supernet(supernet: nn.Module, dataset: Dataset, config: SupernetTrainConfig, *,
                    checkpoint_path: str | os.PathLike | None = None,
                    checkpoint_every: int = 100, progress: bool = True) -> SupernetTrainResult:
     """Trains ``supernet`` in place and leaves the finished supernet in ``checkpoint_path``.
@@ -96,7 +96,12 @@ def train_supernet(supernet: MobileSupernet, dataset: Dataset, config: SupernetT
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     mean = torch.tensor(dataset.mean).view(1, -1, 1, 1)
     std = torch.tensor(dataset.std).view(1, -1, 1, 1)
-    largest = supernet.largest_arch()
+    largest = None
+    if config.sampling == "sandwich":
+        if not hasattr(supernet, "largest_arch"):
+            raise SupernetError(f"sandwich sampling needs a largest path; space {space.name!r} "
+                                f"has none (use sampling='uniform')")
+        largest = supernet.largest_arch()
     supernet.train()
     t0 = time.time()
     loss_value = float("nan")
@@ -116,7 +121,7 @@ def train_supernet(supernet: MobileSupernet, dataset: Dataset, config: SupernetT
         x = (x - mean) / std
         y = train.labels[idx]
         opt.zero_grad(set_to_none=True)
-        paths = [space.sample(rng)] + ([largest] if config.sampling == "sandwich" else [])
+        paths = [space.sample(rng)] + ([largest] if largest is not None else [])
         for arch in paths:
             loss = loss_fn(supernet(x, arch), y)
             loss.backward()
@@ -142,7 +147,7 @@ def _lr_factor(step: int, config: SupernetTrainConfig) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def save_supernet(path: str | os.PathLike, supernet: MobileSupernet, *,
+def save_supernet(path: str | os.PathLike, supernet: nn.Module, *,
                   config: SupernetTrainConfig, steps_done: int,
                   optimizer: torch.optim.Optimizer | None = None,
                   extra: dict[str, Any] | None = None) -> None:
@@ -182,14 +187,14 @@ def load_supernet_file(path: str | os.PathLike, space: SearchSpace) -> dict[str,
     return state
 
 
-def load_supernet(path: str | os.PathLike, space: SearchSpace) -> MobileSupernet:
+def load_supernet(path: str | os.PathLike, space: SearchSpace) -> nn.Module:
     """A trained supernet from ``path``; refuses unfinished training runs."""
     state = load_supernet_file(path, space)
     cfg = state.get("config", {})
     if state.get("steps_done", 0) < cfg.get("steps", 0):
         raise SupernetError(f"supernet {str(path)!r} is unfinished ({state['steps_done']}/"
                             f"{cfg['steps']} steps); rerun the search with --resume")
-    supernet = MobileSupernet(space)
+    supernet = build_supernet(space)
     try:
         supernet.load_state_dict(state["state_dict"])
     except RuntimeError as exc:

@@ -98,3 +98,43 @@ def test_scaled_nb201_keeps_the_cells():
     arch = small.decode(BEST_C10)
     assert arch.space == small.name and arch.values == load_arch(BEST_C10, "nb201").values
     assert count_params(build_model(arch)) < count_params(build_model(load_arch(BEST_C10, "nb201")))
+
+
+def test_runtime_layers_drop_edges_whose_node_never_reaches_the_output():
+    """The exported graph keeps only operators feeding the output: node 2 below has no live
+    edge out of it, so its two convolutions (in each of the 15 cells) are not run."""
+    from mobile_nas.space.nb201 import live_nodes
+
+    space = get_space("nb201")
+    arch = space.decode("|avg_pool_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|"
+                        "skip_connect~1|none~2|")
+    assert live_nodes(arch.values) == {1, 3}
+    dropped = [k for k in space.layers(arch) if k not in space.runtime_layers(arch)]
+    assert len(space.layers(arch)) - len(space.runtime_layers(arch)) == 2 * 15
+    assert {k.op for k in dropped} == {"relu_conv_bn"}
+    every = space.decode("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|"
+                         "nor_conv_3x3~1|nor_conv_3x3~2|")
+    assert space.runtime_layers(every) == space.layers(every)
+    assert live_nodes(("none",) * 6) == {3}
+
+
+def test_runtime_layers_match_the_exported_onnx_graph(tmp_path):
+    """Counting Conv nodes in the exported ONNX graph: equal to the runtime layers' convs."""
+    import onnx
+    import torch
+
+    from mobile_nas.models import build_model
+
+    space = get_space("nb201@n1-f4")
+    arch = space.decode("|nor_conv_1x1~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|"
+                        "nor_conv_3x3~1|none~2|")
+    path = tmp_path / "m.onnx"
+    torch.onnx.export(build_model(arch).eval(), torch.randn(1, 3, 32, 32), str(path),
+                      opset_version=17, dynamo=False)
+    convs = sum(n.op_type == "Conv" for n in onnx.load(str(path)).graph.node)
+
+    def conv_count(keys) -> int:  # stem 1, resblock 3 (two convs + shortcut), head none
+        return sum({"cell_stem": 1, "relu_conv_bn": 1, "nb201_resblock": 3}.get(k.op, 0)
+                   for k in keys)
+
+    assert convs == conv_count(space.runtime_layers(arch)) < conv_count(space.layers(arch))

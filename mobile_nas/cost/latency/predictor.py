@@ -35,7 +35,7 @@ class LatencyPredictor:
         self.table_path = table_path
 
     def layer_ms(self, arch: Architecture) -> list[tuple[LayerKey, float]]:
-        keys = arch.search_space.layers(arch)
+        keys = arch.search_space.runtime_layers(arch)
         missing = self.table.missing(keys)
         if missing:
             raise MissingEntryError(missing, space=arch.space, arch=arch.to_string(),
