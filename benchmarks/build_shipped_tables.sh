@@ -17,3 +17,9 @@ ARGS=()
 for a in "${ARCHS[@]:0:8}" mobilenet_v2 mnasnet1_0 "${ARCHS[@]:8}"; do ARGS+=(--arch "$a"); done
 "$BIN/mobile-nas" lut build --space mobile224 --out latency_tables/mobile224.json \
   "${COMMON[@]}" --calibrate 8 --resume "${ARGS[@]}"
+
+# nasnet and nb201: the full cell spaces (72 and 13 layer keys), calibrated on 12 networks.
+for space in nasnet nb201; do
+  "$BIN/mobile-nas" lut build --space "$space" --out "latency_tables/$space.json" \
+    "${COMMON[@]}" --calibrate 12 --resume
+done

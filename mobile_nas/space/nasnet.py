@@ -44,6 +44,7 @@ from mobile_nas.space.layers import LayerKey
 OPS = ("sep_conv_3x3", "sep_conv_5x5", "sep_conv_7x7", "dil_conv_3x3", "avg_pool_3x3",
        "max_pool_3x3", "identity", "conv_1x7_7x1")
 CELLS = ("normal", "reduce")
+_POOLS = ("avg_pool_3x3", "max_pool_3x3")
 STEM_MULTIPLIER = 3
 _FIELDS = ("in1", "op1", "in2", "op2")
 
@@ -294,6 +295,35 @@ class NasNetSpace(SearchSpace):
             keys += [cell.pre0, cell.pre1]
             for bp in cell.blocks:
                 keys += [k for k in (bp.key1, bp.key2) if k is not None]
+        keys.append(plan.classifier)
+        return keys
+
+    def runtime_layers(self, arch: Architecture) -> list[LayerKey]:
+        """:meth:`layers` as the exported graph runs them: without dead code (the 1x1
+        preprocessing of an input state no block uses; every cell whose output no live cell
+        reads) and with one pooling where a cell pools the same state twice alike (the
+        exporter's common-subexpression elimination merges them)."""
+        plan = self.plan(arch)
+        cells = plan.cells
+        used = [{i for bp in c.blocks for i in (bp.block.in1, bp.block.in2)} for c in cells]
+        live = [False] * len(cells)
+        live[-1] = True
+        for i in range(len(cells) - 2, -1, -1):
+            live[i] = (live[i + 1] and 1 in used[i + 1]) or \
+                (i + 2 < len(cells) and live[i + 2] and 0 in used[i + 2])
+        keys = list(plan.stem)
+        for cell, alive, inputs in zip(cells, live, used, strict=True):
+            if not alive:
+                continue
+            keys += [k for i, k in ((0, cell.pre0), (1, cell.pre1)) if i in inputs]
+            pooled: set[tuple[int, str]] = set()  # the export merges equal pools of a state
+            for bp in cell.blocks:
+                for src, op, key in ((bp.block.in1, bp.block.op1, bp.key1),
+                                     (bp.block.in2, bp.block.op2, bp.key2)):
+                    if key is None or (op in _POOLS and (src, op) in pooled):
+                        continue
+                    pooled.add((src, op))
+                    keys.append(key)
         keys.append(plan.classifier)
         return keys
 

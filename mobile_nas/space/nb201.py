@@ -175,22 +175,32 @@ class NB201Space(SearchSpace):
         return NetworkPlan(stem, tuple(stages), tuple(reductions), head)
 
     def layers(self, arch: Architecture) -> list[LayerKey]:
-        return self._keys(arch, nodes=set(range(1, NODES)))
+        return self._keys(arch, nodes=set(range(1, NODES)), merge_pools=False)
 
     def runtime_layers(self, arch: Architecture) -> list[LayerKey]:
-        """:meth:`layers` without the edges into nodes that never reach the cell's output
-        (e.g. node 2 when every edge out of it is ``none``): exported networks drop them."""
-        return self._keys(arch, nodes=live_nodes(arch.values))
+        """:meth:`layers` as the exported graph runs them: without the edges into nodes that
+        never reach the cell's output (e.g. node 2 when every edge out of it is ``none``),
+        and with one pooling per pooled node (the exporter merges equal subexpressions)."""
+        return self._keys(arch, nodes=live_nodes(arch.values), merge_pools=True)
 
-    def _keys(self, arch: Architecture, *, nodes: set[int]) -> list[LayerKey]:
-        """Keys in execution order, keeping only cell edges into ``nodes``."""
+    def _keys(self, arch: Architecture, *, nodes: set[int], merge_pools: bool
+              ) -> list[LayerKey]:
+        """Keys in execution order, keeping only cell edges into ``nodes``; ``merge_pools``
+        keeps one pooling per pooled node (the exporter merges equal subexpressions)."""
         plan = self.plan(arch)
         keys = [plan.stem]
         for s, cells in enumerate(plan.stages):
             if s:
                 keys.append(plan.reductions[s - 1])
             for cell in cells:
-                keys.extend(e.key for e in cell.edges if e.key is not None and e.to in nodes)
+                pooled: set[int] = set()
+                for e in cell.edges:
+                    if e.key is None or e.to not in nodes or (merge_pools and e.op ==
+                                                              "avg_pool_3x3" and e.src in pooled):
+                        continue
+                    if e.op == "avg_pool_3x3":
+                        pooled.add(e.src)
+                    keys.append(e.key)
         keys.append(plan.head)
         return keys
 

@@ -123,3 +123,51 @@ def test_cli_space_show_and_cost_on_scaled_space(run_cli):
     assert '"space": "nasnet@n1-f4-1x28x28-k10"' in out
     code, _, err = run_cli("cost", NASNET_A_LIKE, "--space", "nasnet@n2-x")
     assert code == 2 and "bad token 'x'" in err
+
+
+DEAD_CELLS = ("normal:avg_pool_3x3~0+avg_pool_3x3~0,identity~0+sep_conv_5x5~2,"
+              "dil_conv_3x3~3+conv_1x7_7x1~0,sep_conv_3x3~4+identity~2,dil_conv_3x3~4+identity~5"
+              "|reduce:sep_conv_3x3~0+sep_conv_7x7~0,sep_conv_3x3~0+max_pool_3x3~0,"
+              "sep_conv_7x7~2+max_pool_3x3~3,conv_1x7_7x1~3+sep_conv_5x5~3,"
+              "identity~0+sep_conv_3x3~2")
+
+
+def _onnx_op_counts(arch, tmp_path):
+    import collections
+
+    import onnx
+    import torch
+
+    from mobile_nas.models import build_model
+
+    path = tmp_path / "m.onnx"
+    torch.onnx.export(build_model(arch).eval(), torch.randn(1, *arch.search_space.input_shape),
+                      str(path), opset_version=17, dynamo=False)
+    return collections.Counter(n.op_type for n in onnx.load(str(path)).graph.node)
+
+
+def test_runtime_layers_are_what_the_exported_graph_runs(tmp_path):
+    """No cell of DEAD_CELLS uses state 1: the reduction cells (only ever read as state 1)
+    are dead, the three normal cells run without their state-1 preprocessing, and each
+    normal cell's two poolings of state 0 are one in the graph."""
+    space = get_space("nasnet")
+    arch = space.decode(DEAD_CELLS)
+    runtime, every = space.runtime_layers(arch), space.layers(arch)
+    assert sum(k.op == "avg_pool" for k in every) == 6
+    assert sum(k.op == "max_pool" for k in every) == 4
+    for name in ("avg_pool", "max_pool", "relu_conv_bn", "factorized_reduce"):
+        assert _count(runtime, name) < _count(every, name), name
+    for seed, arch in enumerate([arch, space.sample(3), space.sample(4)]):
+        rt = space.runtime_layers(arch)
+        ops = _onnx_op_counts(arch, tmp_path)
+        assert ops["AveragePool"] == _count(rt, "avg_pool"), seed
+        assert ops["MaxPool"] == _count(rt, "max_pool"), seed
+        # convs: 1 per stem/preprocessing/classifier-free key, 2 per factorized reduce and
+        # per 1x7-7x1 and dilated, 4 per separable conv
+        per = {"cell_stem": 1, "relu_conv_bn": 1, "factorized_reduce": 2, "conv_1x7_7x1": 2,
+               "dil2_conv": 2, "sep_conv": 4}
+        assert ops["Conv"] == sum(per.get(k.op, 0) for k in rt), seed
+
+
+def _count(keys, op: str) -> int:
+    return sum(k.op == op for k in keys)

@@ -138,3 +138,12 @@ def test_runtime_layers_match_the_exported_onnx_graph(tmp_path):
                    for k in keys)
 
     assert convs == conv_count(space.runtime_layers(arch)) < conv_count(space.layers(arch))
+    pooled = space.decode("|avg_pool_3x3~0|+|avg_pool_3x3~0|avg_pool_3x3~1|+|avg_pool_3x3~0|"
+                          "nor_conv_1x1~1|skip_connect~2|")  # three equal pools of node 0
+    torch.onnx.export(build_model(pooled).eval(), torch.randn(1, 3, 32, 32), str(path),
+                      opset_version=17, dynamo=False)
+    pools = sum(n.op_type == "AveragePool" for n in onnx.load(str(path)).graph.node)
+    runtime = space.runtime_layers(pooled)
+    # one pool of node 0 and one of node 1 per cell; the 2 reduction shortcuts pool too
+    assert sum(k.op == "avg_pool" for k in runtime) == 2 * 3
+    assert pools == 2 * 3 + sum(k.op == "nb201_resblock" for k in runtime) == 8
