@@ -28,11 +28,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_cost)
 
 
+def canonical_space(name: str | None) -> str | None:
+    """The registered name of space ``name`` (a scaled space has several spellings, e.g.
+    ``nasnet@n2-f12`` is ``nasnet@n2-f12-1x28x28-k10``), so that arch JSON files recording
+    the canonical name match; raises SpaceError for unknown spaces."""
+    if name is None:
+        return None
+    from mobile_nas.space import get_space
+
+    return get_space(name).name
+
+
 def cost_record(args: argparse.Namespace) -> dict:
     from mobile_nas.cost.model_costs import model_costs
     from mobile_nas.space import load_arch
 
-    arch = load_arch(args.arch, args.space)
+    arch = load_arch(args.arch, canonical_space(args.space))
     costs = model_costs(arch)
     record = {"arch": arch.to_string(), "space": arch.space, "macs": costs.macs,
               "params": costs.params}

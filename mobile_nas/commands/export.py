@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mobile_nas.commands._common import add_json_arg, positive_int, print_json
+from mobile_nas.commands.transfer import add_size_args, scaled_from_args, size_knobs_given
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,6 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "parity with PyTorch on real test images (fp32 within 1e-4) and test "
                     "accuracy. --int8 also writes <out stem>.int8.onnx (static QDQ, calibrated "
                     "on training images; within 1 point of fp32) and times both. "
+                    "--cells/--filters/--input/--channels/--classes (cell spaces) name the "
+                    "network to export: the checkpoint's own, or its cells at another input "
+                    "size (same weights; the checks then use resized images). "
                     "Example: mobile-nas export model.pt --out model.onnx --int8",
     )
     p.add_argument("checkpoint", metavar="MODEL_PT", help="checkpoint from 'mobile-nas train'")
@@ -24,6 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--opset", type=positive_int, default=17, help="ONNX opset (default 17)")
     p.add_argument("--int8", action="store_true", help="also write a verified INT8 model")
     p.add_argument("--int8-out", help="INT8 file (default: <out stem>.int8.onnx)")
+    add_size_args(p)
     p.add_argument("--table", help="latency table for the predicted latency_ms "
                                    "(default: the shipped table of the space, if any)")
     p.add_argument("--data-dir", help="folder with the dataset files")
@@ -41,10 +46,16 @@ def _export(args: argparse.Namespace) -> int:
 
     from mobile_nas.export.deploy import export_checkpoint
 
+    space = None
+    if size_knobs_given(args):
+        from mobile_nas.train.checkpoint import load_checkpoint
+
+        space = scaled_from_args(load_checkpoint(args.checkpoint).architecture().search_space,
+                                 args).name
     report = export_checkpoint(
-        args.checkpoint, args.out, opset=args.opset, int8=args.int8, int8_out=args.int8_out,
-        table=args.table, calibration_images=args.calibration_images, data_dir=args.data_dir,
-        time_runs=max(0, args.runs), threads=args.threads,
+        args.checkpoint, args.out, space=space, opset=args.opset, int8=args.int8,
+        int8_out=args.int8_out, table=args.table, calibration_images=args.calibration_images,
+        data_dir=args.data_dir, time_runs=max(0, args.runs), threads=args.threads,
         log=None if args.json else (lambda msg: print(msg, file=sys.stderr)))
     if args.json:
         print_json(report.to_json())

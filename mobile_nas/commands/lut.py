@@ -142,6 +142,10 @@ def _register_check(lut: argparse._SubParsersAction) -> None:
     p.add_argument("--table", "-t", required=True, metavar="T.json")
     p.add_argument("--space", "-s", metavar="S", help="search space (default: the table's)")
     p.add_argument("--n", type=int, default=20, help="random architectures (default 20)")
+    p.add_argument("--arch", action="append", default=[], metavar="ARCH",
+                   help="also check this architecture (repeatable; arch string, reference "
+                        "name or JSON file), even one the table calibrated on, as for a "
+                        "table built with --arch")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--rounds", type=positive_int, default=10,
                    help="interleaved measurement rounds (default 10)")
@@ -331,9 +335,13 @@ def _check(args: argparse.Namespace) -> int:
                              f"not {space.name!r}")
     if args.n < 0:
         raise MobileNasError(f"--n must be >= 0, got {args.n}")
-    archs = check_archs(table, space, n=args.n, seed=args.seed)
+    archs = check_archs(table, space, n=args.n, seed=args.seed,
+                        include=_load_archs(args.arch, space.name))
     if len(archs) < 2:
-        raise MobileNasError(f"table {args.table} covers fewer than 2 architectures to check")
+        hint = ("" if args.arch else "; name the ones to check with --arch (also those it "
+                                     "calibrated on)")
+        raise MobileNasError(f"table {args.table} covers fewer than 2 architectures to "
+                             f"check{hint}")
     report = check_table(table, archs, rounds=args.rounds, noise=args.noise,
                          progress=not (args.no_progress or args.json))
     if args.plot:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mobile_nas.commands._common import add_json_arg, positive_float, positive_int, print_json
+from mobile_nas.commands.transfer import add_size_args, transfer_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,12 +16,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "(Nesterov) or AdamW, warm-up + cosine schedule, label smoothing 0.1, "
                     "shift/flip augmentation, validation each epoch, final test accuracy. "
                     "The checkpoint loads with torch.load(weights_only=True). "
+                    "--cells/--filters/--input/--channels/--classes train ARCH's cells "
+                    "restacked at that size (cell spaces; as 'mobile-nas transfer'). "
                     "Example: mobile-nas train runs/rl/best.json --dataset fashion-mnist "
                     "--epochs 10 --out model.pt",
     )
     p.add_argument("arch", metavar="ARCH", help="arch string, reference name, JSON file or "
                                                 "RUN_DIR with best.json")
     p.add_argument("--space", "-s", metavar="S", help="search space (optional for JSON files)")
+    add_size_args(p)
     p.add_argument("--dataset", "-d", default="fashion-mnist",
                    help="fashion-mnist (default), cifar10, synthetic or folder:PATH")
     p.add_argument("--data-dir", help="folder with the dataset files")
@@ -45,15 +49,49 @@ def resolve_arch(spec: str, space: str | None):
     """ARCH as users pass it; a folder means its ``best.json`` (a search run)."""
     from pathlib import Path
 
+    from mobile_nas.commands.cost import canonical_space
     from mobile_nas.errors import ArchError
     from mobile_nas.space import load_arch
 
     path = Path(spec)
-    if path.is_dir():
+    try:
+        is_dir = path.is_dir()
+    except OSError:  # e.g. an arch string longer than a file name may be
+        is_dir = False
+    if is_dir:
         if not (path / "best.json").is_file():
             raise ArchError(f"folder {spec!r} has no best.json (expected a search RUN_DIR)")
         spec = str(path / "best.json")
-    return load_arch(spec, space)
+    return load_arch(spec, canonical_space(space))
+
+
+def check_fits_dataset(arch, dataset) -> None:
+    """Raises MobileNasError (one line) when ``arch``'s network cannot consume ``dataset``:
+    another input shape or class count; cell spaces are told the knobs that fit."""
+    from mobile_nas.errors import MobileNasError
+
+    space = arch.search_space
+    shape, classes = tuple(space.input_shape), space.num_classes
+    data_shape, data_classes = tuple(dataset.input_shape), len(dataset.classes)
+    if shape == data_shape and classes == data_classes:
+        return
+    have = "x".join(map(str, shape)) + f" inputs and {classes} classes"
+    want = "x".join(map(str, data_shape)) + f" images in {data_classes} classes"
+    msg = f"space {space.name!r} takes {have}, dataset {dataset.name!r} has {want}"
+    if hasattr(space, "cells"):
+        from mobile_nas.space.scaled import scaled_name
+
+        c, h, w = data_shape
+        knobs = [f"--input {h}" if h == w and shape[1:] != data_shape[1:] else "",
+                 f"--channels {c}" if c != shape[0] else "",
+                 f"--classes {data_classes}" if data_classes != classes else ""]
+        fit = scaled_name(space.name.split("@", 1)[0], cells=space.cells,
+                          filters=space.filters, input_shape=data_shape,
+                          num_classes=data_classes)
+        if h == w:
+            msg += f"; train its cells resized to the data with {' '.join(filter(None, knobs))}"
+        msg += f" (space {fit})"
+    raise MobileNasError(msg)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -64,8 +102,9 @@ def _train(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    arch = resolve_arch(args.arch, args.space)
+    arch = transfer_from_args(resolve_arch(args.arch, args.space), args)
     dataset = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed)
+    check_fits_dataset(arch, dataset)
     ckpt = train_architecture(
         arch, dataset, out=args.out, epochs=args.epochs, resume=args.resume,
         progress=not args.no_progress, batch_size=args.batch_size, optimizer=args.optimizer,

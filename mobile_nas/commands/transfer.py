@@ -21,13 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("arch", metavar="ARCH", help="arch string or JSON file of the cell space")
     p.add_argument("--space", "-s", metavar="S", help="the cell space ARCH comes from "
                    "(nasnet, nb201 or a scaled name; optional for JSON files)")
-    p.add_argument("--cells", "-N", type=positive_int, help="cells per stack (default: keep)")
-    p.add_argument("--filters", "-F", type=positive_int,
-                   help="initial filters (default: keep)")
-    p.add_argument("--input", type=positive_int, metavar="PX",
-                   help="square input size in pixels (default: keep)")
-    p.add_argument("--channels", type=positive_int, help="input channels (default: keep)")
-    p.add_argument("--classes", type=positive_int, help="output classes (default: keep)")
+    add_size_args(p)
     p.add_argument("--table", "-t", metavar="T.json",
                    help="latency table of the scaled space: adds its predicted latency_ms")
     p.add_argument("--source-table", metavar="T.json",
@@ -41,17 +35,59 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_transfer)
 
 
+SIZE_KNOBS = ("cells", "filters", "input", "channels", "classes")
+
+
+def add_size_args(p: argparse.ArgumentParser) -> None:
+    """--cells/--filters/--input/--channels/--classes: the size knobs of a cell space (shared
+    by transfer, train and export)."""
+    p.add_argument("--cells", "-N", type=positive_int, help="cells per stack (default: keep)")
+    p.add_argument("--filters", "-F", type=positive_int,
+                   help="initial filters (default: keep)")
+    p.add_argument("--input", type=positive_int, metavar="PX",
+                   help="square input size in pixels (default: keep)")
+    p.add_argument("--channels", type=positive_int, help="input channels (default: keep)")
+    p.add_argument("--classes", type=positive_int, help="output classes (default: keep)")
+
+
+def size_knobs_given(args: argparse.Namespace) -> bool:
+    return any(getattr(args, k, None) is not None for k in SIZE_KNOBS)
+
+
+def scaled_from_args(space, args: argparse.Namespace):
+    """``space`` resized by the size knobs of ``args``; a knob left out keeps ``space``'s
+    value (also when ``space`` is itself scaled). Raises SpaceError for spaces without size
+    knobs."""
+    from mobile_nas.space.scaled import scaled_space
+
+    if not hasattr(space, "cells"):
+        return scaled_space(space)  # the one-line SpaceError: no size knobs
+    c, h, w = space.input_shape
+    pick = lambda given, kept: kept if given is None else given  # noqa: E731
+    shape = (pick(args.channels, c), pick(args.input, h), pick(args.input, w))
+    return scaled_space(space, cells=pick(args.cells, space.cells),
+                        filters=pick(args.filters, space.filters),
+                        num_classes=pick(args.classes, space.num_classes), input_shape=shape)
+
+
+def transfer_from_args(arch, args: argparse.Namespace):
+    """``arch`` restacked at the size the knobs of ``args`` give (``arch`` itself when no knob
+    is given)."""
+    from mobile_nas.space.scaled import transfer_arch
+
+    if not size_knobs_given(args):
+        return arch
+    return transfer_arch(arch, scaled_from_args(arch.search_space, args))
+
+
 def transfer_record(args: argparse.Namespace) -> dict:
     """Source and target costs of the transferred architecture (what the command prints)."""
-    from mobile_nas.commands.cost import cost_record
+    from mobile_nas.commands.cost import canonical_space, cost_record
     from mobile_nas.space import load_arch
-    from mobile_nas.space.scaled import scaled_space, transfer_arch
+    from mobile_nas.space.scaled import transfer_arch
 
-    arch = load_arch(args.arch, args.space)
-    target_space = scaled_space(arch.search_space, cells=args.cells, filters=args.filters,
-                                input_size=args.input, channels=args.channels,
-                                num_classes=args.classes)
-    target = transfer_arch(arch, target_space)
+    arch = load_arch(args.arch, canonical_space(args.space))
+    target = transfer_arch(arch, scaled_from_args(arch.search_space, args))
     records = {}
     for role, a, table in (("source", arch, args.source_table), ("target", target, args.table)):
         ns = argparse.Namespace(arch=a.to_string(), space=a.space, table=table,
@@ -96,6 +132,10 @@ def _transfer(args: argparse.Namespace) -> int:
                 line += f" {key}={r[key]:.3f}"
         print(line)
     print("ratio   " + " ".join(f"{k}={v:g}x" for k, v in record["ratio"].items()))
+    if not {"latency_ms", "measured_ms"} & set(record["target"]):
+        t = record["target"]
+        print(f"latency: add --measure, or --table T.json of {t['space']} (build one with "
+              f"'mobile-nas lut build --space {t['space']} --arch ARCH --out T.json')")
     if args.out:
         print(f"wrote {args.out}")
     return 0

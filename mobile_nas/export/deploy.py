@@ -73,11 +73,18 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
                       int8_out: str | os.PathLike | None = None, table: str | None = None,
                       parity_images: int = 256, calibration_images: int = 512,
                       data_dir: str | None = None, time_runs: int = 100, threads: int = 1,
-                      int8_required: bool = True, log=None) -> ExportReport:
+                      int8_required: bool = True, space: str | None = None,
+                      log=None) -> ExportReport:
     """Exports and verifies ``checkpoint``; see the module docstring. ``log`` gets progress
     lines (e.g. ``print`` to stderr). Raises ExportError/CheckpointError on bad input or a
     failed verification. With ``int8_required=False`` an INT8 model that loses too much
-    accuracy is dropped and the reason recorded in ``int8_error`` instead."""
+    accuracy is dropped and the reason recorded in ``int8_error`` instead.
+
+    ``space`` exports the checkpoint's cells in another scaled space of the same cell space
+    (e.g. ``nasnet@n1-f8-r32``). Only a space whose network has exactly the checkpoint's
+    weights qualifies (in practice: another input size); the test, validation and
+    calibration images are then resized to its input for the checks, and ``accuracy`` in the
+    metadata is the one measured at that size."""
     from mobile_nas.export.metadata import model_metadata, predicted_latency
     from mobile_nas.export.onnx_export import DeployModel, check_output_path, export_onnx
     from mobile_nas.export.verify import check_onnx, onnx_accuracy, parity
@@ -90,6 +97,11 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
     int8_target = Path(int8_out) if int8_out else int8_path_for(out)
     if int8:
         check_output_path(int8_target)
+    trained_acc = ckpt.metrics.get("test_accuracy")
+    resized = False
+    if space is not None and space != ckpt.space:
+        ckpt = _rescaled_checkpoint(ckpt, space, checkpoint)
+        resized = True
     arch = ckpt.architecture()
     net = ckpt.build_model()
     dataset = load_dataset(ckpt.dataset["name"], data_dir=data_dir,
@@ -97,8 +109,11 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
     if tuple(dataset.classes) != ckpt.classes:
         raise ExportError(f"dataset {ckpt.dataset['name']!r} has classes {dataset.classes}, "
                           f"the checkpoint {ckpt.classes}")
+    if resized:
+        dataset = _resized_dataset(dataset, tuple(ckpt.dataset["input_shape"]),
+                                   calibration_images=calibration_images)
     pred = predicted_latency(arch, table)
-    ckpt_acc = ckpt.metrics.get("test_accuracy")
+    ckpt_acc = None if resized else trained_acc
     meta = model_metadata(ckpt, accuracy=ckpt_acc if ckpt_acc is not None else float("nan"),
                           latency_ms=pred and pred["latency_ms"], extra={"opset": opset})
 
@@ -137,12 +152,77 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
             + (f", INT8 speed-up ×{timing['speedup']:.2f}" if "speedup" in timing else ""))
     return ExportReport(
         path=str(out), arch=arch.to_string(), space=arch.space, opset=opset,
-        checkpoint_test_accuracy=ckpt_acc, test_accuracy=fp32_acc,
+        checkpoint_test_accuracy=trained_acc, test_accuracy=fp32_acc,
         test_images=len(dataset.test), max_abs_diff=par.max_abs_diff,
         mean_abs_diff=par.mean_abs_diff, parity_images=par.images,
         predicted_latency_ms=pred and pred["latency_ms"],
         size_bytes=Path(out).stat().st_size, int8=int8_result, timing=timing,
         int8_error=int8_error)
+
+
+def _rescaled_checkpoint(ckpt, space: str, checkpoint):
+    """``ckpt``'s cells and weights in ``space``, another size of the same cell space; raises
+    ExportError when the weights do not fit there (other cells, filters, channels or
+    classes)."""
+    import dataclasses
+
+    from mobile_nas.errors import MobileNasError
+    from mobile_nas.space import get_space
+    from mobile_nas.space.scaled import transfer_arch
+    from mobile_nas.train.checkpoint import CheckpointError
+
+    try:
+        arch = transfer_arch(ckpt.architecture(), space)
+    except MobileNasError as exc:
+        raise ExportError(f"cannot export {str(checkpoint)!r} as space {space!r}: {exc}") \
+            from None
+    target = get_space(arch.space)
+    data_shape = tuple(ckpt.dataset.get("input_shape") or ())
+    if data_shape and target.input_shape[0] != data_shape[0]:
+        raise ExportError(f"{str(checkpoint)!r} was trained on {data_shape[0]}-channel images; "
+                          f"space {target.name!r} takes {target.input_shape[0]} channels")
+    out = dataclasses.replace(ckpt, arch=arch.to_string(), space=arch.space,
+                              dataset={**ckpt.dataset,
+                                       "input_shape": list(target.input_shape)})
+    try:
+        out.build_model()
+    except CheckpointError:
+        source = ckpt.architecture().search_space
+        raise ExportError(
+            f"{str(checkpoint)!r} holds the weights of {source.name} (N={source.cells}, "
+            f"F={source.filters}, {source.num_classes} classes); {target.name} (N="
+            f"{target.cells}, F={target.filters}, {target.num_classes} classes) needs other "
+            f"weights: train it ('mobile-nas train ARCH --space {target.name}') and export "
+            f"that checkpoint") from None
+    return out
+
+
+def _resized_dataset(dataset, input_shape: tuple[int, int, int], *, calibration_images: int):
+    """The splits export checks with, resized (bilinear, antialiased) to ``input_shape``:
+    the calibration subset of train, the validation subset and the full test split."""
+    import dataclasses
+
+    import torch
+    import torch.nn.functional as F
+
+    from mobile_nas.train.data import ImageSet
+
+    size = tuple(input_shape[1:])
+
+    def resize(s: ImageSet) -> ImageSet:
+        chunks = []
+        for i in range(0, len(s), 1000):
+            x = s.images[i:i + 1000].float()
+            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False,
+                              antialias=size[0] < x.shape[2] or size[1] < x.shape[3])
+            chunks.append(x.round().clamp(0, 255).to(torch.uint8))
+        images = torch.cat(chunks) if chunks else s.images.new_zeros((0, input_shape[0], *size))
+        return ImageSet(images, s.labels)
+
+    return dataclasses.replace(dataset, train=resize(dataset.train.subset(calibration_images,
+                                                                          seed=1)),
+                               val=resize(dataset.val.subset(VAL_IMAGES, seed=2)),
+                               test=resize(dataset.test))
 
 
 def _quantize(ckpt, deploy, fp32_path, target, calib, dataset, fp32_acc, meta, parity_images,

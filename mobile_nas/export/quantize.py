@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -63,9 +64,23 @@ def quantize_int8(fp32_path: str | os.PathLike, out: str | os.PathLike,
     with tempfile.TemporaryDirectory(prefix="mobile-nas-q-") as tmp:
         pre = Path(tmp) / "pre.onnx"
         quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
-        # onnxruntime's histogram calibrators print progress on stdout; keep stdout clean
-        with atomic_path(out) as tmp_out, contextlib.redirect_stdout(io.StringIO()):
+        # onnxruntime's histogram calibrators print progress on stdout; keep stdout clean.
+        # Its per-channel pass logs a root-logger warning for every unfused BatchNorm (cell
+        # networks have many) and quantizes those per tensor: expected, so not shown.
+        with atomic_path(out) as tmp_out, contextlib.redirect_stdout(io.StringIO()), \
+                _root_log_level(logging.ERROR):
             quantize_static(str(pre), str(tmp_out), _Calibration(calibration_images),
                             quant_format=QuantFormat.QDQ, per_channel=per_channel,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                             calibrate_method=methods[method])
+
+
+@contextlib.contextmanager
+def _root_log_level(level: int):
+    root = logging.getLogger()
+    before = root.level
+    root.setLevel(max(level, before))
+    try:
+        yield
+    finally:
+        root.setLevel(before)

@@ -18,29 +18,44 @@ from mobile_nas.cost.latency.table import Calibration, LatencyTable
 from mobile_nas.space.architecture import Architecture
 from mobile_nas.space.reference import REFERENCE_ARCHS
 
+#: The most negative overhead a fit may have, as a fraction of the fastest measured network.
+MAX_NEGATIVE_OVERHEAD = 0.25
+
 
 def fit_calibration(sums_ms: Sequence[float], n_layers: Sequence[int],
                     measured_ms: Sequence[float], archs: Sequence[str] = ()) -> Calibration:
     """Fit of the three coefficients minimising squared *relative* error (so small and large
-    networks count alike); two coefficients with 2-3 points, the overhead alone with one."""
+    networks count alike); two coefficients with 2-3 points, one with a single point.
+
+    A fit is kept only with a positive scale and an overhead above ``-MAX_NEGATIVE_OVERHEAD``
+    times the fastest measured network: a larger negative overhead (layer sums can exceed
+    whole networks, e.g. from few noisy points) predicts negative latencies for networks a
+    little smaller than those measured. Otherwise the scale alone is fitted (and with one
+    point that measures slower than its sum, the overhead alone)."""
     s = np.asarray(sums_ms, float)
     n = np.asarray(n_layers, float)
     y = np.asarray(measured_ms, float)
     if s.size == 0:
         raise LatencyTableError("calibration needs at least one measured architecture")
     coef = None
+    floor = -MAX_NEGATIVE_OVERHEAD * float(y.min())
     if s.size >= 4 and np.ptp(n) > 0 and np.ptp(s) > 0:
         c, *_ = np.linalg.lstsq(np.column_stack([np.ones_like(s), s, n]) / y[:, None],
                                 np.ones_like(y), rcond=None)
-        if c[1] > 0:
+        if c[1] > 0 and c[0] >= floor:
             coef = (float(c[0]), float(c[1]), float(c[2]))
     if coef is None and s.size >= 2 and np.ptp(s) > 0:
         c, *_ = np.linalg.lstsq(np.column_stack([np.ones_like(s), s]) / y[:, None],
                                 np.ones_like(y), rcond=None)
-        if c[1] > 0:
+        if c[1] > 0 and c[0] >= floor:
             coef = (float(c[0]), float(c[1]), 0.0)
+    if coef is None and s.size == 1 and y[0] >= s[0]:
+        coef = (float(y[0] - s[0]), 1.0, 0.0)
+    if coef is None and np.all(s > 0):
+        r = s / y  # scale alone: minimises sum((k * s / y - 1)^2)
+        coef = (0.0, float(np.sum(r) / np.sum(r * r)), 0.0)
     if coef is None:
-        coef = (float(np.median(y - s)), 1.0, 0.0)
+        coef = (float(max(np.median(y - s), 0.0)), 1.0, 0.0)
     pred = coef[0] + coef[1] * s + coef[2] * n
     mape = float(np.mean(np.abs(pred - y) / y) * 100)
     return Calibration(overhead_ms=coef[0], scale=coef[1], per_layer_ms=coef[2],

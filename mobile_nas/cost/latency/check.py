@@ -65,16 +65,21 @@ def summarize_errors(predicted: Sequence[float], measured: Sequence[float]) -> d
 
 
 def check_archs(table: LatencyTable, space, *, n: int = 20, seed: int = 0,
-                include_references: bool = True) -> list[tuple[str, Architecture]]:
-    """Named architectures to check: the space's references, then ``n`` random ones the table
+                include_references: bool = True,
+                include: Sequence[Architecture] = ()) -> list[tuple[str, Architecture]]:
+    """Named architectures to check: ``include`` (named arch0, arch1, ...; checked even if
+    the table calibrated on them), the space's references, then ``n`` random ones the table
     covers and did not calibrate on (for a table restricted with ``--arch``, drawn from its
     recorded architectures)."""
     chosen: dict[str, tuple[str, Architecture]] = {}
+    for i, a in enumerate(include):
+        chosen.setdefault(a.to_string(), (f"arch{i}", a))
     if include_references:
         for name in REFERENCE_ARCHS.names():
             ref = REFERENCE_ARCHS.get(name)
             if ref.space == space.name:
-                chosen[ref.arch] = (name, Architecture.from_string(ref.arch, space.name))
+                chosen.setdefault(ref.arch,
+                                  (name, Architecture.from_string(ref.arch, space.name)))
     rng = np.random.default_rng(seed)
     restricted = table.metadata.get("restricted_to_archs")
     calibrated = set(table.calibration.archs) if table.calibration else set()
