@@ -14,6 +14,8 @@ budget; the best *feasible* accuracy after the first ``b`` queries gives every b
 
 Run: ``python benchmarks/nb201_search.py`` (about 15 minutes on a 2-core VM).
 Variants: ``--variant rl_lr0.1=rl:{"lr":0.1}`` adds a strategy with options.
+Tuning on a setting other than the reported one (how the ``rl`` defaults were chosen):
+``--device raspi4 --column cifar100_test --seed-offset 100 --out /tmp/tune``.
 """
 
 from __future__ import annotations
@@ -76,6 +78,42 @@ def _register_norepeat_rl() -> None:
             self.seen = set(state.pop("seen", []))
             super().load_state_dict(state)
 RESULTS = ROOT / "benchmarks" / "results"
+RL_DEFAULTS_NOTE = """
+## How the `rl` defaults were chosen (not on this table's setting)
+
+The defaults (`risk_scope="history"`, `risk_quantile=0.05`; the rest unchanged: batches of
+10, Adam lr 0.05, PPO x4, entropy 0.002, no repeated queries) were picked on three *other*
+settings, seeds 100-119 (never seeds 0-19), each with the median latency of its device as
+target and the hard reward: Pixel 3 / CIFAR-10 (this space and target, other seeds),
+Raspberry Pi 4 / CIFAR-100 and Pixel 2 / ImageNet16-120. Criterion: mean regret at 150
+queries, averaged over the three settings (lower is better; scope = `risk_scope`, q =
+`risk_quantile`). The runs used direct ask/tell
+on the table (the same reward, budgets and seeds as this script; it gave this script's exact
+numbers for the old defaults on seeds 0-4); `--device/--column/--seed-offset` reproduce them
+here. All rows draw the no-repeat candidates 10 at a time (same distribution as before).
+
+| rl options vs old defaults | Pixel3 CIFAR-10 | RPi4 CIFAR-100 | Pixel2 ImageNet16 | mean |
+| --- | --- | --- | --- | --- |
+| none (scope batch, q 0.1) | 0.576 ± 0.088 | 1.968 ± 0.128 | 1.684 ± 0.122 | 1.410 |
+| `lr` 0.1 | 0.619 ± 0.086 | 1.961 ± 0.196 | 1.460 ± 0.149 | 1.346 |
+| `lr` 0.02 | 0.473 ± 0.088 | 1.867 ± 0.157 | 1.262 ± 0.183 | 1.201 |
+| batch 5, q 0.2 | 0.577 ± 0.083 | 1.949 ± 0.164 | 1.608 ± 0.220 | 1.378 |
+| `ppo_epochs` 8 | 0.564 ± 0.082 | 2.074 ± 0.142 | 1.623 ± 0.192 | 1.420 |
+| `entropy_coef` 0.01 | 0.497 ± 0.071 | 1.668 ± 0.124 | 1.557 ± 0.210 | 1.241 |
+| scope history (q 0.1) | 0.755 ± 0.102 | 1.584 ± 0.178 | 1.322 ± 0.159 | 1.220 |
+| **scope history, q 0.05 (new)** | 0.516 ± 0.082 | 1.575 ± 0.156 | 1.405 ± 0.200 | 1.165 |
+| scope history, q 0.03 | 0.543 ± 0.099 | 1.736 ± 0.114 | 1.159 ± 0.159 | 1.146 |
+| scope history, q 0.05, lr 0.02 | 0.525 ± 0.083 | 1.458 ± 0.176 | 1.529 ± 0.138 | 1.171 |
+| scope history, q 0.05, batch 5 | 0.479 ± 0.089 | 1.784 ± 0.165 | 1.341 ± 0.144 | 1.202 |
+
+Risk-seeking over the whole history with a 3-5% elite was the only change better than the old
+defaults on all three settings; 0.05 was kept over 0.03 (mean 1.146, within noise) because it
+is better on two of the three settings and sits inside the 0.03-0.1 plateau rather than at its
+edge. Standard errors are 0.08-0.2 points per setting, so the ranking among the top rows is
+not significant; learning-rate, batch-size, PPO-epoch and entropy changes alone did not help
+consistently and were not adopted. `rl_batchrisk` above is the old risk-seeking rule with the
+new sampler, for comparison on this table.
+"""
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "nb201"
 
 
@@ -106,6 +144,8 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="pixel3")
     p.add_argument("--column", default="cifar10_test")
     p.add_argument("--seeds", type=int, default=20)
+    p.add_argument("--seed-offset", type=int, default=0,
+                   help="seeds are offset..offset+seeds-1 (tune on other seeds than 0..19)")
     p.add_argument("--budgets", default="50,100,150,200,300")
     p.add_argument("--reward", default="hard", choices=("soft", "hard", "absolute"))
     p.add_argument("--strategies", nargs="*", help="default: every registered strategy")
@@ -132,11 +172,12 @@ def main(argv=None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     state_path = work / "state.json"
     state = json.loads(state_path.read_text()) if state_path.is_file() else {}
+    seeds = list(range(args.seed_offset, args.seed_offset + args.seeds))
     key = f"{args.device}:{args.column}:{args.reward}:{max(budgets)}"
     if state.get("key") != key:
         state = {"key": key, "runs": {}}
     evaluator = bench.evaluator()
-    for seed in range(args.seeds):
+    for seed in seeds:
         for name, (strategy, options) in variants.items():
             run_key = f"{name}:{seed}"
             if run_key in state["runs"]:
@@ -160,14 +201,15 @@ def main(argv=None) -> int:
             print(f"seed {seed:2d} {name:<12} best feasible {acc} "
                   f"({time.time() - t0:.1f} s)", flush=True)
 
-    summary = _summarize(state["runs"], variants, budgets, args.seeds, opt_acc)
+    summary = _summarize(state["runs"], variants, budgets, seeds, opt_acc)
     result = {
         "schema_version": 1, "benchmark": "nb201_search",
         "data": {"source": str(data), "accuracy": args.column, "device": args.device,
                  "archs": len(bench)},
         "target_ms": target, "optimum": {"arch": opt_arch, "accuracy": opt_acc,
                                          "latency_ms": bench.latency[opt_arch]},
-        "reward": args.reward, "seeds": args.seeds, "budgets": budgets,
+        "reward": args.reward, "seeds": args.seeds, "seed_offset": args.seed_offset,
+        "budgets": budgets,
         "variants": {n: {"strategy": s, "options": o} for n, (s, o) in variants.items()},
         "machine": {"cpu": _cpu(), "python": platform.python_version()},
         "summary": summary, "runs": state["runs"]}
@@ -185,10 +227,10 @@ def _summarize(runs, variants, budgets, seeds, opt_acc) -> dict:
     for name in variants:
         out[name] = {}
         for b in budgets:
-            accs = [runs[f"{name}:{s}"]["best_feasible"][str(b)] for s in range(seeds)]
+            accs = [runs[f"{name}:{s}"]["best_feasible"][str(b)] for s in seeds]
             found = [a for a in accs if a is not None]
             regret = [100 * (opt_acc - (a if a is not None else 0.0)) for a in accs]
-            uniq = [runs[f"{name}:{s}"]["unique_archs"][str(b)] for s in range(seeds)]
+            uniq = [runs[f"{name}:{s}"]["unique_archs"][str(b)] for s in seeds]
             out[name][str(b)] = {
                 "mean_best_feasible_acc": 100 * float(np.mean(found)) if found else None,
                 "mean_regret_pp": float(np.mean(regret)),
@@ -252,15 +294,17 @@ def _markdown(r: dict) -> str:
         f"NB201), latency = measured on `{r['data']['device']}` (HW-NAS-Bench via HELP).",
         f"Target: latency <= {r['target_ms']:.4f} ms (the median). Exact constrained optimum: "
         f"{100 * o['accuracy']:.4f}% at {o['latency_ms']:.3f} ms, `{o['arch']}`.",
-        f"Reward: MnasNet `{r['reward']}`; {r['seeds']} seeds per strategy; a query is one "
-        "trial (repeated architectures count).",
+        f"Reward: MnasNet `{r['reward']}`; {r['seeds']} seeds per strategy (seeds "
+        f"{r.get('seed_offset', 0)}-{r.get('seed_offset', 0) + r['seeds'] - 1}); a query is "
+        "one trial (repeated architectures count).",
         "",
         "Strategies: " + ", ".join(
             f"`{n}`" + (f" (= `{v['strategy']}` with {json.dumps(v['options'])})"
                         if v["options"] or v["strategy"] != n else "")
-            for n, v in r["variants"].items()) + ". `rl_norepeat` is a benchmark-only "
-        "variant defined in this script (the `rl` controller re-sampling instead of "
-        "re-proposing an architecture it has already seen).",
+            for n, v in r["variants"].items()) + "." + (
+            " `rl_norepeat` is a benchmark-only variant defined in this script (the `rl` "
+            "controller re-sampling instead of re-proposing an architecture it has already "
+            "seen)." if "rl_norepeat" in r["variants"] else ""),
         "",
         "Mean regret to the constrained optimum, accuracy points (± standard error); "
         "lower is better:",
@@ -289,7 +333,10 @@ def _markdown(r: dict) -> str:
                       "queries:" if "150" in r["summary"]["rl"] else ""]
         ps = r["summary"]["rl"].get("150", {}).get("p_rl_regret_lower_than", {})
         lines += [", ".join(f"vs {k}: p={v:.3f}" for k, v in ps.items())]
-    lines.append("")
+    lines += ["", "Lowest mean regret per budget: " + ", ".join(
+        f"{b}: `{min(r['summary'], key=lambda n: r['summary'][n][str(b)]['mean_regret_pp'])}`"
+        for b in budgets) + "."]
+    lines += ["", RL_DEFAULTS_NOTE.strip(), ""]
     return "\n".join(lines)
 
 
