@@ -1,19 +1,22 @@
-"""NASNet cell transfer on Fashion-MNIST: select a cell on a small proxy, restack it larger.
+"""NASNet cell transfer on Fashion-MNIST: search a cell on a small proxy, restack it larger.
 
-1. Selection (a small random search with proxy training): ``--candidates`` cells drawn from
-   the ``nasnet`` space are each trained in the small network (N=1, F=8) on
-   ``--select-train`` images for ``--select-epochs`` epoch(s) and scored on ``--val``
-   held-out training images; the best cell wins.
-2. Transfer: the winning cell is trained with the same recipe (``--train`` images,
-   ``--epochs``) in the small network and in the large one (``--large``, default
-   N=2, F=12), and both are tested on ``--test`` test images.
+1. Search: the RL controller (``--strategy``) searches the ``nasnet`` space (N=1 cell per
+   stack, F=8 filters, 1x28x28) for ``--trials`` trials; accuracy comes from a cell supernet
+   (one module per edge and operation) trained on Fashion-MNIST's training split with the
+   ``--preset`` budget and scored on held-out training images after BN recalibration; the
+   reward is MnasNet's soft reward under ``--macs-target`` (and ``--latency-target-ms`` from
+   the shipped ``latency_tables/nasnet.json``, if given). The best trial's cell wins.
+2. Transfer: the winning cell is trained from scratch with the same recipe (``--train``
+   images, ``--epochs``) in the small network and in the large one (``--large``, default
+   N=2, F=12), and both are tested on ``--test`` Fashion-MNIST test images.
 3. Costs: MACs and params (fvcore), onnxruntime latency of both exported networks
    (batch 1, 1 thread, interleaved repeats, medians).
 
-Everything is resumable: finished steps are kept in ``<work>/state.json`` and training
-checkpoints in ``<work>``. Results: ``benchmarks/results/nasnet_transfer.{json,md}``.
-Run: ``python benchmarks/nasnet_transfer.py`` (or ``--only small`` and ``--only large`` in two
-processes; about 40 minutes on a loaded 2-core VM).
+Everything is resumable: the search is an Optuna study in ``<work>/search``, finished steps
+are kept in ``<work>/state.json`` and training checkpoints in ``<work>``. Results:
+``benchmarks/results/nasnet_transfer.{json,md}``. Run: ``python benchmarks/nasnet_transfer.py``
+(or, after the search, ``--only small`` and ``--only large`` in two processes; about an hour
+on a 2-core VM).
 """
 
 from __future__ import annotations
@@ -25,18 +28,16 @@ import platform
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from mobile_nas.atomic import atomic_write_json, atomic_write_text
 from mobile_nas.cost.latency.measure import measure_archs_ms
 from mobile_nas.cost.latency.runner import cpu_model
 from mobile_nas.cost.model_costs import model_costs
-from mobile_nas.models import build_model
 from mobile_nas.space import get_space
 from mobile_nas.space.scaled import transfer_arch
 from mobile_nas.train.data import load_dataset
-from mobile_nas.train.trainer import train_architecture, train_model
+from mobile_nas.train.trainer import train_architecture
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -49,20 +50,22 @@ def _recipe(args, n_train: int) -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--candidates", type=int, default=4)
-    p.add_argument("--select-train", type=int, default=2000)
-    p.add_argument("--select-epochs", type=int, default=1)
-    p.add_argument("--train", type=int, default=4000)
-    p.add_argument("--epochs", type=int, default=2)
-    p.add_argument("--val", type=int, default=1000)
-    p.add_argument("--test", type=int, default=3000)
+    p.add_argument("--strategy", default="rl")
+    p.add_argument("--trials", type=int, default=40)
+    p.add_argument("--preset", default="quick", help="supernet budget (quick or default)")
+    p.add_argument("--macs-target", type=float, default=15e6)
+    p.add_argument("--latency-target-ms", type=float, default=None)
+    p.add_argument("--train", type=int, default=15000)
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--val", type=int, default=2000)
+    p.add_argument("--test", type=int, default=10000)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--small", default="nasnet")
     p.add_argument("--large", default="nasnet@n2-f12")
-    p.add_argument("--only", choices=("small", "large"),
-                   help="train only this network (run two processes in parallel; the last "
-                        "one to finish writes the results)")
+    p.add_argument("--only", choices=("search", "small", "large"),
+                   help="only search, or train only this network (after the search, run two "
+                        "processes in parallel; the last one to finish writes the results)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--work", default="/tmp/nasnet_transfer")
@@ -80,27 +83,28 @@ def main(argv=None) -> int:
     data = dataclasses.replace(data, test=data.test.subset(args.test, seed=args.seed))
     small, large = get_space(args.small), get_space(args.large)
 
-    # 1. selection on the small proxy
-    cands = state.setdefault("candidates", {})
-    rng = np.random.default_rng(args.seed)
-    archs = [small.sample(rng) for _ in range(args.candidates)]
-    for i, arch in enumerate(archs):
-        key = arch.to_string()
-        if key in cands:
-            continue
-        t0 = time.time()
-        torch.manual_seed(args.seed)
-        model = build_model(arch)
-        res = train_model(model, data, epochs=args.select_epochs,
-                          **_recipe(args, args.select_train))
-        cands[key] = {"index": i, "val_accuracy": res.val_accuracy,
-                      "macs": model_costs(arch).macs, "seconds": round(time.time() - t0, 1)}
-        atomic_write_json(state_path, state)
-        print(f"candidate {i}: val {res.val_accuracy:.4f} ({time.time() - t0:.0f} s)",
-              flush=True)
-    best = max(archs, key=lambda a: cands[a.to_string()]["val_accuracy"])
-    state["selected"] = best.to_string()
-    _save(state_path, state)
+    # 1. search on the small proxy with the cell supernet
+    if "search" not in state:
+        from mobile_nas.search.runner import SearchConfig, run_search
+
+        result = run_search(SearchConfig(
+            space=args.small, strategy=args.strategy, trials=args.trials,
+            out_dir=str(work / "search"), dataset="fashion-mnist",
+            macs_target=args.macs_target, latency_target_ms=args.latency_target_ms,
+            preset=args.preset, seed=args.seed, resume=True, threads=args.threads))
+        best = result.best
+        state["search"] = {"trials": result.trials, "seconds": round(result.seconds, 1),
+                           "best": {k: best[k] for k in ("arch", "accuracy", "macs",
+                                                         "latency_ms", "reward")},
+                           "pareto": [{k: t[k] for k in ("arch", "accuracy", "macs",
+                                                         "latency_ms")}
+                                      for t in result.pareto]}
+        state["selected"] = best["arch"]
+        state = _save(state_path, state)
+    best = small.decode(state["selected"])
+    if args.only == "search":
+        print(f"selected {state['selected']}")
+        return 0
 
     # 2. train the selected cell small and large
     runs = state.setdefault("runs", {})
@@ -135,7 +139,7 @@ def main(argv=None) -> int:
     result = {"schema_version": 1, "benchmark": "nasnet_transfer", "config": state["config"],
               "machine": {"cpu": cpu_model(), "python": platform.python_version(),
                           "torch": torch.__version__, "torch_threads": args.threads},
-              "candidates": cands, "selected": state["selected"], "runs": runs,
+              "search": state["search"], "selected": state["selected"], "runs": runs,
               "latency_ms": state["latency"]}
     atomic_write_json(args.out + ".json", result)
     atomic_write_text(args.out + ".md", _markdown(result))
@@ -148,7 +152,7 @@ def _save(path: Path, state: dict) -> dict:
     merged state."""
     if path.is_file():
         disk = json.loads(path.read_text())
-        for key in ("candidates", "runs"):
+        for key in ("runs",):
             state[key] = {**disk.get(key, {}), **state.get(key, {})}
     atomic_write_json(path, state)
     return state
@@ -163,16 +167,19 @@ def _markdown(r: dict) -> str:
         f"{r['machine']['torch_threads']} thread). Recipe: AdamW lr {c['lr']}, batch "
         f"{c['batch_size']}, cosine schedule, no augmentation.",
         "",
-        f"Selection: {c['candidates']} random cells trained in `{c['small']}` on "
-        f"{c['select_train']} images x {c['select_epochs']} epoch, scored on {c['val']} "
-        "held-out training images:",
+        f"Search: `{c['strategy']}` for {r['search']['trials']} trials on `{c['small']}` "
+        f"({r['search']['seconds'] / 60:.0f} min), accuracy from a cell supernet (`{c['preset']}` "
+        f"budget) on held-out training images, MnasNet soft reward with MAC target "
+        f"{c['macs_target'] / 1e6:.0f}M" + (f" and latency target {c['latency_target_ms']} ms"
+                                             if c.get("latency_target_ms") else "") + ".",
         "",
-        "| candidate | val acc | MACs |",
-        "| --- | --- | --- |",
+        "| search Pareto front | supernet val acc | MACs | predicted ms |",
+        "| --- | --- | --- | --- |",
     ]
-    for arch, v in sorted(r["candidates"].items(), key=lambda kv: kv[1]["index"]):
-        mark = " (selected)" if arch == r["selected"] else ""
-        lines.append(f"| {v['index']}{mark} | {v['val_accuracy']:.4f} | {v['macs'] / 1e6:.2f}M |")
+    for i, t in enumerate(r["search"]["pareto"]):
+        mark = " (selected)" if t["arch"] == r["selected"] else ""
+        lines.append(f"| {i}{mark} | {t['accuracy']:.4f} | {t['macs'] / 1e6:.2f}M | "
+                     f"{t['latency_ms']:.3f} |")
     lines += [
         "",
         f"Selected cell: `{r['selected']}`",

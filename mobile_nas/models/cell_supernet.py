@@ -1,11 +1,14 @@
 """Weight-sharing supernets of the cell spaces (NASNet and NAS-Bench-201).
 
-Like DARTS and ENAS, every edge of a cell position owns one module per operation: a NASNet
-block ``b`` owns ``op`` applied to state ``s`` for every earlier state and every operation
-(both inputs of a block share these edges), an NB201 edge ``i → j`` owns each of its
-parameterised operations. A sampled architecture runs one operation per edge (single-path
-one-shot, Guo et al.). The 1×1 preprocessing of a NASNet cell and the classifier depend on
-how many states the previous cell concatenated, so they hold one module per possible width.
+A NASNet block ``b`` of a cell position owns one module per operation (and per stride: in a
+reduction cell, states 0 and 1 are read with stride 2), shared by both of the block's inputs
+and by whichever earlier state they read. One module per (block, source, operation) as in
+DARTS would leave each module trained on about 1 step in 30 of single-path training, far too
+few for a supernet trained in minutes; per (block, operation) it is about 1 in 4. An NB201
+edge ``i → j`` owns each of its parameterised operations. A sampled architecture runs one
+operation per input (single-path one-shot, Guo et al.). The 1×1 preprocessing of a NASNet
+cell and the classifier depend on how many states the previous cell concatenated, so they
+hold one module per possible width.
 
 Every module is built by :func:`mobile_nas.models.blocks.build_layer` from the layer key the
 stand-alone network uses at that position, so :meth:`extract` hands any path's weights to
@@ -64,22 +67,26 @@ class _NasNetSuperCell(nn.Module):
                                    for c in pos.cpp_options})
         self.pre1 = nn.ModuleDict({str(c): build_layer(pos.pre1_key(c))
                                    for c in pos.cp_options})
+        sources = (0, 2) if pos.reduction else (0,)  # one per stride
         self.edges = nn.ModuleDict({
-            _edge_name(b, src, op): _module(pos.edge_key(op, src))
-            for b in range(blocks) for src in range(b + 2) for op in nasnet.OPS})
+            _edge_name(pos, b, src, op): _module(pos.edge_key(op, src))
+            for b in range(blocks) for src in sources for op in nasnet.OPS})
+        self.pos = pos
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor,
                 plan: nasnet.CellPlan) -> torch.Tensor:
         states = [self.pre0[str(s0.shape[1])](s0), self.pre1[str(s1.shape[1])](s1)]
         for b, bp in enumerate(plan.blocks):
             blk = bp.block
-            states.append(self.edges[_edge_name(b, blk.in1, blk.op1)](states[blk.in1])
-                          + self.edges[_edge_name(b, blk.in2, blk.op2)](states[blk.in2]))
+            states.append(
+                self.edges[_edge_name(self.pos, b, blk.in1, blk.op1)](states[blk.in1])
+                + self.edges[_edge_name(self.pos, b, blk.in2, blk.op2)](states[blk.in2]))
         return torch.cat([states[i] for i in plan.concat], dim=1)
 
 
-def _edge_name(block: int, src: int, op: str) -> str:
-    return f"b{block}_s{src}_{op}"
+def _edge_name(pos: nasnet.CellPosition, block: int, src: int, op: str) -> str:
+    """The module of ``op`` in ``block`` reading state ``src`` (``..._s2``: strided)."""
+    return f"b{block}_{op}" + ("_s2" if pos.reduction and src < 2 else "")
 
 
 class NasNetSupernet(_PathMixin, nn.Module):
@@ -123,7 +130,7 @@ class NasNetSupernet(_PathMixin, nn.Module):
                 for j, (src, op) in enumerate(((bp.block.in1, bp.block.op1),
                                                (bp.block.in2, bp.block.op2))):
                     cell.ops[2 * b + j].load_state_dict(
-                        sup.edges[_edge_name(b, src, op)].state_dict())
+                        sup.edges[_edge_name(sup.pos, b, src, op)].state_dict())
         model.classifier.load_state_dict(
             self.classifier[str(plan.classifier.cin)].state_dict())
         return model.eval()

@@ -249,7 +249,8 @@ def _supernet_evaluator_factory(config: SearchConfig, space: SearchSpace, out_di
         if supernet is None:
             supernet = build_supernet(space)
             path = out_dir / "supernet.pt"
-            train_supernet(supernet, dataset, preset.supernet, checkpoint_path=path,
+            train_supernet(supernet, dataset, preset.supernet_config(space.family),
+                           checkpoint_path=path,
                            progress=config.progress)
         return SupernetEvaluator(supernet=supernet, dataset=dataset,
                                  calib_batches=preset.calib_batches,

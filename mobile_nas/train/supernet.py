@@ -27,6 +27,7 @@ from mobile_nas.train.data import Dataset
 
 SUPERNET_SCHEMA_VERSION = 1
 SAMPLING = ("uniform", "sandwich")
+OPTIMIZERS = ("sgd", "adamw")
 
 
 class SupernetError(MobileNasError):
@@ -44,6 +45,7 @@ class SupernetTrainConfig:
     label_smoothing: float = 0.1
     warmup_steps: int = 50
     sampling: str = "uniform"
+    optimizer: str = "sgd"  # SGD with Nesterov momentum, or AdamW
     train_subset: int | None = None
     augment: bool = False
     seed: int = 0
@@ -52,6 +54,9 @@ class SupernetTrainConfig:
         if self.steps < 1 or self.batch_size < 1 or not self.lr > 0:
             raise SupernetError(f"bad supernet training settings: steps={self.steps}, "
                                 f"batch_size={self.batch_size}, lr={self.lr}")
+        if self.optimizer not in OPTIMIZERS:
+            raise SupernetError(f"unknown supernet optimizer {self.optimizer!r}; known: "
+                                f"{', '.join(OPTIMIZERS)}")
         if self.sampling not in SAMPLING:
             raise SupernetError(f"unknown supernet sampling {self.sampling!r}; known: "
                                 f"{', '.join(SAMPLING)}")
@@ -80,9 +85,10 @@ def train_supernet(supernet: nn.Module, dataset: Dataset, config: SupernetTrainC
     params = [p for p in supernet.parameters()]
     decay = [p for p in params if p.ndim > 1]
     no_decay = [p for p in params if p.ndim <= 1]
-    opt = torch.optim.SGD([{"params": decay, "weight_decay": config.weight_decay},
-                           {"params": no_decay, "weight_decay": 0.0}],
-                          lr=config.lr, momentum=0.9, nesterov=True)
+    groups = [{"params": decay, "weight_decay": config.weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    opt = torch.optim.AdamW(groups, lr=config.lr) if config.optimizer == "adamw" else \
+        torch.optim.SGD(groups, lr=config.lr, momentum=0.9, nesterov=True)
     start = 0
     if checkpoint_path is not None and Path(checkpoint_path).exists():
         state = load_supernet_file(checkpoint_path, space)

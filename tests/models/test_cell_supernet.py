@@ -44,12 +44,14 @@ def test_nasnet_path_uses_only_its_edges():
     x = torch.randn(2, 1, 28, 28)
     before = net(x, arch)
     with torch.no_grad():
-        for cell in net.cells:  # block 0 never applies sep_conv_7x7 to state 1
-            for p in cell.edges["b0_s1_sep_conv_7x7"].parameters():
+        for cell in net.cells:  # no block 0 applies sep_conv_7x7, block 1 max_pool (no weights)
+            for p in [*cell.edges["b0_sep_conv_7x7"].parameters(),
+                      *cell.edges["b1_sep_conv_3x3"].parameters()]:
                 p.normal_()
+        net.cells[1].edges["b0_sep_conv_3x3"][1].weight.normal_()  # reduce: stride 2 is used
     assert torch.equal(net(x, arch), before)
     with torch.no_grad():
-        net.cells[0].edges["b0_s1_sep_conv_3x3"][1].weight.mul_(3.0)  # block 0's first input
+        net.cells[1].edges["b0_sep_conv_3x3_s2"][1].weight.mul_(3.0)
     assert not torch.allclose(net(x, arch), before)
 
 
@@ -115,14 +117,19 @@ def test_search_with_the_supernet_evaluator_on_a_cell_space(tmp_path, monkeypatc
     from mobile_nas.search.runner import SearchConfig, run_search
 
     quick = presets.PRESETS["quick"]
+    assert quick.supernet_config("nasnet").optimizer == "adamw"  # cells: AdamW, more steps
+    assert quick.supernet_config("nasnet").steps > quick.supernet_config("mobile").steps
+    assert quick.supernet_config("mobile") == quick.supernet
     monkeypatch.setitem(presets.PRESETS, "quick", replace(
-        quick, supernet=replace(quick.supernet, steps=4, batch_size=8), val_images=64,
-        calib_batch_size=16))
+        quick, supernet=replace(quick.supernet, batch_size=8), val_images=64,
+        calib_batch_size=16, family_overrides={"nasnet": {**presets.CELL_SUPERNET,
+                                                          "steps": 4}}))
     config = SearchConfig(space="nasnet", strategy="evolution", trials=4,
                           out_dir=str(tmp_path / "run"), dataset="synthetic", preset="quick",
                           macs_target=20e6, progress=False, plot=False)
     result = run_search(config, latency_fn=lambda a: macs_params(a)[0] / 1e7)
     assert result.trials == 4
-    assert (tmp_path / "run" / "supernet.pt").is_file()
+    saved = torch.load(tmp_path / "run" / "supernet.pt", weights_only=True)
+    assert saved["config"]["optimizer"] == "adamw" and saved["steps_done"] == 4
     assert 0.0 <= result.best["accuracy"] <= 1.0
     assert get_space("nasnet").decode(result.best["arch"]).space == "nasnet"

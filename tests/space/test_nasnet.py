@@ -157,9 +157,9 @@ def test_runtime_layers_are_what_the_exported_graph_runs(tmp_path):
     assert sum(k.op == "max_pool" for k in every) == 4
     for name in ("avg_pool", "max_pool", "relu_conv_bn", "factorized_reduce"):
         assert _count(runtime, name) < _count(every, name), name
-    for seed, arch in enumerate([arch, space.sample(3), space.sample(4)]):
-        rt = space.runtime_layers(arch)
-        ops = _onnx_op_counts(arch, tmp_path)
+    for seed, checked in enumerate([arch, space.sample(3), space.sample(4)]):
+        rt = space.runtime_layers(checked)
+        ops = _onnx_op_counts(checked, tmp_path)
         assert ops["AveragePool"] == _count(rt, "avg_pool"), seed
         assert ops["MaxPool"] == _count(rt, "max_pool"), seed
         # convs: 1 per stem/preprocessing/classifier-free key, 2 per factorized reduce and
