@@ -146,6 +146,7 @@ def _onnx_op_counts(arch, tmp_path):
     return collections.Counter(n.op_type for n in onnx.load(str(path)).graph.node)
 
 
+@pytest.mark.filterwarnings("ignore:Constant folding")
 def test_runtime_layers_are_what_the_exported_graph_runs(tmp_path):
     """No cell of DEAD_CELLS uses state 1: the reduction cells (only ever read as state 1)
     are dead, the three normal cells run without their state-1 preprocessing, and each
