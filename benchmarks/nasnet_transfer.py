@@ -55,6 +55,10 @@ def main(argv=None) -> int:
     p.add_argument("--preset", default="quick", help="supernet budget (quick or default)")
     p.add_argument("--macs-target", type=float, default=15e6)
     p.add_argument("--latency-target-ms", type=float, default=None)
+    p.add_argument("--selected", metavar="ARCH",
+                   help="skip the search and transfer this cell (recorded as given)")
+    p.add_argument("--selected-from", default="", metavar="TEXT",
+                   help="with --selected: where the cell came from, for the results")
     p.add_argument("--train", type=int, default=15000)
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--val", type=int, default=2000)
@@ -84,6 +88,10 @@ def main(argv=None) -> int:
     small, large = get_space(args.small), get_space(args.large)
 
     # 1. search on the small proxy with the cell supernet
+    if args.selected and "selected" not in state:
+        state["search"] = {"given": args.selected, "from": args.selected_from}
+        state["selected"] = small.decode(args.selected).to_string()
+        state = _save(state_path, state)
     if "search" not in state:
         from mobile_nas.search.runner import SearchConfig, run_search
 
@@ -160,6 +168,7 @@ def _save(path: Path, state: dict) -> dict:
 
 def _markdown(r: dict) -> str:
     c = r["config"]
+    search = r["search"]
     lines = [
         "# NASNet cell transfer on Fashion-MNIST",
         "",
@@ -167,19 +176,26 @@ def _markdown(r: dict) -> str:
         f"{r['machine']['torch_threads']} thread). Recipe: AdamW lr {c['lr']}, batch "
         f"{c['batch_size']}, cosine schedule, no augmentation.",
         "",
-        f"Search: `{c['strategy']}` for {r['search']['trials']} trials on `{c['small']}` "
-        f"({r['search']['seconds'] / 60:.0f} min), accuracy from a cell supernet (`{c['preset']}` "
-        f"budget) on held-out training images, MnasNet soft reward with MAC target "
-        f"{c['macs_target'] / 1e6:.0f}M" + (f" and latency target {c['latency_target_ms']} ms"
-                                             if c.get("latency_target_ms") else "") + ".",
-        "",
-        "| search Pareto front | supernet val acc | MACs | predicted ms |",
-        "| --- | --- | --- | --- |",
     ]
-    for i, t in enumerate(r["search"]["pareto"]):
-        mark = " (selected)" if t["arch"] == r["selected"] else ""
-        lines.append(f"| {i}{mark} | {t['accuracy']:.4f} | {t['macs'] / 1e6:.2f}M | "
-                     f"{t['latency_ms']:.3f} |")
+    if "given" in search:
+        lines.append("Selection: the cell was given with `--selected` (no search in this run): "
+                     + (search.get("from") or "origin not recorded") + ".")
+    else:
+        lines += [
+            f"Search: `{c['strategy']}` for {search['trials']} trials on `{c['small']}` "
+            f"({search['seconds'] / 60:.0f} min), accuracy from a cell supernet "
+            f"(`{c['preset']}` budget) on held-out training images, MnasNet soft reward with "
+            f"MAC target {c['macs_target'] / 1e6:.0f}M"
+            + (f" and latency target {c['latency_target_ms']} ms"
+               if c.get("latency_target_ms") else "") + ".",
+            "",
+            "| search Pareto front | supernet val acc | MACs | predicted ms |",
+            "| --- | --- | --- | --- |",
+        ]
+        for i, t in enumerate(search["pareto"]):
+            mark = " (selected)" if t["arch"] == r["selected"] else ""
+            lines.append(f"| {i}{mark} | {t['accuracy']:.4f} | {t['macs'] / 1e6:.2f}M | "
+                         f"{t['latency_ms']:.3f} |")
     lines += [
         "",
         f"Selected cell: `{r['selected']}`",
