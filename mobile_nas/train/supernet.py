@@ -92,7 +92,9 @@ def train_supernet(supernet: nn.Module, dataset: Dataset, config: SupernetTrainC
     start = 0
     if checkpoint_path is not None and Path(checkpoint_path).exists():
         state = load_supernet_file(checkpoint_path, space)
-        if state["config"] == asdict(config):
+        # files written before a setting existed hold its default (e.g. optimizer "sgd")
+        saved = {**asdict(SupernetTrainConfig()), **state["config"]}
+        if saved == asdict(config):
             supernet.load_state_dict(state["state_dict"])
             start = int(state["steps_done"])
             if start >= config.steps:  # already trained: reuse it

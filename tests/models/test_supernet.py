@@ -130,3 +130,24 @@ def test_training_resumes_from_its_checkpoint(space, tmp_path, monkeypatch):
                           progress=False).resumed_from_step == 4
     assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(),
                                                  resumed.state_dict().values(), strict=True))
+
+
+def test_a_file_from_before_a_setting_existed_is_reused(space, tmp_path):
+    """Supernet files written before ``optimizer`` existed lack it: they hold the default
+    ("sgd") and are reused, not retrained; a file with another setting is retrained."""
+    from mobile_nas.train.data import load_dataset
+    from mobile_nas.train.supernet import train_supernet
+
+    ds = load_dataset("synthetic", val_size=500)
+    cfg = SupernetTrainConfig(steps=2, batch_size=4, warmup_steps=1)
+    path = tmp_path / "sn.pt"
+    train_supernet(MobileSupernet(space), ds, cfg, checkpoint_path=path, progress=False)
+    state = torch.load(path, weights_only=True)
+    del state["config"]["optimizer"]
+    torch.save(state, path)
+    assert train_supernet(MobileSupernet(space), ds, cfg, checkpoint_path=path,
+                          progress=False).resumed_from_step == 2
+    adamw = SupernetTrainConfig(steps=2, batch_size=4, warmup_steps=1, optimizer="adamw",
+                                lr=1e-3)
+    assert train_supernet(MobileSupernet(space), ds, adamw, checkpoint_path=path,
+                          progress=False).resumed_from_step == 0
