@@ -172,6 +172,9 @@ def load_checkpoint(path: str | os.PathLike) -> ModelCheckpoint:
     except (RuntimeError, OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CheckpointError(f"{str(path)!r} is not a readable checkpoint: {first}") from None
+    except Exception as exc:  # torch's unpickler fails on arbitrary bytes in many ways
+        raise CheckpointError(f"{str(path)!r} is not a readable checkpoint (corrupt, or not "
+                              f"made by 'mobile-nas train'; {type(exc).__name__})") from None
     if not isinstance(data, dict) or data.get("kind") != KIND:
         raise CheckpointError(f"{str(path)!r} is not a mobile-nas model checkpoint (made by "
                               f"'mobile-nas train')")

@@ -186,6 +186,9 @@ def load_supernet_file(path: str | os.PathLike, space: SearchSpace) -> dict[str,
         raise SupernetError(f"supernet file {str(path)!r} does not exist") from None
     except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
         raise SupernetError(f"cannot read supernet file {str(path)!r}: {exc}") from None
+    except Exception as exc:  # torch's unpickler fails on arbitrary bytes in many ways
+        raise SupernetError(f"cannot read supernet file {str(path)!r}: corrupt "
+                            f"({type(exc).__name__})") from None
     if not isinstance(state, dict) or state.get("schema_version") != SUPERNET_SCHEMA_VERSION:
         raise SupernetError(f"{str(path)!r} is not a supernet file (schema_version "
                             f"{SUPERNET_SCHEMA_VERSION})")
