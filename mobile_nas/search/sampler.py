@@ -175,6 +175,9 @@ class StrategySampler(BaseSampler):
         except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
             raise StrategyError(f"cannot read strategy state {str(self.state_path)!r}: "
                                 f"{exc}") from None
+        except Exception as exc:  # torch's unpickler fails on corrupt bytes in many ways
+            raise StrategyError(f"cannot read strategy state {str(self.state_path)!r}: "
+                                f"corrupt ({type(exc).__name__})") from None
         if not isinstance(state, dict) or state.get("schema_version") != STATE_SCHEMA_VERSION:
             raise StrategyError(f"strategy state {str(self.state_path)!r} has no "
                                 f"schema_version {STATE_SCHEMA_VERSION}")
