@@ -15,7 +15,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Search architectures of a space that maximize validation accuracy under "
                     "a latency target (ms, from the space's latency table, or measured with "
                     "--measure) and/or a MAC target. Accuracy comes from a weight-sharing "
-                    "supernet trained first on the dataset's training split (or --supernet). "
+                    "supernet: the space's shipped pretrained one where it fits the run "
+                    "(fmnist28 on Fashion-MNIST), else one trained first on the dataset's "
+                    "training split (or --supernet). "
                     "Every trial is recorded in an Optuna study (RUN_DIR/study.db or "
                     "--storage); kill it at any time and rerun with --resume. Outputs: "
                     "RUN_DIR/best.json, pareto.json, trials.csv, pareto.png.",
@@ -65,7 +67,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", default="default", choices=("quick", "default"),
                    help="supernet budget: quick (minutes on 2 cores) or default")
     p.add_argument("--supernet", metavar="PATH",
-                   help="reuse a trained supernet (e.g. an earlier RUN_DIR/supernet.pt)")
+                   help="reuse a trained supernet (an earlier RUN_DIR/supernet.pt or a "
+                        ".safetensors file); default: the space's shipped pretrained "
+                        "supernet when this run's dataset and --seed match its split")
+    p.add_argument("--train-supernet", action="store_true",
+                   help="train a fresh supernet (--preset budget) instead of the shipped one")
     p.add_argument("--threads", type=positive_int, default=1, metavar="N",
                    help="torch threads (default 1: these small networks train 3-4x faster "
                         "on one thread than on two when the 2 cores are shared)")
@@ -85,8 +91,8 @@ def _search(args: argparse.Namespace) -> int:
         latency_target_ms=args.latency_target_ms, macs_target=args.macs_target,
         reward=args.reward, table=args.table, measure=args.measure, storage=args.storage,
         study_name=args.study_name, resume=args.resume, seed=args.seed, preset=args.preset,
-        supernet=args.supernet, evaluator=args.evaluator, threads=args.threads,
-        progress=not args.no_progress)
+        supernet=args.supernet, train_supernet=args.train_supernet, evaluator=args.evaluator,
+        threads=args.threads, progress=not args.no_progress)
     from mobile_nas.search.table_evaluator import cli_table_inputs
 
     evaluator, latency_fn = cli_table_inputs(args)

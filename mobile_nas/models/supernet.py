@@ -178,10 +178,7 @@ class MobileSupernet(nn.Module):
 
     def largest_arch(self) -> Architecture:
         """Widest, deepest path: largest op, kernel, depth, width and SE (sandwich rule)."""
-        configs = [StageConfig(op=max(st.ops, key=_op_size), kernel=max(st.kernels),
-                               layers=max(st.layers), channels=max(st.channels),
-                               act=st.acts[-1], se=max(st.se)) for st in self.space.stages]
-        return self.space.from_stage_configs(configs)
+        return self.space.largest_arch()
 
     def describe(self) -> dict[str, Any]:
         return {"space": self.space.name,

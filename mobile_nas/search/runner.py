@@ -57,6 +57,7 @@ class SearchConfig:
     seed: int = 0
     preset: str = "default"
     supernet: str | None = None
+    train_supernet: bool = False  # ignore the space's shipped supernet and train a fresh one
     evaluator: str = "supernet"  # "proxy": train each arch alone; "table": pass evaluator=
     data_dir: str | None = None
     threads: int | None = None
@@ -243,21 +244,54 @@ def _supernet_evaluator_factory(config: SearchConfig, space: SearchSpace, out_di
                                            train_images=preset.proxy_train_images,
                                            val_images=preset.val_images, seed=config.seed)
     supernet = load_supernet(config.supernet, space) if config.supernet else None
+    source = str(config.supernet or "")
+    if supernet is None and not config.train_supernet:
+        supernet = _shipped_supernet(config, space, preset.val_size)
+        source = "shipped" if supernet is not None else ""
 
     def build() -> SupernetEvaluator:
-        nonlocal supernet
+        nonlocal supernet, source
         if supernet is None:
             supernet = build_supernet(space)
             path = out_dir / "supernet.pt"
             train_supernet(supernet, dataset, preset.supernet_config(space.family),
                            checkpoint_path=path,
                            progress=config.progress)
+            source = f"trained: {path}"
         return SupernetEvaluator(supernet=supernet, dataset=dataset,
                                  calib_batches=preset.calib_batches,
                                  calib_batch_size=preset.calib_batch_size,
-                                 val_images=preset.val_images, seed=config.seed)
+                                 val_images=preset.val_images, seed=config.seed, source=source)
 
     return build
+
+
+def _shipped_supernet(config: SearchConfig, space: SearchSpace, val_size: int):
+    """The space's pretrained supernet when this run validates on the split it was trained
+    beside (same dataset, split seed and validation size); None (train one) otherwise."""
+    import sys
+
+    from mobile_nas.pretrained import pretrained_supernet_path, read_metadata
+    from mobile_nas.train.supernet import load_supernet
+
+    path = pretrained_supernet_path(space.name)
+    if path is None:
+        return None
+    meta = read_metadata(path)
+    wanted = {"dataset": config.dataset, "split_seed": config.seed, "val_size": val_size}
+    differs = [f"{k} {meta.get(k)!r} (this run: {v!r})" for k, v in wanted.items()
+               if meta.get(k) != v]
+    if config.data_dir is None and not differs:
+        if config.progress:
+            print(f"supernet: shipped {path.name} (Kendall tau "
+                  f"{meta.get('fidelity', {}).get('kendall_tau', float('nan')):.2f} against "
+                  f"stand-alone training; --train-supernet trains a fresh one)",
+                  file=sys.stderr)
+        return load_supernet(path, space)
+    if config.progress and differs:
+        print(f"supernet: not using the shipped one, it was trained with "
+              f"{', '.join(differs)}; training a fresh one", file=sys.stderr)
+    return None
 
 
 def _objective(space: SearchSpace, evaluator: Evaluator, cost_model: CostModel,

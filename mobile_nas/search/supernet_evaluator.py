@@ -24,7 +24,7 @@ class SupernetEvaluator(Evaluator):
 
     def __init__(self, *, supernet: nn.Module, dataset: Dataset, calib_batches: int = 4,
                  calib_batch_size: int = 128, val_images: int | None = 2000,
-                 batch_size: int = 500, seed: int = 0) -> None:
+                 batch_size: int = 500, seed: int = 0, source: str = "") -> None:
         super().__init__(space=supernet.space)
         self.supernet = supernet.eval()
         train = dataset.train.subset(calib_batches * calib_batch_size, seed=seed + 1)
@@ -35,7 +35,7 @@ class SupernetEvaluator(Evaluator):
         self.n_val = len(val)
         self.cache: dict[Architecture, float] = {}
         self.settings = {"calib_batches": calib_batches, "calib_batch_size": calib_batch_size,
-                         "val_images": self.n_val, "seed": seed}
+                         "val_images": self.n_val, "seed": seed, "supernet": source}
 
     @torch.no_grad()
     def evaluate(self, arch: Architecture) -> float:

@@ -103,6 +103,20 @@ class MobileSpace(SearchSpace):
         self.validate(arch)
         return arch
 
+    def smallest_arch(self) -> Architecture:
+        """Narrowest, shallowest path: ``ds``, smallest kernel, depth and width, no SE."""
+        return self.from_stage_configs([
+            StageConfig(op=min(st.ops, key=_op_size), kernel=min(st.kernels),
+                        layers=min(st.layers), channels=min(st.channels), act=st.acts[0],
+                        se=min(st.se)) for st in self.stages])
+
+    def largest_arch(self) -> Architecture:
+        """Widest, deepest path: largest expansion, kernel, depth and width, with SE."""
+        return self.from_stage_configs([
+            StageConfig(op=max(st.ops, key=_op_size), kernel=max(st.kernels),
+                        layers=max(st.layers), channels=max(st.channels), act=st.acts[-1],
+                        se=max(st.se)) for st in self.stages])
+
     # -- codec ---------------------------------------------------------------------------
     def encode(self, arch: Architecture) -> str:
         parts = []
@@ -244,3 +258,7 @@ def _show(field: str, value: object) -> str:
     if field == "se":
         return "(none)" if not value else ("se" if value == 0.25 else f"se{value:g}")
     return str(value)
+
+
+def _op_size(op: str) -> int:
+    return 1 if op == "ds" else int(op[2:])

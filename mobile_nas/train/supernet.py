@@ -1,7 +1,10 @@
-"""Training the weight-sharing supernet: one uniformly sampled path per batch.
+"""Training the weight-sharing supernet.
 
-``sampling="uniform"`` is single-path one-shot (Guo et al.); ``"sandwich"`` adds the largest
-path's loss to every step (twice the cost, often better-ranked widths). Batches and paths come
+``sampling="uniform"`` is single-path one-shot (Guo et al.): one random path per batch.
+``"sandwich"`` is BigNAS/OFA's sandwich rule: every step trains the largest path on the labels,
+and the smallest path plus ``random_paths`` random ones, each either on the labels or, with
+``distill`` > 0, on a mix with the largest path's soft predictions (in-place distillation,
+``distill`` being the weight of the KL term). Batches and paths come
 from per-step seeds, so a run resumed from a checkpoint (written atomically every
 ``checkpoint_every`` steps, loaded with ``weights_only=True``) continues exactly where the
 killed one stopped. The file also serves ``--supernet PATH`` in later searches.
@@ -9,6 +12,7 @@ killed one stopped. The file also serves ``--supernet PATH`` in later searches.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -45,6 +49,8 @@ class SupernetTrainConfig:
     label_smoothing: float = 0.1
     warmup_steps: int = 50
     sampling: str = "uniform"
+    random_paths: int = 1  # sandwich: random paths per step besides the smallest and largest
+    distill: float = 0.0  # sandwich: weight of in-place distillation from the largest path
     optimizer: str = "sgd"  # SGD with Nesterov momentum, or AdamW
     train_subset: int | None = None
     augment: bool = False
@@ -60,6 +66,9 @@ class SupernetTrainConfig:
         if self.sampling not in SAMPLING:
             raise SupernetError(f"unknown supernet sampling {self.sampling!r}; known: "
                                 f"{', '.join(SAMPLING)}")
+        if self.random_paths < 0 or not 0.0 <= self.distill <= 1.0:
+            raise SupernetError(f"bad sandwich settings: random_paths={self.random_paths} "
+                                f"(>= 0), distill={self.distill} (in [0, 1])")
 
 
 @dataclass(frozen=True)
@@ -104,13 +113,14 @@ def train_supernet(supernet: nn.Module, dataset: Dataset, config: SupernetTrainC
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     mean = torch.tensor(dataset.mean).view(1, -1, 1, 1)
     std = torch.tensor(dataset.std).view(1, -1, 1, 1)
-    largest = None
+    largest = smallest = None
     if config.sampling == "sandwich":
-        if not hasattr(supernet, "largest_arch"):
+        if not hasattr(space, "largest_arch"):
             raise SupernetError(f"sandwich sampling needs a largest path; space {space.name!r} "
                                 f"has none (use sampling='uniform')")
-        largest = supernet.largest_arch()
+        largest, smallest = space.largest_arch(), space.smallest_arch()
     supernet.train()
+    supernet.to(memory_format=torch.channels_last)
     t0 = time.time()
     loss_value = float("nan")
     bar = tqdm(total=config.steps, initial=start, desc="supernet", unit="step",
@@ -126,13 +136,16 @@ def train_supernet(supernet: nn.Module, dataset: Dataset, config: SupernetTrainC
             from mobile_nas.train.data import _augment
 
             x = _augment(x, rng)
-        x = (x - mean) / std
+        x = ((x - mean) / std).contiguous(memory_format=torch.channels_last)
         y = train.labels[idx]
         opt.zero_grad(set_to_none=True)
-        paths = [space.sample(rng)] + ([largest] if largest is not None else [])
-        for arch in paths:
-            loss = loss_fn(supernet(x, arch), y)
+        if largest is None:
+            loss = loss_fn(supernet(x, space.sample(rng)), y)
             loss.backward()
+        else:
+            loss = _sandwich_step(supernet, x, y, loss_fn, config, largest,
+                                  [smallest] + [space.sample(rng)
+                                                for _ in range(config.random_paths)])
         nn.utils.clip_grad_norm_(params, 5.0)
         opt.step()
         loss_value = float(loss.detach())
@@ -144,8 +157,28 @@ def train_supernet(supernet: nn.Module, dataset: Dataset, config: SupernetTrainC
             save_supernet(checkpoint_path, supernet, config=config, steps_done=done,
                           optimizer=opt if done < config.steps else None)
     bar.close()
+    supernet.to(memory_format=torch.contiguous_format)
     supernet.eval()
     return SupernetTrainResult(config.steps, start, loss_value, time.time() - t0)
+
+
+def _sandwich_step(supernet: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module,
+                   config: SupernetTrainConfig, largest, others) -> torch.Tensor:
+    """Backpropagates the largest path on the labels and ``others`` on labels mixed with the
+    largest path's soft predictions (weight ``config.distill``); returns the largest's loss."""
+    logits = supernet(x, largest)
+    loss = loss_fn(logits, y)
+    loss.backward()
+    teacher = torch.softmax(logits.detach(), dim=1)
+    for arch in others:
+        out = supernet(x, arch)
+        student = loss_fn(out, y)
+        if config.distill > 0:
+            kd = nn.functional.kl_div(torch.log_softmax(out, dim=1), teacher,
+                                      reduction="batchmean")
+            student = (1 - config.distill) * student + config.distill * kd
+        student.backward()
+    return loss
 
 
 def _lr_factor(step: int, config: SupernetTrainConfig) -> float:
@@ -176,10 +209,56 @@ def save_supernet(path: str | os.PathLike, supernet: nn.Module, *,
         tmp.unlink(missing_ok=True)
 
 
+def save_supernet_safetensors(path: str | os.PathLike, supernet: nn.Module, *,
+                              config: SupernetTrainConfig, steps_done: int,
+                              metadata: dict[str, Any] | None = None) -> None:
+    """Writes a finished supernet as safetensors (floating tensors as float16) with its
+    settings and ``metadata`` (JSON-encoded values) in the file's metadata, atomically."""
+    from safetensors.torch import save_file
+
+    from mobile_nas.atomic import atomic_path
+    from mobile_nas.pretrained import FORMAT, SCHEMA_VERSION
+
+    tensors = {k: (v.detach().half() if v.is_floating_point() else v.detach()).contiguous()
+               for k, v in supernet.state_dict().items()}
+    meta = {"format": FORMAT, "schema_version": SCHEMA_VERSION, "space": supernet.space.name,
+            "config": asdict(config), "steps_done": steps_done, **(metadata or {})}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={k: json.dumps(v) for k, v in meta.items()})
+
+
+def _load_safetensors(path: str | os.PathLike) -> dict[str, Any]:
+    from safetensors.torch import load_file
+
+    from mobile_nas.pretrained import FORMAT, SCHEMA_VERSION, read_metadata
+
+    try:
+        meta = read_metadata(path)
+        tensors = load_file(str(path))
+    except FileNotFoundError:
+        raise SupernetError(f"supernet file {str(path)!r} does not exist") from None
+    except Exception as exc:  # noqa: BLE001  (safetensors raises its own error types)
+        raise SupernetError(f"cannot read supernet file {str(path)!r}: corrupt "
+                            f"({type(exc).__name__})") from None
+    if meta.get("format") != FORMAT or meta.get("schema_version") != SCHEMA_VERSION:
+        raise SupernetError(f"{str(path)!r} is not a mobile-nas supernet (format {FORMAT}, "
+                            f"schema_version {SCHEMA_VERSION})")
+    return {**meta, "schema_version": SUPERNET_SCHEMA_VERSION,
+            "state_dict": {k: v.float() if v.is_floating_point() else v
+                           for k, v in tensors.items()}}
+
+
 def load_supernet_file(path: str | os.PathLike, space: SearchSpace) -> dict[str, Any]:
-    """Reads a supernet file (``weights_only=True``) and checks its schema and space."""
+    """Reads a supernet file (``.safetensors``, or ``torch.save`` data read with
+    ``weights_only=True``) and checks its schema and space."""
     import pickle
 
+    if str(path).endswith(".safetensors"):
+        state = _load_safetensors(path)
+        if state.get("space") != space.name:
+            raise SupernetError(f"supernet {str(path)!r} was trained for space "
+                                f"{state.get('space')!r}, not {space.name!r}")
+        return state
     try:
         state = torch.load(path, weights_only=True, map_location="cpu")
     except FileNotFoundError:

@@ -1,0 +1,94 @@
+"""Rank fidelity: how well an evaluator's scores order architectures like their ground truth.
+
+A search only needs the *order* of its accuracy estimates to be right, so an evaluator is judged
+by Kendall's τ (tau-b, ties allowed) between its scores and the stand-alone accuracies of a
+ground-truth set (:mod:`mobile_nas.train.groundtruth`), with a bootstrap 95% interval over
+architectures, Spearman's ρ, and how many of the true top-k the evaluator also puts in its top-k.
+The same numbers between two training seeds of the ground truth are the ceiling any estimator
+can reach (:func:`seed_noise`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy.stats import kendalltau, spearmanr
+
+from mobile_nas.errors import MobileNasError
+
+
+class FidelityError(MobileNasError):
+    """Scores and ground truth that cannot be compared."""
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """Agreement of ``n`` scores with the truth. τ's interval is a percentile bootstrap."""
+
+    n: int
+    kendall_tau: float
+    tau_low: float
+    tau_high: float
+    p_value: float  # two-sided, H0: τ = 0
+    spearman_rho: float
+    top_k: int
+    top_k_overlap: float  # fraction of the true top-k that the scores also rank top-k
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def rank_fidelity(truth: Sequence[float], scores: Sequence[float], *, top_k: int = 10,
+                  bootstrap: int = 2000, seed: int = 0) -> Fidelity:
+    """Kendall τ (with a bootstrap 95% interval), Spearman ρ and top-k overlap of ``scores``
+    against ``truth`` (higher is better in both)."""
+    t = np.asarray(truth, dtype=float)
+    s = np.asarray(scores, dtype=float)
+    if t.shape != s.shape or t.ndim != 1:
+        raise FidelityError(f"need two equally long lists, got {t.shape} and {s.shape}")
+    if len(t) < 3:
+        raise FidelityError(f"need at least 3 architectures to rank, got {len(t)}")
+    if not (np.isfinite(t).all() and np.isfinite(s).all()):
+        raise FidelityError("scores and truth must be finite")
+    result = kendalltau(t, s)
+    tau = float(result.statistic) if np.isfinite(result.statistic) else 0.0
+    rng = np.random.default_rng(seed)
+    boot = []
+    for _ in range(bootstrap):
+        idx = rng.integers(0, len(t), len(t))
+        value = kendalltau(t[idx], s[idx]).statistic
+        if np.isfinite(value):
+            boot.append(value)
+    low, high = (np.percentile(boot, [2.5, 97.5]) if boot else (np.nan, np.nan))
+    k = min(top_k, len(t))
+    true_top = set(np.argsort(-t, kind="stable")[:k])
+    score_top = set(np.argsort(-s, kind="stable")[:k])
+    return Fidelity(n=len(t), kendall_tau=tau, tau_low=float(low), tau_high=float(high),
+                    p_value=float(result.pvalue) if np.isfinite(result.pvalue) else 1.0,
+                    spearman_rho=float(spearmanr(t, s).statistic), top_k=k,
+                    top_k_overlap=len(true_top & score_top) / k)
+
+
+@dataclass(frozen=True)
+class SeedNoise:
+    """Seed-to-seed agreement of the ground truth: the ceiling of any estimator."""
+
+    n: int
+    mean_abs_diff: float  # mean |acc(seed a) - acc(seed b)|, fraction
+    max_abs_diff: float
+    fidelity: Fidelity  # seed b's accuracies as "scores" of seed a's
+
+    def to_json(self) -> dict:
+        return {"n": self.n, "mean_abs_diff": self.mean_abs_diff,
+                "max_abs_diff": self.max_abs_diff, "fidelity": self.fidelity.to_json()}
+
+
+def seed_noise(first: Sequence[float], second: Sequence[float], **kw) -> SeedNoise:
+    """Noise between two seeds' accuracies of the same architectures."""
+    a, b = np.asarray(first, dtype=float), np.asarray(second, dtype=float)
+    fid = rank_fidelity(a, b, **kw)
+    diff = np.abs(a - b)
+    return SeedNoise(n=len(a), mean_abs_diff=float(diff.mean()), max_abs_diff=float(diff.max()),
+                     fidelity=fid)
