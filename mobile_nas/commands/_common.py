@@ -22,6 +22,17 @@ def add_json_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
 
 
+def add_device_args(parser: argparse.ArgumentParser) -> None:
+    """``--device`` and ``--amp/--no-amp`` for commands that train or score networks."""
+    parser.add_argument("--device", default="auto", metavar="D",
+                        help="where torch trains and scores: auto (CUDA, else MPS, else CPU; "
+                             "the default), cpu, cuda, cuda:N or mps. Latency is always "
+                             "measured with onnxruntime, never on this device")
+    parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
+                        help="mixed precision (bfloat16, or float16 with gradient scaling "
+                             "where bfloat16 is not supported); default: on for CUDA only")
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)

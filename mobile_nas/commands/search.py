@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from mobile_nas.commands._common import add_json_arg, positive_float, positive_int, print_json
+from mobile_nas.commands._common import (
+    add_device_args,
+    add_json_arg,
+    positive_float,
+    positive_int,
+    print_json,
+)
 
 STRATEGIES = ("rl", "random", "evolution", "tpe", "nsga2")
 
@@ -75,6 +81,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=positive_int, default=1, metavar="N",
                    help="torch threads (default 1: these small networks train 3-4x faster "
                         "on one thread than on two when the 2 cores are shared)")
+    add_device_args(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_json_arg(p)
     p.set_defaults(handler=_search)
@@ -92,7 +99,8 @@ def _search(args: argparse.Namespace) -> int:
         reward=args.reward, table=args.table, measure=args.measure, storage=args.storage,
         study_name=args.study_name, resume=args.resume, seed=args.seed, preset=args.preset,
         supernet=args.supernet, train_supernet=args.train_supernet, evaluator=args.evaluator,
-        threads=args.threads, progress=not args.no_progress)
+        threads=args.threads, device=args.device, amp=args.amp,
+        progress=not args.no_progress)
     from mobile_nas.search.table_evaluator import cli_table_inputs
 
     evaluator, latency_fn = cli_table_inputs(args)

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from mobile_nas.commands._common import add_json_arg, positive_float, positive_int, print_json
+from mobile_nas.commands._common import (
+    add_device_args,
+    add_json_arg,
+    positive_float,
+    positive_int,
+    print_json,
+)
 from mobile_nas.commands.transfer import add_size_args, transfer_from_args
 
 
@@ -40,6 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's)")
+    add_device_args(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_json_arg(p)
     p.set_defaults(handler=_train)
@@ -95,13 +102,19 @@ def check_fits_dataset(arch, dataset) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    import sys
+
     import torch
 
+    from mobile_nas.device import describe_device, resolve_device
     from mobile_nas.train.data import load_dataset
     from mobile_nas.train.trainer import train_architecture
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    if not args.json:
+        print(f"device         {describe_device(device)}", file=sys.stderr)
     arch = transfer_from_args(resolve_arch(args.arch, args.space), args)
     dataset = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed)
     check_fits_dataset(arch, dataset)
@@ -109,12 +122,13 @@ def _train(args: argparse.Namespace) -> int:
         arch, dataset, out=args.out, epochs=args.epochs, resume=args.resume,
         progress=not args.no_progress, batch_size=args.batch_size, optimizer=args.optimizer,
         lr=args.lr, label_smoothing=args.label_smoothing, train_subset=args.subset,
-        seed=args.seed)
+        seed=args.seed, device=device, amp=args.amp)
     m = ckpt.metrics
     record = {"out": args.out, "arch": ckpt.arch, "space": ckpt.space,
               "dataset": dataset.name, "epochs": args.epochs,
               "train_images": m["train_images"], "val_accuracy": m["val_accuracy"],
               "test_accuracy": m["test_accuracy"], "train_seconds": m["seconds"],
+              "device": m.get("device"), "precision": m.get("precision"),
               "resumed_from_epoch": m["resumed_from_epoch"]}
     if args.json:
         print_json(record)

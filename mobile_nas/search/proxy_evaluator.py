@@ -20,9 +20,11 @@ class ProxyTrainEvaluator(Evaluator):
 
     def __init__(self, *, space: SearchSpace, dataset: Dataset, epochs: int = 1,
                  train_images: int | None = 5000, val_images: int | None = 2000,
-                 batch_size: int = 128, seed: int = 0) -> None:
+                 batch_size: int = 128, seed: int = 0,
+                 device: str = "auto", amp: bool | None = None) -> None:
         super().__init__(space=space)
         self.dataset = dataset
+        self.device, self.amp = device, amp
         self.val = dataset.val.subset(val_images, seed=seed + 2)
         self.settings = {"epochs": epochs, "train_images": train_images,
                          "val_images": len(self.val), "batch_size": batch_size, "seed": seed}
@@ -40,7 +42,7 @@ class ProxyTrainEvaluator(Evaluator):
             model = build_model(arch)
             train_model(model, self.dataset, epochs=s["epochs"], batch_size=s["batch_size"],
                         train_subset=s["train_images"], val_subset=min(200, len(self.val)),
-                        seed=s["seed"], progress=False)
+                        seed=s["seed"], progress=False, device=self.device, amp=self.amp)
             self.cache[arch] = evaluate_accuracy(model, self.val, self.dataset.mean,
                                                  self.dataset.std)
         return self.cache[arch]

@@ -61,6 +61,8 @@ class SearchConfig:
     evaluator: str = "supernet"  # "proxy": train each arch alone; "table": pass evaluator=
     data_dir: str | None = None
     threads: int | None = None
+    device: str = "auto"  # where torch trains and scores (latency stays on onnxruntime)
+    amp: bool | None = None  # mixed precision; None: on for CUDA only
     strategy_options: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
     plot: bool = True
@@ -219,6 +221,7 @@ def _shown(config: SearchConfig) -> str:
 def _supernet_evaluator_factory(config: SearchConfig, space: SearchSpace, out_dir: Path):
     """Validates dataset and supernet inputs now; returns a builder of the evaluator (it
     trains the supernet, or resumes or reuses RUN_DIR/supernet.pt)."""
+    from mobile_nas.device import resolve_device
     from mobile_nas.models.supernet import build_supernet, supernet_families
     from mobile_nas.search.presets import get_preset
     from mobile_nas.search.supernet_evaluator import SupernetEvaluator
@@ -226,6 +229,7 @@ def _supernet_evaluator_factory(config: SearchConfig, space: SearchSpace, out_di
     from mobile_nas.train.supernet import load_supernet, train_supernet
 
     preset = get_preset(config.preset)
+    device = resolve_device(config.device)  # a bad or absent device fails before any work
     if config.evaluator == "supernet" and space.family not in supernet_families():
         raise SearchError(f"no weight-sharing supernet for space {space.name!r}; use "
                           f"--evaluator proxy or table")
@@ -242,7 +246,8 @@ def _supernet_evaluator_factory(config: SearchConfig, space: SearchSpace, out_di
         return lambda: ProxyTrainEvaluator(space=space, dataset=dataset,
                                            epochs=preset.proxy_epochs,
                                            train_images=preset.proxy_train_images,
-                                           val_images=preset.val_images, seed=config.seed)
+                                           val_images=preset.val_images, seed=config.seed,
+                                           device=str(device), amp=config.amp)
     supernet = load_supernet(config.supernet, space) if config.supernet else None
     source = str(config.supernet or "")
     if supernet is None and not config.train_supernet:
@@ -255,13 +260,14 @@ def _supernet_evaluator_factory(config: SearchConfig, space: SearchSpace, out_di
             supernet = build_supernet(space)
             path = out_dir / "supernet.pt"
             train_supernet(supernet, dataset, preset.supernet_config(space.family),
-                           checkpoint_path=path,
-                           progress=config.progress)
+                           checkpoint_path=path, progress=config.progress, device=device,
+                           amp=config.amp)
             source = f"trained: {path}"
         return SupernetEvaluator(supernet=supernet, dataset=dataset,
                                  calib_batches=preset.calib_batches,
                                  calib_batch_size=preset.calib_batch_size,
-                                 val_images=preset.val_images, seed=config.seed, source=source)
+                                 val_images=preset.val_images, seed=config.seed, source=source,
+                                 device=device)
 
     return build
 

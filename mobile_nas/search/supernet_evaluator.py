@@ -24,18 +24,23 @@ class SupernetEvaluator(Evaluator):
 
     def __init__(self, *, supernet: nn.Module, dataset: Dataset, calib_batches: int = 4,
                  calib_batch_size: int = 128, val_images: int | None = 2000,
-                 batch_size: int = 500, seed: int = 0, source: str = "") -> None:
+                 batch_size: int = 500, seed: int = 0, source: str = "",
+                 device: str | torch.device = "auto") -> None:
+        from mobile_nas.device import describe_device, resolve_device
+
         super().__init__(space=supernet.space)
-        self.supernet = supernet.eval()
-        train = dataset.train.subset(calib_batches * calib_batch_size, seed=seed + 1)
+        dev = resolve_device(device)
+        self.supernet = supernet.to(dev).eval()
+        train = dataset.train.subset(calib_batches * calib_batch_size, seed=seed + 1).to(dev)
         kw = {"mean": dataset.mean, "std": dataset.std}
         self.calib = [x for x, _ in batches(train, calib_batch_size, **kw)][:calib_batches]
-        val = dataset.val.subset(val_images, seed=seed + 2)
+        val = dataset.val.subset(val_images, seed=seed + 2).to(dev)
         self.val = list(batches(val, batch_size, **kw))
         self.n_val = len(val)
         self.cache: dict[Architecture, float] = {}
         self.settings = {"calib_batches": calib_batches, "calib_batch_size": calib_batch_size,
-                         "val_images": self.n_val, "seed": seed, "supernet": source}
+                         "val_images": self.n_val, "seed": seed, "supernet": source,
+                         "device": describe_device(dev)}
 
     @torch.no_grad()
     def evaluate(self, arch: Architecture) -> float:

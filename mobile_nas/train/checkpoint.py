@@ -106,7 +106,8 @@ def versions() -> dict[str, str]:
 def make_checkpoint(model: nn.Module, arch, dataset, *, metrics: dict[str, Any],
                     recipe: dict[str, Any]) -> ModelCheckpoint:
     """Bundles a trained ``model`` of ``arch`` with ``dataset``'s input conventions."""
-    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    state = {k: v.detach().to("cpu", copy=True).contiguous()
+             for k, v in model.state_dict().items()}  # device-independent
     return ModelCheckpoint(
         arch=arch.to_string(), space=arch.space, state_dict=state,
         dataset={"name": dataset.name, "mean": list(dataset.mean), "std": list(dataset.std),

@@ -45,6 +45,12 @@ class ImageSet:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def to(self, device: torch.device | str) -> ImageSet:
+        """The same images on ``device`` (small datasets are kept on the GPU whole)."""
+        if self.images.device == torch.device(device):
+            return self
+        return ImageSet(self.images.to(device), self.labels.to(device))
+
     def subset(self, n: int | None, seed: int = 0) -> ImageSet:
         """A seeded random subset of ``n`` images (all when ``n`` is None or too large)."""
         if n is None or n >= len(self):
@@ -100,13 +106,15 @@ def load_dataset(name: str, *, data_dir: str | os.PathLike | None = None, val_si
 def batches(data: ImageSet, batch_size: int, *, mean: tuple[float, ...], std: tuple[float, ...],
             shuffle: bool = False, augment: bool = False,
             rng: np.random.Generator | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Normalized float batches. ``augment``: random 2-pixel shifts and horizontal flips."""
+    """Normalized float batches on the images' device. ``augment``: random 2-pixel shifts and
+    horizontal flips (same random stream on every device)."""
     rng = rng or np.random.default_rng(0)
     order = rng.permutation(len(data)) if shuffle else np.arange(len(data))
-    m = torch.tensor(mean).view(1, -1, 1, 1)
-    s = torch.tensor(std).view(1, -1, 1, 1)
+    device = data.images.device
+    m = torch.tensor(mean, device=device).view(1, -1, 1, 1)
+    s = torch.tensor(std, device=device).view(1, -1, 1, 1)
     for start in range(0, len(order), batch_size):
-        idx = torch.from_numpy(order[start:start + batch_size])
+        idx = torch.from_numpy(order[start:start + batch_size]).to(device)
         x = data.images[idx].float().div_(255.0)
         if augment:
             x = _augment(x, rng)
@@ -119,7 +127,7 @@ def _augment(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
     dy, dx = rng.integers(0, 2 * pad + 1, size=2)
     x = padded[:, :, dy:dy + h, dx:dx + w]
-    flip = torch.from_numpy(rng.random(n) < 0.5)
+    flip = torch.from_numpy(rng.random(n) < 0.5).to(x.device)
     x[flip] = x[flip].flip(3)
     return x.contiguous()
 

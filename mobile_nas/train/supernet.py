@@ -81,16 +81,24 @@ class SupernetTrainResult:
 
 def train_supernet(supernet: nn.Module, dataset: Dataset, config: SupernetTrainConfig, *,
                    checkpoint_path: str | os.PathLike | None = None,
-                   checkpoint_every: int = 100, progress: bool = True) -> SupernetTrainResult:
-    """Trains ``supernet`` in place and leaves the finished supernet in ``checkpoint_path``.
+                   checkpoint_every: int = 100, progress: bool = True,
+                   device: str | torch.device = "auto",
+                   amp: bool | None = None) -> SupernetTrainResult:
+    """Trains ``supernet`` in place on ``device`` (mixed precision ``amp``: default on for
+    CUDA) and leaves the finished supernet in ``checkpoint_path`` (device-independent).
 
     If that file holds a run of the same config, training resumes from it (or, finished,
     is just loaded). Seeds torch's global RNG per step (dropout masks).
     """
     from tqdm import tqdm
 
+    from mobile_nas.device import autocast, choose_precision, grad_scaler, resolve_device
+
+    dev = resolve_device(device)
+    precision = choose_precision(dev, amp)
     space = supernet.space
-    train = dataset.train.subset(config.train_subset, seed=config.seed)
+    supernet.to(dev)
+    train = dataset.train.subset(config.train_subset, seed=config.seed).to(dev)
     params = [p for p in supernet.parameters()]
     decay = [p for p in params if p.ndim > 1]
     no_decay = [p for p in params if p.ndim <= 1]
@@ -111,8 +119,9 @@ def train_supernet(supernet: nn.Module, dataset: Dataset, config: SupernetTrainC
                 return SupernetTrainResult(config.steps, start, float("nan"), 0.0)
             opt.load_state_dict(state["optimizer"])
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-    mean = torch.tensor(dataset.mean).view(1, -1, 1, 1)
-    std = torch.tensor(dataset.std).view(1, -1, 1, 1)
+    mean = torch.tensor(dataset.mean, device=dev).view(1, -1, 1, 1)
+    std = torch.tensor(dataset.std, device=dev).view(1, -1, 1, 1)
+    scaler = grad_scaler(dev, precision)
     largest = smallest = None
     if config.sampling == "sandwich":
         if not hasattr(space, "largest_arch"):
@@ -130,7 +139,7 @@ def train_supernet(supernet: nn.Module, dataset: Dataset, config: SupernetTrainC
         torch.manual_seed(config.seed * 1_000_003 + step)  # dropout: same masks on resume
         for group in opt.param_groups:
             group["lr"] = config.lr * _lr_factor(step, config)
-        idx = torch.from_numpy(rng.integers(0, len(train), config.batch_size))
+        idx = torch.from_numpy(rng.integers(0, len(train), config.batch_size)).to(dev)
         x = train.images[idx].float().div_(255.0)
         if config.augment:
             from mobile_nas.train.data import _augment
@@ -140,14 +149,18 @@ def train_supernet(supernet: nn.Module, dataset: Dataset, config: SupernetTrainC
         y = train.labels[idx]
         opt.zero_grad(set_to_none=True)
         if largest is None:
-            loss = loss_fn(supernet(x, space.sample(rng)), y)
-            loss.backward()
+            with autocast(dev, precision):
+                loss = loss_fn(supernet(x, space.sample(rng)), y)
+            scaler.scale(loss).backward()
         else:
             loss = _sandwich_step(supernet, x, y, loss_fn, config, largest,
                                   [smallest] + [space.sample(rng)
-                                                for _ in range(config.random_paths)])
+                                                for _ in range(config.random_paths)],
+                                  lambda: autocast(dev, precision), scaler)
+        scaler.unscale_(opt)
         nn.utils.clip_grad_norm_(params, 5.0)
-        opt.step()
+        scaler.step(opt)
+        scaler.update()
         loss_value = float(loss.detach())
         bar.update(1)
         bar.set_postfix(loss=f"{loss_value:.3f}")
@@ -163,21 +176,24 @@ def train_supernet(supernet: nn.Module, dataset: Dataset, config: SupernetTrainC
 
 
 def _sandwich_step(supernet: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module,
-                   config: SupernetTrainConfig, largest, others) -> torch.Tensor:
+                   config: SupernetTrainConfig, largest, others, autocast,
+                   scaler) -> torch.Tensor:
     """Backpropagates the largest path on the labels and ``others`` on labels mixed with the
     largest path's soft predictions (weight ``config.distill``); returns the largest's loss."""
-    logits = supernet(x, largest)
-    loss = loss_fn(logits, y)
-    loss.backward()
-    teacher = torch.softmax(logits.detach(), dim=1)
+    with autocast():
+        logits = supernet(x, largest)
+        loss = loss_fn(logits, y)
+    scaler.scale(loss).backward()
+    teacher = torch.softmax(logits.detach().float(), dim=1)
     for arch in others:
-        out = supernet(x, arch)
-        student = loss_fn(out, y)
+        with autocast():
+            out = supernet(x, arch)
+            student = loss_fn(out, y)
         if config.distill > 0:
-            kd = nn.functional.kl_div(torch.log_softmax(out, dim=1), teacher,
+            kd = nn.functional.kl_div(torch.log_softmax(out.float(), dim=1), teacher,
                                       reduction="batchmean")
             student = (1 - config.distill) * student + config.distill * kd
-        student.backward()
+        scaler.scale(student).backward()
     return loss
 
 
@@ -196,7 +212,8 @@ def save_supernet(path: str | os.PathLike, supernet: nn.Module, *,
     path = Path(path)
     state: dict[str, Any] = {
         "schema_version": SUPERNET_SCHEMA_VERSION, "space": supernet.space.name,
-        "state_dict": supernet.state_dict(), "config": asdict(config),
+        "state_dict": {k: v.detach().cpu() for k, v in supernet.state_dict().items()},
+        "config": asdict(config),
         "steps_done": steps_done, **(extra or {}),
     }
     if optimizer is not None:
@@ -219,8 +236,8 @@ def save_supernet_safetensors(path: str | os.PathLike, supernet: nn.Module, *,
     from mobile_nas.atomic import atomic_path
     from mobile_nas.pretrained import FORMAT, SCHEMA_VERSION
 
-    tensors = {k: (v.detach().half() if v.is_floating_point() else v.detach()).contiguous()
-               for k, v in supernet.state_dict().items()}
+    tensors = {k: (v.detach().half() if v.is_floating_point() else v.detach()).cpu()
+               .contiguous() for k, v in supernet.state_dict().items()}
     meta = {"format": FORMAT, "schema_version": SCHEMA_VERSION, "space": supernet.space.name,
             "config": asdict(config), "steps_done": steps_done, **(metadata or {})}
     with atomic_path(path) as tmp:

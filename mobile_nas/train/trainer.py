@@ -61,6 +61,8 @@ class TrainResult:
     train_images: int
     resumed_from_epoch: int  # 0 when the run started from scratch
     seconds: float  # wall-clock time spent in this call (not counting resumed epochs)
+    device: str = "cpu"  # where it trained, e.g. "cuda:0 (NVIDIA H200)"
+    precision: str = "fp32"
 
     @property
     def val_accuracy(self) -> float:
@@ -74,15 +76,18 @@ class TrainResult:
     def to_json(self) -> dict:
         return {"epochs": self.epochs, "train_images": self.train_images,
                 "resumed_from_epoch": self.resumed_from_epoch, "seconds": self.seconds,
+                "device": self.device, "precision": self.precision,
                 "val_accuracy": self.val_accuracy, "best_val_accuracy": self.best_val_accuracy,
                 "history": [asdict(h) for h in self.history]}
 
 
 def evaluate_accuracy(model: nn.Module, imageset: ImageSet, mean: tuple[float, ...],
                       std: tuple[float, ...], batch_size: int = 512) -> float:
-    """Top-1 accuracy (fraction) of ``model`` in eval mode on ``imageset``."""
+    """Top-1 accuracy (fraction) of ``model`` in eval mode on ``imageset``, computed on the
+    device that holds the model's weights."""
     if len(imageset) == 0:
         raise TrainError("cannot evaluate accuracy on an empty image set")
+    imageset = imageset.to(_device_of(model))
     was_training = model.training
     model.eval()
     correct = 0
@@ -99,13 +104,26 @@ def train_model(model: nn.Module, dataset: Dataset, *, epochs: int, batch_size: 
                 warmup_epochs: float = 0.3, train_subset: int | None = None,
                 val_subset: int | None = None, seed: int = 0, progress: bool = True,
                 checkpoint_path: str | os.PathLike | None = None, resume: bool = False,
-                on_epoch: Callable[[EpochStats], None] | None = None) -> TrainResult:
+                on_epoch: Callable[[EpochStats], None] | None = None,
+                device: str | torch.device = "auto", amp: bool | None = None) -> TrainResult:
     """Trains ``model`` in place on ``dataset.train`` and validates on ``dataset.val``.
 
     ``train_subset`` / ``val_subset``: seeded random subsets (proxy training). ``on_epoch`` is
     called after each epoch (e.g. to report to an Optuna pruner; it may raise to stop).
+    ``device``: ``auto|cpu|cuda[:N]|mps`` (see :mod:`mobile_nas.device`); the data moves to it
+    once. ``amp``: mixed precision (default: on for CUDA only). The model stays on ``device``.
     Raises :class:`TrainError` on bad settings or a checkpoint of a different run.
     """
+    from mobile_nas.device import (
+        autocast,
+        choose_precision,
+        describe_device,
+        grad_scaler,
+        resolve_device,
+    )
+
+    dev = resolve_device(device)
+    precision = choose_precision(dev, amp)
     if optimizer not in OPTIMIZERS:
         raise TrainError(f"unknown optimizer {optimizer!r}; known: {', '.join(OPTIMIZERS)}")
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
@@ -119,6 +137,8 @@ def train_model(model: nn.Module, dataset: Dataset, *, epochs: int, batch_size: 
     val = dataset.val.subset(val_subset, seed)
     if len(train) == 0 or len(val) == 0:
         raise TrainError("training and validation sets must not be empty")
+    model.to(dev)
+    train, val = train.to(dev), val.to(dev)
     steps_per_epoch = math.ceil(len(train) / batch_size)
     total_steps = epochs * steps_per_epoch
     warmup_steps = min(int(warmup_epochs * steps_per_epoch), total_steps // 2)
@@ -138,6 +158,7 @@ def train_model(model: nn.Module, dataset: Dataset, *, epochs: int, batch_size: 
     t0 = time.perf_counter()
     mean, std = dataset.mean, dataset.std
     model.to(memory_format=torch.channels_last)
+    scaler = grad_scaler(dev, precision)
     for epoch in range(start_epoch, epochs):
         t_epoch = time.perf_counter()
         torch.manual_seed(seed * 100_003 + epoch)
@@ -148,11 +169,13 @@ def train_model(model: nn.Module, dataset: Dataset, *, epochs: int, batch_size: 
         bar = _progress(steps_per_epoch, f"epoch {epoch + 1}/{epochs}", progress)
         for x, y in batches(train, batch_size, mean=mean, std=std, shuffle=True, augment=True,
                             rng=rng):
-            logits = model(_to_format(x))
-            loss = criterion(logits, y)
+            with autocast(dev, precision):
+                logits = model(_to_format(x))
+                loss = criterion(logits, y)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
             sched.step()
             n = len(y)
             loss_sum += float(loss.detach()) * n
@@ -182,10 +205,14 @@ def train_model(model: nn.Module, dataset: Dataset, *, epochs: int, batch_size: 
     model.to(memory_format=torch.contiguous_format)
     model.eval()
     return TrainResult(tuple(history), epochs, len(train), start_epoch,
-                       time.perf_counter() - t0)
+                       time.perf_counter() - t0, describe_device(dev), precision.name)
 
 
 # -- pieces ----------------------------------------------------------------------------------
+def _device_of(model: nn.Module) -> torch.device:
+    return next(iter(model.parameters()), torch.empty(0)).device
+
+
 def _to_format(x: torch.Tensor) -> torch.Tensor:
     """Image batches in ``channels_last`` (what the model's weights use while training)."""
     return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
@@ -226,7 +253,8 @@ def _save_state(path, model, opt, sched, config, history) -> None:
 
     state = {"schema_version": CHECKPOINT_SCHEMA, "kind": "mobile-nas-training-state",
              "config": config, "epoch": history[-1].epoch,
-             "history": [asdict(h) for h in history], "model": model.state_dict(),
+             "history": [asdict(h) for h in history],
+             "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
              "optimizer": opt.state_dict(), "scheduler": sched.state_dict()}
     try:
         with atomic_path(path) as tmp:
