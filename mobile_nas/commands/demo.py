@@ -1,8 +1,9 @@
 """``mobile-nas demo``: the whole path on Fashion-MNIST, minutes on a laptop CPU.
 
 Quick supernet → RL search under a latency target (shipped fmnist28 table) → train the winner
-→ export fp32 and INT8 ONNX (verified) → time both → report. Every stage keeps its outputs in
-``--out`` and is skipped or resumed when the demo is run again.
+→ export fp32 and INT8 ONNX (verified; server profile, and the mobile profile with its ORT
+format files and NNAPI/CoreML coverage) → time both → report. Every stage keeps its outputs
+in ``--out`` and is skipped or resumed when the demo is run again.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "demo", help="run the whole path on Fashion-MNIST (minutes on a CPU)",
         description="On Fashion-MNIST with the shipped fmnist28 latency table: train a quick "
                     "weight-sharing supernet, run the RL (REINFORCE) search under a latency "
-                    "target, train the winner, export verified fp32 and INT8 ONNX, time both "
-                    "with onnxruntime and write the HTML report. Re-running resumes.",
+                    "target, train the winner, export verified fp32 and INT8 ONNX (server "
+                    "profile, and the mobile profile with .ort files and onnxruntime's "
+                    "NNAPI/CoreML usability analysis), time both with onnxruntime and write "
+                    "the HTML report. Re-running resumes.",
     )
     p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
     p.add_argument("--latency-target-ms", type=positive_float, default=0.4,
@@ -49,6 +52,7 @@ def _demo(args: argparse.Namespace) -> int:
     from mobile_nas.cost.model_costs import model_costs
     from mobile_nas.errors import MobileNasError
     from mobile_nas.export.deploy import export_checkpoint
+    from mobile_nas.export.usability import PROVIDERS, ProviderCoverage
     from mobile_nas.report.build import DEPLOY_FILE, build_report
     from mobile_nas.search.runner import SearchConfig, run_search
     from mobile_nas.space import Architecture
@@ -108,12 +112,16 @@ def _demo(args: argparse.Namespace) -> int:
     m = ckpt.metrics
     _say(f"   test accuracy {100 * m['test_accuracy']:.2f}% ({stage_s['train']:.0f} s)")
 
-    _say("== 3/5 export fp32 + INT8 ONNX, verify, time both (onnxruntime, batch 1, 1 thread)")
+    _say("== 3/5 export fp32 + INT8 ONNX (server and mobile profiles), verify, time both "
+         "(onnxruntime, batch 1, 1 thread)")
     t = time.perf_counter()
     onnx_path = out / "model.onnx"
     report = export_checkpoint(model_pt, onnx_path, int8=True, data_dir=args.data_dir,
                                time_runs=200, threads=1, int8_required=False,
                                log=lambda s: _say(f"   {s}"))
+    mobile = export_checkpoint(model_pt, out / "model.mobile.onnx", int8=True, mobile=True,
+                               data_dir=args.data_dir, time_runs=200, threads=1,
+                               int8_required=False, log=lambda s: _say(f"   {s}"))
     stage_s["export"] = time.perf_counter() - t
 
     _say("== 4/5 report")
@@ -125,7 +133,8 @@ def _demo(args: argparse.Namespace) -> int:
                         "train_images": m["train_images"], "seconds": m["seconds"],
                         "val_accuracy": m["val_accuracy"],
                         "test_accuracy": m["test_accuracy"]},
-              "export": report.to_json(), "stage_seconds": stage_s}
+              "export": report.to_json(), "export_mobile": mobile.to_json(),
+              "stage_seconds": stage_s}
     atomic_write_json(run_dir / DEPLOY_FILE, deploy)
     files = build_report(run_dir)
     stage_s["report"] = time.perf_counter() - t
@@ -154,6 +163,16 @@ def _demo(args: argparse.Namespace) -> int:
           f"trials.csv, study.db)")
     print(f"model          {model_pt}")
     print(f"onnx           {onnx_path}" + (f", {q.path}" if q else ""))
+    print(f"mobile         {mobile.path}, {mobile.ort['path']}"
+          + (f", {mobile.ort['int8_path']}" if mobile.ort["int8_path"] else "")
+          + f" (batch 1; parity max |diff| {mobile.max_abs_diff:.1e}, test accuracy "
+          f"{100 * mobile.test_accuracy:.2f}%)")
+    for i, p in enumerate(PROVIDERS):  # onnxruntime's mobile usability analysis
+        label = "mobile EPs" if i == 0 else ""
+        print(f"{label:15s}{ProviderCoverage.from_json(mobile.mobile_usability[p]).summary()}")
+    server = [report.mobile_usability[p] for p in PROVIDERS]
+    print(f"{'':15s}(server {onnx_path.name}: " + ", ".join(
+        f"{c['provider']} {c['supported_nodes']}/{c['nodes']}" for c in server) + " nodes)")
     print(f"report         {files.html}")
     print(f"time           {deploy['total_seconds'] / 60:.1f} min ("
           + ", ".join(f"{k} {v:.0f} s" for k, v in stage_s.items()) + ")")

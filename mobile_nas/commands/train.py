@@ -102,19 +102,15 @@ def check_fits_dataset(arch, dataset) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    import sys
-
     import torch
 
-    from mobile_nas.device import describe_device, resolve_device
+    from mobile_nas.device import resolve_device
     from mobile_nas.train.data import load_dataset
     from mobile_nas.train.trainer import train_architecture
 
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    if not args.json:
-        print(f"device         {describe_device(device)}", file=sys.stderr)
     arch = transfer_from_args(resolve_arch(args.arch, args.space), args)
     dataset = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed)
     check_fits_dataset(arch, dataset)
@@ -137,6 +133,7 @@ def _train(args: argparse.Namespace) -> int:
         print(f"epoch {h['epoch']:>3}  loss {h['train_loss']:.4f}  train {h['train_accuracy']:.4f}"
               f"  val {h['val_accuracy']:.4f}  {h['seconds']:.1f}s")
     print(f"arch           {ckpt.arch}")
+    print(f"device         {m.get('device')} ({m.get('precision')})")
     print(f"val accuracy   {m['val_accuracy']:.4f}")
     print(f"test accuracy  {m['test_accuracy']:.4f} ({m['test_images']} images)")
     print(f"wrote          {args.out}")

@@ -1,16 +1,27 @@
 """The export pipeline behind ``mobile-nas export``: export, check, verify, quantize, time.
 
-1. ONNX export of the checkpoint (normalization inside, dynamic batch) with metadata.
-2. ``onnx.checker`` full check; onnxruntime parity with PyTorch on real test images
-   (fp32 must agree within ``FP32_TOLERANCE``); test accuracy through onnxruntime.
+1. ONNX export of the checkpoint (normalization inside) with metadata, in one of two
+   profiles: ``server`` (dynamic batch, the training network's operators) or ``mobile``
+   (batch 1, fixed shapes, modules swapped for operators NNAPI and CoreML take; see
+   :mod:`mobile_nas.export.mobile`).
+2. ``onnx.checker`` full check; onnxruntime's own mobile usability analysis (per provider:
+   partitions and share of nodes, recorded in the metadata; ``require`` makes a provider
+   that would not take the whole graph an error); onnxruntime parity with the PyTorch
+   training network on real test images (fp32 must agree within ``FP32_TOLERANCE``); test
+   accuracy through onnxruntime.
 3. ``int8=True``: static QDQ quantization calibrated on training images; calibration
    settings are tried in turn and the best on validation images kept; its test accuracy
-   must stay within ``INT8_MAX_DROP`` of fp32.
-4. Interleaved onnxruntime timing of fp32 and INT8 (batch 1), speed-up = fp32 / INT8 p50.
+   must stay within ``INT8_MAX_DROP`` of fp32. The mobile profile only tries per-channel
+   symmetric int8 weights with uint8 activations, the form NNAPI takes.
+4. Mobile profile: ORT format files (``.ort``) and the reduced-operator config through
+   onnxruntime's converter, the ``.ort`` checked against PyTorch as well; the metadata of
+   every file says which file is for what (``deploy_files``).
+5. Interleaved onnxruntime timing of fp32 and INT8 (batch 1), speed-up = fp32 / INT8 p50.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -23,6 +34,9 @@ INT8_MAX_DROP = 0.01
 #: (method, per-channel weights) tried in turn; the best on validation images is kept.
 CALIBRATIONS = (("minmax", True), ("minmax", False), ("percentile", True),
                 ("percentile", False))
+INT8_ORT_AGREEMENT = 0.99  # top-1 agreement of the INT8 .ort with the INT8 ONNX
+#: The mobile profile keeps per-channel symmetric int8 weights, uint8 activations (NNAPI).
+MOBILE_CALIBRATIONS = (("minmax", True), ("percentile", True))
 VAL_IMAGES = 2000
 EARLY_STOP_DROP = 0.002  # stop trying once validation loses at most 0.2 points
 
@@ -37,6 +51,7 @@ class Int8Result:
     max_abs_diff: float  # INT8 vs fp32 PyTorch logits on the parity images
     top1_agreement: float
     size_bytes: int
+    mobile_usability: dict | None = None  # onnxruntime's analysis of the INT8 file
 
 
 @dataclass(frozen=True)
@@ -58,6 +73,9 @@ class ExportReport:
     int8: Int8Result | None
     timing: dict | None  # {"fp32": {...}, "int8": {...}, "speedup": x, "threads": n}
     int8_error: str | None = None  # why no INT8 model was kept (int8_required=False)
+    profile: str = "server"  # "server" (dynamic batch) or "mobile" (batch 1, fixed shapes)
+    mobile_usability: dict | None = None  # onnxruntime's analysis, per provider
+    ort: dict | None = None  # mobile profile: {"path", "int8_path", "config", ...}
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -69,7 +87,8 @@ def int8_path_for(out: str | os.PathLike) -> Path:
 
 
 def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
-                      opset: int = 17, int8: bool = False,
+                      opset: int = 17, int8: bool = False, mobile: bool = False,
+                      require: tuple[str, ...] | list[str] = (),
                       int8_out: str | os.PathLike | None = None, table: str | None = None,
                       parity_images: int = 256, calibration_images: int = 512,
                       data_dir: str | None = None, time_runs: int = 100, threads: int = 1,
@@ -84,14 +103,34 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
     (e.g. ``nasnet@n1-f8-r32``). Only a space whose network has exactly the checkpoint's
     weights qualifies (in practice: another input size); the test, validation and
     calibration images are then resized to its input for the checks, and ``accuracy`` in the
-    metadata is the one measured at that size."""
+    metadata is the one measured at that size.
+
+    ``mobile=True`` exports the mobile profile (batch 1, fixed shapes, NNAPI/CoreML
+    operators) and also writes ``<out stem>.ort`` (and ``<out stem>.int8.ort``) plus
+    ``<out stem>.required_operators.config``. ``require`` names providers (``nnapi``,
+    ``coreml``, ``coreml-nn``, ``coreml-mlprogram``) that must take the whole graph in one
+    partition; otherwise ExportError, and the ONNX file is removed."""
     from mobile_nas.export.metadata import model_metadata, predicted_latency
     from mobile_nas.export.onnx_export import DeployModel, check_output_path, export_onnx
+    from mobile_nas.export.usability import REQUIRE_CHOICES, check_mobile_usability
     from mobile_nas.export.verify import check_onnx, onnx_accuracy, parity
     from mobile_nas.train.checkpoint import load_checkpoint
     from mobile_nas.train.data import load_dataset
 
     say = log or (lambda _msg: None)
+    require = tuple(require)
+    unknown = [r for r in require if r not in REQUIRE_CHOICES]
+    if unknown:
+        raise ExportError(f"unknown provider {unknown[0]!r} to require; known: "
+                          f"{', '.join(REQUIRE_CHOICES)}")
+    if require and not mobile:
+        raise ExportError(f"requiring {', '.join(require)} needs the mobile profile "
+                          f"(--mobile): the server profile has a dynamic batch, which NNAPI "
+                          f"and CoreML do not take")
+    profile = "mobile" if mobile else "server"
+    if mobile and Path(out).suffix.lower() == ".ort":
+        raise ExportError(f"--out {str(out)!r}: name the ONNX file (e.g. m.onnx); the mobile "
+                          f"profile writes the .ort beside it")
     ckpt = load_checkpoint(checkpoint)
     check_output_path(out)
     int8_target = Path(int8_out) if int8_out else int8_path_for(out)
@@ -115,11 +154,22 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
     pred = predicted_latency(arch, table)
     ckpt_acc = None if resized else trained_acc
     meta = model_metadata(ckpt, accuracy=ckpt_acc if ckpt_acc is not None else float("nan"),
-                          latency_ms=pred and pred["latency_ms"], extra={"opset": opset})
+                          latency_ms=pred and pred["latency_ms"], profile=profile,
+                          extra={"opset": opset})
 
-    say(f"exporting {arch.to_string()} (opset {opset}) → {out}")
-    export_onnx(ckpt, out, opset=opset, metadata=meta)
+    say(f"exporting {arch.to_string()} ({profile} profile, opset {opset}) → {out}")
+    export_onnx(ckpt, out, opset=opset, metadata=meta, mobile=mobile)
     check_onnx(out)
+    usability = check_mobile_usability(out)
+    say(f"onnxruntime mobile usability: {usability.summary()}")
+    failing = usability.failing(require)
+    if failing:
+        Path(out).unlink(missing_ok=True)
+        raise ExportError(
+            f"{' and '.join(c.provider for c in failing)} would not take the whole graph "
+            f"(required): " + "; ".join(c.summary() for c in failing) + "; nothing written")
+    meta["mobile_usability"] = usability.metadata_value()
+    _rewrite_metadata(out, {"mobile_usability": meta["mobile_usability"]})
     deploy = DeployModel(net, ckpt.mean, ckpt.std)
     par = parity(deploy, out, dataset.test.images[:parity_images])
     if not par.max_abs_diff <= FP32_TOLERANCE:
@@ -137,12 +187,17 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
         calib = dataset.train.subset(calibration_images, seed=1).images
         try:
             int8_result = _quantize(ckpt, deploy, out, int8_target, calib, dataset, fp32_acc,
-                                    meta, parity_images, say)
+                                    meta, parity_images, say,
+                                    MOBILE_CALIBRATIONS if mobile else CALIBRATIONS)
         except ExportError as exc:
             if int8_required:
                 raise
             int8_error = str(exc)
             say(f"no INT8 model: {exc}")
+    ort_files = None
+    if mobile:
+        ort_files = _write_ort(out, int8_result, deploy, dataset.test.images[:parity_images],
+                               say)
     timing = None
     if time_runs > 0:
         paths = {"fp32": out} | ({"int8": int8_target} if int8_result else {})
@@ -157,7 +212,75 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
         mean_abs_diff=par.mean_abs_diff, parity_images=par.images,
         predicted_latency_ms=pred and pred["latency_ms"],
         size_bytes=Path(out).stat().st_size, int8=int8_result, timing=timing,
-        int8_error=int8_error)
+        int8_error=int8_error, profile=profile, mobile_usability=usability.to_json(),
+        ort=ort_files)
+
+
+def _write_ort(out, int8_result, deploy, images, say) -> dict:
+    """ORT format of the mobile files (onnxruntime's converter), after the metadata of every
+    file names every deployable; the fp32 ``.ort`` must match PyTorch as the ONNX does."""
+    from mobile_nas.export.ort_format import (
+        OPTIMIZATION_STYLE,
+        config_path_for,
+        convert_to_ort,
+        ort_path_for,
+    )
+    from mobile_nas.export.verify import parity
+
+    out = Path(out)
+    onnx_files = [out] + ([Path(int8_result.path)] if int8_result else [])
+    config = config_path_for(out)
+    roles = {out.name: "fp32 ONNX, mobile profile (batch 1, fixed shapes, NNAPI/CoreML "
+                       "operators): full onnxruntime builds, and the source of the .ort"}
+    if int8_result:
+        roles[Path(int8_result.path).name] = (
+            "INT8 QDQ ONNX of the mobile profile (per-channel symmetric int8 weights, uint8 "
+            "activations): NNAPI on Android")
+    roles[ort_path_for(out).name] = (
+        f"ORT format of {out.name} for onnxruntime Mobile and minimal builds (optimization "
+        f"style {OPTIMIZATION_STYLE}: set session.enable_saved_runtime_optimizations=1)")
+    if int8_result:
+        roles[ort_path_for(int8_result.path).name] = (
+            f"ORT format of {Path(int8_result.path).name} for onnxruntime Mobile")
+    roles[config.name] = ("operators the .ort files need: onnxruntime's build.sh "
+                          "--include_ops_by_config for a reduced build")
+    for path in onnx_files:
+        _rewrite_metadata(path, {"deploy_files": json.dumps(roles)})
+    files = convert_to_ort(onnx_files, config=config)
+    fp32_ort = files.models[str(out)]
+    par = parity(deploy, fp32_ort, images)
+    if not par.max_abs_diff <= FP32_TOLERANCE:
+        for p in (*files.models.values(), files.config):
+            Path(p).unlink(missing_ok=True)
+        raise ExportError(f"the ORT format file disagrees with PyTorch: max |diff| "
+                          f"{par.max_abs_diff:.3g} > {FP32_TOLERANCE:g} on {par.images} "
+                          f"test images")
+    say(f"ORT format: {fp32_ort} (parity max |diff| {par.max_abs_diff:.2e}), operator config "
+        f"{files.config}")
+    result = {"path": fp32_ort, "int8_path": None, "config": files.config,
+              "optimization_style": OPTIMIZATION_STYLE, "max_abs_diff": par.max_abs_diff,
+              "parity_images": par.images, "size_bytes": Path(fp32_ort).stat().st_size}
+    if int8_result:
+        int8_ort = files.models[str(int8_result.path)]
+        result["int8_path"] = int8_ort
+        result["int8_top1_agreement"] = _int8_ort_agreement(int8_result.path, int8_ort, images)
+    return result
+
+
+def _int8_ort_agreement(int8_onnx, int8_ort, images) -> float:
+    """Top-1 agreement of the INT8 ``.ort`` (saved runtime optimizations replayed, as it is
+    meant to run) with the INT8 ONNX on ``images``; ExportError below ``INT8_ORT_AGREEMENT``."""
+    from mobile_nas.export.verify import ort_logits, ort_session
+
+    ref = ort_logits(ort_session(int8_onnx), images)
+    got = ort_logits(ort_session(int8_ort, config={
+        "session.enable_saved_runtime_optimizations": "1"}), images)
+    agreement = float((ref.argmax(1) == got.argmax(1)).mean())
+    if agreement < INT8_ORT_AGREEMENT:
+        Path(int8_ort).unlink(missing_ok=True)
+        raise ExportError(f"the INT8 ORT format file agrees with the INT8 ONNX on only "
+                          f"{100 * agreement:.1f}% of {len(images)} test images")
+    return agreement
 
 
 def _rescaled_checkpoint(ckpt, space: str, checkpoint):
@@ -226,7 +349,7 @@ def _resized_dataset(dataset, input_shape: tuple[int, int, int], *, calibration_
 
 
 def _quantize(ckpt, deploy, fp32_path, target, calib, dataset, fp32_acc, meta, parity_images,
-              say) -> Int8Result:
+              say, calibrations=CALIBRATIONS) -> Int8Result:
     """Tries the calibration settings, picks the best on validation images (never on test),
     then checks the test accuracy drop."""
     import shutil
@@ -234,13 +357,14 @@ def _quantize(ckpt, deploy, fp32_path, target, calib, dataset, fp32_acc, meta, p
 
     from mobile_nas.atomic import atomic_path
     from mobile_nas.export.quantize import quantize_int8
+    from mobile_nas.export.usability import check_mobile_usability
     from mobile_nas.export.verify import check_onnx, onnx_accuracy, parity
 
     val = dataset.val.subset(VAL_IMAGES, seed=2)
     fp32_val = onnx_accuracy(fp32_path, val)
     best = None
     with tempfile.TemporaryDirectory(prefix="mobile-nas-int8-") as tmp:
-        for i, (method, per_channel) in enumerate(CALIBRATIONS):
+        for i, (method, per_channel) in enumerate(calibrations):
             t0 = time.perf_counter()
             candidate = Path(tmp) / f"{i}.onnx"
             quantize_int8(fp32_path, candidate, calib, method=method, per_channel=per_channel)
@@ -264,15 +388,19 @@ def _quantize(ckpt, deploy, fp32_path, target, calib, dataset, fp32_acc, meta, p
         raise ExportError(f"INT8 loses {100 * drop:.2f} points of test accuracy (more than "
                           f"{100 * INT8_MAX_DROP:g}) with the best calibration ({label}); "
                           f"the fp32 model {fp32_path} is fine to deploy")
-    quant = (f"int8 static QDQ (onnxruntime), int8 weights ({label}), uint8 activations, "
-             f"calibrated on {len(calib)} training images")
-    _rewrite_metadata(target, {**meta, "accuracy": f"{acc:.6f}", "quantization": quant})
+    quant = (f"int8 static QDQ (onnxruntime), symmetric int8 weights ({label}), uint8 "
+             f"activations, calibrated on {len(calib)} training images")
+    usability = check_mobile_usability(target)
+    say(f"INT8 onnxruntime mobile usability: {usability.summary()}")
+    _rewrite_metadata(target, {**meta, "accuracy": f"{acc:.6f}", "quantization": quant,
+                               "mobile_usability": usability.metadata_value()})
     check_onnx(target)
     par = parity(deploy, target, dataset.test.images[:parity_images])
     return Int8Result(path=str(target), test_accuracy=acc, accuracy_drop=drop,
                       calibration=label, calibration_images=len(calib),
                       max_abs_diff=par.max_abs_diff, top1_agreement=par.top1_agreement,
-                      size_bytes=Path(target).stat().st_size)
+                      size_bytes=Path(target).stat().st_size,
+                      mobile_usability=usability.to_json())
 
 
 def _rewrite_metadata(path, metadata: dict[str, str]) -> None:

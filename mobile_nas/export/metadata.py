@@ -11,19 +11,22 @@ from mobile_nas import __version__
 REQUIRED_KEYS = ("arch", "space", "accuracy", "input_format", "labels", "mobile_nas_version")
 
 
-def input_format(input_shape, mean, std) -> str:
+def input_format(input_shape, mean, std, *, batch: str = "N") -> str:
     c, h, w = input_shape
-    return (f"float32 NCHW [N,{c},{h},{w}], pixels scaled to [0,1]; normalization "
+    return (f"float32 NCHW [{batch},{c},{h},{w}], pixels scaled to [0,1]; normalization "
             f"(mean={[round(m, 6) for m in mean]}, std={[round(s, 6) for s in std]}) is inside "
-            f"the graph; output: logits [N,num_classes]")
+            f"the graph; output: logits [{batch},num_classes]")
 
 
 def model_metadata(ckpt, *, accuracy: float, latency_ms: float | None,
-                   extra: dict | None = None) -> dict[str, str]:
-    """Metadata of checkpoint ``ckpt``; ``accuracy`` is the test accuracy as a fraction."""
+                   profile: str = "server", extra: dict | None = None) -> dict[str, str]:
+    """Metadata of checkpoint ``ckpt``; ``accuracy`` is the test accuracy as a fraction.
+    ``profile``: ``server`` (dynamic batch N) or ``mobile`` (batch 1, fixed shapes)."""
     shape = ckpt.dataset.get("input_shape") or ckpt.architecture().search_space.input_shape
+    batch = "1" if profile == "mobile" else "N"
     meta = {"arch": ckpt.arch, "space": ckpt.space, "accuracy": f"{accuracy:.6f}",
-            "input_format": input_format(shape, ckpt.mean, ckpt.std),
+            "input_format": input_format(shape, ckpt.mean, ckpt.std, batch=batch),
+            "profile": profile,
             "labels": json.dumps(list(ckpt.classes)), "mobile_nas_version": __version__,
             "dataset": str(ckpt.dataset.get("name", ""))}
     if latency_ms is not None:

@@ -1,7 +1,8 @@
 """ONNX export of a trained checkpoint: float pixels in [0, 1] in, logits out.
 
 The dataset normalization is folded into the graph as its first two nodes, so a deployment
-feeds raw pixels scaled to [0, 1] (N×C×H×W, float32); the batch axis is dynamic.
+feeds raw pixels scaled to [0, 1] (N×C×H×W, float32); the batch axis is dynamic (server
+profile) or 1 with every shape fixed (mobile profile, :mod:`mobile_nas.export.mobile`).
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ class DeployModel(nn.Module):
 
 
 def export_onnx_bytes(model: nn.Module, input_shape: tuple[int, int, int], *,
-                      opset: int = DEFAULT_OPSET) -> bytes:
-    """Serialized ONNX of ``model`` (eval mode) with a dynamic batch axis."""
+                      opset: int = DEFAULT_OPSET, dynamic_batch: bool = True) -> bytes:
+    """Serialized ONNX of ``model`` (eval mode): a dynamic batch axis, or batch 1 and every
+    shape fixed (``dynamic_batch=False``, the mobile profile)."""
     if not 7 <= opset <= 20:
         raise ExportError(f"opset {opset} is not supported; use 7..20 (default 17)")
     model = model.eval()
@@ -46,19 +48,22 @@ def export_onnx_bytes(model: nn.Module, input_shape: tuple[int, int, int], *,
         # torch warns it cannot constant-fold some Slice nodes of cell networks (factorized
         # reduce); the graph is still exact (export checks parity with PyTorch)
         warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)
+        # the mobile rewrites read fixed shapes as Python ints, on purpose
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None
         torch.onnx.export(model, (dummy,), buf, input_names=[INPUT_NAME],
-                          output_names=[OUTPUT_NAME], opset_version=opset,
-                          dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+                          output_names=[OUTPUT_NAME], opset_version=opset, dynamic_axes=axes,
                           do_constant_folding=True, dynamo=False)
     return buf.getvalue()
 
 
 def export_onnx(ckpt, out: str | os.PathLike, *, opset: int = DEFAULT_OPSET,
-                metadata: dict[str, str] | None = None):
+                metadata: dict[str, str] | None = None, mobile: bool = False):
     """Exports checkpoint ``ckpt`` to ``out`` (atomic write) and returns the ``onnx`` model.
 
-    ``metadata`` goes into ``metadata_props``. Raises :class:`ExportError` if the folder of
-    ``out`` is missing.
+    ``metadata`` goes into ``metadata_props``. ``mobile``: the mobile profile (batch 1,
+    fixed shapes, operators NNAPI and CoreML take; :mod:`mobile_nas.export.mobile`).
+    Raises :class:`ExportError` if the folder of ``out`` is missing.
     """
     import onnx
 
@@ -69,7 +74,13 @@ def export_onnx(ckpt, out: str | os.PathLike, *, opset: int = DEFAULT_OPSET,
     net = ckpt.build_model()
     deploy = DeployModel(net, ckpt.mean, ckpt.std)
     shape = tuple(ckpt.dataset.get("input_shape") or ckpt.architecture().search_space.input_shape)
-    model = onnx.load_from_string(export_onnx_bytes(deploy, shape, opset=opset))
+    if mobile:
+        from mobile_nas.export.mobile import export_mobile_onnx_bytes
+
+        data = export_mobile_onnx_bytes(deploy, shape, opset=opset)
+    else:
+        data = export_onnx_bytes(deploy, shape, opset=opset)
+    model = onnx.load_from_string(data)
     model.doc_string = f"mobile-nas {ckpt.space} {ckpt.arch}"
     set_metadata(model, metadata or {})
     atomic_write_bytes(out, model.SerializeToString())

@@ -36,11 +36,16 @@ class _Calibration:
 def quantize_int8(fp32_path: str | os.PathLike, out: str | os.PathLike,
                   calibration_images: torch.Tensor, *, per_channel: bool = True,
                   method: str = "minmax") -> None:
-    """Writes a QDQ INT8 model (int8 per-channel weights, uint8 activations) to ``out``.
+    """Writes a QDQ INT8 model to ``out``: int8 weights, symmetric (zero point 0), per
+    output channel when ``per_channel``; uint8 (asymmetric) activations. That is the form
+    onnxruntime's NNAPI provider takes for quantized convolutions (uint8 activations, int8
+    weights with zero point 0, per channel from Android API 29). onnxruntime's XNNPACK
+    provider takes per-channel weights only with int8 activations, so it is not the target.
 
     The fp32 model is first pre-processed (shape inference, graph optimization, BN folding),
     as onnxruntime recommends; ``calibration_images`` (uint8 N×C×H×W) set the activation
-    ranges (``method``: minmax, entropy or percentile).
+    ranges (``method``: minmax, entropy or percentile). A model with a fixed batch (the
+    mobile profile) is calibrated in batches of that size.
     """
     from onnxruntime.quantization import (
         CalibrationMethod,
@@ -69,10 +74,22 @@ def quantize_int8(fp32_path: str | os.PathLike, out: str | os.PathLike,
         # networks have many) and quantizes those per tensor: expected, so not shown.
         with atomic_path(out) as tmp_out, contextlib.redirect_stdout(io.StringIO()), \
                 _root_log_level(logging.ERROR):
-            quantize_static(str(pre), str(tmp_out), _Calibration(calibration_images),
+            quantize_static(str(pre), str(tmp_out),
+                            _Calibration(calibration_images, _fixed_batch(pre) or 64),
                             quant_format=QuantFormat.QDQ, per_channel=per_channel,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                            calibrate_method=methods[method])
+                            calibrate_method=methods[method],
+                            extra_options={"WeightSymmetric": True,
+                                           "ActivationSymmetric": False})
+
+
+def _fixed_batch(path: Path) -> int | None:
+    """The model input's batch size when it is fixed, else None."""
+    import onnx
+
+    dim = onnx.load(str(path), load_external_data=False).graph.input[0].type.tensor_type \
+        .shape.dim[0]
+    return dim.dim_value if dim.HasField("dim_value") and dim.dim_value > 0 else None
 
 
 @contextlib.contextmanager

@@ -33,13 +33,18 @@ def check_onnx(path: str | os.PathLike) -> None:
         raise ExportError(f"{path} fails the ONNX checker: {first}") from None
 
 
-def ort_session(path: str | os.PathLike, *, threads: int = 1):
+def ort_session(path: str | os.PathLike, *, threads: int = 1,
+                config: dict[str, str] | None = None):
+    """A CPU onnxruntime session of an ONNX or ORT-format file; ``config``: session config
+    entries (e.g. ``session.enable_saved_runtime_optimizations``)."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
+    for key, value in (config or {}).items():
+        opts.add_session_config_entry(key, value)
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
@@ -49,6 +54,11 @@ def pixels(images_uint8: torch.Tensor) -> np.ndarray:
 
 
 def ort_logits(session, images_uint8: torch.Tensor, batch_size: int = 500) -> np.ndarray:
+    """Logits of ``session`` on uint8 images, in batches (of the model's own batch size when
+    it is fixed, as in the mobile profile)."""
+    fixed = session.get_inputs()[0].shape[0]
+    if isinstance(fixed, int) and fixed > 0:
+        batch_size = fixed
     outs = [session.run(None, {INPUT_NAME: pixels(images_uint8[i:i + batch_size])})[0]
             for i in range(0, len(images_uint8), batch_size)]
     return np.concatenate(outs)

@@ -43,6 +43,12 @@ def test_metadata_and_dynamic_batch(exported, fmnist_ckpt):
     assert float(meta["accuracy"]) == pytest.approx(ckpt.metrics["test_accuracy"], abs=1e-6)
     assert json.loads(meta["labels"])[0] == "T-shirt/top"
     assert "[0,1]" in meta["input_format"]
+    # the server profile records onnxruntime's mobile analysis too: a dynamic batch is what
+    # keeps NNAPI and CoreML off it (see test_mobile_export.py for the mobile profile)
+    assert meta["profile"] == "server" and report.profile == "server"
+    usability = json.loads(meta["mobile_usability"])
+    assert usability["nnapi"]["partitions"] == 0
+    assert report.mobile_usability["nnapi"]["dynamic_shape_nodes"] > 0
     predicted = predicted_latency(ckpt.architecture())  # shipped table, if it covers the arch
     if predicted is None:
         assert "latency_ms" not in meta and report.predicted_latency_ms is None
