@@ -2,7 +2,8 @@
 
 Which architectures (fixed by ``--seed``): ``--bins`` equal-count bins of the shipped table's
 predicted latency over a pool of 4,000 samples, ``--per-bin`` draws from each, plus the space's
-hand-designed references and its smallest and largest networks. The first ``--second-seed``
+hand-designed references and its smallest and largest networks (mobile spaces; cell spaces
+have neither). The first ``--second-seed``
 draws of every bin are trained again with seed 1 (the seed-to-seed noise, i.e. the ceiling of
 any estimator's rank fidelity).
 
@@ -57,7 +58,7 @@ def plan(space, predictor, *, bins: int, per_bin: int, second_seed: int, seed: i
     """[(role, arch, training seed)] in the order they are trained."""
     runs = [(f"reference:{name}", space.decode(REFERENCE_ARCHS.get(name).arch), 0)
             for name in REFERENCE_ARCHS.names() if REFERENCE_ARCHS.get(name).space == space.name]
-    runs += [("smallest", space.smallest_arch(), 0), ("largest", space.largest_arch(), 0)]
+    runs += [(name, arch, 0) for name, arch in space.extreme_archs().items()]
     drawn = stratified_archs(space, predictor.predict_ms, bins=bins, per_bin=per_bin, seed=seed)
     for k in range(per_bin):  # round k: draw k of every bin, then its second seed
         chunk = drawn[k * bins:(k + 1) * bins]
@@ -121,6 +122,9 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0, help="architecture selection seed")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--train-images", type=int, help="default: the whole training split")
+    p.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd",
+                   help="sgd (lr 0.1, the train command's default) or adamw (cell spaces)")
+    p.add_argument("--lr", type=float, help="peak learning rate (sgd 0.1, adamw 3e-3)")
     p.add_argument("--threads", type=int, default=1, help="torch threads of this process")
     p.add_argument("--limit", type=int, help="stop after this many runs (chunks)")
     p.add_argument("--list", action="store_true", help="print the plan and exit")
@@ -145,7 +149,10 @@ def build(args) -> int:
         for role, arch, s in runs:
             print(f"{role:32s} seed {s}  {predictor.predict_ms(arch):.3f} ms  {arch}")
         return 0
-    recipe = Recipe(epochs=args.epochs, train_images=args.train_images)
+    lr = args.lr if args.lr is not None else {"sgd": 0.1, "adamw": 3e-3}[args.optimizer]
+    recipe = Recipe(epochs=args.epochs, train_images=args.train_images,
+                    optimizer=args.optimizer, lr=lr,
+                    weight_decay={"sgd": 4e-5, "adamw": 0.05}[args.optimizer])
     header_path, csv_path = paths_of(args.out)
     header_path.parent.mkdir(parents=True, exist_ok=True)
     write_header(args.out, make_header(

@@ -98,6 +98,11 @@ class SearchSpace(ABC):
         """
         return self.layers(arch)
 
+    def extreme_archs(self) -> dict[str, Architecture]:
+        """Named extremes of the space (e.g. ``smallest``, ``largest``), where it has an
+        order by size; empty otherwise (cell spaces)."""
+        return {}
+
     @abstractmethod
     def enumerate_layers(self) -> list[LayerKey]:
         """Every distinct layer any architecture of the space can contain, sorted."""

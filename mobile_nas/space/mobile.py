@@ -103,6 +103,9 @@ class MobileSpace(SearchSpace):
         self.validate(arch)
         return arch
 
+    def extreme_archs(self) -> dict[str, Architecture]:
+        return {"smallest": self.smallest_arch(), "largest": self.largest_arch()}
+
     def smallest_arch(self) -> Architecture:
         """Narrowest, shallowest path: ``ds``, smallest kernel, depth and width, no SE."""
         return self.from_stage_configs([
