@@ -14,6 +14,7 @@ interval, Spearman ρ and top-10 overlap. Rows:
 Phases, each resumable:
 
     python benchmarks/supernet_fidelity.py train VARIANT  # runs/fidelity/VARIANT/supernet.pt
+    python benchmarks/supernet_fidelity.py prescore       # score planned archs (optional, early)
     python benchmarks/supernet_fidelity.py ship VARIANT   # -> mobile_nas/pretrained/ (float16)
     python benchmarks/supernet_fidelity.py report         # benchmarks/results/supernet_fidelity.*
 
@@ -57,6 +58,10 @@ VARIANTS: dict[str, tuple[SupernetTrainConfig, str]] = {
                                         augment=True),
                     "sandwich rule (largest + smallest + 2 random paths) with in-place "
                     "distillation from the largest, shifts/flips; about the default's CPU"),
+    "uniform-long": (SupernetTrainConfig(steps=7500, batch_size=128, lr=0.1, warmup_steps=200,
+                                         augment=True),
+                     "uniform single path for 3x the default's steps (~17 epochs of images), "
+                     "shifts/flips as in stand-alone training"),
 }
 
 #: (calibration batches, calibration batch size, validation images) per scoring budget.
@@ -94,7 +99,7 @@ def train_variant(name: str, work: Path, threads: int) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("phase", choices=("train", "ship", "report"))
+    ap.add_argument("phase", choices=("train", "prescore", "ship", "report"))
     ap.add_argument("variant", nargs="?", help="train/ship: one of " + ", ".join(VARIANTS))
     ap.add_argument("--work", default="runs/fidelity", help="supernets and scores")
     ap.add_argument("--threads", type=int, default=1)
@@ -102,11 +107,46 @@ def main(argv=None) -> int:
     work = Path(args.work)
     if args.phase == "train":
         train_variant(args.variant or "", work, args.threads)
+    elif args.phase == "prescore":
+        prescore(work, args.threads)
     elif args.phase == "ship":
         ship(args.variant or "", work, args.threads)
     else:
         report(work, args.threads)
     return 0
+
+
+def planned_archs(space) -> list:
+    """Every architecture the ground-truth builder plans (to score before it finishes)."""
+    from build_groundtruth import plan
+
+    from mobile_nas.cost.latency import LatencyPredictor, LatencyTable, shipped_table_path
+
+    predictor = LatencyPredictor(LatencyTable.load(shipped_table_path(SPACE)))
+    return list(dict.fromkeys(a for _, a, _ in plan(space, predictor, bins=8, per_bin=6,
+                                                     second_seed=2, seed=0)))
+
+
+def prescore(work: Path, threads: int) -> None:
+    """Scores the planned architectures with every trained variant (fills the caches)."""
+    from mobile_nas.space import get_space
+    from mobile_nas.train.data import load_dataset
+    from mobile_nas.train.supernet import SupernetError, load_supernet
+
+    torch.set_num_threads(threads)
+    space = get_space(SPACE)
+    archs = planned_archs(space)
+    dataset = load_dataset("fashion-mnist", seed=0)
+    for name in VARIANTS:
+        try:
+            supernet = load_supernet(work / name / "supernet.pt", space)
+        except SupernetError as exc:
+            print(f"skipping {name}: {exc}", file=sys.stderr)
+            continue
+        for budget in SCORING:
+            score_supernet(supernet, dataset, archs, budget,
+                           work / name / f"scores_{budget.replace(' ', '_')}.json")
+        print(f"scored {len(archs)} archs with {name}", file=sys.stderr, flush=True)
 
 
 def ground_truth_archs(space):
