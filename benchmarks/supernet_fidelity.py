@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from mobile_nas.atomic import atomic_write_json, atomic_write_text
+from mobile_nas.errors import MobileNasError
 from mobile_nas.search.presets import PRESETS
 from mobile_nas.train.supernet import SupernetTrainConfig
 
@@ -105,6 +106,15 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     work = Path(args.work)
+    try:
+        run_phase(args, work)
+    except MobileNasError as exc:  # e.g. a truncated or foreign ground-truth file
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def run_phase(args, work: Path) -> None:
     if args.phase == "train":
         train_variant(args.variant or "", work, args.threads)
     elif args.phase == "prescore":
@@ -113,7 +123,6 @@ def main(argv=None) -> int:
         ship(args.variant or "", work, args.threads)
     else:
         report(work, args.threads)
-    return 0
 
 
 def planned_archs(space) -> list:

@@ -1,6 +1,7 @@
 """``mobile-nas demo``: the whole path on Fashion-MNIST, minutes on a laptop CPU.
 
-Quick supernet → RL search under a latency target (shipped fmnist28 table) → train the winner
+Shipped pretrained supernet → RL search under a latency target (shipped fmnist28 table) → train
+the winner
 → export fp32 and INT8 ONNX (verified; server profile, and the mobile profile with its ORT
 format files and NNAPI/CoreML coverage) → time both → report. Every stage keeps its outputs
 in ``--out`` and is skipped or resumed when the demo is run again.
@@ -12,14 +13,15 @@ import argparse
 import sys
 import time
 
-from mobile_nas.commands._common import positive_float, positive_int
+from mobile_nas.commands._common import add_device_args, positive_float, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo", help="run the whole path on Fashion-MNIST (minutes on a CPU)",
-        description="On Fashion-MNIST with the shipped fmnist28 latency table: train a quick "
-                    "weight-sharing supernet, run the RL (REINFORCE) search under a latency "
+        description="On Fashion-MNIST with the shipped fmnist28 latency table and the shipped "
+                    "pretrained supernet (a quick one is trained instead for another --seed "
+                    "or --data-dir), run the RL search under a latency "
                     "target, train the winner, export verified fp32 and INT8 ONNX (server "
                     "profile, and the mobile profile with .ort files and onnxruntime's "
                     "NNAPI/CoreML usability analysis), time both with onnxruntime and write "
@@ -34,6 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--train-subset", type=positive_int, metavar="N",
                    help="train the winner on N training images (default: all 55000)")
     p.add_argument("--threads", type=positive_int, help="torch threads (default: torch's)")
+    add_device_args(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", help="folder with the Fashion-MNIST files")
     p.set_defaults(handler=_demo)
@@ -70,7 +73,7 @@ def _demo(args: argparse.Namespace) -> int:
     run_dir = out / "search"
     stage_s: dict[str, float] = {}
 
-    _say(f"== 1/5 search: quick supernet + RL controller, {args.trials} trials, latency "
+    _say(f"== 1/5 search: shipped supernet + RL controller, {args.trials} trials, latency "
          f"target {args.latency_target_ms:g} ms (shipped fmnist28 table)")
     t = time.perf_counter()
     best = _finished_search(run_dir, args)
@@ -79,7 +82,7 @@ def _demo(args: argparse.Namespace) -> int:
                               out_dir=str(run_dir), dataset="fashion-mnist",
                               data_dir=args.data_dir, latency_target_ms=args.latency_target_ms,
                               reward="soft", preset="quick", resume=True, seed=args.seed,
-                              threads=args.threads)
+                              threads=args.threads, device=args.device, amp=args.amp)
         best = run_search(config).best
     else:
         _say(f"   reusing the finished search in {run_dir}")
@@ -105,7 +108,8 @@ def _demo(args: argparse.Namespace) -> int:
     if ckpt is None:
         dataset = load_dataset("fashion-mnist", data_dir=args.data_dir, seed=args.seed)
         ckpt = train_architecture(arch, dataset, out=model_pt, epochs=args.epochs,
-                                  resume=True, train_subset=args.train_subset, seed=args.seed)
+                                  resume=True, train_subset=args.train_subset, seed=args.seed,
+                                  device=args.device, amp=args.amp)
     else:
         _say(f"   reusing {model_pt}")
     stage_s["train"] = time.perf_counter() - t
