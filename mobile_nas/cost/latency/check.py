@@ -77,9 +77,10 @@ def check_archs(table: LatencyTable, space, *, n: int = 20, seed: int = 0,
     if include_references:
         for name in REFERENCE_ARCHS.names():
             ref = REFERENCE_ARCHS.get(name)
-            if ref.space == space.name:
-                chosen.setdefault(ref.arch,
-                                  (name, Architecture.from_string(ref.arch, space.name)))
+            arch = Architecture.from_string(ref.arch, ref.space) \
+                if ref.space == space.name else None
+            if arch is not None and not table.missing(space.runtime_layers(arch)):
+                chosen.setdefault(ref.arch, (name, arch))  # references the table covers
     rng = np.random.default_rng(seed)
     restricted = table.metadata.get("restricted_to_archs")
     calibrated = set(table.calibration.archs) if table.calibration else set()

@@ -129,6 +129,8 @@ def test_lut_check_shipped_table(run_cli, tmp_path):
                              "--n", "2", "--rounds", "2", "--plot", str(png), "--json")
     assert code == 0, err
     rec = json.loads(out)
-    assert len(rec["rows"]) == 2 and 0 <= rec["within_10"] <= 1
+    names = [r["name"] for r in rec["rows"]]  # the space's references, then 2 random ones
+    assert names == ["fmnist28_mnasnet", "fmnist28_mobilenet_v2", "random0", "random1"]
+    assert 0 <= rec["within_10"] <= 1
     assert all(r["measured_ms"] > 0 and r["predicted_ms"] > 0 for r in rec["rows"])
     assert png.read_bytes()[:4] == b"\x89PNG"
