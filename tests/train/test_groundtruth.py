@@ -24,7 +24,8 @@ ARCHS = ["ds_k3_n1_c16_relu|ds_k3_n1_c24_relu|ds_k3_n1_c40_relu|ds_k3_n1_c64_rel
          "mb3_k5_n1_c24_relu|mb6_k3_n2_c32_hswish|ds_k3_n1_c48_relu|mb3_k3_n2_c80_relu_se"]
 
 
-def _row(arch: str, seed: int = 0, acc: float = 0.85, recipe: Recipe = Recipe()):
+def _row(arch: str, seed: int = 0, acc: float = 0.85, recipe: Recipe | None = None):
+    recipe = recipe or Recipe()
     return GroundTruthRow(arch=arch, role="bin0", seed=seed, recipe_id=recipe.recipe_id,
                           val_accuracy=acc, test_accuracy=acc - 0.01, train_loss=1.0,
                           macs=1000, params=100, predicted_ms=0.2, train_seconds=10.0,
