@@ -59,10 +59,6 @@ VARIANTS: dict[str, tuple[SupernetTrainConfig, str]] = {
                                         augment=True),
                     "sandwich rule (largest + smallest + 2 random paths) with in-place "
                     "distillation from the largest, shifts/flips; about the default's CPU"),
-    "uniform-long": (SupernetTrainConfig(steps=7500, batch_size=128, lr=0.1, warmup_steps=200,
-                                         augment=True),
-                     "uniform single path for 3x the default's steps (~17 epochs of images), "
-                     "shifts/flips as in stand-alone training"),
 }
 
 #: (calibration batches, calibration batch size, validation images) per scoring budget.
