@@ -109,10 +109,15 @@ def _search(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"out_dir": str(result.out_dir), "trials": result.trials,
                     "storage": result.storage, "study_name": result.study_name,
-                    "seconds": round(result.seconds, 1), "best": best,
+                    "seconds": round(result.seconds, 1), "evaluator": result.evaluator,
+                    "best": best,
                     "pareto_size": len(result.pareto)})
         return 0
     print(f"trials   {result.trials} in {result.out_dir} ({result.seconds:.0f} s)")
+    if "device" in result.evaluator:
+        print(f"scored   {result.evaluator.get('name')} on {result.evaluator['device']}"
+              + (f" ({result.evaluator['supernet']} supernet)"
+                 if result.evaluator.get("supernet") == "shipped" else ""))
     if "arch" in best:
         flag = "feasible" if best["feasible"] else "NOT feasible (no trial met the targets)"
         print(f"best     {best['arch']}  [{flag}]")

@@ -24,10 +24,13 @@ class ProxyTrainEvaluator(Evaluator):
                  device: str = "auto", amp: bool | None = None) -> None:
         super().__init__(space=space)
         self.dataset = dataset
-        self.device, self.amp = device, amp
+        from mobile_nas.device import describe_device, resolve_device
+
+        self.device, self.amp = resolve_device(device), amp
         self.val = dataset.val.subset(val_images, seed=seed + 2)
         self.settings = {"epochs": epochs, "train_images": train_images,
-                         "val_images": len(self.val), "batch_size": batch_size, "seed": seed}
+                         "val_images": len(self.val), "batch_size": batch_size, "seed": seed,
+                         "device": describe_device(self.device)}
         self.cache: dict[Architecture, float] = {}
 
     def evaluate(self, arch: Architecture) -> float:

@@ -81,6 +81,7 @@ class SearchResult:
     storage: str
     study_name: str
     seconds: float
+    evaluator: dict[str, Any] = field(default_factory=dict)  # what scored, where (device)
 
 
 def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
@@ -166,7 +167,7 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
     best = write_outputs(out_dir, study, meta=meta, plot=config.plot)
     records = trial_records(study)
     return SearchResult(out_dir, best, pareto_records(records), len(records), storage_url,
-                        config.study_name, time.time() - t0)
+                        config.study_name, time.time() - t0, evaluator.describe())
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -230,6 +231,11 @@ def _supernet_evaluator_factory(config: SearchConfig, space: SearchSpace, out_di
 
     preset = get_preset(config.preset)
     device = resolve_device(config.device)  # a bad or absent device fails before any work
+    if config.progress:
+        from mobile_nas.device import describe_device
+
+        print(f"device: {describe_device(device)} (training and scoring; latency is "
+              f"onnxruntime's)", file=sys.stderr)
     if config.evaluator == "supernet" and space.family not in supernet_families():
         raise SearchError(f"no weight-sharing supernet for space {space.name!r}; use "
                           f"--evaluator proxy or table")
