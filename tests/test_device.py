@@ -118,3 +118,19 @@ def test_cuda_training_saves_weights_a_cpu_machine_scores_the_same(data, tmp_pat
     gpu_acc = evaluate_accuracy(model.to("cuda").eval(), data.test, data.mean, data.std)
     assert abs(cpu_acc - gpu_acc) <= 0.002
     assert abs(cpu_acc - ckpt.metrics["test_accuracy"]) <= 0.002
+
+
+def test_a_checkpoint_trained_on_cpu_scores_the_same_on_another_device_string(data, tmp_path):
+    from mobile_nas.train.checkpoint import load_checkpoint
+    from mobile_nas.train.trainer import train_architecture
+
+    arch = get_space("fmnist28").decode(TINY)
+    ckpt = train_architecture(arch, data, out=tmp_path / "m.pt", epochs=1, progress=False,
+                              train_subset=256, device="cpu")
+    loaded = load_checkpoint(tmp_path / "m.pt")
+    assert all(v.device.type == "cpu" for v in loaded.state_dict.values())
+    model = build_model(arch)
+    model.load_state_dict(loaded.state_dict)
+    model.to(resolve_device("auto")).eval()
+    assert evaluate_accuracy(model, data.test, data.mean, data.std) == pytest.approx(
+        ckpt.metrics["test_accuracy"], abs=0.002)
