@@ -231,11 +231,6 @@ def _supernet_evaluator_factory(config: SearchConfig, space: SearchSpace, out_di
 
     preset = get_preset(config.preset)
     device = resolve_device(config.device)  # a bad or absent device fails before any work
-    if config.progress:
-        from mobile_nas.device import describe_device
-
-        print(f"device: {describe_device(device)} (training and scoring; latency is "
-              f"onnxruntime's)", file=sys.stderr)
     if config.evaluator == "supernet" and space.family not in supernet_families():
         raise SearchError(f"no weight-sharing supernet for space {space.name!r}; use "
                           f"--evaluator proxy or table")
@@ -255,13 +250,20 @@ def _supernet_evaluator_factory(config: SearchConfig, space: SearchSpace, out_di
                                            val_images=preset.val_images, seed=config.seed,
                                            device=str(device), amp=config.amp)
     supernet = load_supernet(config.supernet, space) if config.supernet else None
-    source = str(config.supernet or "")
+    source, why = str(config.supernet or ""), ""
     if supernet is None and not config.train_supernet:
-        supernet = _shipped_supernet(config, space, preset.val_size)
+        supernet, why = _shipped_supernet(config, space, preset.val_size)
         source = "shipped" if supernet is not None else ""
 
-    def build() -> SupernetEvaluator:
-        nonlocal supernet, source
+    def build() -> SupernetEvaluator:  # runs once the study is open: messages come after
+        nonlocal supernet, source        # every input check
+        if config.progress:
+            from mobile_nas.device import describe_device
+
+            print(f"device: {describe_device(device)} (training and scoring; latency is "
+                  f"onnxruntime's)", file=sys.stderr)
+            if why:
+                print(f"supernet: {why}", file=sys.stderr)
         if supernet is None:
             supernet = build_supernet(space)
             path = out_dir / "supernet.pt"
@@ -279,31 +281,28 @@ def _supernet_evaluator_factory(config: SearchConfig, space: SearchSpace, out_di
 
 
 def _shipped_supernet(config: SearchConfig, space: SearchSpace, val_size: int):
-    """The space's pretrained supernet when this run validates on the split it was trained
-    beside (same dataset, split seed and validation size); None (train one) otherwise."""
-    import sys
-
+    """(the space's pretrained supernet, a line saying so) when this run validates on the
+    split it was trained beside (same dataset, split seed and validation size); (None, why)
+    otherwise, and then a supernet is trained."""
     from mobile_nas.pretrained import pretrained_supernet_path, read_metadata
     from mobile_nas.train.supernet import load_supernet
 
     path = pretrained_supernet_path(space.name)
     if path is None:
-        return None
+        return None, ""
     meta = read_metadata(path)
     wanted = {"dataset": config.dataset, "split_seed": config.seed, "val_size": val_size}
     differs = [f"{k} {meta.get(k)!r} (this run: {v!r})" for k, v in wanted.items()
                if meta.get(k) != v]
     if config.data_dir is None and not differs:
-        if config.progress:
-            print(f"supernet: shipped {path.name} (Kendall tau "
-                  f"{meta.get('fidelity', {}).get('kendall_tau', float('nan')):.2f} against "
-                  f"stand-alone training; --train-supernet trains a fresh one)",
-                  file=sys.stderr)
-        return load_supernet(path, space)
-    if config.progress and differs:
-        print(f"supernet: not using the shipped one, it was trained with "
-              f"{', '.join(differs)}; training a fresh one", file=sys.stderr)
-    return None
+        tau = meta.get("fidelity", {}).get("kendall_tau", float("nan"))
+        return load_supernet(path, space), (
+            f"shipped {path.name} (Kendall tau {tau:.2f} against stand-alone training; "
+            f"--train-supernet trains a fresh one)")
+    if differs:
+        return None, (f"not using the shipped one, it was trained with {', '.join(differs)}; "
+                      f"training a fresh one")
+    return None, "not using the shipped one with --data-dir; training a fresh one"
 
 
 def _objective(space: SearchSpace, evaluator: Evaluator, cost_model: CostModel,

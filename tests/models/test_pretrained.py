@@ -62,7 +62,9 @@ def test_search_takes_the_shipped_supernet_only_on_its_split(tmp_path):
         return SearchConfig(space="fmnist28", strategy="random", trials=1,
                             out_dir=str(tmp_path), progress=False, **kw)
 
-    assert _shipped_supernet(config(), SPACE, 5000) is not None
-    assert _shipped_supernet(config(seed=1), SPACE, 5000) is None  # other validation split
-    assert _shipped_supernet(config(dataset="synthetic"), SPACE, 5000) is None
-    assert _shipped_supernet(config(), SPACE, 2000) is None  # other validation size
+    supernet, why = _shipped_supernet(config(), SPACE, 5000)
+    assert supernet is not None and "shipped fmnist28_supernet" in why
+    supernet, why = _shipped_supernet(config(seed=1), SPACE, 5000)  # other validation split
+    assert supernet is None and "split_seed 0 (this run: 1)" in why
+    assert _shipped_supernet(config(dataset="synthetic"), SPACE, 5000)[0] is None
+    assert _shipped_supernet(config(), SPACE, 2000)[0] is None  # other validation size
