@@ -27,7 +27,6 @@ import hashlib
 import os
 import platform
 import shlex
-import subprocess
 import sys
 import time
 from datetime import datetime, timezone
@@ -36,6 +35,7 @@ from pathlib import Path
 import torch
 
 from mobile_nas.cost.latency import LatencyPredictor, LatencyTable, shipped_table_path
+from mobile_nas.cost.latency.runner import cpu_model
 from mobile_nas.errors import MobileNasError
 from mobile_nas.models import build_model
 from mobile_nas.search.costs import macs_params
@@ -96,17 +96,6 @@ def claim(claims: Path, arch: str, seed: int) -> bool:
     with os.fdopen(fd, "w") as fh:
         fh.write(str(os.getpid()))
     return True
-
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return platform.processor() or "unknown"
 
 
 def main(argv=None) -> int:
