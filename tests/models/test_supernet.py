@@ -151,3 +151,26 @@ def test_a_file_from_before_a_setting_existed_is_reused(space, tmp_path):
                                 lr=1e-3)
     assert train_supernet(MobileSupernet(space), ds, adamw, checkpoint_path=path,
                           progress=False).resumed_from_step == 0
+
+
+def test_sandwich_rule_with_inplace_distillation_trains_every_kind_of_path(space):
+    from mobile_nas.train.data import load_dataset
+    from mobile_nas.train.supernet import train_supernet
+
+    torch.manual_seed(0)
+    net = MobileSupernet(space)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    cfg = SupernetTrainConfig(steps=2, batch_size=16, warmup_steps=1, sampling="sandwich",
+                              random_paths=1, distill=0.5)
+    result = train_supernet(net, load_dataset("synthetic"), cfg, progress=False, device="cpu")
+    assert torch.isfinite(torch.tensor(result.final_loss))
+    after = net.state_dict()
+    # the largest path reaches the deepest slot and SE of the last stage: it was trained
+    deepest = [k for k in after if k.startswith(f"stages.3.{max(space.stages[3].layers) - 1}.")
+               and "weight" in k]
+    assert deepest and any(not torch.equal(before[k], after[k]) for k in deepest)
+    # ds blocks (the smallest path is all ds) were trained too
+    ds = [k for k in after if ".ds." in k and k.endswith("weight")]
+    assert any(not torch.equal(before[k], after[k]) for k in ds)
+    with pytest.raises(SupernetError, match="bad sandwich settings"):
+        SupernetTrainConfig(sampling="sandwich", distill=1.5)
