@@ -43,8 +43,9 @@ def _cells(steps: int) -> dict[str, dict[str, Any]]:
 PRESETS = {
     # ~15k training images seen by the supernet when one is trained (fmnist28 on
     # Fashion-MNIST uses the shipped one). Scoring on 2,000 validation images: with 500 the
-    # quick supernet ranked stand-alone accuracy at Kendall tau 0.15 [-0.13, 0.40], with
-    # 2,000 at 0.30 [0.08, 0.50] (30 architectures; benchmarks/results/supernet_fidelity.md)
+    # quick supernet ranked stand-alone accuracy at Kendall tau 0.10 [-0.09, 0.28], with
+    # 2,000 at 0.17 (52 architectures; benchmarks/results/supernet_fidelity.md); the shipped
+    # supernet 0.44 with 500 and 0.475 with 2,000
     "quick": Preset("quick", SupernetTrainConfig(steps=240, batch_size=64, lr=0.1,
                                                  warmup_steps=20),
                     calib_batches=4, calib_batch_size=128, val_images=2000,
