@@ -28,7 +28,6 @@ import os
 import platform
 import shlex
 import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -37,21 +36,18 @@ import torch
 from mobile_nas.cost.latency import LatencyPredictor, LatencyTable, shipped_table_path
 from mobile_nas.cost.latency.runner import cpu_model
 from mobile_nas.errors import MobileNasError
-from mobile_nas.models import build_model
-from mobile_nas.search.costs import macs_params
 from mobile_nas.space import REFERENCE_ARCHS, get_space
 from mobile_nas.train.data import load_dataset
 from mobile_nas.train.groundtruth import (
-    GroundTruthRow,
     Recipe,
     append_row,
     done_runs,
     make_header,
     paths_of,
     stratified_archs,
+    train_row,
     write_header,
 )
-from mobile_nas.train.trainer import evaluate_accuracy, train_model
 
 
 def plan(space, predictor, *, bins: int, per_bin: int, second_seed: int, seed: int):
@@ -170,26 +166,13 @@ def build(args) -> int:
         if (key, s) in done_runs(args.out) or not claim(claims, key, s):
             continue
         try:
-            torch.manual_seed(s)
-            model = build_model(arch)
-            t0 = time.perf_counter()
-            result = train_model(model, dataset, seed=s, progress=False,
-                                 **recipe.train_kwargs())
-            seconds = time.perf_counter() - t0
-            test_acc = evaluate_accuracy(model, dataset.test, dataset.mean, dataset.std)
-            macs, params = macs_params(arch)
-            row = GroundTruthRow(
-                arch=key, role=role, seed=s, recipe_id=recipe.recipe_id,
-                val_accuracy=result.val_accuracy, test_accuracy=test_acc,
-                train_loss=result.history[-1].train_loss, macs=macs, params=params,
-                predicted_ms=predictor.predict_ms(arch), train_seconds=seconds,
-                load_average=os.getloadavg()[0],
-                finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+            row = train_row(arch, role=role, seed=s, recipe=recipe, dataset=dataset,
+                            predicted_ms=predictor.predict_ms(arch))
             append_row(args.out, row)
         finally:
             claim_path(claims, key, s).unlink(missing_ok=True)
         bar.write(f"{role:28s} seed {s}  val {100 * row.val_accuracy:.2f}%  test "
-                  f"{100 * test_acc:.2f}%  {seconds:.0f} s  {key}")
+                  f"{100 * row.test_accuracy:.2f}%  {row.train_seconds:.0f} s  {key}")
     return 0
 
 

@@ -20,9 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo", help="run the whole path on Fashion-MNIST (minutes on a CPU)",
         description="On Fashion-MNIST with the shipped fmnist28 latency table and the shipped "
-                    "pretrained supernet (a quick one is trained instead for another --seed "
-                    "or --data-dir), run the RL search under a latency "
-                    "target, train the winner, export verified fp32 and INT8 ONNX (server "
+                    "pretrained supernet (a quick one is trained instead with --data-dir), "
+                    "run the RL search under a latency target (hard reward), train the "
+                    "winner, export verified fp32 and INT8 ONNX (server "
                     "profile, and the mobile profile with .ort files and onnxruntime's "
                     "NNAPI/CoreML usability analysis), time both with onnxruntime and write "
                     "the HTML report. Re-running resumes.",
@@ -37,7 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="train the winner on N training images (default: all 55000)")
     p.add_argument("--threads", type=positive_int, help="torch threads (default: torch's)")
     add_device_args(p)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the search and of the winner's training (default 0; the "
+                        "train/validation split stays the shipped supernet's)")
     p.add_argument("--data-dir", help="folder with the Fashion-MNIST files")
     p.set_defaults(handler=_demo)
 
@@ -81,7 +83,7 @@ def _demo(args: argparse.Namespace) -> int:
         config = SearchConfig(space="fmnist28", strategy="rl", trials=args.trials,
                               out_dir=str(run_dir), dataset="fashion-mnist",
                               data_dir=args.data_dir, latency_target_ms=args.latency_target_ms,
-                              reward="soft", preset="quick", resume=True, seed=args.seed,
+                              reward="hard", preset="quick", resume=True, seed=args.seed,
                               threads=args.threads, device=args.device, amp=args.amp)
         best = run_search(config).best
     else:
@@ -106,7 +108,8 @@ def _demo(args: argparse.Namespace) -> int:
                                  or ckpt.recipe.get("train_subset") != args.train_subset):
             ckpt = None
     if ckpt is None:
-        dataset = load_dataset("fashion-mnist", data_dir=args.data_dir, seed=args.seed)
+        dataset = load_dataset("fashion-mnist", data_dir=args.data_dir,
+                               seed=SearchConfig.split_seed)
         ckpt = train_architecture(arch, dataset, out=model_pt, epochs=args.epochs,
                                   resume=True, train_subset=args.train_subset, seed=args.seed,
                                   device=args.device, amp=args.amp)

@@ -40,9 +40,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="latency target in milliseconds")
     p.add_argument("--macs-target", type=positive_float, metavar="M",
                    help="MAC target (fused multiply-adds)")
-    p.add_argument("--reward", default="soft", choices=("soft", "hard", "absolute"),
-                   help="MnasNet soft (w=-0.07) or hard (w=-1 past the target), or TuNAS "
-                        "absolute (beta=-0.07) reward (default soft)")
+    p.add_argument("--reward", default="hard", choices=("soft", "hard", "absolute"),
+                   help="hard (default: the target is a budget; MnasNet w=0 under it, w=-1 "
+                        "past it), MnasNet soft (w=-0.07 on both sides: trades accuracy for "
+                        "latency, so picks may leave the target), or TuNAS absolute "
+                        "(beta=-0.07)")
+    p.add_argument("--skip-margin", type=_margin, default=0.1, metavar="F",
+                   help="do not evaluate a candidate whose table-predicted latency or MACs "
+                        "exceed the target by more than this fraction; it is told to the "
+                        "strategy with its reward at accuracy 0 and does not count as a "
+                        "trial (default 0.1; 'off' evaluates everything)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--table", metavar="T", help="latency table (default: the shipped table "
                                                   "of the space)")
@@ -69,13 +76,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="study name inside the storage (default search)")
     p.add_argument("--resume", action="store_true",
                    help="continue the study in RUN_DIR/--storage (also: join as a worker)")
-    p.add_argument("--seed", type=int, default=0, metavar="K", help="random seed (default 0)")
+    p.add_argument("--seed", type=int, default=0, metavar="K",
+                   help="the strategy's random seed (default 0)")
+    p.add_argument("--split-seed", type=int, default=0, metavar="K",
+                   help="seed of the train/validation split and of the evaluator's fixed "
+                        "batches (default 0, the split the shipped supernet was trained "
+                        "beside); change --seed, not this, to repeat a search")
     p.add_argument("--preset", default="default", choices=("quick", "default"),
                    help="supernet budget: quick (minutes on 2 cores) or default")
     p.add_argument("--supernet", metavar="PATH",
                    help="reuse a trained supernet (an earlier RUN_DIR/supernet.pt or a "
                         ".safetensors file); default: the space's shipped pretrained "
-                        "supernet when this run's dataset and --seed match its split")
+                        "supernet when this run's dataset and --split-seed match its "
+                        "split")
     p.add_argument("--train-supernet", action="store_true",
                    help="train a fresh supernet (--preset budget) instead of the shipped one")
     p.add_argument("--threads", type=positive_int, default=1, metavar="N",
@@ -85,6 +98,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_json_arg(p)
     p.set_defaults(handler=_search)
+
+
+def _margin(text: str) -> float | None:
+    """--skip-margin: a fraction >= 0, or 'off'."""
+    if text.strip().lower() in ("off", "none"):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 10:
+        raise argparse.ArgumentTypeError(f"expected a fraction >= 0 (0.1 = 10%) or 'off', "
+                                         f"got {text!r}")
+    return value
 
 
 def _search(args: argparse.Namespace) -> int:
@@ -97,7 +124,8 @@ def _search(args: argparse.Namespace) -> int:
         dataset=args.dataset, data_dir=args.data_dir,
         latency_target_ms=args.latency_target_ms, macs_target=args.macs_target,
         reward=args.reward, table=args.table, measure=args.measure, storage=args.storage,
-        study_name=args.study_name, resume=args.resume, seed=args.seed, preset=args.preset,
+        study_name=args.study_name, resume=args.resume, seed=args.seed,
+        split_seed=args.split_seed, skip_margin=args.skip_margin, preset=args.preset,
         supernet=args.supernet, train_supernet=args.train_supernet, evaluator=args.evaluator,
         threads=args.threads, device=args.device, amp=args.amp,
         progress=not args.no_progress)
@@ -110,10 +138,12 @@ def _search(args: argparse.Namespace) -> int:
         print_json({"out_dir": str(result.out_dir), "trials": result.trials,
                     "storage": result.storage, "study_name": result.study_name,
                     "seconds": round(result.seconds, 1), "evaluator": result.evaluator,
-                    "best": best,
+                    "best": best, "skipped": result.skipped,
                     "pareto_size": len(result.pareto)})
         return 0
-    print(f"trials   {result.trials} in {result.out_dir} ({result.seconds:.0f} s)")
+    print(f"trials   {result.trials} in {result.out_dir} ({result.seconds:.0f} s)"
+          + (f"; {result.skipped} candidates beyond the target not evaluated"
+             if result.skipped else ""))
     if "device" in result.evaluator:
         print(f"scored   {result.evaluator.get('name')} on {result.evaluator['device']}"
               + (f" ({result.evaluator['supernet']} supernet)"

@@ -33,6 +33,15 @@ def trial_records(study) -> list[dict[str, Any]]:
     return out
 
 
+def skipped_count(study) -> int:
+    """Candidates the search did not evaluate because a target ruled them out (PRUNED trials
+    with the user attribute ``skipped``)."""
+    from optuna.trial import TrialState
+
+    return sum(bool(t.user_attrs.get("skipped"))
+               for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,)))
+
+
 def best_record(records: list[dict[str, Any]]) -> dict[str, Any] | None:
     """Best reward among feasible trials; if none is feasible, the best reward overall
     (its ``feasible`` is then false)."""
@@ -62,7 +71,8 @@ def write_outputs(out_dir: str | Path, study, *, meta: dict[str, Any],
     records = trial_records(study)
     best = best_record(records)
     pareto = pareto_records(records)
-    best_doc = {"schema_version": OUTPUT_SCHEMA_VERSION, **meta, "trials": len(records)}
+    best_doc = {"schema_version": OUTPUT_SCHEMA_VERSION, **meta, "trials": len(records),
+                "skipped": skipped_count(study)}
     if best is not None:
         best_doc.update({k: best[k] for k in ("arch", "accuracy", "latency_ms", "macs",
                                               "params", "reward", "feasible")})

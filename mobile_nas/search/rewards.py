@@ -85,6 +85,11 @@ class Reward:
         """True when every metric meets its target."""
         return all(self._ratio(t, metrics) <= 1.0 for t in self.targets)
 
+    def beyond(self, metrics: Mapping[str, float], margin: float) -> bool:
+        """True when some metric exceeds its target by more than ``margin`` (a fraction:
+        0.1 is 10% past the target)."""
+        return any(self._ratio(t, metrics) > 1.0 + margin for t in self.targets)
+
     def target(self, metric: str) -> float | None:
         for t in self.targets:
             if t.metric == metric:

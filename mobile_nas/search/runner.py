@@ -8,6 +8,12 @@ metrics, with the targets as Optuna constraints). The study lives in
 trials of killed processes failed, so ``resume`` reaches ``trials`` finished trials without
 losing or repeating any; strategy state is saved beside the study after every trial
 (``RUN_DIR/strategy_state.pt``). Several processes on one storage and study cooperate.
+
+A candidate whose predicted latency or MACs the cost model already puts beyond its target by
+more than ``skip_margin`` (the table's error) is not evaluated: its trial is recorded as
+PRUNED with ``skipped=True`` and the reward it would get at accuracy 0, which the strategy is
+told, and it does not count towards ``trials`` (the saved evaluations are counted in
+``SearchResult.skipped``).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from mobile_nas.space.base import SearchSpace
 
 HEARTBEAT_S = 5
 GRACE_S = 20
+MAX_SKIPPED_IN_A_ROW = 2000
 
 
 class SearchError(MobileNasError):
@@ -48,13 +55,15 @@ class SearchConfig:
     dataset: str = "fashion-mnist"
     latency_target_ms: float | None = None
     macs_target: float | None = None
-    reward: str = "soft"
+    reward: str = "hard"  # the target is a budget (see mobile_nas.search.rewards)
     table: str | None = None
     measure: bool = False
     storage: str | None = None
     study_name: str = "search"
     resume: bool = False
-    seed: int = 0
+    seed: int = 0  # the strategy's randomness
+    split_seed: int = 0  # the train/validation split and the evaluator's fixed batches
+    skip_margin: float | None = 0.1  # None: evaluate every candidate, even far past a target
     preset: str = "default"
     supernet: str | None = None
     train_supernet: bool = False  # ignore the space's shipped supernet and train a fresh one
@@ -82,6 +91,7 @@ class SearchResult:
     study_name: str
     seconds: float
     evaluator: dict[str, Any] = field(default_factory=dict)  # what scored, where (device)
+    skipped: int = 0  # candidates beyond a target by more than skip_margin, not evaluated
 
 
 def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
@@ -107,6 +117,8 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
     # -- validate everything before touching the study ------------------------------------
     if config.trials < 1:
         raise SearchError(f"--trials must be a positive integer, got {config.trials}")
+    if config.skip_margin is not None and not 0 <= config.skip_margin < 10:
+        raise SearchError(f"--skip-margin must be in [0, 10), got {config.skip_margin}")
     space = get_space(config.space)
     if config.strategy not in strategy_names():
         raise SearchError(f"unknown strategy {config.strategy!r}; known: "
@@ -160,14 +172,20 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
     if "mobile_nas" not in study.user_attrs:
         study.set_user_attr("mobile_nas", {**meta, "config": _jsonable(config),
                                            "evaluator": evaluator.describe()})
-    objective = _objective(space, evaluator, cost_model, reward, multi)
+    objective = _objective(space, evaluator, cost_model, reward, multi, config.skip_margin)
     _loop(study, objective, config, on_trial)
-    from mobile_nas.search.outputs import pareto_records, trial_records, write_outputs
+    from mobile_nas.search.outputs import (
+        pareto_records,
+        skipped_count,
+        trial_records,
+        write_outputs,
+    )
 
     best = write_outputs(out_dir, study, meta=meta, plot=config.plot)
     records = trial_records(study)
     return SearchResult(out_dir, best, pareto_records(records), len(records), storage_url,
-                        config.study_name, time.time() - t0, evaluator.describe())
+                        config.study_name, time.time() - t0, evaluator.describe(),
+                        skipped_count(study))
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -235,7 +253,7 @@ def _supernet_evaluator_factory(config: SearchConfig, space: SearchSpace, out_di
         raise SearchError(f"no weight-sharing supernet for space {space.name!r}; use "
                           f"--evaluator proxy or table")
     dataset = load_dataset(config.dataset, data_dir=config.data_dir, val_size=preset.val_size,
-                           seed=config.seed)
+                           seed=config.split_seed)
     if tuple(dataset.input_shape) != tuple(space.input_shape) or \
             len(dataset.classes) != space.num_classes:
         raise SearchError(f"dataset {config.dataset!r} ({dataset.input_shape}, "
@@ -247,7 +265,8 @@ def _supernet_evaluator_factory(config: SearchConfig, space: SearchSpace, out_di
         return lambda: ProxyTrainEvaluator(space=space, dataset=dataset,
                                            epochs=preset.proxy_epochs,
                                            train_images=preset.proxy_train_images,
-                                           val_images=preset.val_images, seed=config.seed,
+                                           val_images=preset.val_images,
+                                           seed=config.split_seed,
                                            device=str(device), amp=config.amp)
     supernet = load_supernet(config.supernet, space) if config.supernet else None
     source, why = str(config.supernet or ""), ""
@@ -274,7 +293,8 @@ def _supernet_evaluator_factory(config: SearchConfig, space: SearchSpace, out_di
         return SupernetEvaluator(supernet=supernet, dataset=dataset,
                                  calib_batches=preset.calib_batches,
                                  calib_batch_size=preset.calib_batch_size,
-                                 val_images=preset.val_images, seed=config.seed, source=source,
+                                 val_images=preset.val_images, seed=config.split_seed,
+                                 source=source,
                                  device=device)
 
     return build
@@ -291,7 +311,8 @@ def _shipped_supernet(config: SearchConfig, space: SearchSpace, val_size: int):
     if path is None:
         return None, ""
     meta = read_metadata(path)
-    wanted = {"dataset": config.dataset, "split_seed": config.seed, "val_size": val_size}
+    wanted = {"dataset": config.dataset, "split_seed": config.split_seed,
+              "val_size": val_size}
     differs = [f"{k} {meta.get(k)!r} (this run: {v!r})" for k, v in wanted.items()
                if meta.get(k) != v]
     if config.data_dir is None and not differs:
@@ -306,7 +327,9 @@ def _shipped_supernet(config: SearchConfig, space: SearchSpace, val_size: int):
 
 
 def _objective(space: SearchSpace, evaluator: Evaluator, cost_model: CostModel,
-               reward: Reward, multi: bool):
+               reward: Reward, multi: bool, skip_margin: float | None):
+    import optuna
+
     worker = f"{socket.gethostname()}:{os.getpid()}"
 
     def objective(trial):
@@ -314,8 +337,15 @@ def _objective(space: SearchSpace, evaluator: Evaluator, cost_model: CostModel,
         arch = space.make({d.name: trial.suggest_categorical(d.name, d.choices)
                            for d in space.decisions})
         costs = cost_model(arch)
-        accuracy = float(evaluator.evaluate(arch))
         metrics = costs.metrics()
+        if skip_margin is not None and reward.beyond(metrics, skip_margin):
+            for key, v in (("arch", arch.to_string()), ("latency_ms", costs.latency_ms),
+                           ("macs", costs.macs), ("params", costs.params),
+                           ("reward", reward(0.0, metrics)), ("feasible", False),
+                           ("skipped", True)):
+                trial.set_user_attr(key, v)
+            raise optuna.TrialPruned(f"beyond the target by more than {skip_margin:.0%}")
+        accuracy = float(evaluator.evaluate(arch))
         value = reward(accuracy, metrics)
         for key, v in (("arch", arch.to_string()), ("accuracy", accuracy),
                        ("latency_ms", costs.latency_ms), ("macs", costs.macs),
@@ -347,6 +377,7 @@ def _loop(study, objective, config: SearchConfig, on_trial) -> None:
                desc=f"search {config.strategy}", file=sys.stderr, disable=not config.progress,
                dynamic_ncols=True)
     best: tuple[float, float, float] | None = None  # reward, accuracy, latency
+    skipped_in_a_row = 0
 
     def update_best() -> None:
         nonlocal best
@@ -354,12 +385,17 @@ def _loop(study, objective, config: SearchConfig, on_trial) -> None:
             a = t.user_attrs
             if a.get("feasible") and (best is None or a["reward"] > best[0]):
                 best = (a["reward"], a["accuracy"], a["latency_ms"])
-        if best is not None:
-            bar.set_postfix_str(f"best feasible acc={100 * best[1]:.2f}% "
-                                f"lat={best[2]:.2f}ms")
+        skipped = len(study.get_trials(deepcopy=False, states=(TrialState.PRUNED,)))
+        text = "" if best is None else \
+            f"best feasible acc={100 * best[1]:.2f}% lat={best[2]:.2f}ms"
+        if skipped:
+            text += f"{' ' if text else ''}skipped={skipped}"
+        if text:
+            bar.set_postfix_str(text)
 
     callbacks = [] if on_trial is None else [
-        lambda _study, t: on_trial({"number": t.number, **t.user_attrs})]
+        lambda _study, t: on_trial({"number": t.number, **t.user_attrs})
+        if t.state == TrialState.COMPLETE else None]
     update_best()
     try:
         while True:
@@ -372,7 +408,14 @@ def _loop(study, objective, config: SearchConfig, on_trial) -> None:
             if done + running >= config.trials:  # other workers finish the budget
                 time.sleep(1.0)
                 continue
+            before = done
             study.optimize(objective, n_trials=1, catch=(), callbacks=callbacks)
+            skipped_in_a_row = 0 if counts()[0] > before else skipped_in_a_row + 1
+            if skipped_in_a_row >= MAX_SKIPPED_IN_A_ROW:
+                raise SearchError(
+                    f"{MAX_SKIPPED_IN_A_ROW} candidates in a row were beyond the target by "
+                    f"more than the skip margin; the target may be below what the space can "
+                    f"reach (raise it, or pass --skip-margin off)")
             update_best()
     finally:
         bar.close()

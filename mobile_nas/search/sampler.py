@@ -105,7 +105,8 @@ class StrategySampler(BaseSampler):
 
     def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
                     values: Sequence[float] | None) -> None:
-        if state != TrialState.COMPLETE or trial.number in self._told:
+        if trial.number in self._told or not (
+                state == TrialState.COMPLETE or _skipped(state, trial)):
             return
         arch = trial_arch(self.space, trial)
         if arch is None:
@@ -129,8 +130,10 @@ class StrategySampler(BaseSampler):
     def sync(self, study: optuna.Study) -> int:
         """Tells the strategy every finished trial it has not seen; returns how many."""
         new = 0
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            if t.number in self._told:
+        for t in study.get_trials(deepcopy=False,
+                                  states=(TrialState.COMPLETE, TrialState.PRUNED)):
+            if t.number in self._told or not (t.state == TrialState.COMPLETE
+                                              or _skipped(t.state, t)):
                 continue
             arch = trial_arch(self.space, t)
             if arch is None:
@@ -194,6 +197,13 @@ class StrategySampler(BaseSampler):
     @property
     def told(self) -> frozenset[int]:
         return frozenset(self._told)
+
+
+def _skipped(state: TrialState, trial: FrozenTrial) -> bool:
+    """A candidate the search ruled out without evaluating it (told with its penalized
+    reward: see :mod:`mobile_nas.search.runner`)."""
+    return state == TrialState.PRUNED and bool(trial.user_attrs.get("skipped")) \
+        and "reward" in trial.user_attrs
 
 
 ConstraintsFn = Callable[[FrozenTrial], Sequence[float]]

@@ -322,3 +322,33 @@ def make_header(space: SearchSpace, recipe: Recipe, **extra: Any) -> dict[str, A
     """The header of a new set: space, recipe and its id, plus ``extra`` (machine, command)."""
     return {"space": space.name, "recipe": asdict(recipe), "recipe_id": recipe.recipe_id,
             **extra}
+
+
+def train_row(arch: Architecture, *, role: str, seed: int, recipe: Recipe, dataset,
+              predicted_ms: float) -> GroundTruthRow:
+    """Trains ``arch`` alone with ``recipe`` and training seed ``seed`` on ``dataset`` (the
+    recipe's split) and returns its row (validation and test accuracy, costs, wall time)."""
+    import time
+    from datetime import datetime, timezone
+
+    import torch
+
+    from mobile_nas.cost.model_costs import model_costs
+    from mobile_nas.models import build_model
+    from mobile_nas.train.trainer import evaluate_accuracy, train_model
+
+    torch.manual_seed(seed)
+    model = build_model(arch)
+    t0 = time.perf_counter()
+    result = train_model(model, dataset, seed=seed, progress=False, **recipe.train_kwargs())
+    seconds = time.perf_counter() - t0
+    test_acc = evaluate_accuracy(model, dataset.test, dataset.mean, dataset.std)
+    costs = model_costs(arch)
+    return GroundTruthRow(
+        arch=arch.to_string(), role=role, seed=seed, recipe_id=recipe.recipe_id,
+        val_accuracy=result.val_accuracy, test_accuracy=test_acc,
+        train_loss=result.history[-1].train_loss, macs=int(costs.macs),
+        params=int(costs.params), predicted_ms=predicted_ms, train_seconds=seconds,
+        load_average=os.getloadavg()[0],
+        finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
