@@ -76,6 +76,13 @@ def test_target_must_be_positive(run_cli, tmp_path, table_path, value):
     assert code == 2 and "expected a positive number" in err
 
 
+@pytest.mark.parametrize("value", ["-0.1", "ten", "10"])
+def test_skip_margin_must_be_a_fraction_or_off(run_cli, tmp_path, table_path, value):
+    code, _, err = run_cli(*_args(tmp_path / "r", table_path, **{"--skip-margin": value}))
+    assert code == 2 and "expected a fraction >= 0" in err
+    assert not (tmp_path / "r" / "study.db").exists()
+
+
 def test_table_lacking_layers_fails_before_the_study(run_cli, tmp_path):
     from mobile_nas.space import get_space
 

@@ -51,3 +51,12 @@ def test_bad_reward_definitions():
         make_reward(latency_target_ms=1.0, kind="absolute", beta=0.1)
     with pytest.raises(RewardError, match="unknown target metric 'flops'"):
         Reward((Target("flops", 1.0),))
+
+
+def test_beyond_compares_each_metric_with_its_target_plus_the_margin():
+    r = make_reward(latency_target_ms=2.0, macs_target=1e6)
+    assert not r.beyond({"latency_ms": 2.2, "macs": 1e6}, 0.1)  # exactly 10% past: kept
+    assert r.beyond({"latency_ms": 2.21, "macs": 1e6}, 0.1)
+    assert r.beyond({"latency_ms": 1.0, "macs": 1.3e6}, 0.25)
+    assert not r.beyond({"latency_ms": 1.0, "macs": 1.25e6}, 0.25)
+    assert r.beyond({"latency_ms": 2.01, "macs": 0.0}, 0.0)

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from mobile_nas.search.runner import SearchConfig, SearchError, run_search
-from tests.search.conftest import macs_latency_ms
+from tests.search.conftest import WidthEvaluator, macs_latency_ms
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 def _config(out, **kw):
     base = dict(space="fmnist28", strategy="rl", trials=8, out_dir=str(out),
                 latency_target_ms=5.0, progress=False, plot=False, heartbeat_s=1, grace_s=3,
-                strategy_options={"batch_size": 2})
+                strategy_options={"batch_size": 2}, skip_margin=None)
     base.update(kw)
     return SearchConfig(**base)
 
@@ -51,6 +51,43 @@ def test_search_writes_every_output(tmp_path, width_evaluator):
         assert t.values[0] == pytest.approx(t.user_attrs["reward"])
     assert max(float(r["reward"]) for r in rows if r["feasible"] == "True") == \
         pytest.approx(best["reward"])
+
+
+def test_candidates_far_past_the_target_are_told_but_not_evaluated(tmp_path, fmnist28):
+    class Counting(WidthEvaluator):
+        seen: list = []
+
+        def evaluate(self, arch):
+            self.seen.append(arch)
+            return super().evaluate(arch)
+
+    evaluator = Counting(space=fmnist28)
+    result = run_search(_config(tmp_path, trials=12, skip_margin=0.1), evaluator=evaluator,
+                        latency_fn=macs_latency_ms)
+    study = optuna.load_study(study_name="search", storage=f"sqlite:///{tmp_path}/study.db")
+    pruned = study.get_trials(states=(optuna.trial.TrialState.PRUNED,))
+    complete = _complete(tmp_path)
+    assert result.trials == len(complete) == 12 == len(evaluator.seen)
+    assert pruned, "the random start proposes networks past 5.5 ms (1 ms per million MACs)"
+    assert all(t.user_attrs["latency_ms"] > 5.5 and t.user_attrs["skipped"] is True and
+               t.user_attrs["reward"] == 0.0 for t in pruned)
+    assert all(t.user_attrs["latency_ms"] <= 5.5 for t in complete)
+    assert result.skipped == len(pruned)
+    assert json.loads((tmp_path / "best.json").read_text())["skipped"] == len(pruned)
+    assert len(list(csv.DictReader((tmp_path / "trials.csv").open()))) == 12
+    told = torch.load(tmp_path / "strategy_state.pt", weights_only=True)["told"]
+    assert set(told) == {t.number for t in complete + pruned}  # the controller learned both
+
+
+def test_a_target_no_candidate_can_meet_ends_with_one_error(tmp_path, width_evaluator,
+                                                            monkeypatch):
+    import mobile_nas.search.runner as runner
+
+    monkeypatch.setattr(runner, "MAX_SKIPPED_IN_A_ROW", 5)
+    with pytest.raises(SearchError, match="5 candidates in a row were beyond the target"):
+        run_search(_config(tmp_path, latency_target_ms=1e-6, skip_margin=0.1,
+                           storage="memory"), evaluator=width_evaluator,
+                   latency_fn=macs_latency_ms)
 
 
 def test_resume_continues_to_n_and_restores_the_controller(tmp_path, width_evaluator):
