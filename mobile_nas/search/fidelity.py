@@ -6,6 +6,9 @@ ground-truth set (:mod:`mobile_nas.train.groundtruth`), with a bootstrap 95% int
 architectures, Spearman's ρ, and how many of the true top-k the evaluator also puts in its top-k.
 The same numbers between two training seeds of the ground truth are the ceiling any estimator
 can reach (:func:`seed_noise`).
+
+A search under a latency target compares architectures of similar latency, which latency or
+MACs alone cannot order; :func:`matched_fidelity` scores only those pairs.
 """
 
 from __future__ import annotations
@@ -92,3 +95,57 @@ def seed_noise(first: Sequence[float], second: Sequence[float], **kw) -> SeedNoi
     diff = np.abs(a - b)
     return SeedNoise(n=len(a), mean_abs_diff=float(diff.mean()), max_abs_diff=float(diff.max()),
                      fidelity=fid)
+
+
+@dataclass(frozen=True)
+class MatchedFidelity:
+    """Agreement over the pairs of architectures whose costs differ by at most ``ratio``
+    (Kendall's τ-a over those pairs), with a bootstrap 95% interval over architectures."""
+
+    n: int
+    pairs: int
+    ratio: float
+    tau: float
+    tau_low: float
+    tau_high: float
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def _matched_tau(t: np.ndarray, s: np.ndarray, c: np.ndarray, ratio: float
+                 ) -> tuple[float, int]:
+    i, j = np.triu_indices(len(t), k=1)
+    lo, hi = np.minimum(c[i], c[j]), np.maximum(c[i], c[j])
+    keep = hi <= ratio * lo
+    i, j = i[keep], j[keep]
+    if len(i) == 0:
+        return float("nan"), 0
+    agree = np.sign(t[i] - t[j]) * np.sign(s[i] - s[j])
+    return float(agree.mean()), int(len(i))
+
+
+def matched_fidelity(truth: Sequence[float], scores: Sequence[float], cost: Sequence[float],
+                     *, ratio: float = 1.25, bootstrap: int = 1000,
+                     seed: int = 0) -> MatchedFidelity:
+    """τ-a of ``scores`` against ``truth`` over the pairs whose ``cost`` (e.g. predicted
+    latency, > 0) differs by at most ``ratio`` (1.25: within 25%)."""
+    t, s, c = (np.asarray(v, dtype=float) for v in (truth, scores, cost))
+    if not (t.shape == s.shape == c.shape) or t.ndim != 1:
+        raise FidelityError(f"need three equally long lists, got {t.shape}, {s.shape}, "
+                            f"{c.shape}")
+    if ratio < 1 or not (c > 0).all():
+        raise FidelityError("costs must be positive and the ratio at least 1")
+    tau, pairs = _matched_tau(t, s, c, ratio)
+    if pairs == 0:
+        raise FidelityError(f"no two architectures have costs within {ratio}x of each other")
+    rng = np.random.default_rng(seed)
+    boot = []
+    for _ in range(bootstrap):
+        idx = rng.integers(0, len(t), len(t))
+        value, n = _matched_tau(t[idx], s[idx], c[idx], ratio)
+        if n:
+            boot.append(value)
+    low, high = np.percentile(boot, [2.5, 97.5])
+    return MatchedFidelity(n=len(t), pairs=pairs, ratio=ratio, tau=tau, tau_low=float(low),
+                           tau_high=float(high))

@@ -47,3 +47,20 @@ def test_seed_noise():
     assert noise.mean_abs_diff == pytest.approx((0.01 + 0.01 + 0.02) / 3)
     assert noise.max_abs_diff == pytest.approx(0.02)
     assert noise.fidelity.kendall_tau == pytest.approx(1.0)
+
+
+def test_matched_fidelity_counts_only_pairs_of_similar_cost():
+    from mobile_nas.search.fidelity import matched_fidelity
+
+    # costs 1.0, 1.1 | 2.0, 2.2 | 5.0: with ratio 1.25 only pairs (0,1) and (2,3) count
+    truth = [0.80, 0.85, 0.86, 0.90, 0.95]
+    scores = [0.2, 0.1, 0.3, 0.4, 0.0]  # (0,1) discordant, (2,3) concordant
+    cost = [1.0, 1.1, 2.0, 2.2, 5.0]
+    fid = matched_fidelity(truth, scores, cost, ratio=1.25)
+    assert fid.pairs == 2 and fid.tau == pytest.approx(0.0)
+    # the cost alone orders (0,1) and (2,3) right: tau 1 within matched pairs
+    assert matched_fidelity(truth, cost, cost, ratio=1.25).tau == pytest.approx(1.0)
+    # a wide ratio brings every pair in: 10 pairs
+    assert matched_fidelity(truth, scores, cost, ratio=10).pairs == 10
+    with pytest.raises(FidelityError, match="no two architectures"):
+        matched_fidelity(truth, scores, [1, 2, 4, 8, 16], ratio=1.25)
