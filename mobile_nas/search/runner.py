@@ -245,7 +245,7 @@ def _supernet_evaluator_factory(config: SearchConfig, space: SearchSpace, out_di
     from mobile_nas.search.presets import get_preset
     from mobile_nas.search.supernet_evaluator import SupernetEvaluator
     from mobile_nas.train.data import load_dataset
-    from mobile_nas.train.supernet import load_supernet, train_supernet
+    from mobile_nas.train.supernet import load_supernet, supernet_split, train_supernet
 
     preset = get_preset(config.preset)
     device = resolve_device(config.device)  # a bad or absent device fails before any work
@@ -269,6 +269,13 @@ def _supernet_evaluator_factory(config: SearchConfig, space: SearchSpace, out_di
                                            seed=config.split_seed,
                                            device=str(device), amp=config.amp)
     supernet = load_supernet(config.supernet, space) if config.supernet else None
+    if config.supernet:
+        trained_beside = supernet_split(config.supernet, space)
+        if trained_beside is not None and trained_beside != dataset.split:
+            raise SearchError(
+                f"supernet {config.supernet!r} was trained beside split {trained_beside}; "
+                f"this run validates on {dataset.split}, images it may have trained on "
+                f"(pass the same --dataset/--split-seed, or --train-supernet)")
     source, why = str(config.supernet or ""), ""
     if supernet is None and not config.train_supernet:
         supernet, why = _shipped_supernet(config, space, preset.val_size)

@@ -70,6 +70,12 @@ class Dataset:
     classes: tuple[str, ...]
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    split_seed: int = 0  # seed of the permutation that held ``val`` out of the training images
+
+    @property
+    def split(self) -> dict[str, object]:
+        """Which images are validation: recorded beside anything trained on ``train``."""
+        return {"dataset": self.name, "split_seed": self.split_seed, "val_size": len(self.val)}
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -100,7 +106,7 @@ def load_dataset(name: str, *, data_dir: str | os.PathLike | None = None, val_si
     std = tuple(floats.std(dim=(0, 2, 3)).tolist())
     return Dataset(name, ImageSet(train.images[train_idx], train.labels[train_idx]),
                    ImageSet(train.images[val_idx], train.labels[val_idx]), test,
-                   tuple(classes), mean, std)
+                   tuple(classes), mean, std, split_seed=seed)
 
 
 def batches(data: ImageSet, batch_size: int, *, mean: tuple[float, ...], std: tuple[float, ...],

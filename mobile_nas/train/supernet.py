@@ -168,7 +168,8 @@ def train_supernet(supernet: nn.Module, dataset: Dataset, config: SupernetTrainC
         if checkpoint_path is not None and (done % checkpoint_every == 0
                                             or done == config.steps):
             save_supernet(checkpoint_path, supernet, config=config, steps_done=done,
-                          optimizer=opt if done < config.steps else None)
+                          optimizer=opt if done < config.steps else None,
+                          extra={"split": dataset.split})
     bar.close()
     supernet.to(memory_format=torch.contiguous_format)
     supernet.eval()
@@ -292,6 +293,17 @@ def load_supernet_file(path: str | os.PathLike, space: SearchSpace) -> dict[str,
         raise SupernetError(f"supernet {str(path)!r} was trained for space "
                             f"{state.get('space')!r}, not {space.name!r}")
     return state
+
+
+def supernet_split(path: str | os.PathLike, space: SearchSpace) -> dict[str, Any] | None:
+    """The train/validation split a supernet file was trained beside (dataset, split_seed,
+    val_size), or None for a file that does not record it (written before it was)."""
+    state = load_supernet_file(path, space)
+    if isinstance(state.get("split"), dict):
+        return dict(state["split"])
+    if all(k in state for k in ("dataset", "split_seed", "val_size")):  # shipped files
+        return {k: state[k] for k in ("dataset", "split_seed", "val_size")}
+    return None
 
 
 def load_supernet(path: str | os.PathLike, space: SearchSpace) -> nn.Module:

@@ -16,7 +16,7 @@ def tiny_supernet(tmp_path_factory):
 
     path = tmp_path_factory.mktemp("sn") / "supernet.pt"
     space = get_space("fmnist28")
-    train_supernet(MobileSupernet(space), load_dataset("synthetic", val_size=500),
+    train_supernet(MobileSupernet(space), load_dataset("synthetic", val_size=5000),
                    SupernetTrainConfig(steps=3, batch_size=16, warmup_steps=1),
                    checkpoint_path=path, progress=False)
     return path
@@ -74,6 +74,17 @@ def test_bad_input_exits_2_with_one_line_and_no_study(run_cli, tmp_path, table_p
 def test_target_must_be_positive(run_cli, tmp_path, table_path, value):
     code, _, err = run_cli(*_args(tmp_path / "r", table_path, **{"--latency-target-ms": value}))
     assert code == 2 and "expected a positive number" in err
+
+
+def test_a_supernet_trained_on_this_runs_validation_images_is_refused(run_cli, tmp_path,
+                                                                       table_path,
+                                                                       tiny_supernet):
+    code, _, err = run_cli(*_args(tmp_path / "r", table_path,
+                                  **{"--supernet": str(tiny_supernet), "--split-seed": "1"}))
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "was trained beside split {'dataset': 'synthetic', 'split_seed': 0" in err
+    assert "this run validates on {'dataset': 'synthetic', 'split_seed': 1" in err
+    assert not (tmp_path / "r" / "study.db").exists()
 
 
 @pytest.mark.parametrize("value", ["-0.1", "ten", "10"])
