@@ -76,8 +76,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="study name inside the storage (default search)")
     p.add_argument("--resume", action="store_true",
                    help="continue the study in RUN_DIR/--storage (also: join as a worker)")
-    p.add_argument("--seed", type=int, default=0, metavar="K",
-                   help="the strategy's random seed (default 0)")
+    p.add_argument("--seed", type=int, metavar="K",
+                   help="the strategy's random seed (default: 0 for the worker that creates "
+                        "the study, a seed derived from host and process id for a worker "
+                        "joining it, so workers do not repeat each other; recorded in the "
+                        "study)")
     p.add_argument("--split-seed", type=int, default=0, metavar="K",
                    help="seed of the train/validation split and of the evaluator's fixed "
                         "batches (default 0, the split the shipped supernet was trained "
@@ -138,7 +141,7 @@ def _search(args: argparse.Namespace) -> int:
         print_json({"out_dir": str(result.out_dir), "trials": result.trials,
                     "storage": result.storage, "study_name": result.study_name,
                     "seconds": round(result.seconds, 1), "evaluator": result.evaluator,
-                    "best": best, "skipped": result.skipped,
+                    "best": best, "skipped": result.skipped, "seed": result.seed,
                     "pareto_size": len(result.pareto)})
         return 0
     print(f"trials   {result.trials} in {result.out_dir} ({result.seconds:.0f} s)"

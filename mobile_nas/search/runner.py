@@ -61,7 +61,9 @@ class SearchConfig:
     storage: str | None = None
     study_name: str = "search"
     resume: bool = False
-    seed: int = 0  # the strategy's randomness
+    # the strategy's randomness; None: 0 for the process that creates the study, a seed
+    # derived from host and process id for a worker joining one (recorded in the study)
+    seed: int | None = None
     split_seed: int = 0  # the train/validation split and the evaluator's fixed batches
     skip_margin: float | None = 0.1  # None: evaluate every candidate, even far past a target
     preset: str = "default"
@@ -92,6 +94,7 @@ class SearchResult:
     seconds: float
     evaluator: dict[str, Any] = field(default_factory=dict)  # what scored, where (device)
     skipped: int = 0  # candidates beyond a target by more than skip_margin, not evaluated
+    seed: int = 0  # the strategy seed this process used
 
 
 def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
@@ -153,7 +156,10 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
             "reward_fn": reward.to_json(), "latency": cost_model.source}
     out_dir.mkdir(parents=True, exist_ok=True)
     storage = _open_storage(storage_url, config.heartbeat_s, config.grace_s)
-    _check_existing_study(storage, config, meta)
+    existed = _check_existing_study(storage, config, meta)
+    worker = _worker_name()
+    seed = config.seed if config.seed is not None else (
+        _derived_seed(worker) if existed else 0)
     # -- evaluator (may train the supernet), study, loop ----------------------------------
     if build_evaluator is not None:
         evaluator = build_evaluator()
@@ -162,7 +168,7 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
         raise SearchError(f"the evaluator scores space {evaluator.space.name!r}, not "
                           f"{space.name!r}")
     multi = config.strategy == "nsga2"
-    sampler = make_sampler(config.strategy, space=space, seed=config.seed,
+    sampler = make_sampler(config.strategy, space=space, seed=seed,
                            state_path=None if config.storage == "memory"
                            else out_dir / "strategy_state.pt",
                            **config.strategy_options)
@@ -172,6 +178,7 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
     if "mobile_nas" not in study.user_attrs:
         study.set_user_attr("mobile_nas", {**meta, "config": _jsonable(config),
                                            "evaluator": evaluator.describe()})
+    study.set_user_attr(f"seed:{worker}", seed)  # which worker drew from which stream
     objective = _objective(space, evaluator, cost_model, reward, multi, config.skip_margin)
     _loop(study, objective, config, on_trial)
     from mobile_nas.search.outputs import (
@@ -185,7 +192,7 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
     records = trial_records(study)
     return SearchResult(out_dir, best, pareto_records(records), len(records), storage_url,
                         config.study_name, time.time() - t0, evaluator.describe(),
-                        skipped_count(study))
+                        skipped_count(study), seed)
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -214,13 +221,27 @@ def _open_storage(url: str, heartbeat_s: int, grace_s: int):
     raise AssertionError("unreachable")
 
 
-def _check_existing_study(storage, config: SearchConfig, meta: dict[str, Any]) -> None:
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _derived_seed(worker: str) -> int:
+    """A seed of its own for a worker joining a study (so that workers of one study do not
+    draw the same candidates)."""
+    import hashlib
+
+    return int(hashlib.sha256(worker.encode()).hexdigest()[:8], 16)
+
+
+def _check_existing_study(storage, config: SearchConfig, meta: dict[str, Any]) -> bool:
+    """Refuses to reuse a study with other settings, or without --resume; True if the study
+    exists already."""
     import optuna
 
     try:
         study_id = storage.get_study_id_from_name(config.study_name)
     except KeyError:
-        return
+        return False
     attrs = storage.get_study_user_attrs(study_id).get("mobile_nas", {})
     n = len(storage.get_all_trials(study_id, deepcopy=False))
     if not config.resume and n:
@@ -231,6 +252,7 @@ def _check_existing_study(storage, config: SearchConfig, meta: dict[str, Any]) -
             raise SearchError(f"cannot resume: the study was run with {key}={attrs[key]!r}, "
                               f"now {key}={meta[key]!r}")
     del optuna
+    return True
 
 
 def _shown(config: SearchConfig) -> str:
@@ -337,7 +359,7 @@ def _objective(space: SearchSpace, evaluator: Evaluator, cost_model: CostModel,
                reward: Reward, multi: bool, skip_margin: float | None):
     import optuna
 
-    worker = f"{socket.gethostname()}:{os.getpid()}"
+    worker = _worker_name()
 
     def objective(trial):
         trial.set_user_attr("worker", worker)  # who runs it, visible while it runs

@@ -176,3 +176,30 @@ def test_two_workers_share_one_study(tmp_path):
         told = set(torch.load(tmp_path / f"w{i}" / "strategy_state.pt",
                               weights_only=True)["told"])
         assert own and told - own, (own, told)
+
+
+def test_a_worker_joining_a_study_draws_its_own_candidates(tmp_path, width_evaluator,
+                                                           monkeypatch):
+    import mobile_nas.search.runner as runner
+
+    storage = f"sqlite:///{tmp_path}/shared.db"
+    kw = dict(strategy="random", strategy_options={}, storage=storage)
+    monkeypatch.setattr(runner, "_worker_name", lambda: "host:1")
+    first = run_search(_config(tmp_path / "w1", trials=5, **kw), evaluator=width_evaluator,
+                       latency_fn=macs_latency_ms)
+    monkeypatch.setattr(runner, "_worker_name", lambda: "host:2")
+    second = run_search(_config(tmp_path / "w2", trials=10, resume=True, **kw),
+                        evaluator=width_evaluator, latency_fn=macs_latency_ms)
+    assert first.seed == 0 and second.seed != 0
+    study = optuna.load_study(study_name="search", storage=storage)
+    assert study.user_attrs["seed:host:1"] == 0
+    assert study.user_attrs["seed:host:2"] == second.seed
+    archs = [t.user_attrs["arch"] for t in sorted(study.get_trials(
+        states=(optuna.trial.TrialState.COMPLETE,)), key=lambda t: t.number)]
+    assert len(archs) == 10
+    # with one seed for both, the joiner would have drawn the first worker's 5 networks again
+    assert archs[5:] != archs[:5]
+    # an explicit seed is kept, joining or not
+    third = run_search(_config(tmp_path / "w3", trials=12, resume=True, seed=7, **kw),
+                       evaluator=width_evaluator, latency_fn=macs_latency_ms)
+    assert third.seed == 7
