@@ -38,6 +38,12 @@ from mobile_nas.space.base import SearchSpace
 HEARTBEAT_S = 5
 GRACE_S = 20
 MAX_SKIPPED_IN_A_ROW = 2000
+MAX_FAILED_IN_A_ROW = 5
+
+
+class _EvaluationFailed(Exception):
+    """An evaluation that raised: its trial fails (reason in ``error``) and the search goes
+    on; bad settings (:class:`MobileNasError`) still end it."""
 
 
 class SearchError(MobileNasError):
@@ -374,7 +380,15 @@ def _objective(space: SearchSpace, evaluator: Evaluator, cost_model: CostModel,
                            ("skipped", True)):
                 trial.set_user_attr(key, v)
             raise optuna.TrialPruned(f"beyond the target by more than {skip_margin:.0%}")
-        accuracy = float(evaluator.evaluate(arch))
+        try:
+            accuracy = float(evaluator.evaluate(arch))
+        except MobileNasError:
+            raise
+        except Exception as exc:  # noqa: BLE001  (one network's failure must not end a search)
+            reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            trial.set_user_attr("arch", arch.to_string())
+            trial.set_user_attr("error", reason)
+            raise _EvaluationFailed(reason) from exc
         value = reward(accuracy, metrics)
         for key, v in (("arch", arch.to_string()), ("accuracy", accuracy),
                        ("latency_ms", costs.latency_ms), ("macs", costs.macs),
@@ -406,7 +420,7 @@ def _loop(study, objective, config: SearchConfig, on_trial) -> None:
                desc=f"search {config.strategy}", file=sys.stderr, disable=not config.progress,
                dynamic_ncols=True)
     best: tuple[float, float, float] | None = None  # reward, accuracy, latency
-    skipped_in_a_row = 0
+    skipped_in_a_row = failed_in_a_row = 0
 
     def update_best() -> None:
         nonlocal best
@@ -438,7 +452,15 @@ def _loop(study, objective, config: SearchConfig, on_trial) -> None:
                 time.sleep(1.0)
                 continue
             before = done
-            study.optimize(objective, n_trials=1, catch=(), callbacks=callbacks)
+            study.optimize(objective, n_trials=1, catch=(_EvaluationFailed,),
+                           callbacks=callbacks)
+            mine = _worker_name()
+            last = max((t for t in study.get_trials(deepcopy=False)
+                        if t.user_attrs.get("worker") == mine), key=lambda t: t.number)
+            failed_in_a_row = failed_in_a_row + 1 if last.state == TrialState.FAIL else 0
+            if failed_in_a_row >= MAX_FAILED_IN_A_ROW:
+                raise SearchError(f"{failed_in_a_row} evaluations in a row failed; the last: "
+                                  f"{last.user_attrs.get('error', 'unknown error')}")
             skipped_in_a_row = 0 if counts()[0] > before else skipped_in_a_row + 1
             if skipped_in_a_row >= MAX_SKIPPED_IN_A_ROW:
                 raise SearchError(

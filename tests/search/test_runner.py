@@ -203,3 +203,34 @@ def test_a_worker_joining_a_study_draws_its_own_candidates(tmp_path, width_evalu
     third = run_search(_config(tmp_path / "w3", trials=12, resume=True, seed=7, **kw),
                        evaluator=width_evaluator, latency_fn=macs_latency_ms)
     assert third.seed == 7
+
+
+def test_a_failing_evaluation_fails_its_trial_and_the_search_goes_on(tmp_path, fmnist28):
+    class Flaky(WidthEvaluator):
+        calls = 0
+
+        def evaluate(self, arch):
+            self.calls += 1
+            if self.calls % 3 == 0:
+                raise RuntimeError("CUDA out of memory (simulated)")
+            return super().evaluate(arch)
+
+    result = run_search(_config(tmp_path, trials=6), evaluator=Flaky(space=fmnist28),
+                        latency_fn=macs_latency_ms)
+    assert result.trials == 6
+    study = optuna.load_study(study_name="search", storage=f"sqlite:///{tmp_path}/study.db")
+    failed = study.get_trials(states=(optuna.trial.TrialState.FAIL,))
+    assert len(failed) == 2  # calls 3 and 6 of 8
+    assert all(t.user_attrs["error"] == "RuntimeError: CUDA out of memory (simulated)" and
+               "arch" in t.user_attrs for t in failed)
+
+
+def test_evaluations_that_keep_failing_end_the_search_with_the_reason(tmp_path, fmnist28):
+    class Broken(WidthEvaluator):
+        def evaluate(self, arch):
+            raise ValueError("weights are NaN")
+
+    with pytest.raises(SearchError, match="5 evaluations in a row failed; the last: "
+                                          "ValueError: weights are NaN"):
+        run_search(_config(tmp_path, storage="memory"), evaluator=Broken(space=fmnist28),
+                   latency_fn=macs_latency_ms)
