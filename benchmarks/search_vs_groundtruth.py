@@ -88,7 +88,7 @@ def search(args) -> None:
     for seed in args.seeds:  # seed-major: a partial set stays balanced across strategies
         for strategy in args.strategies:
             run_dir = Path(args.work) / f"{strategy}_s{seed}"
-            if _finished(run_dir, args.trials):
+            if _finished(run_dir, args.trials) or not _claim(run_dir):
                 continue
             print(f"== {strategy} seed {seed} -> {run_dir}", file=sys.stderr, flush=True)
             config = SearchConfig(space=SPACE, strategy=strategy, trials=args.trials,
@@ -98,6 +98,22 @@ def search(args) -> None:
             result = run_search(config, evaluator=evaluator)
             print(f"   {result.trials} evaluated, {result.skipped} skipped, "
                   f"{result.seconds:.0f} s", file=sys.stderr, flush=True)
+
+
+def _claim(run_dir: Path) -> bool:
+    """True when this process may run ``run_dir`` (no other live process owns it): several
+    ``search`` processes split the runs between them, one controller per run."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    owner = run_dir / ".owner"
+    try:
+        pid = int(owner.read_text())
+        if pid != os.getpid():
+            os.kill(pid, 0)
+            return False
+    except (OSError, ValueError):
+        pass  # no owner, or a dead one
+    owner.write_text(str(os.getpid()))
+    return int(owner.read_text()) == os.getpid()
 
 
 def _finished(run_dir: Path, trials: int) -> bool:
