@@ -84,7 +84,7 @@ def search(args) -> None:
         supernet=load_supernet(pretrained_supernet_path(SPACE), space), dataset=dataset,
         calib_batches=preset.calib_batches, calib_batch_size=preset.calib_batch_size,
         val_images=preset.val_images, seed=0, source="shipped")
-    target = target_ms()
+    target = _protocol(Path(args.work))["target_ms"]
     for seed in args.seeds:  # seed-major: a partial set stays balanced across strategies
         for strategy in args.strategies:
             run_dir = Path(args.work) / f"{strategy}_s{seed}"
@@ -98,6 +98,22 @@ def search(args) -> None:
             result = run_search(config, evaluator=evaluator)
             print(f"   {result.trials} evaluated, {result.skipped} skipped, "
                   f"{result.seconds:.0f} s", file=sys.stderr, flush=True)
+
+
+def _protocol(work: Path) -> dict:
+    """The target and table of this benchmark's searches, fixed by the first search run (a
+    table rebuilt later must not move the target of a half-finished benchmark)."""
+    import hashlib
+
+    path = work / "protocol.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    table = shipped_table_path(SPACE)
+    doc = {"target_ms": target_ms(), "target_reference": TARGET_REFERENCE,
+           "table": table.name, "table_sha256": hashlib.sha256(table.read_bytes()).hexdigest()}
+    work.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, doc)
+    return doc
 
 
 def _claim(run_dir: Path) -> bool:
@@ -305,7 +321,7 @@ def report(args) -> None:
     seed_noise = [abs(a.val_accuracy - b.val_accuracy) for a, b in gt.seed_pairs()]
     result = {"schema_version": 1, "benchmark": "search_vs_groundtruth",
               "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "target_ms": target_ms(), "target_reference": TARGET_REFERENCE,
+              **_protocol(Path(args.work)),
               "strategies": args.strategies, "seeds": args.seeds, "budgets": args.budgets,
               "recipe_id": gt.header["recipe_id"],
               "seed_noise_val_points": 100 * float(np.mean(seed_noise)),
