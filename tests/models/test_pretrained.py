@@ -64,7 +64,8 @@ def test_search_takes_the_shipped_supernet_only_on_its_split(tmp_path):
 
     supernet, why = _shipped_supernet(config(), SPACE, 5000)
     assert supernet is not None and "shipped fmnist28_supernet" in why
-    supernet, why = _shipped_supernet(config(seed=1), SPACE, 5000)  # other validation split
+    supernet, why = _shipped_supernet(config(split_seed=1), SPACE, 5000)  # other split
     assert supernet is None and "split_seed 0 (this run: 1)" in why
+    assert _shipped_supernet(config(seed=1), SPACE, 5000)[0] is not None  # other draws only
     assert _shipped_supernet(config(dataset="synthetic"), SPACE, 5000)[0] is None
     assert _shipped_supernet(config(), SPACE, 2000)[0] is None  # other validation size
