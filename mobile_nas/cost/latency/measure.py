@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from mobile_nas.cost.latency.errors import MeasureError
-from mobile_nas.cost.latency.export import DEFAULT_OPSET, export_arch_onnx
+from mobile_nas.cost.latency.export import export_arch_onnx
 from mobile_nas.cost.latency.runner import (
     CLOCKS,
     RunnerError,
@@ -21,6 +21,7 @@ from mobile_nas.cost.latency.runner import (
     time_interleaved,
 )
 from mobile_nas.space.architecture import Architecture
+from mobile_nas.torch_onnx import DEFAULT_OPSET
 
 
 @dataclass(frozen=True)
