@@ -419,44 +419,21 @@ def time_models(paths: dict[str, str | os.PathLike], *, runs: int = 100, threads
     """Interleaved batch-1 onnxruntime timing of several ONNX files.
 
     Returns ``{name: {"p50_ms", "p90_ms", "mean_ms", "runs"}, "threads": n}`` plus
-    ``"speedup"`` (fp32 p50 / int8 p50) when both are timed.
+    ``"speedup"`` (fp32 p50 / int8 p50) when both are timed. The sessions, the timing loop
+    (``runs // 5`` rounds of 5 runs, wall clock) and the statistics are those of
+    :mod:`mobile_nas.cost.latency.runner`.
     """
-    import numpy as np
-
+    from mobile_nas.cost.latency.runner import time_interleaved, timing_result
     from mobile_nas.export.verify import ort_session
 
     sessions = {name: ort_session(p, threads=threads) for name, p in paths.items()}
-    try:
-        from mobile_nas.cost.latency.runner import time_interleaved
-    except ImportError:
-        time_interleaved = _time_interleaved
     rounds = max(1, runs // 5)
     times = time_interleaved(sessions, warmup=warmup, rounds=rounds, runs_per_round=5)
     result: dict = {"threads": threads}
     for name, t in times.items():
-        a = np.asarray(t)
-        result[name] = {"p50_ms": float(np.median(a)), "p90_ms": float(np.percentile(a, 90)),
-                        "mean_ms": float(a.mean()), "runs": int(a.size)}
+        r = timing_result(t, clock="wall", threads=threads)
+        result[name] = {"p50_ms": r.median_ms, "p90_ms": r.p90_ms, "mean_ms": r.mean_ms,
+                        "runs": r.n}
     if "fp32" in result and "int8" in result:
         result["speedup"] = result["fp32"]["p50_ms"] / result["int8"]["p50_ms"]
     return result
-
-
-def _time_interleaved(sessions, *, warmup, rounds, runs_per_round):
-    import numpy as np
-
-    feeds = {}
-    for name, s in sessions.items():
-        inp = s.get_inputs()[0]
-        shape = [d if isinstance(d, int) else 1 for d in inp.shape]
-        feeds[name] = {inp.name: np.random.default_rng(0).random(shape, dtype=np.float32)}
-        for _ in range(warmup):
-            s.run(None, feeds[name])
-    times = {name: [] for name in sessions}
-    for _ in range(rounds):
-        for name, s in sessions.items():
-            for _ in range(runs_per_round):
-                t0 = time.perf_counter()
-                s.run(None, feeds[name])
-                times[name].append((time.perf_counter() - t0) * 1e3)
-    return times

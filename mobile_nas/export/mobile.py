@@ -32,8 +32,9 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from mobile_nas.export.onnx_export import DEFAULT_OPSET, export_onnx_bytes
+from mobile_nas.export.onnx_export import export_onnx_bytes
 from mobile_nas.models.cells import FactorizedReduce
+from mobile_nas.torch_onnx import DEFAULT_OPSET
 
 #: ``type → fn(module) -> replacement`` applied by :func:`mobile_graph_model`.
 _REWRITES: dict[type, Callable[[nn.Module], nn.Module]] = {}

@@ -7,17 +7,15 @@ profile) or 1 with every shape fixed (mobile profile, :mod:`mobile_nas.export.mo
 
 from __future__ import annotations
 
-import io
 import os
-import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from mobile_nas.export.errors import ExportError
+from mobile_nas.torch_onnx import DEFAULT_OPSET, torch_to_onnx
 
-DEFAULT_OPSET = 17
 INPUT_NAME = "pixels"
 OUTPUT_NAME = "logits"
 
@@ -38,23 +36,14 @@ class DeployModel(nn.Module):
 def export_onnx_bytes(model: nn.Module, input_shape: tuple[int, int, int], *,
                       opset: int = DEFAULT_OPSET, dynamic_batch: bool = True) -> bytes:
     """Serialized ONNX of ``model`` (eval mode): a dynamic batch axis, or batch 1 and every
-    shape fixed (``dynamic_batch=False``, the mobile profile)."""
+    shape fixed (``dynamic_batch=False``, the mobile profile). A wrapper over
+    :func:`mobile_nas.torch_onnx.torch_to_onnx` (the one exporter) with the deployable's
+    input/output names and a ``torch.rand`` example input."""
     if not 7 <= opset <= 20:
-        raise ExportError(f"opset {opset} is not supported; use 7..20 (default 17)")
-    model = model.eval()
-    buf = io.BytesIO()
-    dummy = torch.rand(1, *input_shape)
-    with torch.no_grad(), warnings.catch_warnings():
-        # torch warns it cannot constant-fold some Slice nodes of cell networks (factorized
-        # reduce); the graph is still exact (export checks parity with PyTorch)
-        warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)
-        # the mobile rewrites read fixed shapes as Python ints, on purpose
-        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
-        axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None
-        torch.onnx.export(model, (dummy,), buf, input_names=[INPUT_NAME],
-                          output_names=[OUTPUT_NAME], opset_version=opset, dynamic_axes=axes,
-                          do_constant_folding=True, dynamo=False)
-    return buf.getvalue()
+        raise ExportError(f"opset {opset} is not supported; use 7..20 (default {DEFAULT_OPSET})")
+    return torch_to_onnx(model, torch.rand(1, *input_shape), opset=opset,
+                         input_name=INPUT_NAME, output_name=OUTPUT_NAME,
+                         dynamic_batch=dynamic_batch)
 
 
 def export_onnx(ckpt, out: str | os.PathLike, *, opset: int = DEFAULT_OPSET,

@@ -36,16 +36,11 @@ def check_onnx(path: str | os.PathLike) -> None:
 def ort_session(path: str | os.PathLike, *, threads: int = 1,
                 config: dict[str, str] | None = None):
     """A CPU onnxruntime session of an ONNX or ORT-format file; ``config``: session config
-    entries (e.g. ``session.enable_saved_runtime_optimizations``)."""
-    import onnxruntime as ort
+    entries (e.g. ``session.enable_saved_runtime_optimizations``). A wrapper over the one
+    session factory, :func:`mobile_nas.cost.latency.runner.make_session`."""
+    from mobile_nas.cost.latency.runner import make_session
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    for key, value in (config or {}).items():
-        opts.add_session_config_entry(key, value)
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return make_session(str(path), threads=threads, config=config)
 
 
 def pixels(images_uint8: torch.Tensor) -> np.ndarray:

@@ -28,7 +28,6 @@ from mobile_nas.cost.latency import runner
 from mobile_nas.cost.latency.calibrate import fit_calibration
 from mobile_nas.cost.latency.errors import BundleError
 from mobile_nas.cost.latency.export import (
-    DEFAULT_OPSET,
     export_arch_onnx,
     export_layer_onnx,
     layer_input_shape,
@@ -38,6 +37,7 @@ from mobile_nas.cost.latency.table import LatencyTable, LayerLatency
 from mobile_nas.errors import ArchError
 from mobile_nas.space.architecture import Architecture
 from mobile_nas.space.layers import LayerKey
+from mobile_nas.torch_onnx import DEFAULT_OPSET
 
 BUNDLE_KIND = "mobile-nas-lut-bundle"
 ARCH_PREFIX = "arch:"

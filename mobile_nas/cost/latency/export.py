@@ -1,17 +1,22 @@
 """The single-layer and whole-model ONNX export used by ``lut build``, ``lut bundle`` and
-end-to-end measurement (one code path, so every table times what the bundle ships)."""
+end-to-end measurement (one code path, so every table times what the bundle ships).
+
+Thin wrappers over :func:`mobile_nas.torch_onnx.torch_to_onnx` (the one exporter): a layer
+key or an architecture in, ONNX bytes out (batch 1, zero input named ``input``).
+"""
 
 from __future__ import annotations
 
-import io
 import warnings
 
 import torch
 from torch import nn
 
 from mobile_nas.space.layers import LayerKey
+from mobile_nas.torch_onnx import DEFAULT_OPSET, torch_to_onnx
 
-DEFAULT_OPSET = 17
+__all__ = ["DEFAULT_OPSET", "export_arch_onnx", "export_layer_onnx", "export_module_onnx",
+           "layer_input_shape"]
 
 
 def layer_input_shape(key: LayerKey) -> tuple[int, int, int, int]:
@@ -21,15 +26,11 @@ def layer_input_shape(key: LayerKey) -> tuple[int, int, int, int]:
 
 def export_module_onnx(module: nn.Module, input_shape: tuple[int, ...], *,
                        opset: int = DEFAULT_OPSET) -> bytes:
-    """``module`` in eval mode as ONNX bytes (TorchScript exporter, constant folding)."""
-    module = module.eval()
-    buf = io.BytesIO()
-    with torch.no_grad(), warnings.catch_warnings():
+    """``module`` in eval mode as ONNX bytes, traced on zeros of ``input_shape`` (fixed
+    shapes). Every exporter warning is silenced: ``lut build`` exports thousands of layers."""
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(module, (torch.zeros(input_shape),), buf, dynamo=False,
-                          opset_version=opset, input_names=["input"], output_names=["output"],
-                          do_constant_folding=True)
-    return buf.getvalue()
+        return torch_to_onnx(module, torch.zeros(input_shape), opset=opset)
 
 
 def export_layer_onnx(key: LayerKey, *, opset: int = DEFAULT_OPSET) -> bytes:

@@ -8,24 +8,29 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-
 from mobile_nas.cost.latency.errors import MeasureError
-from mobile_nas.cost.latency.export import DEFAULT_OPSET, export_arch_onnx
+from mobile_nas.cost.latency.export import export_arch_onnx
 from mobile_nas.cost.latency.runner import (
     CLOCKS,
     RunnerError,
+    TimingResult,
     cpu_model,
     make_session,
     summarize,
     time_interleaved,
+    timing_result,
 )
 from mobile_nas.space.architecture import Architecture
+from mobile_nas.torch_onnx import DEFAULT_OPSET
 
 
 @dataclass(frozen=True)
 class Timing:
-    """Latency distribution of one model over ``runs`` timed inferences (milliseconds)."""
+    """Latency distribution of one model over ``runs`` timed inferences (milliseconds): the
+    record ``bench`` prints and ``cost --measure`` reads, in its historical field names
+    (``p50_ms`` is :attr:`TimingResult.median_ms`, ``runs`` is ``n``), plus the warm-up and
+    provider. The numbers come from :func:`~mobile_nas.cost.latency.runner.timing_result`.
+    """
 
     p50_ms: float
     p90_ms: float
@@ -42,14 +47,16 @@ class Timing:
         return asdict(self)
 
     @classmethod
+    def from_result(cls, r: TimingResult, *, warmup: int, provider: str) -> Timing:
+        return cls(p50_ms=r.median_ms, p90_ms=r.p90_ms, p99_ms=r.p99_ms, mean_ms=r.mean_ms,
+                   std_ms=r.std_ms, min_ms=r.min_ms, runs=r.n, warmup=warmup,
+                   threads=r.threads, provider=provider)
+
+    @classmethod
     def from_times(cls, times_ms: Sequence[float], *, warmup: int, threads: int,
-                   provider: str) -> Timing:
-        a = np.asarray(times_ms, dtype=np.float64)
-        p50, p90, p99 = np.percentile(a, [50, 90, 99])
-        return cls(p50_ms=float(p50), p90_ms=float(p90), p99_ms=float(p99),
-                   mean_ms=float(a.mean()), std_ms=float(a.std(ddof=1) if a.size > 1 else 0.0),
-                   min_ms=float(a.min()),
-                   runs=int(a.size), warmup=warmup, threads=threads, provider=provider)
+                   provider: str, clock: str = "wall") -> Timing:
+        return cls.from_result(timing_result(times_ms, clock=clock, threads=threads),
+                               warmup=warmup, provider=provider)
 
 
 def load_session(model: bytes | str | os.PathLike, *, threads: int = 1,
@@ -83,7 +90,8 @@ def measure_onnx_ms(model: bytes | str | os.PathLike, *, threads: int = 1,
     session = load_session(model, threads=threads, provider=provider, opt_level=opt_level)
     times = time_interleaved({"model": session}, warmup=warmup, rounds=runs, runs_per_round=1,
                              clock_name=clock)
-    return Timing.from_times(times["model"], warmup=warmup, threads=threads, provider=provider)
+    return Timing.from_times(times["model"], warmup=warmup, threads=threads, provider=provider,
+                             clock=clock)
 
 
 def measure_arch_ms(arch: Architecture, *, threads: int = 1,

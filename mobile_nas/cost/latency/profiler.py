@@ -15,11 +15,12 @@ from pathlib import Path
 
 from mobile_nas import __version__
 from mobile_nas.cost.latency.errors import LatencyTableError
-from mobile_nas.cost.latency.export import DEFAULT_OPSET, export_layer_onnx
+from mobile_nas.cost.latency.export import export_layer_onnx
 from mobile_nas.cost.latency.measure import load_session
 from mobile_nas.cost.latency.runner import device_info, summarize, time_interleaved
 from mobile_nas.cost.latency.table import LatencyTable, LayerLatency
 from mobile_nas.space.layers import LayerKey
+from mobile_nas.torch_onnx import DEFAULT_OPSET
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,6 @@
-"""Interleaved onnxruntime timing of many ONNX models: the one timing loop of mobile-nas.
+"""The onnxruntime layer of mobile-nas: the one session factory (:func:`make_session`), the
+one interleaved timing loop (:func:`time_interleaved`) and the one timing result
+(:class:`TimingResult`, computed by :func:`timing_result`).
 
 This module needs only the standard library, numpy and onnxruntime. ``lut build`` and
 ``lut check`` import it, and ``lut bundle`` copies this very file into the bundle as
@@ -11,6 +13,10 @@ shuffled order, each visit running ``runs_per_round`` inferences; a slow drift o
 machine therefore touches every model alike. Each model gets the median, interquartile
 range and count of its ``rounds * runs_per_round`` times in milliseconds (wall clock, or
 the CPU time of the timing thread with ``clock='cpu'``, see :func:`_clock`).
+
+Everything mobile-nas times goes through here: ``lut build``/``check``/``bundle``, ``bench``,
+``cost --measure`` and ``export``'s fp32/INT8 timing; the ONNX files come from the one
+exporter, :mod:`mobile_nas.torch_onnx` (not imported here: this file stays standalone).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import tempfile
 import time
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -44,8 +51,13 @@ class RunnerError(Exception):
 
 
 def make_session(model: bytes | str | os.PathLike, *, threads: int = 1,
-                 provider: str = "CPUExecutionProvider", opt_level: str = "all"):
-    """An onnxruntime session pinned to ``threads`` intra-op threads and one provider."""
+                 provider: str = "CPUExecutionProvider", opt_level: str = "all",
+                 config: Mapping[str, str] | None = None):
+    """An onnxruntime session of ONNX bytes or an ONNX/ORT-format file, pinned to ``threads``
+    intra-op threads (one inter-op thread, sequential execution) and one provider.
+
+    ``config``: session config entries (e.g. ``session.enable_saved_runtime_optimizations``).
+    """
     import onnxruntime as ort
 
     if provider not in ort.get_available_providers():
@@ -65,6 +77,8 @@ def make_session(model: bytes | str | os.PathLike, *, threads: int = 1,
         "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
     }[opt_level]
     so.log_severity_level = 3
+    for key, value in (config or {}).items():
+        so.add_session_config_entry(key, value)
     if isinstance(model, os.PathLike):
         model = os.fspath(model)
     return ort.InferenceSession(model, sess_options=so, providers=[provider])
@@ -89,8 +103,13 @@ def session_feed(session, seed: int = 0) -> dict:
 
 def time_interleaved(sessions: Mapping[str, object], *, warmup: int = 5, rounds: int = 10,
                      runs_per_round: int = 3, seed: int = 0, clock_name: str = "wall",
-                     on_round: Callable[[int], None] | None = None) -> dict[str, list[float]]:
-    """Milliseconds of every run of every session, rounds interleaved (see module)."""
+                     on_round: Callable[[int], None] | None = None,
+                     timer: Callable[[], int] | None = None) -> dict[str, list[float]]:
+    """Milliseconds of every run of every session, rounds interleaved (see module).
+
+    Sessions need ``get_inputs()`` and ``run(None, feed)``. ``timer``: a nanosecond counter
+    used instead of the clock named by ``clock_name`` (a fake clock in tests).
+    """
     feeds = {name: session_feed(s, seed) for name, s in sessions.items()}
     for name, s in sessions.items():
         for _ in range(warmup):
@@ -98,7 +117,7 @@ def time_interleaved(sessions: Mapping[str, object], *, warmup: int = 5, rounds:
     times: dict[str, list[float]] = {name: [] for name in sessions}
     order = list(sessions)
     rng = np.random.default_rng(seed)
-    clock = _clock(clock_name)
+    clock = _clock(clock_name) if timer is None else timer
     for r in range(rounds):
         rng.shuffle(order)
         for name in order:
@@ -123,12 +142,52 @@ def _clock(name: str) -> Callable[[], int]:
     raise RunnerError(f"unknown clock {name!r}; choose from {', '.join(CLOCKS)}")
 
 
-def summarize(times_ms: Sequence[float]) -> dict:
-    """``{"median_ms", "iqr_ms", "n", "min_ms"}`` of raw times."""
+@dataclass(frozen=True)
+class TimingResult:
+    """The distribution of one model's timed runs, in milliseconds.
+
+    Percentiles are numpy's (linear interpolation); ``iqr_ms`` is p75 - p25, ``std_ms`` the
+    sample standard deviation (0 for one run). ``clock`` and ``threads`` say how the times
+    were taken (``wall`` or ``cpu``, intra-op threads).
+    """
+
+    median_ms: float
+    iqr_ms: float
+    min_ms: float
+    p90_ms: float
+    p99_ms: float
+    mean_ms: float
+    std_ms: float
+    n: int
+    clock: str = "wall"
+    threads: int = 1
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> dict:
+        """``{"median_ms", "iqr_ms", "n", "min_ms"}``: what latency tables and the runner's
+        ``results.json`` store per model."""
+        return {"median_ms": self.median_ms, "iqr_ms": self.iqr_ms, "n": self.n,
+                "min_ms": self.min_ms}
+
+
+def timing_result(times_ms: Sequence[float], *, clock: str = "wall",
+                  threads: int = 1) -> TimingResult:
+    """The :class:`TimingResult` of raw times (milliseconds; at least one)."""
     a = np.asarray(times_ms, dtype=np.float64)
-    q1, med, q3 = np.percentile(a, [25, 50, 75])
-    return {"median_ms": float(med), "iqr_ms": float(q3 - q1), "n": int(a.size),
-            "min_ms": float(a.min())}
+    if a.size == 0:
+        raise RunnerError("no timed runs to summarize")
+    q1, med, q3, p90, p99 = (float(q) for q in np.percentile(a, [25, 50, 75, 90, 99]))
+    return TimingResult(median_ms=med, iqr_ms=float(q3 - q1), min_ms=float(a.min()),
+                        p90_ms=p90, p99_ms=p99, mean_ms=float(a.mean()),
+                        std_ms=float(a.std(ddof=1)) if a.size > 1 else 0.0, n=int(a.size),
+                        clock=clock, threads=threads)
+
+
+def summarize(times_ms: Sequence[float]) -> dict:
+    """``{"median_ms", "iqr_ms", "n", "min_ms"}`` of raw times (:meth:`TimingResult.summary`)."""
+    return timing_result(times_ms).summary()
 
 
 def sha256_bytes(data: bytes) -> str:
