@@ -13,18 +13,15 @@ Layout (``schema_version`` 1)::
 from __future__ import annotations
 
 import os
-import pickle
-import warnings
-import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
 from mobile_nas.errors import MobileNasError
+from mobile_nas.weightfile import WeightFile
 
 SCHEMA_VERSION = 1
 KIND = "mobile-nas-model"
@@ -32,6 +29,9 @@ KIND = "mobile-nas-model"
 
 class CheckpointError(MobileNasError):
     """A model checkpoint that is missing, corrupt, unsafe or inconsistent."""
+
+
+CHECKPOINT_FILE = WeightFile("model checkpoint", CheckpointError, SCHEMA_VERSION, kind=KIND)
 
 
 @dataclass(frozen=True)
@@ -118,71 +118,12 @@ def make_checkpoint(model: nn.Module, arch, dataset, *, metrics: dict[str, Any],
 
 def save_checkpoint(ckpt: ModelCheckpoint, path: str | os.PathLike) -> None:
     """Writes atomically; raises ``CheckpointError`` if the folder is missing."""
-    from mobile_nas.atomic import atomic_path
-
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise CheckpointError(f"cannot write {str(path)!r}: folder {str(path.parent)!r} "
-                              f"does not exist")
-    with atomic_path(path) as tmp:
-        torch.save(ckpt.to_payload(), tmp)
-
-
-def _foreign_globals(path: Path) -> list[str]:
-    """Callables outside torch/collections that a pickle would import; read with
-    ``pickletools`` (nothing is executed). Empty when the file is not a readable pickle."""
-    import pickletools
-
-    try:
-        raw = path.read_bytes()
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as zf:
-                name = next((n for n in zf.namelist() if n.endswith("data.pkl")), None)
-                raw = zf.read(name) if name else b""
-        found, strings = [], []
-        for op, arg, _ in pickletools.genops(raw):
-            if isinstance(arg, str):
-                strings.append(arg)
-            if op.name in ("GLOBAL", "INST"):
-                found.append(str(arg).replace(" ", "."))
-            elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
-                found.append(f"{strings[-2]}.{strings[-1]}")
-    except Exception:  # not a pickle at all: nothing to report
-        return []
-    return [g for g in found if not g.startswith(("torch", "collections"))]
+    CHECKPOINT_FILE.save(path, ckpt.to_payload())
 
 
 def load_checkpoint(path: str | os.PathLike) -> ModelCheckpoint:
     """Reads a checkpoint with ``weights_only=True``; raises ``CheckpointError``."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
-    try:
-        with warnings.catch_warnings():  # torch warns about pickle protocols on stderr
-            warnings.simplefilter("ignore")
-            data = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        text = str(exc).lower()
-        if "not an allowed global" in text or "unsupported global" in text \
-                or _foreign_globals(path):
-            raise CheckpointError(f"refusing {str(path)!r}: it contains objects that would "
-                                  f"run code on load (only tensors and plain data are "
-                                  f"allowed)") from None
-        raise CheckpointError(f"{str(path)!r} is not a readable checkpoint (corrupt, or not "
-                              f"made by 'mobile-nas train')") from None
-    except (RuntimeError, OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise CheckpointError(f"{str(path)!r} is not a readable checkpoint: {first}") from None
-    except Exception as exc:  # torch's unpickler fails on arbitrary bytes in many ways
-        raise CheckpointError(f"{str(path)!r} is not a readable checkpoint (corrupt, or not "
-                              f"made by 'mobile-nas train'; {type(exc).__name__})") from None
-    if not isinstance(data, dict) or data.get("kind") != KIND:
-        raise CheckpointError(f"{str(path)!r} is not a mobile-nas model checkpoint (made by "
-                              f"'mobile-nas train')")
-    if data.get("schema_version") != SCHEMA_VERSION:
-        raise CheckpointError(f"{str(path)!r} has schema_version "
-                              f"{data.get('schema_version')!r}; this version reads "
-                              f"{SCHEMA_VERSION}")
+    data = CHECKPOINT_FILE.load(path)
     try:
         ckpt = ModelCheckpoint(
             arch=str(data["arch"]), space=str(data["space"]), state_dict=dict(data["state_dict"]),

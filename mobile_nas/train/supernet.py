@@ -12,7 +12,6 @@ killed one stopped. The file also serves ``--supernet PATH`` in later searches.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -24,10 +23,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from mobile_nas import pretrained
 from mobile_nas.errors import MobileNasError
 from mobile_nas.models.supernet import build_supernet
 from mobile_nas.space.base import SearchSpace
 from mobile_nas.train.data import Dataset
+from mobile_nas.weightfile import WeightFile
 
 SUPERNET_SCHEMA_VERSION = 1
 SAMPLING = ("uniform", "sandwich")
@@ -36,6 +37,12 @@ OPTIMIZERS = ("sgd", "adamw")
 
 class SupernetError(MobileNasError):
     """A bad supernet setting or a supernet file that cannot be used."""
+
+
+#: Training files (``torch.save``, resumable) and finished, shipped ones (safetensors).
+SUPERNET_FILE = WeightFile("supernet file", SupernetError, SUPERNET_SCHEMA_VERSION)
+SHIPPED_SUPERNET_FILE = WeightFile("supernet file", SupernetError, pretrained.SCHEMA_VERSION,
+                                   kind=pretrained.FORMAT)
 
 
 @dataclass(frozen=True)
@@ -210,21 +217,15 @@ def save_supernet(path: str | os.PathLike, supernet: nn.Module, *,
                   optimizer: torch.optim.Optimizer | None = None,
                   extra: dict[str, Any] | None = None) -> None:
     """Writes the state dict plus metadata atomically (``torch.save`` of plain data)."""
-    path = Path(path)
     state: dict[str, Any] = {
-        "schema_version": SUPERNET_SCHEMA_VERSION, "space": supernet.space.name,
+        "space": supernet.space.name,
         "state_dict": {k: v.detach().cpu() for k, v in supernet.state_dict().items()},
         "config": asdict(config),
         "steps_done": steps_done, **(extra or {}),
     }
     if optimizer is not None:
         state["optimizer"] = optimizer.state_dict()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    SUPERNET_FILE.save(path, state)
 
 
 def save_supernet_safetensors(path: str | os.PathLike, supernet: nn.Module, *,
@@ -232,63 +233,23 @@ def save_supernet_safetensors(path: str | os.PathLike, supernet: nn.Module, *,
                               metadata: dict[str, Any] | None = None) -> None:
     """Writes a finished supernet as safetensors (floating tensors as float16) with its
     settings and ``metadata`` (JSON-encoded values) in the file's metadata, atomically."""
-    from safetensors.torch import save_file
-
-    from mobile_nas.atomic import atomic_path
-    from mobile_nas.pretrained import FORMAT, SCHEMA_VERSION
-
-    tensors = {k: (v.detach().half() if v.is_floating_point() else v.detach()).cpu()
-               .contiguous() for k, v in supernet.state_dict().items()}
-    meta = {"format": FORMAT, "schema_version": SCHEMA_VERSION, "space": supernet.space.name,
-            "config": asdict(config), "steps_done": steps_done, **(metadata or {})}
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={k: json.dumps(v) for k, v in meta.items()})
-
-
-def _load_safetensors(path: str | os.PathLike) -> dict[str, Any]:
-    from safetensors.torch import load_file
-
-    from mobile_nas.pretrained import FORMAT, SCHEMA_VERSION, read_metadata
-
-    try:
-        meta = read_metadata(path)
-        tensors = load_file(str(path))
-    except FileNotFoundError:
-        raise SupernetError(f"supernet file {str(path)!r} does not exist") from None
-    except Exception as exc:  # noqa: BLE001  (safetensors raises its own error types)
-        raise SupernetError(f"cannot read supernet file {str(path)!r}: corrupt "
-                            f"({type(exc).__name__})") from None
-    if meta.get("format") != FORMAT or meta.get("schema_version") != SCHEMA_VERSION:
-        raise SupernetError(f"{str(path)!r} is not a mobile-nas supernet (format {FORMAT}, "
-                            f"schema_version {SCHEMA_VERSION})")
-    return {**meta, "schema_version": SUPERNET_SCHEMA_VERSION,
-            "state_dict": {k: v.float() if v.is_floating_point() else v
-                           for k, v in tensors.items()}}
+    tensors = {k: (v.detach().half() if v.is_floating_point() else v.detach())
+               for k, v in supernet.state_dict().items()}
+    SHIPPED_SUPERNET_FILE.save_safetensors(path, tensors, {
+        "space": supernet.space.name, "config": asdict(config), "steps_done": steps_done,
+        **(metadata or {})})
 
 
 def load_supernet_file(path: str | os.PathLike, space: SearchSpace) -> dict[str, Any]:
     """Reads a supernet file (``.safetensors``, or ``torch.save`` data read with
     ``weights_only=True``) and checks its schema and space."""
-    import pickle
-
     if str(path).endswith(".safetensors"):
-        state = _load_safetensors(path)
-        if state.get("space") != space.name:
-            raise SupernetError(f"supernet {str(path)!r} was trained for space "
-                                f"{state.get('space')!r}, not {space.name!r}")
-        return state
-    try:
-        state = torch.load(path, weights_only=True, map_location="cpu")
-    except FileNotFoundError:
-        raise SupernetError(f"supernet file {str(path)!r} does not exist") from None
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
-        raise SupernetError(f"cannot read supernet file {str(path)!r}: {exc}") from None
-    except Exception as exc:  # torch's unpickler fails on arbitrary bytes in many ways
-        raise SupernetError(f"cannot read supernet file {str(path)!r}: corrupt "
-                            f"({type(exc).__name__})") from None
-    if not isinstance(state, dict) or state.get("schema_version") != SUPERNET_SCHEMA_VERSION:
-        raise SupernetError(f"{str(path)!r} is not a supernet file (schema_version "
-                            f"{SUPERNET_SCHEMA_VERSION})")
+        tensors, meta = SHIPPED_SUPERNET_FILE.load_safetensors(path)
+        state = {**meta, "schema_version": SUPERNET_SCHEMA_VERSION,
+                 "state_dict": {k: v.float() if v.is_floating_point() else v
+                                for k, v in tensors.items()}}
+    else:
+        state = SUPERNET_FILE.load(path)
     if state.get("space") != space.name:
         raise SupernetError(f"supernet {str(path)!r} was trained for space "
                             f"{state.get('space')!r}, not {space.name!r}")

@@ -28,6 +28,7 @@ from torch import nn
 
 from mobile_nas.errors import MobileNasError
 from mobile_nas.train.data import Dataset, ImageSet, batches
+from mobile_nas.weightfile import WeightFile
 
 OPTIMIZERS = ("sgd", "adamw")
 #: Default peak learning rate and weight decay per optimizer.
@@ -38,6 +39,10 @@ CHECKPOINT_SCHEMA = 1
 
 class TrainError(MobileNasError):
     """Bad training settings or a checkpoint that cannot be resumed."""
+
+
+TRAINING_STATE_FILE = WeightFile("training checkpoint", TrainError, CHECKPOINT_SCHEMA,
+                                 kind="mobile-nas-training-state")
 
 
 @dataclass(frozen=True)
@@ -249,32 +254,14 @@ def _progress(total: int, desc: str, enabled: bool):
 
 
 def _save_state(path, model, opt, sched, config, history) -> None:
-    from mobile_nas.atomic import atomic_path
-
-    state = {"schema_version": CHECKPOINT_SCHEMA, "kind": "mobile-nas-training-state",
-             "config": config, "epoch": history[-1].epoch,
-             "history": [asdict(h) for h in history],
-             "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-             "optimizer": opt.state_dict(), "scheduler": sched.state_dict()}
-    try:
-        with atomic_path(path) as tmp:
-            torch.save(state, tmp)
-    except FileNotFoundError:
-        raise TrainError(f"cannot write checkpoint {str(path)!r}: its folder does not exist") \
-            from None
+    TRAINING_STATE_FILE.save(path, {
+        "config": config, "epoch": history[-1].epoch, "history": [asdict(h) for h in history],
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "optimizer": opt.state_dict(), "scheduler": sched.state_dict()})
 
 
 def _load_state(path, model, opt, sched, config) -> tuple[list[EpochStats], int]:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001  (pickle errors vary; any means unusable)
-        raise TrainError(f"cannot resume from {str(path)!r}: not a readable training "
-                         f"checkpoint ({type(exc).__name__})") from None
-    if not isinstance(state, dict) or state.get("kind") != "mobile-nas-training-state":
-        raise TrainError(f"cannot resume from {str(path)!r}: not a mobile-nas training state")
-    if state.get("schema_version") != CHECKPOINT_SCHEMA:
-        raise TrainError(f"cannot resume from {str(path)!r}: schema_version "
-                         f"{state.get('schema_version')!r}, expected {CHECKPOINT_SCHEMA}")
+    state = TRAINING_STATE_FILE.load(path)
     diff = sorted(k for k in config if state["config"].get(k) != config[k])
     if diff:
         shown = ", ".join(f"{k}={state['config'].get(k)!r} (now {config[k]!r})" for k in diff)

@@ -42,7 +42,7 @@ def test_export_bad_input_is_one_line_exit_2(run_cli, fmnist_ckpt, tmp_path, cas
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "m.onnx"
     src = fmnist_ckpt
-    expect = {"corrupt": "not a readable checkpoint", "code": "run code on load",
+    expect = {"corrupt": "not a readable model checkpoint", "code": "run code on load",
               "other_space": "does not fit space 'mobile224'",
               "wrong_arch": "weights do not match architecture",
               "no_folder": "does not exist", "missing": "does not exist",

@@ -84,7 +84,7 @@ def test_file_round_trip_and_refusals(space, net, tmp_path):
     with pytest.raises(SupernetError, match="unfinished"):
         load_supernet(path, space)
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(SupernetError, match="cannot read supernet file"):
+    with pytest.raises(SupernetError, match="not a readable supernet file"):
         load_supernet(tmp_path / "bad.pt", space)
 
 
