@@ -7,7 +7,8 @@ metrics, with the targets as Optuna constraints). The study lives in
 ``sqlite:///RUN_DIR/study.db`` unless ``storage`` names another database. Heartbeats mark the
 trials of killed processes failed, so ``resume`` reaches ``trials`` finished trials without
 losing or repeating any; strategy state is saved beside the study after every trial
-(``RUN_DIR/strategy_state.pt``). Several processes on one storage and study cooperate.
+(``RUN_DIR/strategy_state.safetensors``; the ``strategy_state.pt`` of earlier releases is still
+read). Several processes on one storage and study cooperate.
 
 A candidate whose predicted latency or MACs the cost model already puts beyond its target by
 more than ``skip_margin`` (the table's error) is not evaluated: its trial is recorded as
@@ -116,7 +117,7 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
     import optuna
 
     from mobile_nas.search.costs import measured_latency_fn, table_latency_fn
-    from mobile_nas.search.sampler import make_sampler, strategy_names
+    from mobile_nas.search.sampler import STATE_FILE, make_sampler, strategy_names
     from mobile_nas.space import get_space
 
     t0 = time.time()
@@ -176,7 +177,7 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
     multi = config.strategy == "nsga2"
     sampler = make_sampler(config.strategy, space=space, seed=seed,
                            state_path=None if config.storage == "memory"
-                           else out_dir / "strategy_state.pt",
+                           else out_dir / STATE_FILE,
                            **config.strategy_options)
     directions = ["maximize"] + ["minimize"] * len(reward.targets) if multi else ["maximize"]
     study = optuna.create_study(storage=storage, study_name=config.study_name,

@@ -6,15 +6,32 @@
 ``strategy.ask()``. Before each proposal the sampler tells the strategy about every finished
 trial of the study it has not seen yet — its own, other workers' and those of an earlier
 (killed) process — so several processes on one storage learn from each other. With
-``state_path`` it saves what the strategy learned after every trial (atomically, with
-``torch.save``; read back with ``weights_only=True``) and restores it on start.
+``state_path`` it saves what the strategy learned after every trial and restores it on start.
+
+The state file (``run_search``: ``RUN_DIR/strategy_state.safetensors``) is one safetensors
+file, written atomically: the tensors of ``strategy.state_dict()`` (the ``rl`` controller's
+LSTM policy, Adam moments and generator state) as named tensors, everything else as JSON in
+its metadata (``format`` ``mobile-nas-strategy-state``, ``schema_version`` 2, ``strategy``,
+``space``, ``told`` trial numbers, ``rng`` numpy bit-generator state and ``state`` with
+``{"__tensor__": name}`` where a tensor was; see :func:`mobile_nas.weightfile.pack_tensors`).
+Nothing in it is unpickled. Safetensors rather than lists in the JSON: the default ``rl``
+state holds about 124,000 floats (41,000 policy weights plus two Adam moments each), exact in
+0.54 MB of safetensors (16 ms per save), against 2.8 MB of JSON text (130 ms) rewritten after
+every trial.
+
+Files written before (``torch.save`` data, schema_version 1, ``strategy_state.pt``) are still
+read, through :meth:`~mobile_nas.weightfile.WeightFile.load` with ``weights_only=True``: when
+``state_path`` is named ``strategy_state.safetensors`` and does not exist, its sibling
+``strategy_state.pt`` is read instead; the next save writes the new file (the old one is left
+in place and ignored from then on). A file's first bytes, not its name, tell the format (a
+``torch.save`` file is a zip archive), so a ``state_path`` of any name holding an old state
+is read too and converted in place on the next save.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,10 +44,18 @@ from optuna.trial import FrozenTrial, TrialState
 from mobile_nas.search.strategy import Strategy, StrategyError, make_strategy
 from mobile_nas.space.architecture import Architecture
 from mobile_nas.space.base import SearchSpace
+from mobile_nas.weightfile import WeightFile, pack_tensors, unpack_tensors
 
 #: Strategies provided by Optuna's own samplers rather than a :class:`Strategy`.
 OPTUNA_STRATEGIES = ("tpe", "nsga2")
-STATE_SCHEMA_VERSION = 1
+#: The state file ``run_search`` keeps in its run folder, and the one of earlier releases.
+STATE_FILE = "strategy_state.safetensors"
+LEGACY_STATE_FILE = "strategy_state.pt"
+STATE_SCHEMA_VERSION = 2
+STATE_FILE_TYPE = WeightFile("strategy state", StrategyError, STATE_SCHEMA_VERSION,
+                             kind="mobile-nas-strategy-state")
+#: ``torch.save`` states (schema 1, no kind), still read; never written.
+LEGACY_STATE_FILE_TYPE = WeightFile("strategy state", StrategyError, 1)
 
 
 def strategy_names() -> list[str]:
@@ -84,8 +109,12 @@ class StrategySampler(BaseSampler):
         self.state_path = Path(state_path) if state_path is not None else None
         self._told: set[int] = set()
         self._fallback = optuna.samplers.RandomSampler(seed=strategy.seed)
-        if self.state_path is not None and self.state_path.exists():
-            self._load_state()
+        if self.state_path is not None:
+            legacy = self.state_path.with_name(LEGACY_STATE_FILE)
+            if self.state_path.exists():
+                self._load_state(self.state_path)
+            elif self.state_path.name == STATE_FILE and legacy.exists():
+                self._load_state(legacy)
 
     # -- BaseSampler ---------------------------------------------------------------------
     def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial
@@ -150,53 +179,59 @@ class StrategySampler(BaseSampler):
         self._told.add(number)
 
     def save_state(self) -> None:
-        """Writes the strategy's state and the told trial numbers atomically."""
+        """Writes the strategy's state and the told trial numbers atomically (see the module
+        docstring for the layout)."""
         if self.state_path is None:
             return
-        import torch
+        state, tensors = pack_tensors(self.strategy.state_dict())
+        STATE_FILE_TYPE.save_safetensors(self.state_path, tensors, {
+            "strategy": self.strategy.name, "space": self.space.name,
+            "told": sorted(self._told), "rng": self.strategy.rng.bit_generator.state,
+            "state": state})
 
-        state = {"schema_version": STATE_SCHEMA_VERSION, "strategy": self.strategy.name,
-                 "space": self.space.name, "told": sorted(self._told),
-                 "state": self.strategy.state_dict(),
-                 "rng": json.dumps(self.strategy.rng.bit_generator.state)}
-        fd, tmp = tempfile.mkstemp(dir=self.state_path.parent,
-                                   prefix=f".{self.state_path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            torch.save(state, tmp)
-            os.replace(tmp, self.state_path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-
-    def _load_state(self) -> None:
-        import pickle
-
-        import torch
-
-        try:
-            state = torch.load(self.state_path, weights_only=True)
-        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
-            raise StrategyError(f"cannot read strategy state {str(self.state_path)!r}: "
-                                f"{exc}") from None
-        except Exception as exc:  # torch's unpickler fails on corrupt bytes in many ways
-            raise StrategyError(f"cannot read strategy state {str(self.state_path)!r}: "
-                                f"corrupt ({type(exc).__name__})") from None
-        if not isinstance(state, dict) or state.get("schema_version") != STATE_SCHEMA_VERSION:
-            raise StrategyError(f"strategy state {str(self.state_path)!r} has no "
-                                f"schema_version {STATE_SCHEMA_VERSION}")
-        if state.get("strategy") != self.strategy.name or state.get("space") != self.space.name:
+    def _load_state(self, path: Path) -> None:
+        where = repr(str(path))
+        if _is_torch_zip(path):  # written before strategy states were safetensors
+            meta = LEGACY_STATE_FILE_TYPE.load(path)
+            tensors: dict[str, Any] = {}
+        else:
+            tensors, meta = STATE_FILE_TYPE.load_safetensors(path)
+        if meta.get("strategy") != self.strategy.name or meta.get("space") != self.space.name:
             raise StrategyError(
-                f"strategy state {str(self.state_path)!r} belongs to strategy "
-                f"{state.get('strategy')!r} on space {state.get('space')!r}, not "
-                f"{self.strategy.name!r} on {self.space.name!r}")
-        self.strategy.load_state_dict(state["state"])
-        if "rng" in state:
-            self.strategy.rng.bit_generator.state = json.loads(state["rng"])
-        self._told = {int(n) for n in state["told"]}
+                f"strategy state {where} belongs to strategy {meta.get('strategy')!r} on "
+                f"space {meta.get('space')!r}, not {self.strategy.name!r} on "
+                f"{self.space.name!r}")
+        try:
+            state = unpack_tensors(meta["state"], tensors)
+            if not isinstance(state, dict):
+                raise TypeError("'state' is not a dict")
+            self.strategy.load_state_dict(state)
+            rng = meta.get("rng")  # a JSON string in schema 1
+            if rng is not None:
+                self.strategy.rng.bit_generator.state = json.loads(rng) \
+                    if isinstance(rng, str) else rng
+            self._told = {int(n) for n in meta["told"]}
+        except (StrategyError, KeyError, TypeError, ValueError, IndexError, RuntimeError,
+                AttributeError, ArithmeticError) as exc:  # what a misshapen state raises
+            first = (str(exc).strip().splitlines() or [""])[0][:160]
+            detail = first if isinstance(exc, StrategyError) else \
+                f"{type(exc).__name__}: {first}"
+            raise StrategyError(f"strategy state {where} does not fit strategy "
+                                f"{self.strategy.name!r} on {self.space.name!r} ({detail})"
+                                ) from None
 
     @property
     def told(self) -> frozenset[int]:
         return frozenset(self._told)
+
+
+def _is_torch_zip(path: Path) -> bool:
+    """Whether ``path`` holds ``torch.save`` data (a zip archive) rather than safetensors."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
 
 
 def _skipped(state: TrialState, trial: FrozenTrial) -> bool:

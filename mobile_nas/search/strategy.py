@@ -33,9 +33,14 @@ class Strategy(ABC):
     * ``tell(arch, reward)`` reports the reward (higher is better; any real number) of an
       architecture. Architectures may be told in any order, may come from other workers and
       may never have been asked by this instance (resumed or shared studies).
-    * ``state_dict()`` / ``load_state_dict()`` round-trip everything learned, as plain
-      Python data (numbers, strings, lists, dicts) and ``torch.Tensor``s, so it can be stored
-      with ``torch.save`` and read back with ``weights_only=True``.
+    * ``state_dict()`` / ``load_state_dict()`` round-trip everything learned, as JSON-ready
+      data (dicts with ``str`` keys, lists, str, int, float, bool, None) whose leaves may
+      also be ``torch.Tensor``s. :class:`~mobile_nas.search.sampler.StrategySampler` stores
+      the tensors as safetensors and the rest as JSON
+      (:func:`~mobile_nas.weightfile.pack_tensors`), so ``load_state_dict`` gets tuples back
+      as lists; a dict ``{"__tensor__": ...}`` is reserved. ``load_state_dict`` raises
+      :class:`StrategyError` on a state that does not fit (the sampler reports a
+      ``KeyError``, ``TypeError``, ``ValueError`` ... from it as one too).
 
     Constructors are keyword-only and take an explicit ``seed``. Instances are not
     thread-safe.

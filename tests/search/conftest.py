@@ -54,3 +54,15 @@ def table_path(tmp_path_factory):
     path = tmp_path_factory.mktemp("lut") / "fmnist28.json"
     path.write_text(json.dumps(synthetic_table_json(get_space("fmnist28"))))
     return path
+
+
+def state_file_round_trip(state: dict, path) -> dict:
+    """``state`` written and read back the way StrategySampler stores it: tensors as
+    safetensors, the rest as JSON in the file's metadata."""
+    from mobile_nas.search.sampler import STATE_FILE_TYPE
+    from mobile_nas.weightfile import pack_tensors, unpack_tensors
+
+    packed, tensors = pack_tensors(state)
+    STATE_FILE_TYPE.save_safetensors(path, tensors, {"state": packed})
+    tensors, meta = STATE_FILE_TYPE.load_safetensors(path)
+    return unpack_tensors(meta["state"], tensors)

@@ -6,6 +6,7 @@ import torch
 
 from mobile_nas.search.strategy import StrategyError, make_strategy
 from mobile_nas.space import get_space
+from tests.search.conftest import state_file_round_trip
 
 
 @pytest.fixture
@@ -60,9 +61,8 @@ def test_history_state_round_trip_continues_identically(nb201, tmp_path):
     a = make_strategy("rl", space=nb201, seed=1, risk_scope="history", batch_size=4)
     for i in range(11):
         a.tell(a.ask(), float(i % 4))
-    torch.save(a.state_dict(), tmp_path / "s.pt")
     b = make_strategy("rl", space=nb201, seed=7, risk_scope="history", batch_size=4)
-    b.load_state_dict(torch.load(tmp_path / "s.pt", weights_only=True))
+    b.load_state_dict(state_file_round_trip(a.state_dict(), tmp_path / "s.safetensors"))
     assert b.risk_history == a.risk_history and len(b.risk_history) == 11
     for i in range(9):
         x, y = a.ask(), b.ask()

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import optuna
 import pytest
-import torch
 
 from mobile_nas.search.runner import SearchConfig, SearchError, run_search
 from tests.search.conftest import WidthEvaluator, macs_latency_ms
@@ -26,6 +25,15 @@ def _config(out, **kw):
                 strategy_options={"batch_size": 2}, skip_margin=None)
     base.update(kw)
     return SearchConfig(**base)
+
+
+def _state(out) -> dict:
+    """The saved strategy state of run folder ``out``: its metadata, tensors put back."""
+    from mobile_nas.search.sampler import STATE_FILE_TYPE
+    from mobile_nas.weightfile import unpack_tensors
+
+    tensors, meta = STATE_FILE_TYPE.load_safetensors(Path(out) / "strategy_state.safetensors")
+    return {**meta, "state": unpack_tensors(meta["state"], tensors)}
 
 
 def _complete(out):
@@ -75,7 +83,7 @@ def test_candidates_far_past_the_target_are_told_but_not_evaluated(tmp_path, fmn
     assert result.skipped == len(pruned)
     assert json.loads((tmp_path / "best.json").read_text())["skipped"] == len(pruned)
     assert len(list(csv.DictReader((tmp_path / "trials.csv").open()))) == 12
-    told = torch.load(tmp_path / "strategy_state.pt", weights_only=True)["told"]
+    told = _state(tmp_path)["told"]
     assert set(told) == {t.number for t in complete + pruned}  # the controller learned both
 
 
@@ -94,7 +102,7 @@ def test_resume_continues_to_n_and_restores_the_controller(tmp_path, width_evalu
     run_search(_config(tmp_path, trials=6), evaluator=width_evaluator,
                latency_fn=macs_latency_ms)
     first = {t.number: t.user_attrs["arch"] for t in _complete(tmp_path)}
-    saved = torch.load(tmp_path / "strategy_state.pt", weights_only=True)
+    saved = _state(tmp_path)
     assert saved["told"] == list(range(6)) and saved["state"]["updates"] == 3
     with pytest.raises(SearchError, match="already has 6 trials; pass --resume"):
         run_search(_config(tmp_path, trials=10), evaluator=width_evaluator,
@@ -107,7 +115,7 @@ def test_resume_continues_to_n_and_restores_the_controller(tmp_path, width_evalu
     trials = _complete(tmp_path)
     assert sorted(t.number for t in trials) == list(range(10))
     assert {t.number: t.user_attrs["arch"] for t in trials if t.number < 6} == first
-    final = torch.load(tmp_path / "strategy_state.pt", weights_only=True)
+    final = _state(tmp_path)
     assert final["state"]["updates"] == 5  # continued from 3 updates, not from scratch
 
 
@@ -148,7 +156,7 @@ def test_kill_9_then_resume_loses_and_repeats_nothing(tmp_path, width_evaluator)
     proc.wait()
     before = {t.number: t.user_attrs["arch"] for t in _complete(tmp_path)}
     assert len(before) >= 4
-    saved = torch.load(tmp_path / "strategy_state.pt", weights_only=True)
+    saved = _state(tmp_path)
     assert saved["state"]["updates"] >= 1
     run_search(_config(tmp_path, trials=len(before) + 4, resume=True),
                evaluator=width_evaluator, latency_fn=macs_latency_ms)
@@ -156,7 +164,7 @@ def test_kill_9_then_resume_loses_and_repeats_nothing(tmp_path, width_evaluator)
     assert len(after) == len(before) + 4
     assert len({t.number for t in after}) == len(after)
     assert {t.number: t.user_attrs["arch"] for t in after if t.number in before} == before
-    final = torch.load(tmp_path / "strategy_state.pt", weights_only=True)
+    final = _state(tmp_path)
     assert final["state"]["updates"] > saved["state"]["updates"]
     assert set(final["told"]) == {t.number for t in after}
 
@@ -173,8 +181,7 @@ def test_two_workers_share_one_study(tmp_path):
     assert len({t.user_attrs["worker"] for t in done}) == 2
     for i, p in enumerate(procs):  # each controller also learned from the other's trials
         own = {t.number for t in done if t.user_attrs["worker"].endswith(f":{p.pid}")}
-        told = set(torch.load(tmp_path / f"w{i}" / "strategy_state.pt",
-                              weights_only=True)["told"])
+        told = set(_state(tmp_path / f"w{i}")["told"])
         assert own and told - own, (own, told)
 
 

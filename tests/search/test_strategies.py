@@ -3,11 +3,11 @@
 
 import optuna
 import pytest
-import torch
 
 from mobile_nas.search.sampler import StrategySampler, make_sampler, strategy_names
 from mobile_nas.search.strategy import STRATEGIES, StrategyError, make_strategy
 from mobile_nas.space import get_space
+from tests.search.conftest import state_file_round_trip
 
 OWN = ["random", "evolution", "rl"]
 
@@ -48,10 +48,8 @@ def test_state_round_trip_continues_identically(name, fmnist28, tmp_path):
     a = make_strategy(name, space=fmnist28, seed=1)
     for i in range(9):
         a.tell(a.ask(), float(i))
-    path = tmp_path / "s.pt"
-    torch.save(a.state_dict(), path)
     b = make_strategy(name, space=fmnist28, seed=99)
-    b.load_state_dict(torch.load(path, weights_only=True))
+    b.load_state_dict(state_file_round_trip(a.state_dict(), tmp_path / "s.safetensors"))
     if name == "random":
         return  # random search learns nothing; its proposals depend only on the seed
     b.rng.bit_generator.state = a.rng.bit_generator.state  # the sampler saves it too
@@ -122,22 +120,22 @@ def test_sampler_learns_from_trials_it_did_not_propose(fmnist28, tmp_path):
         n_trials=5)
     sampler = StrategySampler(make_strategy("evolution", space=fmnist28, seed=0,
                                             population_size=4),
-                              state_path=tmp_path / "state.pt")
+                              state_path=tmp_path / "state.safetensors")
     mine = optuna.load_study(study_name="s", storage=storage, sampler=sampler)
     mine.optimize(lambda t: _toy_reward(fmnist28, sampler.arch_of(t)), n_trials=2)
     assert sampler.told == frozenset(range(7))
     # restored from the file: knows every trial, same population
     again = StrategySampler(make_strategy("evolution", space=fmnist28, seed=5,
                                           population_size=4),
-                            state_path=tmp_path / "state.pt")
+                            state_path=tmp_path / "state.safetensors")
     assert again.told == sampler.told
     assert list(again.strategy.population) == list(sampler.strategy.population)
 
 
 def test_state_file_of_another_strategy_is_refused(fmnist28, tmp_path):
     s = StrategySampler(make_strategy("evolution", space=fmnist28, seed=0),
-                        state_path=tmp_path / "state.pt")
+                        state_path=tmp_path / "state.safetensors")
     s.save_state()
     with pytest.raises(StrategyError, match="belongs to strategy 'evolution'"):
         StrategySampler(make_strategy("rl", space=fmnist28, seed=0),
-                        state_path=tmp_path / "state.pt")
+                        state_path=tmp_path / "state.safetensors")

@@ -222,10 +222,12 @@ class ReinforceController(Strategy):
 
     # -- state ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
+        optimizer = self.optimizer.state_dict()  # its per-parameter state has int keys
+        optimizer["state"] = {str(k): v for k, v in optimizer["state"].items()}
         return {
             "hparams": dict(self.hparams),
-            "policy": self.policy.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "policy": dict(self.policy.state_dict()),
+            "optimizer": optimizer,
             "generator": self.generator.get_state(),
             "baseline": self.baseline,
             "reward_var": self.reward_var,
@@ -240,7 +242,9 @@ class ReinforceController(Strategy):
             raise StrategyError("saved controller state has a different hidden size")
         try:
             self.policy.load_state_dict(state["policy"])
-            self.optimizer.load_state_dict(state["optimizer"])
+            optimizer = dict(state["optimizer"])  # str keys; int in schema-1 .pt files
+            optimizer["state"] = {int(k): v for k, v in optimizer["state"].items()}
+            self.optimizer.load_state_dict(optimizer)
         except (KeyError, RuntimeError, ValueError) as exc:
             raise StrategyError(f"saved controller state does not fit this space: {exc}") \
                 from None
