@@ -17,11 +17,14 @@ Tables are immutable values: ``with_entries`` / ``with_calibration`` return new 
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
 import os
 from collections.abc import Iterable, Mapping
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
+from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +36,12 @@ from mobile_nas.space.layers import LayerKey
 SCHEMA_VERSION = 1
 STATISTICS = ("median", "min")
 KIND = "mobile-nas-latency-table"
-_REPO_TABLES = Path(__file__).resolve().parents[3] / "latency_tables"
+# Package data ``mobile_nas/latency_tables/``: in the repository a symlink to the top-level
+# ``latency_tables/`` (the one source of the tables), in a wheel a copy of its JSON files.
+_TABLES_PACKAGE, _TABLES_DIR = "mobile_nas", "latency_tables"
+_extracted: dict[str, Path] = {}  # tables copied out of a zipped install, kept until exit
+_extract_stack = ExitStack()
+atexit.register(_extract_stack.close)
 
 
 @dataclass(frozen=True)
@@ -211,9 +219,16 @@ class LatencyTable:
 
 
 def shipped_table_path(space_name: str) -> Path | None:
-    """``latency_tables/<space>.json`` at the top of the repository, if it exists."""
-    path = _REPO_TABLES / f"{space_name}.json"
-    return path if path.is_file() else None
+    """The table shipped for ``space_name`` (package data ``mobile_nas/latency_tables/
+    <space>.json``, read through :mod:`importlib.resources`) as a real file, or None."""
+    resource = files(_TABLES_PACKAGE).joinpath(_TABLES_DIR).joinpath(f"{space_name}.json")
+    if not resource.is_file():
+        return None
+    if isinstance(resource, Path):
+        return resource.resolve()  # in a checkout: latency_tables/<space>.json, as before
+    if space_name not in _extracted:  # not on the file system (zip import): a temporary copy
+        _extracted[space_name] = _extract_stack.enter_context(as_file(resource))
+    return _extracted[space_name]
 
 
 def _id(key: LayerKey | str) -> str:

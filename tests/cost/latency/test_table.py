@@ -1,5 +1,7 @@
 import json
 import math
+import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -107,4 +109,27 @@ def test_shipped_tables_record_their_device_and_cover_references(space):
 
 
 def test_no_shipped_table_for_unknown_space():
+    assert shipped_table_path("no-such-space") is None
+
+
+def test_shipped_table_is_package_data_of_the_top_level_tables():
+    repo_tables = Path(__file__).resolve().parents[3] / "latency_tables"
+    for path in sorted(repo_tables.glob("*.json")):
+        shipped = shipped_table_path(path.stem)
+        assert isinstance(shipped, Path) and shipped.read_bytes() == path.read_bytes()
+
+
+def test_shipped_table_from_a_zipped_install_is_a_real_file(tmp_path, monkeypatch):
+    from mobile_nas.cost.latency import table as table_module
+
+    source = shipped_table_path("nb201")
+    archive = tmp_path / "mobile_nas.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("mobile_nas/latency_tables/nb201.json", source.read_bytes())
+    monkeypatch.setattr(table_module, "_extracted", {})
+    monkeypatch.setattr(table_module, "files",
+                        lambda package: zipfile.Path(archive, f"{package}/"))
+    path = shipped_table_path("nb201")
+    assert isinstance(path, Path) and path.is_file()
+    assert path.read_bytes() == source.read_bytes() and shipped_table_path("nb201") == path
     assert shipped_table_path("no-such-space") is None
