@@ -29,13 +29,12 @@ from mobile_nas.space import get_space
 RESULTS = Path(__file__).parent / "results"
 STRATEGIES = {"rl": ("rl", {}), "random": ("random", {}), "evolution": ("evolution", {}),
               "tpe": ("tpe", {}), "nsga2": ("nsga2", {})}
-RL_VARIANTS = {  # the defaults, then the earlier defaults for comparison
-    "rl (default: risk-seeking on the best 5% of the history)": {},
-    "rl risk-seeking on the best 10% of each batch": {"risk_scope": "batch",
-                                                      "risk_quantile": 0.1},
-    "rl plain (moving-average baseline, batch 16)": {"risk_quantile": 0, "no_repeat": False,
-                                                     "batch_size": 16},
-    "rl REINFORCE (no PPO)": {"ppo_epochs": 0},
+RL_VARIANTS = {  # the default update, then the others for comparison
+    "rl (default: elite, max. likelihood on the best 5% of the history)": {},
+    "rl elite, one unclipped step per update": {"ppo_epochs": 0},
+    "rl ppo (moving-average baseline, batch 16)": {"update": "ppo", "no_repeat": False,
+                                                   "batch_size": 16},
+    "rl reinforce (moving-average baseline)": {"update": "reinforce"},
 }
 
 

@@ -35,7 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="fashion-mnist (default), cifar10, synthetic or folder:PATH")
     p.add_argument("--data-dir", metavar="DIR", help="folder holding the dataset files")
     p.add_argument("--strategy", default="rl", metavar="X",
-                   help=f"one of {', '.join(STRATEGIES)} (default rl)")
+                   help=f"one of {', '.join(STRATEGIES)} (default rl: an LSTM controller "
+                        "trained by maximum likelihood on the best 5%% of the architectures "
+                        "told so far, i.e. priority-queue training; its REINFORCE and PPO "
+                        "updates are options from Python)")
     p.add_argument("--latency-target-ms", type=positive_float, metavar="X",
                    help="latency target in milliseconds")
     p.add_argument("--macs-target", type=positive_float, metavar="M",

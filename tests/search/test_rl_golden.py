@@ -1,6 +1,6 @@
 """The ``rl`` updates reproduce, proposal for proposal, what the controller did before its
-update rules were named (fixture recorded from commit 596fa98 with ``--record``-style
-``_record()`` below): the default (``update="elite"``), and the old ``risk_quantile=0``
+update rules were named (fixture recorded at commit 596fa98 by ``_record()`` below, with
+the options of that time): the default (``update="elite"``), and the old ``risk_quantile=0``
 paths that became ``update="ppo"`` and ``update="reinforce"``."""
 
 from __future__ import annotations
@@ -28,9 +28,8 @@ CASES: dict[str, tuple[str, dict, dict]] = {
 
 
 def _reward(indices: tuple[int, ...]) -> float:
-    """Deterministic, non-trivial, with ties: favours index 1 early and large indices late."""
-    return float(sum((i + 1) * (x if k % 2 else (x == 1)) for k, (i, x)
-                     in enumerate(zip(range(len(indices)), indices))) % 7)
+    """Deterministic, with ties: choice 1 on even decisions, large choices on odd ones, mod 7."""
+    return float(sum((i + 1) * (x if i % 2 else (x == 1)) for i, x in enumerate(indices)) % 7)
 
 
 def _run(space_name: str, options: dict) -> list[list[int]]:
@@ -50,7 +49,7 @@ def _record() -> None:  # run against the pre-rename code to (re)write the fixtu
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_proposals_match_the_pre_rename_controller(case):
-    space_name, _, options = CASES[case]
+    space_name, options, _ = CASES[case]
     assert _run(space_name, options) == json.loads(FIXTURE.read_text())[case]
 
 

@@ -1,5 +1,6 @@
-"""The RL controller's options: risk-seeking over the whole history, batched no-repeat
-sampling, and resumable state that includes the history."""
+"""The RL controller's options: its three updates (elite, reinforce, ppo), the elite over
+the whole history, batched no-repeat sampling, and resumable state that includes the
+history."""
 
 import pytest
 import torch
@@ -25,9 +26,8 @@ def _distinct(space, n, start=0):
             for i in range(start, start + n)]
 
 
-def _champion_gain_in_second_update(space, scope) -> float:
-    s = make_strategy("rl", space=space, seed=0, batch_size=5, risk_scope=scope,
-                      risk_quantile=0.2, entropy_coef=0.0)
+def _champion_gain_in_second_update(space, **options) -> float:
+    s = make_strategy("rl", space=space, seed=0, batch_size=5, entropy_coef=0.0, **options)
     for i, a in enumerate(_distinct(space, 5)):  # batch 1: the last one is by far the best
         s.tell(a, 10.0 if i == 4 else 1.0)
     champion = space.from_indices((4, 0, 0, 0, 0, 0))
@@ -40,30 +40,52 @@ def _champion_gain_in_second_update(space, scope) -> float:
     return _logp(s, champion) - after_one
 
 
-def test_history_scope_keeps_training_on_the_best_architecture_told_so_far(nb201):
-    gain = {scope: _champion_gain_in_second_update(nb201, scope)
-            for scope in ("batch", "history")}
-    # history: the elite of everything told still holds the champion, which gains again;
-    # batch: the second update only pushes batch 2's best (some of it is Adam momentum)
-    assert gain["history"] > 1.0
-    assert gain["history"] > gain["batch"] + 1.0
+def test_the_elite_keeps_training_on_the_best_architecture_told_so_far(nb201):
+    # the elite of everything told still holds the champion, which gains again although
+    # batch 2 shares no decision with it
+    assert _champion_gain_in_second_update(nb201, update="elite") > 1.0
+
+
+def _reward(indices) -> float:
+    """Favours choice 2 of the first decision; a little spread so the elite is ranked."""
+    return float(indices[0] == 2) + 0.05 * sum(indices[1:]) / len(indices)
+
+
+@pytest.mark.parametrize("update", ["elite", "reinforce", "ppo"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_every_update_raises_the_probability_of_the_rewarded_choice(nb201, update, seed):
+    s = make_strategy("rl", space=nb201, seed=seed, update=update)
+    before = s.probabilities()[0][2]  # decision 0's marginal: the first step has no context
+    for _ in range(50):
+        a = s.ask()
+        s.tell(a, _reward(a.indices()))
+    assert s.updates == 5 and s.describe()["update"] == update
+    assert before == pytest.approx(0.2) and s.probabilities()[0][2] > 0.6
+
+
+def test_only_the_policy_gradient_updates_keep_a_baseline(nb201):
+    for update, has_baseline in (("elite", False), ("reinforce", True), ("ppo", True)):
+        s = make_strategy("rl", space=nb201, seed=0, update=update)
+        for i in range(10):
+            s.tell(s.ask(), float(i))
+        assert (s.baseline is not None) == has_baseline
 
 
 def test_history_keeps_the_best_reward_of_a_repeated_architecture(nb201):
-    s = make_strategy("rl", space=nb201, seed=0, risk_scope="history")
+    s = make_strategy("rl", space=nb201, seed=0)
     a = nb201.from_indices((0,) * 6)
     s.tell(a, 2.0)
     s.tell(a, 1.0)
-    assert s.risk_history == {a.indices(): 2.0}
+    assert s.history == {a.indices(): 2.0}
 
 
 def test_history_state_round_trip_continues_identically(nb201, tmp_path):
-    a = make_strategy("rl", space=nb201, seed=1, risk_scope="history", batch_size=4)
+    a = make_strategy("rl", space=nb201, seed=1, batch_size=4)
     for i in range(11):
         a.tell(a.ask(), float(i % 4))
-    b = make_strategy("rl", space=nb201, seed=7, risk_scope="history", batch_size=4)
+    b = make_strategy("rl", space=nb201, seed=7, batch_size=4)
     b.load_state_dict(state_file_round_trip(a.state_dict(), tmp_path / "s.safetensors"))
-    assert b.risk_history == a.risk_history and len(b.risk_history) == 11
+    assert b.history == a.history and len(b.history) == 11
     for i in range(9):
         x, y = a.ask(), b.ask()
         assert x == y
@@ -81,7 +103,7 @@ def test_state_saved_before_the_history_option_still_loads(nb201):
     old["hparams"] = {k: v for k, v in old["hparams"].items() if k != "risk_scope"}
     b = make_strategy("rl", space=nb201, seed=1)
     b.load_state_dict(old)
-    assert b.risk_history == {} and b.updates == a.updates
+    assert b.history == {} and b.updates == a.updates
 
 
 def test_no_repeat_never_proposes_an_architecture_twice(nb201):
@@ -94,9 +116,18 @@ def test_no_repeat_never_proposes_an_architecture_twice(nb201):
     assert len(set(asked)) == 60
 
 
-def test_bad_new_options_are_refused(nb201):
-    with pytest.raises(StrategyError, match="risk_scope"):
-        make_strategy("rl", space=nb201, risk_scope="everything")
+@pytest.mark.parametrize("options, match", [
+    ({"update": "cem"}, "update='cem'"),
+    ({"update": "ppo", "ppo_epochs": 0}, "ppo_epochs=0"),
+    ({"elite_fraction": 0.0}, "elite_fraction=0.0"),
+    ({"elite_fraction": 1.0}, "elite_fraction=1.0"),
+    ({"risk_scope": "batch"}, "risk_scope='batch'"),
+    ({"update": "reinforce", "risk_quantile": 0.1}, "risk_quantile=0.1"),
+    ({"baseline": "ema"}, "baseline"),
+])
+def test_bad_options_are_refused(nb201, options, match):
+    with pytest.raises(StrategyError, match=match):
+        make_strategy("rl", space=nb201, **options)
 
 
 def test_old_option_names_are_still_accepted(nb201):
@@ -106,3 +137,22 @@ def test_old_option_names_are_still_accepted(nb201):
     for i in range(10):
         s.tell(s.ask(), float(i))
     assert s.updates == 1
+
+
+@pytest.mark.parametrize("options, update, fraction", [
+    ({"risk_quantile": 0.1}, "elite", 0.1),
+    ({"risk_quantile": 0.1, "risk_scope": "history"}, "elite", 0.1),
+    ({"risk_quantile": 0}, "ppo", 0.05),
+    ({"risk_quantile": 0, "ppo_epochs": 0}, "reinforce", 0.05),
+    ({"risk_quantile": 0, "update": "reinforce"}, "reinforce", 0.05),
+])
+def test_old_risk_options_map_to_the_named_updates(nb201, options, update, fraction):
+    s = make_strategy("rl", space=nb201, seed=0, **options)
+    assert s.hparams["update"] == update and s.hparams["elite_fraction"] == fraction
+
+
+def test_the_old_class_name_is_the_same_class():
+    from mobile_nas.search.strategies import ReinforceController, RLController
+    from mobile_nas.search.strategy import STRATEGIES
+
+    assert ReinforceController is RLController is STRATEGIES.get("rl")
