@@ -136,6 +136,9 @@ def _search(args: argparse.Namespace) -> int:
 
     evaluator, latency_fn = cli_table_inputs(args)
     result = run_search(config, evaluator=evaluator, latency_fn=latency_fn)
+    from mobile_nas.report.pareto import plot_run_pareto
+
+    plot_run_pareto(result.out_dir)
     best = result.best
     if args.json:
         print_json({"out_dir": str(result.out_dir), "trials": result.trials,

@@ -47,7 +47,7 @@ def build_report(run_dir: str | os.PathLike, *, out_dir: str | os.PathLike | Non
     title = (f"{len(run.trials)} trials, {run.meta.get('strategy', '?')}"
              + "".join(f", {k} target {v:g}" for k, v in targets.items()))
     images["pareto"] = out / "pareto.png"
-    plot_pareto(run.trials, run.pareto, images["pareto"], best=_best_trial(run),
+    plot_pareto(run.trials, run.pareto, images["pareto"], best=run.best_trial,
                 latency_target_ms=targets.get("latency_ms"), title=title)
     images["reward"] = out / "reward.png"
     plot_reward_curve(run.trials, images["reward"])
@@ -102,11 +102,6 @@ def build_report(run_dir: str | os.PathLike, *, out_dir: str | os.PathLike | Non
     html_path = out / "report.html"
     atomic_write_text(html_path, page)
     return ReportFiles(html_path, images, tuple(notes))
-
-
-def _best_trial(run: Run) -> dict[str, Any] | None:
-    b = run.best
-    return b if all(k in b for k in ("accuracy", "latency_ms")) else None
 
 
 def _arch(run: Run):

@@ -126,7 +126,7 @@ def test_search_with_the_supernet_evaluator_on_a_cell_space(tmp_path, monkeypatc
                                                           "steps": 4}}))
     config = SearchConfig(space="nasnet", strategy="evolution", trials=4,
                           out_dir=str(tmp_path / "run"), dataset="synthetic", preset="quick",
-                          macs_target=20e6, progress=False, plot=False)
+                          macs_target=20e6, progress=False)
     result = run_search(config, latency_fn=lambda a: macs_params(a)[0] / 1e7)
     assert result.trials == 4
     saved = torch.load(tmp_path / "run" / "supernet.pt", weights_only=True)
