@@ -120,21 +120,17 @@ def _predict(arch, run: Run, table, notes: list[str]):
     from mobile_nas.errors import MobileNasError
 
     try:
-        from mobile_nas.cost.latency import LatencyPredictor, LatencyTable, shipped_table_path
+        from mobile_nas.cost.latency import LatencyPredictor, LatencyTable, resolve_table
     except ImportError:
         notes.append("no latency package: per-layer breakdown skipped")
         return None, ""
-    candidates = [table] if table else []
     source = run.meta.get("latency")
-    if isinstance(source, str) and source.endswith(".json") and Path(source).is_file():
-        candidates.append(source)
-    shipped = shipped_table_path(arch.space)
-    if shipped is not None:
-        candidates.append(shipped)
-    if not candidates:
+    recorded = source if isinstance(source, str) and source.endswith(".json") \
+        and Path(source).is_file() else None
+    path = resolve_table(arch.space, table, recorded)
+    if path is None:
         notes.append(f"no latency table for space {arch.space!r}: per-layer breakdown skipped")
         return None, ""
-    path = candidates[0]
     try:
         t = LatencyTable.load(path)
         return LatencyPredictor(t, table_path=str(path)).predict(arch), f"table {path}"

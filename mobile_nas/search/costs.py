@@ -89,9 +89,9 @@ def table_latency_fn(space, table_path: str | os.PathLike | None = None
     (:class:`CostError`) before any study is touched. Returns the function and a
     description of its source.
     """
-    from mobile_nas.cost.latency import LatencyPredictor, LatencyTable, shipped_table_path
+    from mobile_nas.cost.latency import LatencyPredictor, LatencyTable, resolve_table
 
-    path = table_path or shipped_table_path(space.name)
+    path = resolve_table(space.name, table_path)
     if path is None:
         raise CostError(f"no latency table is shipped for space {space.name!r}; build one "
                         f"with 'mobile-nas lut build --space {space.name} --out T.json' and "
