@@ -57,13 +57,13 @@ class CostModel:
 def macs_params(arch: Architecture) -> tuple[int, int]:
     """fvcore MACs and parameters of ``build_model(arch)``.
 
-    Mobile-family networks are exactly the sequence of their layers, so their counts are
-    sums of per-layer counts cached by :class:`LayerKey` (equal to
+    Spaces whose ``costs_are_layer_sums`` (networks exactly the sequence of their layers) sum
+    per-layer counts cached by :class:`LayerKey` (equal to
     :func:`mobile_nas.cost.model_costs.model_costs`, tested; ~1 s → ~1 ms per architecture
-    once the layers are known). Other families count the whole network.
+    once the layers are known). Other spaces count the whole network.
     """
     space = arch.search_space
-    if space.family != "mobile" and not getattr(space, "costs_are_layer_sums", False):
+    if not space.costs_are_layer_sums:
         from mobile_nas.cost.model_costs import model_costs
 
         mc = model_costs(arch)
