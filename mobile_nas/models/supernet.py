@@ -27,6 +27,7 @@ from torchvision.ops.misc import SqueezeExcitation
 from mobile_nas.errors import ArchError
 from mobile_nas.models.blocks import MobileBlock, make_divisible
 from mobile_nas.models.build import build_model
+from mobile_nas.registry import Registry
 from mobile_nas.space.architecture import Architecture
 from mobile_nas.space.base import SearchSpace
 from mobile_nas.space.mobile import MobileSpace, StageConfig
@@ -248,17 +249,15 @@ def _copy_block(dst: MobileBlock, src: SuperBlock) -> None:
     _copy_bn(project[1], src.project_bn)
 
 
-_SUPERNETS: dict[str, Callable[[Any], nn.Module]] = {}
+#: space family → supernet class (called with the space)
+SUPERNETS: Registry[Callable[[Any], nn.Module]] = Registry("supernet", ArchError)
 
 
 def register_supernet(family: str):
     """Decorator: registers the supernet class of a space family (refuses duplicates)."""
 
     def wrap(cls):
-        if family in _SUPERNETS:
-            raise ValueError(f"a supernet for family {family!r} is already registered")
-        _SUPERNETS[family] = cls
-        return cls
+        return SUPERNETS.register(family, cls)
 
     return wrap
 
@@ -269,7 +268,7 @@ register_supernet("mobile")(MobileSupernet)
 def supernet_families() -> tuple[str, ...]:
     from mobile_nas.models import cell_supernet  # noqa: F401  (registers the cell supernets)
 
-    return tuple(sorted(_SUPERNETS))
+    return tuple(SUPERNETS.names())
 
 
 def build_supernet(space: SearchSpace) -> nn.Module:
@@ -278,10 +277,10 @@ def build_supernet(space: SearchSpace) -> nn.Module:
     The result has ``space``, ``forward(x, arch)``, ``set_arch(arch)`` and ``describe()``.
     """
     families = supernet_families()
-    if space.family not in _SUPERNETS:
+    if space.family not in SUPERNETS:
         raise ArchError(f"no weight-sharing supernet for space {space.name!r} (family "
                         f"{space.family!r}); supernets exist for: {', '.join(families)}")
-    return _SUPERNETS[space.family](space)
+    return SUPERNETS.get(space.family)(space)
 
 
 @torch.no_grad()
