@@ -47,7 +47,6 @@ class MobileNet(nn.Sequential):
 
 @register_builder("mobile")
 def _build_mobile(space: SearchSpace, arch: Architecture) -> nn.Module:
-    dropout = getattr(space, "dropout", 0.0)
-    model = MobileNet(*(build_layer(k, dropout=dropout) for k in space.layers(arch)))
+    model = MobileNet(*(build_layer(k, dropout=space.dropout) for k in space.layers(arch)))
     init_weights(model)
     return model

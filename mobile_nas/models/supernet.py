@@ -274,7 +274,8 @@ def supernet_families() -> tuple[str, ...]:
 def build_supernet(space: SearchSpace) -> nn.Module:
     """A freshly initialised weight-sharing supernet of ``space`` (any registered family).
 
-    The result has ``space``, ``forward(x, arch)``, ``set_arch(arch)`` and ``describe()``.
+    The result has ``space``, ``forward(x, arch)``, ``set_arch(arch)``, ``extract(arch)``
+    (the path as a stand-alone ``build_model`` network) and ``describe()``.
     """
     families = supernet_families()
     if space.family not in SUPERNETS:

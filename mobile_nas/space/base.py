@@ -35,6 +35,8 @@ class SearchSpace(ABC):
     has_stages: bool = False
     #: has ``largest_arch()`` and ``smallest_arch()`` (the sandwich rule's extreme paths).
     has_extreme_archs: bool = False
+    #: dropout before the classifier of the built network (spaces that have one set it)
+    dropout: float = 0.0
 
     def __init__(self, *, name: str, decisions: Sequence[Decision],
                  input_shape: tuple[int, int, int], num_classes: int,

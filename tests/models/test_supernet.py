@@ -60,6 +60,13 @@ def test_extract_gives_the_standalone_network_of_the_path(space, net):
         net.extract(get_space("nb201").sample(0))
 
 
+def test_every_registered_supernet_can_extract_a_path():
+    from mobile_nas.models.supernet import SUPERNETS, supernet_families
+
+    assert all(callable(getattr(SUPERNETS.get(f), "extract", None))
+               for f in supernet_families())
+
+
 def test_path_ignores_weights_it_does_not_use(space, net):
     arch = space.decode(ARCH)
     x = torch.randn(4, 1, 28, 28)
