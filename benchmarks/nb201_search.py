@@ -192,7 +192,7 @@ def main(argv=None) -> int:
                 config = SearchConfig(space="nb201", strategy=strategy, trials=max(budgets),
                                       out_dir=run_dir, latency_target_ms=target,
                                       reward=args.reward, storage="memory", seed=seed,
-                                      strategy_options=options, progress=False, plot=False)
+                                      strategy_options=options, progress=False)
                 run_search(config, evaluator=evaluator, latency_fn=bench.latency_ms,
                            on_trial=trials.append)
             trials.sort(key=lambda t: t["number"])

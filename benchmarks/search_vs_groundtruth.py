@@ -93,7 +93,7 @@ def search(args) -> None:
             print(f"== {strategy} seed {seed} -> {run_dir}", file=sys.stderr, flush=True)
             config = SearchConfig(space=SPACE, strategy=strategy, trials=args.trials,
                                   out_dir=str(run_dir), latency_target_ms=target,
-                                  resume=True, seed=seed, preset="quick", plot=False,
+                                  resume=True, seed=seed, preset="quick",
                                   progress=sys.stderr.isatty())
             result = run_search(config, evaluator=evaluator)
             print(f"   {result.trials} evaluated, {result.skipped} skipped, "

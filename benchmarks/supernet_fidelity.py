@@ -50,9 +50,9 @@ SPACE = "fmnist28"
 
 #: Supernet training variants, each with what it is for.
 VARIANTS: dict[str, tuple[SupernetTrainConfig, str]] = {
-    "quick": (PRESETS["quick"].supernet,
+    "quick": (PRESETS.get("quick").supernet,
               "the `--preset quick` supernet a search trains when none is given"),
-    "default": (PRESETS["default"].supernet,
+    "default": (PRESETS.get("default").supernet,
                 "the `--preset default` supernet: uniform single path, 2500 x 128 images"),
     "sandwich-kd": (SupernetTrainConfig(steps=800, batch_size=64, lr=0.1, warmup_steps=50,
                                         sampling="sandwich", random_paths=2, distill=0.5,
@@ -183,7 +183,7 @@ def ship(name: str, work: Path, threads: int) -> None:
     config, note = VARIANTS[name]
     supernet = load_supernet(work / name / "supernet.pt", space)
     log = json.loads((work / name / "train.json").read_text())
-    preset = PRESETS["default"]
+    preset = PRESETS.get("default")
     out = ROOT.parent / "mobile_nas" / "pretrained" / f"{SPACE}_supernet.safetensors"
     meta = {"variant": name, "note": note, "dataset": "fashion-mnist", "split_seed": 0,
             "val_size": preset.val_size, "train_cpu_s": round(log["cpu_s"]),

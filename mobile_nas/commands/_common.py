@@ -5,12 +5,46 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 
 def print_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2, sort_keys=False, default=str)
     sys.stdout.write("\n")
+
+
+class LazyNames:
+    """The names a registry holds, looked up on first use, so that building the parser
+    imports no heavy module (strategies and presets import torch). Works as argparse
+    ``choices`` and, through :func:`known_names`, in help text."""
+
+    def __init__(self, names: Callable[[], Iterable[str]]) -> None:
+        self._names = names
+        self._cache: list[str] | None = None
+
+    def _get(self) -> list[str]:
+        if self._cache is None:
+            self._cache = list(self._names())
+        return self._cache
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._get()
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __str__(self) -> str:
+        return ", ".join(self._get())
+
+
+def known_names(action: argparse.Action, names: Callable[[], Iterable[str]]) -> None:
+    """Lets the help of ``action`` say ``%(known)s``: ``names()`` comma separated, looked up
+    when the help is shown (argparse fills help from the action's attributes)."""
+    action.known = LazyNames(names)  # type: ignore[attr-defined]
 
 
 def add_space_arg(parser: argparse.ArgumentParser, required: bool = True) -> None:

@@ -129,10 +129,10 @@ def _demo(args: argparse.Namespace) -> int:
     mobile = export_checkpoint(model_pt, out / "model.mobile.onnx", int8=True, mobile=True,
                                data_dir=args.data_dir, time_runs=200, threads=1,
                                int8_required=False, log=lambda s: _say(f"   {s}"))
-    from mobile_nas.cost.latency import LatencyPredictor, LatencyTable, shipped_table_path
+    from mobile_nas.cost.latency import LatencyPredictor, LatencyTable, resolve_table
     from mobile_nas.report.references import compare_with_references
 
-    predictor = LatencyPredictor(LatencyTable.load(shipped_table_path("fmnist28")))
+    predictor = LatencyPredictor(LatencyTable.load(resolve_table("fmnist28")))
     compared = compare_with_references(arch, onnx_path, predict_ms=predictor.predict_ms)
     stage_s["export"] = time.perf_counter() - t
 

@@ -5,14 +5,26 @@ from __future__ import annotations
 import argparse
 
 from mobile_nas.commands._common import (
+    LazyNames,
     add_device_args,
     add_json_arg,
+    known_names,
     positive_float,
     positive_int,
     print_json,
 )
 
-STRATEGIES = ("rl", "random", "evolution", "tpe", "nsga2")
+
+def _strategy_names() -> list[str]:
+    from mobile_nas.search.sampler import strategy_names
+
+    return strategy_names()
+
+
+def _preset_names() -> list[str]:
+    from mobile_nas.search.presets import preset_names
+
+    return preset_names()
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,11 +46,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", "-d", default="fashion-mnist", metavar="D",
                    help="fashion-mnist (default), cifar10, synthetic or folder:PATH")
     p.add_argument("--data-dir", metavar="DIR", help="folder holding the dataset files")
-    p.add_argument("--strategy", default="rl", metavar="X",
-                   help=f"one of {', '.join(STRATEGIES)} (default rl: an LSTM controller "
-                        "trained by maximum likelihood on the best 5%% of the architectures "
-                        "told so far, i.e. priority-queue training; its REINFORCE and PPO "
-                        "updates are options from Python)")
+    # checked by run_search (a one-line error), not by argparse
+    known_names(p.add_argument(
+        "--strategy", default="rl", metavar="X",
+        help="one of %(known)s (default rl: an LSTM controller trained by maximum likelihood "
+             "on the best 5%% of the architectures told so far, i.e. priority-queue training; "
+             "its REINFORCE and PPO updates are options from Python)"), _strategy_names)
     p.add_argument("--latency-target-ms", type=positive_float, metavar="X",
                    help="latency target in milliseconds")
     p.add_argument("--macs-target", type=positive_float, metavar="M",
@@ -88,8 +101,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="seed of the train/validation split and of the evaluator's fixed "
                         "batches (default 0, the split the shipped supernet was trained "
                         "beside); change --seed, not this, to repeat a search")
-    p.add_argument("--preset", default="default", choices=("quick", "default"),
-                   help="supernet budget: quick (minutes on 2 cores) or default")
+    p.add_argument("--preset", default="default", choices=LazyNames(_preset_names),
+                   metavar="P", help="supernet budget, one of %(choices)s: quick (minutes on "
+                                     "2 cores) or default (the default)")
     p.add_argument("--supernet", metavar="PATH",
                    help="reuse a trained supernet (an earlier RUN_DIR/supernet.pt or a "
                         ".safetensors file); default: the space's shipped pretrained "
@@ -139,6 +153,9 @@ def _search(args: argparse.Namespace) -> int:
 
     evaluator, latency_fn = cli_table_inputs(args)
     result = run_search(config, evaluator=evaluator, latency_fn=latency_fn)
+    from mobile_nas.report.pareto import plot_run_pareto
+
+    plot_run_pareto(result.out_dir)
     best = result.best
     if args.json:
         print_json({"out_dir": str(result.out_dir), "trials": result.trials,

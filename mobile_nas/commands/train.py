@@ -85,7 +85,7 @@ def check_fits_dataset(arch, dataset) -> None:
     have = "x".join(map(str, shape)) + f" inputs and {classes} classes"
     want = "x".join(map(str, data_shape)) + f" images in {data_classes} classes"
     msg = f"space {space.name!r} takes {have}, dataset {dataset.name!r} has {want}"
-    if hasattr(space, "cells"):
+    if space.supports_scaling:
         from mobile_nas.space.scaled import scaled_name
 
         c, h, w = data_shape

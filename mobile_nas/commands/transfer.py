@@ -60,7 +60,7 @@ def scaled_from_args(space, args: argparse.Namespace):
     knobs."""
     from mobile_nas.space.scaled import scaled_space
 
-    if not hasattr(space, "cells"):
+    if not space.supports_scaling:
         return scaled_space(space)  # the one-line SpaceError: no size knobs
     c, h, w = space.input_shape
     pick = lambda given, kept: kept if given is None else given  # noqa: E731

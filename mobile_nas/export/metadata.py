@@ -39,12 +39,12 @@ def predicted_latency(arch, table_path: str | os.PathLike | None = None) -> dict
     """``{"latency_ms", "table"}`` from the given or shipped latency table of ``arch``'s
     space, or None when there is no table or it lacks layers of ``arch``."""
     try:
-        from mobile_nas.cost.latency import LatencyPredictor, LatencyTable, shipped_table_path
+        from mobile_nas.cost.latency import LatencyPredictor, LatencyTable, resolve_table
     except ImportError:
         return None
     from mobile_nas.errors import MobileNasError
 
-    path = table_path or shipped_table_path(arch.space)
+    path = resolve_table(arch.space, table_path)
     if path is None:
         return None
     try:

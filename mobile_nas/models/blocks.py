@@ -13,6 +13,7 @@ from torch import nn
 from torchvision.ops.misc import Conv2dNormActivation, SqueezeExcitation
 
 from mobile_nas.errors import ArchError
+from mobile_nas.registry import Registry
 from mobile_nas.space.layers import LayerKey
 
 _ACTIVATIONS: dict[str, Callable[..., nn.Module]] = {
@@ -76,7 +77,8 @@ class Classifier(nn.Sequential):
 
 
 LayerBuilder = Callable[..., nn.Module]
-_LAYER_BUILDERS: dict[str, LayerBuilder] = {}
+#: layer op → ``fn(key, *, dropout) -> nn.Module``
+LAYER_BUILDERS: Registry[LayerBuilder] = Registry("layer builder", ArchError)
 
 
 def register_layer_builder(*ops: str):
@@ -88,9 +90,7 @@ def register_layer_builder(*ops: str):
 
     def wrap(fn: LayerBuilder) -> LayerBuilder:
         for op in ops:
-            if op in _LAYER_BUILDERS:
-                raise ValueError(f"a builder for layer op {op!r} is already registered")
-            _LAYER_BUILDERS[op] = fn
+            LAYER_BUILDERS.register(op, fn)
         return fn
 
     return wrap
@@ -98,11 +98,10 @@ def register_layer_builder(*ops: str):
 
 def build_layer(key: LayerKey, *, dropout: float = 0.0) -> nn.Module:
     """The module for one layer key, by its ``op`` (see :func:`register_layer_builder`)."""
-    try:
-        builder = _LAYER_BUILDERS[key.op]
-    except KeyError:
+    if key.op not in LAYER_BUILDERS:
         raise ArchError(f"no builder for layer op {key.op!r}; known: "
-                        f"{', '.join(sorted(_LAYER_BUILDERS))}") from None
+                        f"{', '.join(LAYER_BUILDERS.names())}")
+    builder = LAYER_BUILDERS.get(key.op)
     return builder(key, dropout=dropout)
 
 

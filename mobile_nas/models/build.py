@@ -8,20 +8,20 @@ from torch import nn
 
 from mobile_nas.errors import ArchError
 from mobile_nas.models.blocks import build_layer, init_weights
+from mobile_nas.registry import Registry
 from mobile_nas.space.architecture import Architecture
 from mobile_nas.space.base import SearchSpace
 
-_BUILDERS: dict[str, Callable[[SearchSpace, Architecture], nn.Module]] = {}
+ModelBuilder = Callable[[SearchSpace, Architecture], nn.Module]
+#: space family → ``fn(space, arch) -> nn.Module``
+MODEL_BUILDERS: Registry[ModelBuilder] = Registry("model builder", ArchError)
 
 
 def register_builder(family: str):
     """Decorator: registers the model builder of a space family (refuses duplicates)."""
 
-    def wrap(fn: Callable[[SearchSpace, Architecture], nn.Module]):
-        if family in _BUILDERS:
-            raise ValueError(f"a builder for family {family!r} is already registered")
-        _BUILDERS[family] = fn
-        return fn
+    def wrap(fn: ModelBuilder) -> ModelBuilder:
+        return MODEL_BUILDERS.register(family, fn)
 
     return wrap
 
@@ -34,10 +34,9 @@ def build_model(arch: Architecture) -> nn.Module:
     """
     space = arch.search_space
     space.validate(arch)
-    try:
-        builder = _BUILDERS[space.family]
-    except KeyError:
-        raise ArchError(f"no model builder for space family {space.family!r}") from None
+    if space.family not in MODEL_BUILDERS:
+        raise ArchError(f"no model builder for space family {space.family!r}")
+    builder = MODEL_BUILDERS.get(space.family)
     model = builder(space, arch)
     return model
 
@@ -48,7 +47,6 @@ class MobileNet(nn.Sequential):
 
 @register_builder("mobile")
 def _build_mobile(space: SearchSpace, arch: Architecture) -> nn.Module:
-    dropout = getattr(space, "dropout", 0.0)
-    model = MobileNet(*(build_layer(k, dropout=dropout) for k in space.layers(arch)))
+    model = MobileNet(*(build_layer(k, dropout=space.dropout) for k in space.layers(arch)))
     init_weights(model)
     return model

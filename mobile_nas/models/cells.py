@@ -197,7 +197,7 @@ class NasNet(nn.Module):
 
 @register_builder("nasnet")
 def _build_nasnet(space, arch: Architecture) -> nn.Module:
-    model = NasNet(space.plan(arch), dropout=getattr(space, "dropout", 0.0))
+    model = NasNet(space.plan(arch), dropout=space.dropout)
     init_weights(model)
     return model
 

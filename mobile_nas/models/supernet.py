@@ -22,9 +22,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision.ops.misc import SqueezeExcitation
 
 from mobile_nas.errors import ArchError
-from mobile_nas.models.blocks import make_divisible
+from mobile_nas.models.blocks import MobileBlock, make_divisible
+from mobile_nas.models.build import build_model
+from mobile_nas.registry import Registry
 from mobile_nas.space.architecture import Architecture
 from mobile_nas.space.base import SearchSpace
 from mobile_nas.space.mobile import MobileSpace, StageConfig
@@ -120,7 +123,8 @@ class SuperBlock(nn.Module):
 class MobileSupernet(nn.Module):
     """Supernet of a mobile space; ``forward(x, arch)`` runs the path of ``arch``.
 
-    :meth:`set_arch` fixes a path so that ``forward(x)`` works like a plain model.
+    :meth:`set_arch` fixes a path so that ``forward(x)`` works like a plain model;
+    :meth:`extract` copies a path's weights into its stand-alone ``build_model`` network.
     """
 
     def __init__(self, space: MobileSpace) -> None:
@@ -176,6 +180,25 @@ class MobileSupernet(nn.Module):
         out = torch.flatten(F.adaptive_avg_pool2d(out, 1), 1)
         return self.classifier(self.dropout(out))
 
+    @torch.no_grad()
+    def extract(self, arch: Architecture) -> nn.Module:
+        """The stand-alone network of ``arch`` (``build_model``) carrying this supernet's
+        weights and batch-norm statistics for that path, in eval mode."""
+        self.space.validate(arch)
+        model = build_model(arch)
+        configs = self.space.stage_configs(arch)
+        stem, *blocks, head, classifier = model.children()
+        _copy_conv(stem[0], self.stem)
+        _copy_bn(stem[1], self.stem_bn)
+        layers = iter(blocks)
+        for c, slots in zip(configs, self.stages, strict=True):
+            for j in range(c.layers):
+                _copy_block(next(layers), slots[j]["ds" if c.op == "ds" else "mb"])
+        _copy_conv(head[0], self.head)
+        _copy_bn(head[1], self.head_bn)
+        classifier[-1].load_state_dict(self.classifier.state_dict())
+        return model.eval()
+
     def largest_arch(self) -> Architecture:
         """Widest, deepest path: largest op, kernel, depth, width and SE (sandwich rule)."""
         return self.space.largest_arch()
@@ -189,17 +212,52 @@ def _op_size(op: str) -> int:
     return 1 if op == "ds" else int(op[2:])
 
 
-_SUPERNETS: dict[str, Callable[[Any], nn.Module]] = {}
+def _copy_conv(dst: nn.Conv2d, src: SuperConv) -> None:
+    """The slice of ``src`` a path uses (first channels, centre of the kernel) into ``dst``."""
+    cout, cin, k, _ = dst.weight.shape
+    start = (src.weight.shape[-1] - k) // 2
+    dst.weight.copy_(src.weight[:cout, :cin, start:start + k, start:start + k])
+    if dst.bias is not None:
+        dst.bias.copy_(src.bias[:cout])
+
+
+def _copy_bn(dst: nn.BatchNorm2d, src: SlicedBatchNorm) -> None:
+    c = dst.num_features
+    for name in ("weight", "bias", "running_mean", "running_var"):
+        getattr(dst, name).copy_(getattr(src, name)[:c])
+    dst.num_batches_tracked.copy_(src.num_batches_tracked)
+
+
+def _copy_block(dst: MobileBlock, src: SuperBlock) -> None:
+    """``dst`` is [expand] → depthwise → [SE] → project, each conv(-BN) taken from ``src``."""
+    parts = list(dst.block)
+    project = parts.pop()
+    se = parts.pop() if isinstance(parts[-1], SqueezeExcitation) else None
+    dw = parts.pop()
+    expand = parts.pop() if parts else None
+    if (expand is None) != (src.expansion == 1):
+        raise ArchError("the stand-alone block and the supernet block differ in expansion")
+    if expand is not None:
+        _copy_conv(expand[0], src.expand)
+        _copy_bn(expand[1], src.expand_bn)
+    _copy_conv(dw[0], src.dw)
+    _copy_bn(dw[1], src.dw_bn)
+    if se is not None:
+        _copy_conv(se.fc1, src.se_fc1)
+        _copy_conv(se.fc2, src.se_fc2)
+    _copy_conv(project[0], src.project)
+    _copy_bn(project[1], src.project_bn)
+
+
+#: space family → supernet class (called with the space)
+SUPERNETS: Registry[Callable[[Any], nn.Module]] = Registry("supernet", ArchError)
 
 
 def register_supernet(family: str):
     """Decorator: registers the supernet class of a space family (refuses duplicates)."""
 
     def wrap(cls):
-        if family in _SUPERNETS:
-            raise ValueError(f"a supernet for family {family!r} is already registered")
-        _SUPERNETS[family] = cls
-        return cls
+        return SUPERNETS.register(family, cls)
 
     return wrap
 
@@ -210,19 +268,20 @@ register_supernet("mobile")(MobileSupernet)
 def supernet_families() -> tuple[str, ...]:
     from mobile_nas.models import cell_supernet  # noqa: F401  (registers the cell supernets)
 
-    return tuple(sorted(_SUPERNETS))
+    return tuple(SUPERNETS.names())
 
 
 def build_supernet(space: SearchSpace) -> nn.Module:
     """A freshly initialised weight-sharing supernet of ``space`` (any registered family).
 
-    The result has ``space``, ``forward(x, arch)``, ``set_arch(arch)`` and ``describe()``.
+    The result has ``space``, ``forward(x, arch)``, ``set_arch(arch)``, ``extract(arch)``
+    (the path as a stand-alone ``build_model`` network) and ``describe()``.
     """
     families = supernet_families()
-    if space.family not in _SUPERNETS:
+    if space.family not in SUPERNETS:
         raise ArchError(f"no weight-sharing supernet for space {space.name!r} (family "
                         f"{space.family!r}); supernets exist for: {', '.join(families)}")
-    return _SUPERNETS[space.family](space)
+    return SUPERNETS.get(space.family)(space)
 
 
 @torch.no_grad()

@@ -47,7 +47,7 @@ def build_report(run_dir: str | os.PathLike, *, out_dir: str | os.PathLike | Non
     title = (f"{len(run.trials)} trials, {run.meta.get('strategy', '?')}"
              + "".join(f", {k} target {v:g}" for k, v in targets.items()))
     images["pareto"] = out / "pareto.png"
-    plot_pareto(run.trials, run.pareto, images["pareto"], best=_best_trial(run),
+    plot_pareto(run.trials, run.pareto, images["pareto"], best=run.best_trial,
                 latency_target_ms=targets.get("latency_ms"), title=title)
     images["reward"] = out / "reward.png"
     plot_reward_curve(run.trials, images["reward"])
@@ -104,11 +104,6 @@ def build_report(run_dir: str | os.PathLike, *, out_dir: str | os.PathLike | Non
     return ReportFiles(html_path, images, tuple(notes))
 
 
-def _best_trial(run: Run) -> dict[str, Any] | None:
-    b = run.best
-    return b if all(k in b for k in ("accuracy", "latency_ms")) else None
-
-
 def _arch(run: Run):
     from mobile_nas.errors import MobileNasError
     from mobile_nas.space import Architecture
@@ -125,21 +120,17 @@ def _predict(arch, run: Run, table, notes: list[str]):
     from mobile_nas.errors import MobileNasError
 
     try:
-        from mobile_nas.cost.latency import LatencyPredictor, LatencyTable, shipped_table_path
+        from mobile_nas.cost.latency import LatencyPredictor, LatencyTable, resolve_table
     except ImportError:
         notes.append("no latency package: per-layer breakdown skipped")
         return None, ""
-    candidates = [table] if table else []
     source = run.meta.get("latency")
-    if isinstance(source, str) and source.endswith(".json") and Path(source).is_file():
-        candidates.append(source)
-    shipped = shipped_table_path(arch.space)
-    if shipped is not None:
-        candidates.append(shipped)
-    if not candidates:
+    recorded = source if isinstance(source, str) and source.endswith(".json") \
+        and Path(source).is_file() else None
+    path = resolve_table(arch.space, table, recorded)
+    if path is None:
         notes.append(f"no latency table for space {arch.space!r}: per-layer breakdown skipped")
         return None, ""
-    path = candidates[0]
     try:
         t = LatencyTable.load(path)
         return LatencyPredictor(t, table_path=str(path)).predict(arch), f"table {path}"

@@ -49,3 +49,17 @@ def plot_pareto(records: Sequence[dict[str, Any]], pareto: Sequence[dict[str, An
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
     plt.close(fig)
+
+
+def plot_run_pareto(run_dir: str | Path, path: str | Path | None = None) -> Path | None:
+    """Draws the pareto.png of search folder ``run_dir`` (default ``RUN_DIR/pareto.png``) from
+    its trials.csv and best.json, the latency target marked; None when it has no trials."""
+    from mobile_nas.report.run import load_run
+
+    run = load_run(run_dir)
+    if not run.trials:
+        return None
+    out = Path(path) if path is not None else run.path / "pareto.png"
+    plot_pareto(run.trials, run.pareto, out, best=run.best_trial,
+                latency_target_ms=run.targets.get("latency_ms"))
+    return out

@@ -51,7 +51,7 @@ def stage_rows(arch) -> list[dict[str, Any]]:
     """The architecture as rows (stem, stages, head) with what each chose and its size."""
     space = arch.search_space
     keys = space.layers(arch)
-    if not hasattr(space, "stage_configs"):
+    if not space.has_stages:
         return [{"name": f"layer {i}", "what": k.op, "layers": 1, "cout": k.cout,
                  "hw": f"{k.h}x{k.w}", "keys": [k]} for i, k in enumerate(keys)]
     rows = [{"name": "stem", "what": f"conv k{keys[0].kernel} s{keys[0].stride} {keys[0].act}",

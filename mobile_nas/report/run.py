@@ -39,6 +39,11 @@ class Run:
         return dict(self.reward_fn.get("targets", {}))
 
     @property
+    def best_trial(self) -> dict[str, Any] | None:
+        """``best`` when it has the accuracy and latency a plot needs, else None."""
+        return self.best if all(k in self.best for k in ("accuracy", "latency_ms")) else None
+
+    @property
     def space(self) -> str | None:
         return self.meta.get("space") or self.best.get("space")
 

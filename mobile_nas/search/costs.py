@@ -57,13 +57,13 @@ class CostModel:
 def macs_params(arch: Architecture) -> tuple[int, int]:
     """fvcore MACs and parameters of ``build_model(arch)``.
 
-    Mobile-family networks are exactly the sequence of their layers, so their counts are
-    sums of per-layer counts cached by :class:`LayerKey` (equal to
+    Spaces whose ``costs_are_layer_sums`` (networks exactly the sequence of their layers) sum
+    per-layer counts cached by :class:`LayerKey` (equal to
     :func:`mobile_nas.cost.model_costs.model_costs`, tested; ~1 s → ~1 ms per architecture
-    once the layers are known). Other families count the whole network.
+    once the layers are known). Other spaces count the whole network.
     """
     space = arch.search_space
-    if space.family != "mobile" and not getattr(space, "costs_are_layer_sums", False):
+    if not space.costs_are_layer_sums:
         from mobile_nas.cost.model_costs import model_costs
 
         mc = model_costs(arch)
@@ -89,9 +89,9 @@ def table_latency_fn(space, table_path: str | os.PathLike | None = None
     (:class:`CostError`) before any study is touched. Returns the function and a
     description of its source.
     """
-    from mobile_nas.cost.latency import LatencyPredictor, LatencyTable, shipped_table_path
+    from mobile_nas.cost.latency import LatencyPredictor, LatencyTable, resolve_table
 
-    path = table_path or shipped_table_path(space.name)
+    path = resolve_table(space.name, table_path)
     if path is None:
         raise CostError(f"no latency table is shipped for space {space.name!r}; build one "
                         f"with 'mobile-nas lut build --space {space.name} --out T.json' and "

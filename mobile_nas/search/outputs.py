@@ -1,4 +1,5 @@
-"""Run outputs: best.json, pareto.json, trials.csv (and pareto.png via mobile_nas.report)."""
+"""Run outputs: best.json, pareto.json, trials.csv (pareto.png is drawn by
+:func:`mobile_nas.report.pareto.plot_run_pareto`, which ``mobile-nas search`` calls)."""
 
 from __future__ import annotations
 
@@ -64,9 +65,8 @@ def pareto_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted((rows[i] for i in idx), key=lambda r: (r["latency_ms"], -r["accuracy"]))
 
 
-def write_outputs(out_dir: str | Path, study, *, meta: dict[str, Any],
-                  plot: bool = True) -> dict[str, Any]:
-    """Writes best.json, pareto.json, trials.csv (and pareto.png) atomically; returns best."""
+def write_outputs(out_dir: str | Path, study, *, meta: dict[str, Any]) -> dict[str, Any]:
+    """Writes best.json, pareto.json and trials.csv atomically; returns best."""
     out_dir = Path(out_dir)
     records = trial_records(study)
     best = best_record(records)
@@ -89,10 +89,4 @@ def write_outputs(out_dir: str | Path, study, *, meta: dict[str, Any],
     writer.writeheader()
     writer.writerows(records)
     atomic_write_text(out_dir / "trials.csv", buf.getvalue())
-    if plot and records:
-        from mobile_nas.report.pareto import plot_pareto
-
-        plot_pareto(records, pareto, out_dir / "pareto.png", best=best,
-                    latency_target_ms=meta.get("reward_fn", {}).get("targets", {}).get(
-                        "latency_ms"))
     return best_doc

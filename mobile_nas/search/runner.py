@@ -83,7 +83,6 @@ class SearchConfig:
     amp: bool | None = None  # mixed precision; None: on for CUDA only
     strategy_options: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
-    plot: bool = True
     heartbeat_s: int = HEARTBEAT_S  # a killed worker's running trial is failed after grace_s
     grace_s: int = GRACE_S
 
@@ -108,7 +107,7 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
                latency_fn: LatencyFn | None = None,
                on_trial: Callable[[dict[str, Any]], None] | None = None) -> SearchResult:
     """Runs (or resumes) the search of ``config`` until it has ``config.trials`` finished
-    trials and writes best.json, pareto.json, trials.csv and pareto.png to ``out_dir``.
+    trials and writes best.json, pareto.json and trials.csv to ``out_dir``.
 
     ``evaluator`` / ``latency_fn`` replace the supernet evaluator and the latency table
     (library use, benchmarks, tests). Bad input raises a :class:`MobileNasError` before the
@@ -195,7 +194,7 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
         write_outputs,
     )
 
-    best = write_outputs(out_dir, study, meta=meta, plot=config.plot)
+    best = write_outputs(out_dir, study, meta=meta)
     records = trial_records(study)
     return SearchResult(out_dir, best, pareto_records(records), len(records), storage_url,
                         config.study_name, time.time() - t0, evaluator.describe(),
@@ -474,5 +473,5 @@ def _loop(study, objective, config: SearchConfig, on_trial) -> None:
 
 
 def _jsonable(config: SearchConfig) -> dict[str, Any]:
-    skip = ("progress", "plot", "heartbeat_s", "grace_s")
+    skip = ("progress", "heartbeat_s", "grace_s")
     return {k: v for k, v in asdict(config).items() if k not in skip}

@@ -25,6 +25,18 @@ class SearchSpace(ABC):
     """
 
     family: str = ""
+    # -- capabilities: what callers may rely on, declared by each space class ----------------
+    #: MACs and params of the network equal the sums over ``layers(arch)``, so costs can be
+    #: summed from per-layer counts cached by LayerKey.
+    costs_are_layer_sums: bool = False
+    #: a cell-stacked space with size knobs (``cells``, ``filters``, ``scaled(...)``).
+    supports_scaling: bool = False
+    #: built from stages (``stage_configs(arch)``), as mobile spaces are.
+    has_stages: bool = False
+    #: has ``largest_arch()`` and ``smallest_arch()`` (the sandwich rule's extreme paths).
+    has_extreme_archs: bool = False
+    #: dropout before the classifier of the built network (spaces that have one set it)
+    dropout: float = 0.0
 
     def __init__(self, *, name: str, decisions: Sequence[Decision],
                  input_shape: tuple[int, int, int], num_classes: int,

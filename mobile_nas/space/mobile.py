@@ -69,6 +69,10 @@ class MobileSpace(SearchSpace):
     """A MnasNet/MobileNetV2-style skeleton with per-stage decisions (see module docstring)."""
 
     family = "mobile"
+    #: the network is exactly the sequence of its layers (tested)
+    costs_are_layer_sums = True
+    has_stages = True
+    has_extreme_archs = True
 
     def __init__(self, *, name: str, input_shape: tuple[int, int, int], num_classes: int,
                  stem_channels: int, stem_stride: int, stages: tuple[StageSpec, ...],

@@ -165,6 +165,7 @@ class NasNetSpace(SearchSpace):
     #: MACs and params of the network equal the sums over layers(arch) (tested), so costs
     #: can be summed from per-layer counts cached by LayerKey.
     costs_are_layer_sums = True
+    supports_scaling = True
 
     def __init__(self, *, name: str, input_shape: tuple[int, int, int], num_classes: int,
                  cells: int, filters: int, blocks: int = 5, dropout: float = 0.0,

@@ -98,6 +98,7 @@ class NB201Space(SearchSpace):
     #: MACs and params of the network equal the sums over layers(arch) (tested), so costs
     #: can be summed from per-layer counts cached by LayerKey.
     costs_are_layer_sums = True
+    supports_scaling = True
 
     def __init__(self, *, name: str, input_shape: tuple[int, int, int] = (3, 32, 32),
                  num_classes: int = 10, cells: int = 5, filters: int = 16,

@@ -51,7 +51,7 @@ def scaled_space(base: str | SearchSpace, *, cells: int | None = None,
     space = get_space(base) if isinstance(base, str) else base
     if "@" in space.name:
         space = get_space(space.name.split("@", 1)[0])
-    if not hasattr(space, "scaled"):
+    if not space.supports_scaling:
         raise SpaceError(f"space {space.name!r} has no size knobs; scalable spaces are cell "
                          f"spaces such as nasnet and nb201")
     c0, h0, w0 = space.input_shape

@@ -131,7 +131,7 @@ def train_supernet(supernet: nn.Module, dataset: Dataset, config: SupernetTrainC
     scaler = grad_scaler(dev, precision)
     largest = smallest = None
     if config.sampling == "sandwich":
-        if not hasattr(space, "largest_arch"):
+        if not space.has_extreme_archs:
             raise SupernetError(f"sandwich sampling needs a largest path; space {space.name!r} "
                                 f"has none (use sampling='uniform')")
         largest, smallest = space.largest_arch(), space.smallest_arch()

@@ -116,17 +116,17 @@ def test_search_with_the_supernet_evaluator_on_a_cell_space(tmp_path, monkeypatc
     from mobile_nas.search.costs import macs_params
     from mobile_nas.search.runner import SearchConfig, run_search
 
-    quick = presets.PRESETS["quick"]
+    quick, real = presets.get_preset("quick"), presets.get_preset
     assert quick.supernet_config("nasnet").optimizer == "adamw"  # cells: AdamW, more steps
     assert quick.supernet_config("nasnet").steps > quick.supernet_config("mobile").steps
     assert quick.supernet_config("mobile") == quick.supernet
-    monkeypatch.setitem(presets.PRESETS, "quick", replace(
-        quick, supernet=replace(quick.supernet, batch_size=8), val_images=64,
-        calib_batch_size=16, family_overrides={"nasnet": {**presets.CELL_SUPERNET,
-                                                          "steps": 4}}))
+    small = replace(quick, supernet=replace(quick.supernet, batch_size=8), val_images=64,
+                    calib_batch_size=16, family_overrides={"nasnet": {**presets.CELL_SUPERNET,
+                                                                      "steps": 4}})
+    monkeypatch.setattr(presets, "get_preset", lambda n: small if n == "quick" else real(n))
     config = SearchConfig(space="nasnet", strategy="evolution", trials=4,
                           out_dir=str(tmp_path / "run"), dataset="synthetic", preset="quick",
-                          macs_target=20e6, progress=False, plot=False)
+                          macs_target=20e6, progress=False)
     result = run_search(config, latency_fn=lambda a: macs_params(a)[0] / 1e7)
     assert result.trials == 4
     saved = torch.load(tmp_path / "run" / "supernet.pt", weights_only=True)

@@ -35,6 +35,38 @@ def test_every_path_runs(space, net):
         net(x)
 
 
+def test_extract_gives_the_standalone_network_of_the_path(space, net):
+    """In eval mode ``extract(arch)`` (a ``build_model`` network) computes the path's logits,
+    with every batch norm's statistics and affine parameters made non-trivial first."""
+    from mobile_nas.models.build import MobileNet
+
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, SlicedBatchNorm):
+                n = m.num_features
+                m.running_mean.copy_(torch.randn(n, generator=g) * 0.2)
+                m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+                m.weight.copy_(torch.rand(n, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(n, generator=g) * 0.1)
+    x = torch.randn(4, 1, 28, 28)
+    archs = [space.decode(ARCH), space.largest_arch(), space.smallest_arch(),
+             *(space.sample(seed) for seed in range(6))]
+    for arch in archs:
+        model = net.extract(arch)
+        assert isinstance(model, MobileNet) and not model.training
+        assert torch.allclose(net(x, arch), model(x), atol=1e-5), arch.to_string()
+    with pytest.raises(Exception, match="space"):
+        net.extract(get_space("nb201").sample(0))
+
+
+def test_every_registered_supernet_can_extract_a_path():
+    from mobile_nas.models.supernet import SUPERNETS, supernet_families
+
+    assert all(callable(getattr(SUPERNETS.get(f), "extract", None))
+               for f in supernet_families())
+
+
 def test_path_ignores_weights_it_does_not_use(space, net):
     arch = space.decode(ARCH)
     x = torch.randn(4, 1, 28, 28)

@@ -34,7 +34,7 @@ def _run_dir(tmp_path, n=25, space="fmnist28"):
         del i
     meta = {"space": space, "strategy": "rl", "dataset": "fashion-mnist",
             "reward_fn": reward.to_json(), "latency": "table"}
-    write_outputs(tmp_path, study, meta=meta, plot=False)
+    write_outputs(tmp_path, study, meta=meta)
     return tmp_path
 
 

@@ -24,7 +24,7 @@ def main(out: str, storage: str, trials: str, strategy: str, delay_s: str) -> No
     options = {"batch_size": 2} if strategy == "rl" else {}
     config = SearchConfig(space="fmnist28", strategy=strategy, trials=int(trials),
                           out_dir=out, storage=storage, resume=True, latency_target_ms=5.0,
-                          progress=False, plot=False, heartbeat_s=1, grace_s=3,
+                          progress=False, heartbeat_s=1, grace_s=3,
                           strategy_options=options, skip_margin=None)
     run_search(config, evaluator=SlowEvaluator(space=space, delay_s=float(delay_s)),
                latency_fn=macs_latency_ms)

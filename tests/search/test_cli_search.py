@@ -117,10 +117,11 @@ def test_resume_with_other_strategy_is_refused(run_cli, tmp_path, table_path, ti
 def test_proxy_training_evaluator(run_cli, tmp_path, table_path, monkeypatch):
     import mobile_nas.search.presets as presets
 
-    quick = presets.PRESETS["quick"]
-    monkeypatch.setitem(presets.PRESETS, "quick", presets.Preset(
+    quick, real = presets.get_preset("quick"), presets.get_preset
+    small = presets.Preset(
         "quick", quick.supernet, calib_batches=1, calib_batch_size=16, val_images=64,
-        val_size=500, proxy_epochs=1, proxy_train_images=64))
+        val_size=500, proxy_epochs=1, proxy_train_images=64)
+    monkeypatch.setattr(presets, "get_preset", lambda n: small if n == "quick" else real(n))
     out = tmp_path / "run"
     code, stdout, err = run_cli(*_args(out, table_path, **{"--strategy": "random",
                                                           "--trials": "2"}),
@@ -128,3 +129,25 @@ def test_proxy_training_evaluator(run_cli, tmp_path, table_path, monkeypatch):
     assert code == 0, err
     best = json.loads(stdout)["best"]
     assert 0.0 <= best["accuracy"] <= 1.0 and not (out / "supernet.pt").exists()
+
+
+def test_strategy_and_preset_choices_come_from_the_registries(monkeypatch):
+    from mobile_nas.cli import build_parser
+    from mobile_nas.registry import Registry
+    from mobile_nas.search import presets
+    from mobile_nas.search.sampler import strategy_names
+
+    reg = Registry("preset", presets.StrategyError)
+    for name in presets.PRESETS:
+        reg.register(name, presets.PRESETS.get(name))
+    quick = presets.get_preset("quick")
+    reg.register("tiny", presets.Preset("tiny", quick.supernet, calib_batches=1,
+                                        calib_batch_size=8, val_images=8))
+    monkeypatch.setattr(presets, "PRESETS", reg)
+    parser = build_parser()
+    search = parser._subparsers._group_actions[0].choices["search"]
+    text = search.format_help()
+    assert all(name in text for name in [*strategy_names(), "default", "quick", "tiny"])
+    args = parser.parse_args(["search", "--space", "fmnist28", "--trials", "1", "--out", "r",
+                              "--preset", "tiny"])
+    assert args.preset == "tiny"

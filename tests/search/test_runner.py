@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _config(out, **kw):
     base = dict(space="fmnist28", strategy="rl", trials=8, out_dir=str(out),
-                latency_target_ms=5.0, progress=False, plot=False, heartbeat_s=1, grace_s=3,
+                latency_target_ms=5.0, progress=False, heartbeat_s=1, grace_s=3,
                 strategy_options={"batch_size": 2}, skip_margin=None)
     base.update(kw)
     return SearchConfig(**base)
@@ -42,7 +42,9 @@ def _complete(out):
 
 
 def test_search_writes_every_output(tmp_path, width_evaluator):
-    result = run_search(_config(tmp_path, plot=True), evaluator=width_evaluator,
+    from mobile_nas.report.pareto import plot_run_pareto
+
+    result = run_search(_config(tmp_path), evaluator=width_evaluator,
                         latency_fn=macs_latency_ms)
     assert result.trials == 8
     best = json.loads((tmp_path / "best.json").read_text())
@@ -52,6 +54,8 @@ def test_search_writes_every_output(tmp_path, width_evaluator):
     assert [int(r["number"]) for r in rows] == list(range(8))
     pareto = json.loads((tmp_path / "pareto.json").read_text())["trials"]
     assert pareto and all(p["arch"] in {r["arch"] for r in rows} for p in pareto)
+    assert not (tmp_path / "pareto.png").exists()  # drawn by the report layer:
+    assert plot_run_pareto(tmp_path) == tmp_path / "pareto.png"
     assert (tmp_path / "pareto.png").read_bytes()[:4] == b"\x89PNG"
     for t in _complete(tmp_path):
         assert {"arch", "accuracy", "latency_ms", "macs", "params", "reward"} <= set(

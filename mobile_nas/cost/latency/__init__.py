@@ -17,11 +17,12 @@ from mobile_nas.cost.latency.table import (
     Calibration,
     LatencyTable,
     LayerLatency,
+    resolve_table,
     shipped_table_path,
 )
 
 __all__ = [
     "BundleError", "Calibration", "LatencyPrediction", "LatencyPredictor", "LatencyTable",
     "LatencyTableError", "LayerLatency", "MeasureError", "MissingEntryError",
-    "shipped_table_path",
+    "resolve_table", "shipped_table_path",
 ]

@@ -237,3 +237,14 @@ def _id(key: LayerKey | str) -> str:
 
 def _finite(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def resolve_table(space_name: str, *candidates: str | os.PathLike | None
+                  ) -> str | os.PathLike | None:
+    """The latency table to use for ``space_name``: the first of ``candidates`` given (an
+    explicit ``--table``, a run's recorded table; empty ones are skipped) as is, else the
+    table shipped for the space (:func:`shipped_table_path`), else None."""
+    for path in candidates:
+        if path:
+            return path
+    return shipped_table_path(space_name)

@@ -10,6 +10,7 @@ from mobile_nas.cost.latency import (
     LatencyTable,
     LatencyTableError,
     LayerLatency,
+    resolve_table,
     shipped_table_path,
 )
 from mobile_nas.cost.latency.table import SCHEMA_VERSION
@@ -110,6 +111,15 @@ def test_shipped_tables_record_their_device_and_cover_references(space):
 
 def test_no_shipped_table_for_unknown_space():
     assert shipped_table_path("no-such-space") is None
+
+
+def test_resolve_table_the_explicit_one_else_the_shipped_one(tmp_path):
+    mine = tmp_path / "mine.json"
+    assert resolve_table("fmnist28", mine) == mine
+    assert resolve_table("fmnist28", None, "", str(mine)) == str(mine)  # first one given
+    assert resolve_table("fmnist28") == resolve_table("fmnist28", None) \
+        == shipped_table_path("fmnist28")
+    assert resolve_table("no-such-space") is None
 
 
 def test_shipped_table_is_package_data_of_the_top_level_tables():
