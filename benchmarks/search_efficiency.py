@@ -102,7 +102,10 @@ def curves(records, target_ms: float, ref_ms: float) -> dict[str, list[float]]:
 def run_one(space, strategy, options, seed, trials, evaluator, latency_fn, target_ms, ref_ms):
     cfg = SearchConfig(space=space.name, strategy=strategy, trials=trials, out_dir="/tmp/_eff",
                        storage="memory", seed=seed, latency_target_ms=target_ms,
-                       progress=False, strategy_options=options)
+                       progress=False, strategy_options=options,
+                       # the protocol of the recorded results: MnasNet soft reward, every
+                       # candidate evaluated (before search skipped far-off candidates)
+                       reward="soft", skip_margin=None)
     recs = []
     run_search(cfg, evaluator=evaluator, latency_fn=latency_fn,
                on_trial=lambda r: recs.append(r))
