@@ -13,7 +13,18 @@ from mobile_nas.report.references import (
 from mobile_nas.space import REFERENCE_ARCHS, get_space
 
 
-def test_pick_and_references_are_timed_together_with_their_ground_truth(tmp_path):
+def test_pick_and_references_are_timed_together_with_their_ground_truth(tmp_path,
+                                                                        monkeypatch):
+    import mobile_nas.export.deploy as deploy
+
+    timed: list[dict] = []
+
+    def fake_time_models(paths, *, runs, threads):  # one call, every network in it
+        timed.append(dict(paths))
+        return {"threads": threads, **{name: {"p50_ms": 0.1 + 0.01 * i, "runs": runs}
+                                       for i, name in enumerate(paths)}}
+
+    monkeypatch.setattr(deploy, "time_models", fake_time_models)
     space = get_space("fmnist28")
     pick = space.decode("ds_k3_n1_c16_relu|ds_k3_n1_c24_relu|ds_k3_n1_c40_relu|"
                         "mb3_k3_n1_c64_hswish")  # not in the ground-truth set
@@ -30,7 +41,9 @@ def test_pick_and_references_are_timed_together_with_their_ground_truth(tmp_path
         arch = REFERENCE_ARCHS.get(name).arch
         assert by_name[name].ground_truth_val == recorded[(arch, "0")]
         assert by_name[name].predicted_ms == predictor.predict_ms(space.decode(arch))
-    assert all(r.measured_ms > 0 for r in rows)
+    assert len(timed) == 1 and list(timed[0]) == [r.name for r in rows]
+    assert timed[0]["searched"] == str(onnx_path)
+    assert [r.measured_ms for r in rows] == [0.1 + 0.01 * i for i in range(len(rows))]
 
 
 def test_a_space_without_ground_truth_has_no_accuracies(tmp_path):
