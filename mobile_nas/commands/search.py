@@ -71,11 +71,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                   "of the space)")
     src.add_argument("--measure", action="store_true",
                      help="measure every architecture end to end in onnxruntime instead")
-    p.add_argument("--evaluator", default="supernet", choices=("supernet", "proxy", "table"),
+    p.add_argument("--evaluator", default="supernet",
+                   choices=("supernet", "proxy", "naswot", "synflow", "table"),
                    help="accuracy from a trained weight-sharing supernet with BN "
                         "recalibration (default), from training every architecture alone "
-                        "for a few epochs (proxy; slow), or looked up in --accuracy-csv "
-                        "(tabular benchmarks such as NAS-Bench-201)")
+                        "for a few epochs (proxy; slow), a zero-cost score of the untrained "
+                        "network (naswot: Mellor et al. 2021, one batch; synflow: Tanaka et "
+                        "al. 2020, data-free; fast, no training, a ranking not an "
+                        "accuracy), or looked up in --accuracy-csv (tabular benchmarks such "
+                        "as NAS-Bench-201)")
     p.add_argument("--accuracy-csv", metavar="FILE",
                    help="with --evaluator table: CSV of arch,value (or NB201's index,arch,"
                         "cifar10_test,...; percent is read as such)")

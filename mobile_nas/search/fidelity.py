@@ -149,3 +149,44 @@ def matched_fidelity(truth: Sequence[float], scores: Sequence[float], cost: Sequ
     low, high = np.percentile(boot, [2.5, 97.5])
     return MatchedFidelity(n=len(t), pairs=pairs, ratio=ratio, tau=tau, tau_low=float(low),
                            tau_high=float(high))
+
+
+@dataclass(frozen=True)
+class TauDifference:
+    """τ(a) - τ(b) against the same truth, with a paired bootstrap 95% interval (both
+    evaluators resampled on the same architectures, so their shared noise cancels)."""
+
+    n: int
+    difference: float
+    low: float
+    high: float
+
+    @property
+    def clearly_above(self) -> bool:
+        """Whether ``a`` ranks better than ``b`` beyond the bootstrap noise."""
+        return self.low > 0
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "clearly_above": self.clearly_above}
+
+
+def tau_difference(truth: Sequence[float], a: Sequence[float], b: Sequence[float], *,
+                   bootstrap: int = 2000, seed: int = 0) -> TauDifference:
+    """Paired bootstrap of Kendall τ(``a``, truth) - τ(``b``, truth)."""
+    t, x, y = (np.asarray(v, dtype=float) for v in (truth, a, b))
+    if not (t.shape == x.shape == y.shape) or t.ndim != 1 or len(t) < 3:
+        raise FidelityError(f"need three equally long lists of at least 3, got {t.shape}, "
+                            f"{x.shape}, {y.shape}")
+
+    def tau(u: np.ndarray, v: np.ndarray) -> float:
+        value = kendalltau(u, v).statistic
+        return float(value) if np.isfinite(value) else 0.0
+
+    rng = np.random.default_rng(seed)
+    boot = []
+    for _ in range(bootstrap):
+        idx = rng.integers(0, len(t), len(t))
+        boot.append(tau(t[idx], x[idx]) - tau(t[idx], y[idx]))
+    low, high = np.percentile(boot, [2.5, 97.5])
+    return TauDifference(n=len(t), difference=tau(t, x) - tau(t, y), low=float(low),
+                         high=float(high))

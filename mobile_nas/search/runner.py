@@ -40,6 +40,8 @@ HEARTBEAT_S = 5
 GRACE_S = 20
 MAX_SKIPPED_IN_A_ROW = 2000
 MAX_FAILED_IN_A_ROW = 5
+#: evaluators run_search builds itself (others are passed as run_search(evaluator=...))
+BUILT_IN_EVALUATORS = ("supernet", "proxy", "naswot", "synflow")
 
 
 class _EvaluationFailed(Exception):
@@ -76,7 +78,9 @@ class SearchConfig:
     preset: str = "default"
     supernet: str | None = None
     train_supernet: bool = False  # ignore the space's shipped supernet and train a fresh one
-    evaluator: str = "supernet"  # "proxy": train each arch alone; "table": pass evaluator=
+    # "proxy": train each arch alone; "naswot"/"synflow": zero-cost proxies of the untrained
+    # network; "table": pass evaluator=
+    evaluator: str = "supernet"
     data_dir: str | None = None
     threads: int | None = None
     device: str = "auto"  # where torch trains and scores (latency stays on onnxruntime)
@@ -151,9 +155,9 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
         raise SearchError(f"--out {str(out_dir)!r} exists and is not a folder")
     build_evaluator = None
     if evaluator is None:
-        if config.evaluator not in ("supernet", "proxy"):
+        if config.evaluator not in BUILT_IN_EVALUATORS:
             raise SearchError(f"evaluator {config.evaluator!r} needs run_search(..., "
-                              f"evaluator=...); built in: supernet, proxy")
+                              f"evaluator=...); built in: {', '.join(BUILT_IN_EVALUATORS)}")
         build_evaluator = _supernet_evaluator_factory(config, space, out_dir)
     if config.storage == "memory" and config.resume:
         raise SearchError("an in-memory storage cannot be resumed")
@@ -287,6 +291,11 @@ def _supernet_evaluator_factory(config: SearchConfig, space: SearchSpace, out_di
         raise SearchError(f"dataset {config.dataset!r} ({dataset.input_shape}, "
                           f"{len(dataset.classes)} classes) does not fit space {space.name!r} "
                           f"({space.input_shape}, {space.num_classes} classes)")
+    if config.evaluator in ("naswot", "synflow"):
+        from mobile_nas.search.zero_cost import ZeroCostEvaluator
+
+        return lambda: ZeroCostEvaluator(space=space, dataset=dataset, proxy=config.evaluator,
+                                         seed=config.split_seed)
     if config.evaluator == "proxy":
         from mobile_nas.search.proxy_evaluator import ProxyTrainEvaluator
 

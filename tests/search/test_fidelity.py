@@ -64,3 +64,22 @@ def test_matched_fidelity_counts_only_pairs_of_similar_cost():
     assert matched_fidelity(truth, scores, cost, ratio=10).pairs == 10
     with pytest.raises(FidelityError, match="no two architectures"):
         matched_fidelity(truth, scores, [1, 2, 4, 8, 16], ratio=1.25)
+
+
+def test_tau_difference_is_paired_and_exact_on_crafted_orders():
+    from mobile_nas.search.fidelity import tau_difference
+
+    truth = list(range(10))
+    perfect, reversed_ = list(range(10)), list(range(10))[::-1]
+    d = tau_difference(truth, perfect, reversed_, bootstrap=200)
+    assert d.difference == pytest.approx(2.0)
+    assert d.low == pytest.approx(2.0) and d.clearly_above  # every resample: 1 - (-1)
+    same = tau_difference(truth, perfect, perfect, bootstrap=200)
+    assert same.difference == 0 and same.low == 0 and not same.clearly_above
+
+
+def test_tau_difference_refuses_unequal_lists():
+    from mobile_nas.search.fidelity import FidelityError, tau_difference
+
+    with pytest.raises(FidelityError, match="equally long"):
+        tau_difference([1, 2, 3], [1, 2, 3], [1, 2])

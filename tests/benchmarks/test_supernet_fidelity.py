@@ -1,0 +1,66 @@
+"""benchmarks/supernet_fidelity.py: the verdict its page prints follows the issue's bar."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _load():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    spec = importlib.util.spec_from_file_location("supernet_fidelity",
+                                                  REPO / "benchmarks" / "supernet_fidelity.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+F = _load()
+
+
+def _row(kind, name, tau, diff=None):
+    row = {"kind": kind, "name": name, "note": "", "kendall_tau": tau, "tau_low": tau - 0.1,
+           "tau_high": tau + 0.1, "spearman_rho": tau, "top_k_overlap": 0.5, "tau_seed0": tau,
+           "matched": {"pairs": 10, "ratio": 1.25, "tau": 0.1, "tau_low": 0.0,
+                       "tau_high": 0.2}}
+    if diff is not None:
+        row["vs_best_baseline"] = {"difference": diff[0], "low": diff[1], "high": diff[2],
+                                   "clearly_above": diff[1] > 0}
+    return row
+
+
+def _doc(rows, ceiling=0.8):
+    fid = {"kendall_tau": ceiling, "tau_low": ceiling - 0.1, "tau_high": ceiling + 0.1}
+    return {"date": "today", "target_tau": 0.6, "default_row": "naswot / 1 x 128 train",
+            "seed_noise": {"n": 12, "mean_abs_diff": 0.005, "max_abs_diff": 0.01,
+                           "fidelity": fid},
+            "ground_truth": {"archs": 48, "runs": 60, "path": "gt", "recipe_id": "r",
+                             "recipe": {"epochs": 1, "train_images": None, "optimizer": "sgd",
+                                        "lr": 0.1, "batch_size": 128, "augmentation": "none",
+                                        "val_images": 5000}},
+            "variants": {}, "rows": rows}
+
+
+@pytest.mark.parametrize("tau, diff, verdict", [
+    (0.70, (0.15, 0.05, 0.25), "**passes**"),
+    (0.70, (0.15, -0.01, 0.25), "**does not pass** (not clearly above predicted latency"),
+    (0.55, (0.15, 0.05, 0.25), "**does not pass** (below the bar 0.60)"),
+])
+def test_default_evaluator_passes_only_above_the_bar_and_clearly_above_the_baseline(
+        tau, diff, verdict):
+    rows = [_row("baseline", "predicted latency", 0.5), _row("baseline", "MACs", 0.4),
+            _row("zero-cost", "naswot / 1 x 128 train", tau, diff)]
+    text = F.render(_doc(rows))
+    line = next(x for x in text.splitlines() if x.startswith("The default evaluator"))
+    assert "`naswot / 1 x 128 train`" in line and verdict in line
+
+
+def test_a_low_seed_ceiling_lowers_the_bar_to_nine_tenths_of_it():
+    rows = [_row("baseline", "predicted latency", 0.3),
+            _row("zero-cost", "naswot / 1 x 128 train", 0.40, (0.1, 0.02, 0.2))]
+    text = F.render(_doc(rows, ceiling=0.42))
+    assert "The bar for an evaluator is τ ≥ 0.38 (0.9 x the ceiling)" in text
+    assert "**passes**" in text
