@@ -239,3 +239,35 @@ def test_recalibrating_a_table_of_too_few_networks_names_the_build(tmp_path, fmn
     done = recalibrate_lut(path, n_fit=4, n_held_out=2,
                            measure=lambda archs: [0.1 * (i + 1) for i in range(len(archs))])
     assert done.calibrated and LatencyTable.load(path).calibration.held_out.n == 2
+
+
+def test_the_fix_command_turns_a_legacy_table_into_a_checked_one(tmp_path, fmnist,
+                                                                small_arch):
+    """What the legacy warning tells users to run: 'lut build --resume' with the table's own
+    protocol keeps its entries and replaces the in-sample calibration by a checked one."""
+    import shlex
+    from pathlib import Path
+
+    from mobile_nas.cost.latency.requirements import lut_build_command
+
+    legacy = Path(__file__).parent / "data" / "legacy_v1_table.json"
+    path = tmp_path / "legacy.json"
+    path.write_bytes(legacy.read_bytes())
+    old = LatencyTable.load(path)
+    cmd = shlex.split(lut_build_command(old, path))
+    assert cmd[cmd.index("--arch") + 1] == SMALL_ARCH and cmd[-1] == "--resume"
+    settings = ProfileSettings(clock=cmd[cmd.index("--clock") + 1],
+                               statistic=cmd[cmd.index("--statistic") + 1])
+    holder = {}
+    measure = linear_measure(fmnist, lambda: holder.setdefault("t", LatencyTable.load(path)),
+                             overhead_ms=0.01, scale=1.3)
+    result = build_lut(fmnist, path, archs=[small_arch], settings=settings, n_fit=3,
+                       n_held_out=2, seed=1, resume=True, progress=False,
+                       backend=FakeMachine(settings).backend(), measure=measure)
+    table = LatencyTable.load(path)
+    assert json.loads(path.read_text())["schema_version"] == 2
+    assert all(table.entries[k] == v for k, v in old.entries.items())  # kept, not re-timed
+    cal = table.calibration
+    assert not cal.legacy and cal.held_out.n == 2 and cal.target == WALL_MEDIAN
+    assert (cal.overhead_ms, cal.scale) == (pytest.approx(0.01), pytest.approx(1.3))
+    assert result.calibrated and len(result.sampled) == 4
