@@ -117,21 +117,27 @@ def test_lut_build_cost_and_check_both_cell_spaces(run_cli, tmp_path):
                            "--rounds", "1", "--plot", "", "--no-progress", "--json")
     assert code == 0 and len(json.loads(out)["rows"]) >= 2
 
-    # nasnet scaled (N=1, F=4): restricted to two architectures, which calibrate it and are
-    # then checked by name
+    # nasnet scaled (N=1, F=4): restricted to two architectures, plus the layers of three
+    # random networks (seeded) so that 3 networks fit the calibration and 2 others check it
     other = NASNET.replace("sep_conv_7x7~1", "sep_conv_3x3~1")
     na_table = tmp_path / "na.json"
-    code, _, err = run_cli("lut", "build", "--space", "nasnet@n1-f4", "--out", str(na_table),
-                           "--arch", NASNET, "--arch", other, "--calibrate", "2", *fast)
+    code, out, err = run_cli("lut", "build", "--space", "nasnet@n1-f4", "--out", str(na_table),
+                             "--arch", NASNET, "--arch", other, "--calibrate", "3",
+                             "--held-out", "2", *fast, "--json")
     assert code == 0, err
+    summary = json.loads(out)
+    assert len(summary["sampled_archs"]) == 3 and summary["held_out_check"]["n"] == 2
+    held = set(summary["held_out_check"]["archs"])
+    # lut check offers the networks the calibration did not fit: the held-out ones
     code, out, err = run_cli("lut", "check", "--table", str(na_table), "--rounds", "1",
-                             "--plot", "", "--no-progress")
-    _one_line_error(code, out, err, "--arch")
+                             "--plot", "", "--no-progress", "--json")
+    assert code == 0, err
+    assert {r["arch"] for r in json.loads(out)["rows"]} == held
     code, out, _ = run_cli("lut", "check", "--table", str(na_table), "--arch", NASNET,
                            "--arch", other, "--rounds", "1", "--plot", "", "--no-progress",
                            "--json")
     rows = json.loads(out)["rows"]
-    assert code == 0 and {r["arch"] for r in rows} == {NASNET, other}
+    assert code == 0 and {r["arch"] for r in rows} == {NASNET, other} | held
     assert all(r["predicted_ms"] > 0 and r["measured_ms"] > 0 for r in rows)
     code, out, _ = run_cli("transfer", NASNET, "--space", "nasnet", "--filters", "4",
                            "--table", str(na_table), "--json")

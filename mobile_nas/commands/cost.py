@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from mobile_nas.commands._common import add_json_arg, human, print_json
+from mobile_nas.commands._common import add_json_arg, human, positive_int, print_json
+from mobile_nas.cost.latency.settings import PRECISIONS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,11 +20,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--space", "-s", metavar="S",
                    help="search space (optional for reference names and JSON files)")
     p.add_argument("--table", "-t", metavar="T.json",
-                   help="latency table: adds latency_ms, the calibrated prediction")
+                   help="latency table: adds latency_ms, the calibrated prediction of the "
+                        "statistic named by latency_statistic (the wall-clock median, as "
+                        "'bench' reports it, for tables built by this release)")
     p.add_argument("--measure", action="store_true",
                    help="export to ONNX and time it with onnxruntime: adds measured_ms, the "
-                        "median end-to-end latency of 100 runs (with --table, the table's "
-                        "threads, provider, clock and statistic; else 1 thread, wall clock)")
+                        "same statistic as latency_ms (wall-clock median without --table) "
+                        "over 100 runs, with the table's (or the requested) threads and "
+                        "provider")
+    p.add_argument("--threads", type=positive_int, metavar="N",
+                   help="intra-op threads the latency is for: a --table built for others is "
+                        "refused (default: the table's, else 1)")
+    p.add_argument("--provider", metavar="P",
+                   help="onnxruntime execution provider the latency is for: a --table built "
+                        "for another is refused (default: the table's, else CPU)")
+    p.add_argument("--precision", choices=PRECISIONS,
+                   help="precision the latency is for: a --table built for another is "
+                        "refused (default: the table's)")
     add_json_arg(p)
     p.set_defaults(handler=_cost)
 
@@ -47,22 +60,21 @@ def cost_record(args: argparse.Namespace) -> dict:
     costs = model_costs(arch)
     record = {"arch": arch.to_string(), "space": arch.space, "macs": costs.macs,
               "params": costs.params}
-    table = None
-    if getattr(args, "table", None):
-        from mobile_nas.cost.latency import LatencyPredictor, LatencyTable
+    table, measure = getattr(args, "table", None), getattr(args, "measure", False)
+    if table or measure:
+        from mobile_nas.cost.latency.estimate import arch_latency
+        from mobile_nas.cost.latency.requirements import TableRequest
 
-        table = LatencyTable.load(args.table)
-        record["latency_ms"] = round(
-            LatencyPredictor(table, table_path=args.table).predict(arch).total_ms, 4)
-    if getattr(args, "measure", False):
-        from mobile_nas.cost.latency.measure import measure_arch_ms
-
-        md = table.metadata if table is not None else {}
-        timing = measure_arch_ms(arch, threads=int(md.get("threads", 1)),
-                                 provider=md.get("provider", "CPUExecutionProvider"),
-                                 clock=md.get("clock", "wall"), warmup=10, runs=100)
-        stat = table.statistic if table is not None else "median"
-        record["measured_ms"] = round(timing.min_ms if stat == "min" else timing.p50_ms, 4)
+        request = TableRequest(precision=getattr(args, "precision", None),
+                               threads=getattr(args, "threads", None),
+                               provider=getattr(args, "provider", None))
+        lat = arch_latency(arch, table_path=table, measure=measure, request=request)
+        if lat.predicted_ms is not None:
+            record.update(latency_ms=lat.predicted_ms, latency_statistic=lat.predicted_statistic)
+        if lat.measured_ms is not None:
+            record.update(measured_ms=lat.measured_ms,
+                          measured_statistic=lat.measured_statistic)
+        record.update(threads=lat.threads, provider=lat.provider)
     return record
 
 
@@ -75,7 +87,9 @@ def _cost(args: argparse.Namespace) -> int:
     print(f"space   {record['space']}")
     print(f"macs    {human(record['macs'])} ({record['macs']:,}; fused multiply-add = 1)")
     print(f"params  {human(record['params'])} ({record['params']:,})")
-    for key in ("latency_ms", "measured_ms"):
+    for key, what, stat in (("latency_ms", "predicted", "latency_statistic"),
+                            ("measured_ms", "measured", "measured_statistic")):
         if key in record:
-            print(f"{key:<12}{record[key]:.3f} ms")
+            print(f"{key:<12}{record[key]:.3f} ms ({what} {record[stat]}, "
+                  f"{record['threads']} thread(s), {record['provider']})")
     return 0

@@ -34,34 +34,56 @@ def _add_timing_args(p: argparse.ArgumentParser) -> None:
 
 
 def _register_build(lut: argparse._SubParsersAction) -> None:
+    from mobile_nas.cost.latency.calibrate import (
+        DEFAULT_FIT_NETWORKS,
+        DEFAULT_HELD_OUT,
+        MIN_FIT_NETWORKS,
+        MIN_HELD_OUT,
+    )
+    from mobile_nas.cost.latency.settings import BUILDABLE_PRECISIONS
+
     p = lut.add_parser(
         "build", help="profile the layers of a space into a table",
         description="Export every layer key of the space (or only those of --arch "
                     "architectures) to ONNX and time them with onnxruntime, repeats "
-                    "interleaved across keys. The table is written atomically after every "
-                    "chunk of keys; --resume continues a killed build. Then fit the table's "
-                    "calibration on --calibrate end-to-end measured networks. Example: "
+                    "interleaved across keys; a fixed sentinel model timed in every chunk "
+                    "re-times chunks of a disturbed machine (logged in metadata.sentinel). "
+                    "The table is written atomically after every chunk of keys; --resume "
+                    "continues a killed build. Then the calibration is fitted on --calibrate "
+                    "networks measured end to end (wall-clock median, what users measure) and "
+                    "checked on --held-out others; the build ends by printing that check. With "
+                    "--arch, the layers of a few random networks of the space (--seed) are "
+                    "added so that enough networks are covered. Example: "
                     "mobile-nas lut build --space fmnist28 --out my.json --resume")
     p.add_argument("--space", "-s", required=True, metavar="S", help="search space")
     p.add_argument("--out", "-o", required=True, metavar="T.json", help="table to write")
     p.add_argument("--arch", action="append", metavar="ARCH", default=[],
-                   help="only the layers of this architecture (repeatable; arch string, "
-                        "reference name or JSON file)")
+                   help="only the layers of this architecture, plus those of the random "
+                        "calibration networks (repeatable; arch string, reference name or "
+                        "JSON file)")
     _add_timing_args(p)
+    p.add_argument("--precision", choices=BUILDABLE_PRECISIONS, default="fp32",
+                   help="precision of the timed layers (default fp32)")
     p.add_argument("--rounds", type=positive_int, default=10,
                    help="interleaved rounds per key (default 10)")
     p.add_argument("--runs-per-round", type=positive_int, default=3,
                    help="inferences per key and round (default 3)")
     p.add_argument("--warmup", type=int, default=5, help="untimed runs per key (default 5)")
     p.add_argument("--statistic", choices=("median", "min"), default="median",
-                   help="what the table predicts with: median (default) or min, the fastest "
-                        "of the timed runs (far steadier on a busy shared machine)")
+                   help="per-layer statistic summed: median (default) or min, the fastest "
+                        "of the timed runs (far steadier on a busy shared machine); the "
+                        "calibration maps the sum to the wall-clock median either way")
     p.add_argument("--chunk", type=positive_int, default=32,
                    help="keys timed together and saved together (default 32)")
-    p.add_argument("--calibrate", type=int, default=8, metavar="N",
-                   help="fit the calibration on N end-to-end measured networks (default 8; "
-                        "0 = none)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the calibration samples")
+    p.add_argument("--calibrate", type=int, default=DEFAULT_FIT_NETWORKS, metavar="N",
+                   help=f"fit the calibration on N end-to-end measured networks (default "
+                        f"{DEFAULT_FIT_NETWORKS}, at least {MIN_FIT_NETWORKS}; 0 = no "
+                        f"calibration: predictions are plain layer sums)")
+    p.add_argument("--held-out", type=int, default=DEFAULT_HELD_OUT, metavar="M",
+                   help=f"check the calibration on M other networks (default "
+                        f"{DEFAULT_HELD_OUT}, at least {MIN_HELD_OUT})")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the random calibration networks (recorded)")
     p.add_argument("--resume", action="store_true",
                    help="keep the entries already in --out and time only the others")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -72,11 +94,15 @@ def _register_build(lut: argparse._SubParsersAction) -> None:
 def _register_calibrate(lut: argparse._SubParsersAction) -> None:
     p = lut.add_parser(
         "calibrate", help="refit a table's calibration on measured networks",
-        description="Measure N networks the table covers end to end (with the table's "
-                    "threads, provider and clock) and store the fitted overhead/scale.")
+        description="Measure networks the table covers end to end (wall-clock median, with "
+                    "the table's threads and provider), fit the calibration on N of them, "
+                    "check it on --held-out others, and store both in the table.")
     p.add_argument("--table", "-t", required=True, metavar="T.json")
     p.add_argument("--space", "-s", metavar="S", help="search space (default: the table's)")
-    p.add_argument("--n", type=positive_int, default=8, help="networks (default 8)")
+    p.add_argument("--n", type=positive_int, default=8,
+                   help="networks to fit on (default 8, at least 3)")
+    p.add_argument("--held-out", type=positive_int, default=6,
+                   help="networks to check on (default 6, at least 2)")
     p.add_argument("--arch", action="append", default=[], metavar="ARCH",
                    help="calibrate on this architecture first (repeatable)")
     p.add_argument("--seed", type=int, default=0)
@@ -91,13 +117,17 @@ def _register_bundle(lut: argparse._SubParsersAction) -> None:
                     "export as 'lut build'), a few whole networks for calibration, a manifest "
                     "with SHA-256 hashes, run_lut.py (needs only numpy and onnxruntime) and "
                     "instructions for onnxruntime_perf_test. Example: mobile-nas lut bundle "
-                    "--space fmnist28 --arch mobilenet_v2 --out bundle.zip")
+                    "--space fmnist28 --arch fmnist28_mobilenet_v2 --out bundle.zip")
     p.add_argument("--space", "-s", required=True, metavar="S")
     p.add_argument("--out", "-o", required=True, metavar="bundle.zip")
     p.add_argument("--arch", action="append", default=[], metavar="ARCH",
-                   help="only the layers of this architecture (repeatable)")
+                   help="only the layers of this architecture, plus those of the random "
+                        "calibration networks (repeatable)")
     p.add_argument("--calibrate", type=int, default=8, metavar="N",
-                   help="whole networks to include for calibration (default 8)")
+                   help="whole networks the imported table is calibrated on (default 8, at "
+                        "least 3; 0 = none)")
+    p.add_argument("--held-out", type=int, default=6, metavar="M",
+                   help="whole networks that check the calibration (default 6, at least 2)")
     p.add_argument("--rounds", type=positive_int, default=10)
     p.add_argument("--runs-per-round", type=positive_int, default=3)
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
@@ -158,172 +188,144 @@ def _register_check(lut: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_check)
 
 
-def _load_archs(specs: list[str], space: str):
-    from mobile_nas.space import load_arch
+def _counts(args: argparse.Namespace) -> tuple[int, int]:
+    """(networks to fit, networks held out); (0, 0) for --calibrate 0."""
+    from mobile_nas.errors import MobileNasError
 
-    archs = [load_arch(s, space) for s in specs]
-    wrong = [a.to_string() for a in archs if a.space != space]
-    if wrong:
-        from mobile_nas.errors import ArchError
-
-        raise ArchError(f"architecture {wrong[0]!r} is not in space {space!r}")
-    return archs
+    if args.calibrate < 0 or args.held_out < 0:
+        raise MobileNasError("--calibrate and --held-out must be >= 0")
+    return (0, 0) if args.calibrate == 0 else (args.calibrate, args.held_out)
 
 
 def _build(args: argparse.Namespace) -> int:
-    import sys
-    from pathlib import Path
-
-    from mobile_nas.cost.latency.calibrate import calibrate_table, calibration_archs
-    from mobile_nas.cost.latency.profiler import ProfileSettings, build_table
-    from mobile_nas.errors import MobileNasError
+    from mobile_nas.cost.latency.build import build_lut, load_space_archs
+    from mobile_nas.cost.latency.settings import ProfileSettings
     from mobile_nas.space import get_space
 
     space = get_space(args.space)
-    if args.clock == "cpu" and args.threads != 1:
-        raise MobileNasError(f"--clock cpu needs --threads 1, not {args.threads}")
-    if args.warmup < 0 or args.calibrate < 0:
-        raise MobileNasError("--warmup and --calibrate must be >= 0")
-    archs = _load_archs(args.arch, space.name)
-    keys = (sorted({k for a in archs for k in space.layers(a)}) if archs
-            else space.enumerate_layers())
+    n_fit, n_held = _counts(args)
     settings = ProfileSettings(threads=args.threads, provider=args.provider,
                                opt_level=args.opt_level, warmup=args.warmup,
                                rounds=args.rounds, runs_per_round=args.runs_per_round,
-                               chunk=args.chunk, clock=args.clock,
-                               statistic=args.statistic)
-    before = None
-    if args.resume and Path(args.out).exists():
-        from mobile_nas.cost.latency import LatencyTable
-
-        before = len(LatencyTable.load(args.out))
-    table = build_table(space.name, keys, args.out, settings=settings, resume=args.resume,
-                        restricted_to=[a.to_string() for a in archs] or None,
-                        progress=not args.no_progress)
-    grew = before is None or len(table) > before
-    if args.calibrate and (grew or table.calibration is None):
-        cal_archs = calibration_archs(table, space, n=args.calibrate, seed=args.seed,
-                                      include=archs)
-        if not args.no_progress:
-            print(f"calibrating on {len(cal_archs)} end-to-end measured networks",
-                  file=sys.stderr)
-        table = calibrate_table(table, cal_archs, progress=not args.no_progress)
-        table.save(args.out)
-    _print_table_summary(args, table)
+                               chunk=args.chunk, clock=args.clock, statistic=args.statistic,
+                               precision=args.precision)
+    result = build_lut(space, args.out, archs=load_space_archs(args.arch, space.name),
+                       settings=settings, n_fit=n_fit, n_held_out=n_held, seed=args.seed,
+                       resume=args.resume, progress=not args.no_progress)
+    _print_result(result, args.json)
     return 0
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from mobile_nas.cost.latency import LatencyTable
-    from mobile_nas.cost.latency.calibrate import calibrate_table, calibration_archs
+    from mobile_nas.cost.latency.build import load_space_archs, recalibrate_lut
+    from mobile_nas.cost.latency.table import LatencyTable
     from mobile_nas.space import get_space
 
-    table = LatencyTable.load(args.table)
-    space = get_space(args.space or table.space)
-    archs = _load_archs(args.arch, space.name)
-    known = [*(table.calibration.archs if table.calibration else ()),
-             *(table.metadata.get("restricted_to_archs") or ())]
-    candidates = archs + [a for a in _load_archs(known, space.name) if a not in archs]
-    cal_archs = calibration_archs(table, space, n=max(args.n, len(archs)), seed=args.seed,
-                                  include=candidates)
-    table = calibrate_table(table, cal_archs, progress=not args.json)
-    table.save(args.table)
-    args.out = args.table
-    _print_table_summary(args, table)
+    space = get_space(args.space or LatencyTable.load(args.table).space)
+    result = recalibrate_lut(args.table, space=space,
+                             include=load_space_archs(args.arch, space.name), n_fit=args.n,
+                             n_held_out=args.held_out, seed=args.seed, progress=not args.json)
+    _print_result(result, args.json)
     return 0
 
 
-def _print_table_summary(args: argparse.Namespace, table) -> None:
-    md = table.metadata
-    cal = table.calibration
-    record = {"table": str(args.out), "space": table.space, "num_keys": len(table),
-              "build_seconds": md.get("build_seconds"), "device": md.get("device"),
-              "cpu": md.get("cpu"), "threads": md.get("threads"),
-              "provider": md.get("provider"), "clock": md.get("clock"),
-              "statistic": table.statistic,
-              "calibration": cal.to_json() if cal else None}
-    if args.json:
-        print_json(record)
+def _print_result(result, as_json: bool) -> None:
+    if as_json:
+        print_json(result.to_json())
         return
-    print(f"wrote {args.out}: {len(table)} layer keys of {table.space} "
+    table, md, cal = result.table, result.table.metadata, result.table.calibration
+    print(f"wrote {result.path}: {len(table)} layer keys of {table.space} "
           f"({md.get('build_seconds')} s of profiling) on {md.get('cpu')}, "
-          f"{md.get('threads')} thread(s), {md.get('provider')}, clock {md.get('clock')}, "
-          f"statistic {table.statistic}")
-    if cal:
-        print(f"calibration: {cal.overhead_ms:+.4f} ms + {cal.scale:.4f} x sum "
-              f"{cal.per_layer_ms:+.4f} ms/layer; fit MAPE {cal.fit_mape:.2f}% on "
-              f"{len(cal.archs)} networks")
-    else:
-        print("calibration: none (predictions are plain sums of layers)")
+          f"{md.get('threads')} thread(s), {md.get('provider')}, {table.precision}, layers "
+          f"timed as the {table.layer_statistic.name}")
+    if result.sampled:
+        print(f"added the layers of {len(result.sampled)} random networks of the space "
+              f"(seed {md['calibration_sample']['seed']}) to calibrate on")
+    sentinel = md.get("sentinel")
+    if sentinel and sentinel.get("runs"):
+        run = sentinel["runs"][-1]
+        events = [e for e in sentinel.get("events", []) if e["run"] == len(sentinel["runs"]) - 1]
+        unresolved = sum(not e["resolved"] for e in events)
+        print(f"sentinel: baseline {run['baseline_ms']:.4f} ms, noise floor "
+              f"{run['noise_floor_pct']:.1f}%; {len(events)} of {run['chunks']} chunks "
+              f"re-timed after a jump" + (f", {unresolved} still disturbed (kept the "
+                                          f"nearest attempt)" if unresolved else "")
+              + (" (metadata.sentinel.events)" if events else ""))
+    if cal is None:
+        print(f"calibration: none; predictions are {table.predicts}, with no held-out check")
+        return
+    print(f"calibration: predicts the {cal.target.name}: {cal.overhead_ms:+.4f} ms + "
+          f"{cal.scale:.4f} x sum {cal.per_layer_ms:+.4f} ms/layer, fitted on "
+          f"{len(cal.archs)} networks ({cal.coefficients} coefficient(s), in-sample MAPE "
+          f"{cal.fit_mape:.2f}%)" + ("" if result.calibrated else " (kept)"))
+    if cal.held_out is not None:
+        print(cal.held_out.summary())
 
 
 def _bundle(args: argparse.Namespace) -> int:
     import os
 
+    from mobile_nas.cost.latency.build import layer_keys, load_space_archs
     from mobile_nas.cost.latency.bundle import make_bundle
+    from mobile_nas.cost.latency.calibrate import plan_calibration
     from mobile_nas.space import get_space
 
     space = get_space(args.space)
-    archs = _load_archs(args.arch, space.name)
-    keys = (sorted({k for a in archs for k in space.layers(a)}) if archs
-            else space.enumerate_layers())
-    cal = list(archs[:args.calibrate])
-    if not archs:
-        import numpy as np
-
-        rng = np.random.default_rng(args.seed)
-        cal = [space.sample(rng) for _ in range(max(args.calibrate, 0))]
-    manifest = make_bundle(space, keys, args.out, archs=cal, rounds=args.rounds,
-                           runs_per_round=args.runs_per_round, clock=args.clock,
-                           statistic=args.statistic, progress=not args.no_progress)
+    archs = load_space_archs(args.arch, space.name)
+    n_fit, n_held = _counts(args)
+    fit, held, sampled = (), (), ()
+    if n_fit:
+        plan = plan_calibration(space, include=archs, n_fit=n_fit, n_held_out=n_held,
+                                seed=args.seed, references=not archs)
+        fit, held = plan.fit, plan.held_out
+        sampled = plan.sampled if archs else ()
+    keys = layer_keys(space, [*archs, *sampled])
+    manifest = make_bundle(space, keys, args.out, archs=fit, held_out=held,
+                           rounds=args.rounds, runs_per_round=args.runs_per_round,
+                           clock=args.clock, statistic=args.statistic, seed=args.seed,
+                           progress=not args.no_progress)
     record = {"bundle": args.out, "space": space.name, "layer_models": len(keys),
-              "arch_models": len(cal), "bytes": os.path.getsize(args.out),
+              "arch_models": len(fit) + len(held), "fit_models": len(fit),
+              "held_out_models": len(held), "bytes": os.path.getsize(args.out),
               "manifest_models": len(manifest["models"])}
     if args.json:
         print_json(record)
     else:
-        print(f"wrote {args.out}: {len(keys)} layer models + {len(cal)} networks "
-              f"({record['bytes'] / 1e6:.1f} MB). On the device: unzip or pass the zip to "
-              f"'python run_lut.py {os.path.basename(args.out)} --out results.json', then "
-              f"'mobile-nas lut import results.json --bundle {args.out} --out T.json'")
+        print(f"wrote {args.out}: {len(keys)} layer models + {len(fit)} networks to calibrate "
+              f"on and {len(held)} to check it ({record['bytes'] / 1e6:.1f} MB). On the "
+              f"device: 'python run_lut.py {os.path.basename(args.out)} --out results.json', "
+              f"then 'mobile-nas lut import results.json --bundle {args.out} --out T.json'")
     return 0
 
 
 def _import(args: argparse.Namespace) -> int:
-    import json
+    from mobile_nas.cost.latency.bundle import load_results
 
-    from mobile_nas.cost.latency.bundle import import_results, perf_text_to_results
-    from mobile_nas.errors import MobileNasError
-
-    data = None
-    try:
-        with open(args.results, "rb") as f:
-            head = f.read(1)
-    except OSError as exc:
-        raise MobileNasError(f"cannot read {args.results}: {exc.strerror}") from None
-    if head not in (b"{", b"[", b" ", b"\n", b""):
-        if not args.bundle:
-            raise MobileNasError(f"{args.results} is not JSON; text results from "
-                                 f"onnxruntime_perf_test need --bundle")
-        data = perf_text_to_results(args.results, args.bundle, device=args.device)
-    table = import_results(args.results, bundle=args.bundle, data=data)
+    table = load_results(args.results, bundle=args.bundle, device=args.device)
     table.save(args.out)
-    md = table.metadata
+    md, cal = table.metadata, table.calibration
     record = {"table": args.out, "space": table.space, "num_keys": len(table),
               "device": md.get("device"), "cpu": md.get("cpu"),
-              "calibrated": table.calibration is not None}
+              "calibrated": cal is not None, "predicts": table.predicts,
+              "held_out_check": cal.held_out.to_json() if cal and cal.held_out else None,
+              "calibration_skipped": md.get("calibration_skipped")}
     if args.json:
-        print(json.dumps(record, indent=2))
+        print_json(record)
+        return 0
+    print(f"wrote {args.out}: {len(table)} layer keys of {table.space} measured on "
+          f"{md.get('device')} ({md.get('cpu')}); predicts the {table.predicts}")
+    if cal is None:
+        print(f"calibration: none ({md.get('calibration_skipped') or 'no whole networks'})")
     else:
-        print(f"wrote {args.out}: {len(table)} layer keys of {table.space} measured on "
-              f"{md.get('device')} ({md.get('cpu')}); calibration "
-              + (f"fitted on {len(table.calibration.archs)} networks"
-                 if table.calibration else "none"))
+        print(f"calibration: fitted on {len(cal.archs)} networks (in-sample MAPE "
+              f"{cal.fit_mape:.2f}%)")
+        print(cal.held_out.summary())
     return 0
 
 
 def _check(args: argparse.Namespace) -> int:
     from mobile_nas.cost.latency import LatencyTable
+    from mobile_nas.cost.latency.build import load_space_archs
     from mobile_nas.cost.latency.check import check_archs, check_table, scatter_plot
     from mobile_nas.errors import MobileNasError
     from mobile_nas.space import get_space
@@ -336,14 +338,14 @@ def _check(args: argparse.Namespace) -> int:
     if args.n < 0:
         raise MobileNasError(f"--n must be >= 0, got {args.n}")
     archs = check_archs(table, space, n=args.n, seed=args.seed,
-                        include=_load_archs(args.arch, space.name))
+                        include=load_space_archs(args.arch, space.name))
     if len(archs) < 2:
         hint = ("" if args.arch else "; name the ones to check with --arch (also those it "
                                      "calibrated on)")
         raise MobileNasError(f"table {args.table} covers fewer than 2 architectures to "
                              f"check{hint}")
     report = check_table(table, archs, rounds=args.rounds, noise=args.noise,
-                         progress=not (args.no_progress or args.json))
+                         progress=not (args.no_progress or args.json), table_path=args.table)
     if args.plot:
         scatter_plot(report, args.plot, title=f"{table.space}: {len(archs)} networks, "
                      f"{table.metadata.get('threads')} thread(s), clock "
@@ -354,7 +356,8 @@ def _check(args: argparse.Namespace) -> int:
     for r in report.rows:
         print(f"{r.name:<13} predicted {r.predicted_ms:8.3f} ms  measured {r.measured_ms:8.3f} ms"
               f"  {r.error_pct:+6.1f}%")
-    print(f"{len(report.rows)} networks: MAPE {report.mape:.2f}%, within 5% "
+    print(f"{len(report.rows)} networks, predicted vs measured {report.statistic}: MAPE "
+          f"{report.mape:.2f}%, within 5% "
           f"{report.within_5:.0%}, within 10% {report.within_10:.0%}, Spearman "
           f"{report.spearman:.3f}, Kendall {report.kendall:.3f}")
     if report.noise_mape is not None:

@@ -2,8 +2,10 @@
 
 Per-operator lookup tables built by exporting each :class:`~mobile_nas.space.LayerKey` to
 ONNX and timing it with onnxruntime (:mod:`.profiler`, :mod:`.runner`), device bundles and
-their import (:mod:`.bundle`), a calibrated predictor (:mod:`.predictor`), end-to-end
-measurement (:mod:`.measure`) and predicted-vs-measured checks (:mod:`.check`).
+their import (:mod:`.bundle`), a calibration judged on held-out networks (:mod:`.calibrate`,
+:mod:`.build`), a predictor that refuses unchecked or mismatched tables (:mod:`.predictor`,
+:mod:`.requirements`), end-to-end measurement (:mod:`.measure`, :mod:`.estimate`), named
+statistics (:mod:`.statistic`) and predicted-vs-measured checks (:mod:`.check`).
 """
 
 from mobile_nas.cost.latency.errors import (
@@ -11,10 +13,15 @@ from mobile_nas.cost.latency.errors import (
     LatencyTableError,
     MeasureError,
     MissingEntryError,
+    TableMismatchError,
+    UncheckedCalibrationError,
 )
 from mobile_nas.cost.latency.predictor import LatencyPrediction, LatencyPredictor
+from mobile_nas.cost.latency.requirements import TableRequest, ensure_usable
+from mobile_nas.cost.latency.statistic import WALL_MEDIAN, LatencyStatistic
 from mobile_nas.cost.latency.table import (
     Calibration,
+    HeldOutCheck,
     LatencyTable,
     LayerLatency,
     resolve_table,
@@ -22,7 +29,8 @@ from mobile_nas.cost.latency.table import (
 )
 
 __all__ = [
-    "BundleError", "Calibration", "LatencyPrediction", "LatencyPredictor", "LatencyTable",
-    "LatencyTableError", "LayerLatency", "MeasureError", "MissingEntryError",
-    "resolve_table", "shipped_table_path",
+    "WALL_MEDIAN", "BundleError", "Calibration", "HeldOutCheck", "LatencyPrediction",
+    "LatencyPredictor", "LatencyStatistic", "LatencyTable", "LatencyTableError",
+    "LayerLatency", "MeasureError", "MissingEntryError", "TableMismatchError", "TableRequest",
+    "UncheckedCalibrationError", "ensure_usable", "resolve_table", "shipped_table_path",
 ]

@@ -8,7 +8,14 @@ and ``README.md`` (including ``onnxruntime_perf_test`` instructions).
 
 ``import_results`` turns the runner's ``results.json`` into a :class:`LatencyTable`. It only
 parses JSON (and, with ``bundle``, reads ``manifest.json`` from the zip); nothing from the
-bundle or the results is executed.
+bundle or the results is executed. :func:`load_results` reads either that JSON or the text
+output of ``onnxruntime_perf_test``.
+
+The whole networks of a bundle have a ``role``: ``fit`` networks calibrate the imported
+table, ``held_out`` ones check it (:mod:`.calibrate`). The runner times them with the wall
+clock (``protocol.arch_clock``) whatever clock times the layers, so the calibration maps the
+table to the wall-clock median users measure. Results of a bundle with too few networks
+import uncalibrated (``metadata.calibration_skipped`` says why).
 """
 
 from __future__ import annotations
@@ -25,7 +32,12 @@ from typing import Any
 from mobile_nas import __version__
 from mobile_nas.atomic import atomic_path
 from mobile_nas.cost.latency import runner
-from mobile_nas.cost.latency.calibrate import fit_calibration
+from mobile_nas.cost.latency.calibrate import (
+    MIN_FIT_NETWORKS,
+    MIN_HELD_OUT,
+    fit_calibration,
+    held_out_check,
+)
 from mobile_nas.cost.latency.errors import BundleError
 from mobile_nas.cost.latency.export import (
     export_arch_onnx,
@@ -33,6 +45,7 @@ from mobile_nas.cost.latency.export import (
     layer_input_shape,
 )
 from mobile_nas.cost.latency.predictor import LatencyPredictor
+from mobile_nas.cost.latency.statistic import LatencyStatistic
 from mobile_nas.cost.latency.table import LatencyTable, LayerLatency
 from mobile_nas.errors import ArchError
 from mobile_nas.space.architecture import Architecture
@@ -49,11 +62,14 @@ def manifest_bytes(manifest: dict) -> bytes:
 
 
 def make_bundle(space, keys: Sequence[LayerKey], out: str | os.PathLike, *,
-                archs: Sequence[Architecture] = (), opset: int = DEFAULT_OPSET,
-                warmup: int = 5, rounds: int = 10, runs_per_round: int = 3,
-                opt_level: str = "all", clock: str = "wall", statistic: str = "median",
+                archs: Sequence[Architecture] = (), held_out: Sequence[Architecture] = (),
+                opset: int = DEFAULT_OPSET, warmup: int = 5, rounds: int = 10,
+                runs_per_round: int = 3, opt_level: str = "all", clock: str = "wall",
+                statistic: str = "median", seed: int | None = None,
                 progress: bool = True) -> dict:
-    """Writes the bundle zip atomically; returns its manifest."""
+    """Writes the bundle zip atomically; returns its manifest. ``archs`` are the whole
+    networks the imported table is calibrated on, ``held_out`` those that check it (their
+    layers should be among ``keys``); ``seed`` is recorded (it drew the random ones)."""
     from tqdm import tqdm
 
     out = Path(out)
@@ -61,7 +77,10 @@ def make_bundle(space, keys: Sequence[LayerKey], out: str | os.PathLike, *,
         raise BundleError(f"output folder {out.parent} does not exist")
     models: list[dict[str, Any]] = []
     with atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
-        items = [(k, None) for k in dict.fromkeys(keys)] + [(None, a) for a in archs]
+        roles = {a: "fit" for a in archs}
+        for a in held_out:
+            roles.setdefault(a, "held_out")
+        items = [(k, None) for k in dict.fromkeys(keys)] + [(None, a) for a in roles]
         for i, (key, arch) in enumerate(tqdm(items, desc="lut bundle", unit="model",
                                              disable=not progress)):
             if key is not None:
@@ -71,7 +90,7 @@ def make_bundle(space, keys: Sequence[LayerKey], out: str | os.PathLike, *,
             else:
                 data = export_arch_onnx(arch, opset=opset)
                 entry = {"id": ARCH_PREFIX + arch.to_string(), "kind": "arch",
-                         "file": f"archs/{i:05d}.onnx",
+                         "role": roles[arch], "file": f"archs/{i:05d}.onnx",
                          "input_shape": [1, *space.input_shape]}
             entry["sha256"] = runner.sha256_bytes(data)
             zf.writestr(entry["file"], data)
@@ -81,8 +100,9 @@ def make_bundle(space, keys: Sequence[LayerKey], out: str | os.PathLike, *,
             "space": space.name, "opset": opset, "mobile_nas_version": __version__,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "protocol": {"warmup": warmup, "rounds": rounds, "runs_per_round": runs_per_round,
-                         "opt_level": opt_level, "clock": clock, "statistic": statistic},
-            "models": models,
+                         "opt_level": opt_level, "clock": clock, "statistic": statistic,
+                         "arch_clock": "wall"},
+            "calibration_seed": seed, "models": models,
         }
         zf.writestr("manifest.json", manifest_bytes(manifest))
         zf.writestr("run_lut.py", Path(runner.__file__).read_text())
@@ -169,7 +189,7 @@ def import_results(results_path: str | os.PathLike, *, bundle: str | os.PathLike
     if extra:
         raise BundleError(f"{src}: result {extra[0]!r} is not in the bundle manifest")
     layers: dict[str, LayerLatency] = {}
-    arch_ms: dict[str, float] = {}
+    arch_ms: dict[str, tuple[str, LayerLatency]] = {}
     for mid, m in expected.items():
         e = entries[mid]
         if not isinstance(e, dict) or e.get("sha256") != m.get("sha256"):
@@ -183,7 +203,7 @@ def import_results(results_path: str | os.PathLike, *, bundle: str | os.PathLike
                 raise BundleError(f"{src}: malformed layer key {mid!r}") from None
             layers[mid] = stats
         elif m["kind"] == "arch":
-            arch_ms[mid[len(ARCH_PREFIX):]] = stats
+            arch_ms[mid[len(ARCH_PREFIX):]] = (str(m.get("role", "fit")), stats)
     md = data.get("metadata") or {}
     meta = {**{k: v for k, v in md.items() if isinstance(v, (str, int, float, bool))},
             "opset": manifest.get("opset"), "source": "mobile-nas lut import",
@@ -193,9 +213,21 @@ def import_results(results_path: str | os.PathLike, *, bundle: str | os.PathLike
             "imported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "mobile_nas_version": __version__, "num_keys": len(layers)}
     table = LatencyTable(space=str(manifest.get("space")), metadata=meta, entries=layers)
+    proto = manifest.get("protocol") or {}
+    # networks are timed with the wall clock by bundles that say so; older bundles timed
+    # them like the layers (then the calibration targets the layers' clock and statistic)
+    target = LatencyStatistic(str(proto["arch_clock"]), "median") if "arch_clock" in proto \
+        else table.layer_statistic
+    fit = {a: target.of(st) for a, (r, st) in arch_ms.items() if r == "fit"}
+    held = {a: target.of(st) for a, (r, st) in arch_ms.items() if r == "held_out"}
+    if len(fit) >= MIN_FIT_NETWORKS and len(held) >= MIN_HELD_OUT:
+        return _calibrate_from(table, fit, held, space, target=target,
+                               seed=manifest.get("calibration_seed"))
     if arch_ms:
-        stat = table.statistic
-        table = _calibrate_from(table, {a: s.value(stat) for a, s in arch_ms.items()}, space)
+        table = table.with_metadata(calibration_skipped=(
+            f"the bundle has {len(fit)} networks to fit and {len(held)} held out; a "
+            f"calibration needs {MIN_FIT_NETWORKS} and {MIN_HELD_OUT} (make the bundle with "
+            f"this release's 'mobile-nas lut bundle')"))
     return table
 
 
@@ -244,19 +276,43 @@ def _stats(e: dict, mid: str, src: str) -> LayerLatency:
         raise BundleError(f"{src}: bad timing for {mid!r}: {exc}") from None
 
 
-def _calibrate_from(table: LatencyTable, arch_ms: dict[str, float], space) -> LatencyTable:
+def _calibrate_from(table: LatencyTable, fit: dict[str, float], held: dict[str, float],
+                    space, *, target: LatencyStatistic, seed: int | None) -> LatencyTable:
+    import dataclasses
+
     from mobile_nas.space import get_space
 
     space = space or get_space(table.space)
     pred = LatencyPredictor(table)
-    archs, sums, counts, measured = [], [], [], []
-    for text, ms in arch_ms.items():
-        p = pred.predict(Architecture.from_string(text, space.name))
-        archs.append(text)
-        sums.append(p.sum_ms)
-        counts.append(len(p.per_layer))
-        measured.append(ms)
-    return table.with_calibration(fit_calibration(sums, counts, measured, archs))
+
+    def sums(arch_ms: dict[str, float]) -> tuple[list[float], list[int]]:
+        preds = [pred.predict(Architecture.from_string(a, space.name)) for a in arch_ms]
+        return [p.sum_ms for p in preds], [len(p.per_layer) for p in preds]
+
+    fit_sums, fit_counts = sums(fit)
+    cal = fit_calibration(fit_sums, fit_counts, list(fit.values()), list(fit), target=target)
+    held_sums, held_counts = sums(held)
+    check = held_out_check(cal, held_sums, held_counts, list(held.values()), list(held))
+    return table.with_calibration(dataclasses.replace(cal, held_out=check, seed=seed))
+
+
+def load_results(path: str | os.PathLike, *, bundle: str | os.PathLike | None = None,
+                 device: str = "unknown") -> LatencyTable:
+    """The table of a device's results: ``run_lut.py``'s JSON, or (recognised by its first
+    byte) ``FILE MEDIAN_MS`` text lines of ``onnxruntime_perf_test``, which need the
+    ``bundle`` they were measured on (``device`` names the device for them)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64).lstrip()[:1]
+    except OSError as exc:
+        raise BundleError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if head in (b"{", b"[", b""):
+        return import_results(path, bundle=bundle)
+    if bundle is None:
+        raise BundleError(f"{path} is not JSON; text results from onnxruntime_perf_test "
+                          f"need --bundle")
+    return import_results(path, bundle=bundle,
+                          data=perf_text_to_results(path, bundle, device=device))
 
 
 _README = """# mobile-nas latency bundle ({space}, {n} models)

@@ -1,110 +1,236 @@
-"""Calibration: fit the end-to-end correction of a table on a handful of measured networks.
+"""Calibration: map a table's layer sums to the end-to-end latency users measure, and judge
+the fit on networks it did not see.
 
 Sums of isolated layers miss what a whole network does differently: one session call
 instead of one per layer (the per-call overhead is in every table entry), fixed costs, and
-cache effects. :class:`~.table.Calibration` models them as
-``overhead_ms + scale * sum_ms + per_layer_ms * n_layers``, fitted by least squares.
+cache effects; and a table timed with the CPU clock or the fastest run measures another
+quantity than a user's wall-clock median. :class:`~.table.Calibration` models the
+difference as ``overhead_ms + scale * sum_ms + per_layer_ms * n_layers``, fitted by least
+squares on the :data:`~.statistic.WALL_MEDIAN` of networks measured end to end.
+
+A calibration cannot fool itself: it is fitted on at least :data:`MIN_FIT_NETWORKS`
+networks with residual degrees of freedom left (:func:`fit_calibration`), and judged on at
+least :data:`MIN_HELD_OUT` other networks measured in the same interleaved run
+(:class:`~.table.HeldOutCheck`). :func:`plan_calibration` chooses both sets;
+:func:`calibrate_table` measures them and stores fit and check in the table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from mobile_nas.cost.latency.errors import LatencyTableError
 from mobile_nas.cost.latency.predictor import LatencyPredictor
-from mobile_nas.cost.latency.table import Calibration, LatencyTable
+from mobile_nas.cost.latency.statistic import WALL_MEDIAN, LatencyStatistic
+from mobile_nas.cost.latency.table import Calibration, HeldOutCheck, LatencyTable
 from mobile_nas.space.architecture import Architecture
 from mobile_nas.space.reference import REFERENCE_ARCHS
 
 #: The most negative overhead a fit may have, as a fraction of the fastest measured network.
 MAX_NEGATIVE_OVERHEAD = 0.25
+#: Fewest networks a calibration is fitted on: two coefficients and a residual to spare.
+MIN_FIT_NETWORKS = 3
+#: Fewest networks for all three coefficients (two residual degrees of freedom).
+MIN_NETWORKS_3_COEFFICIENTS = 5
+#: Fewest networks a calibration is judged on.
+MIN_HELD_OUT = 2
+#: ``lut build`` / ``lut calibrate`` defaults.
+DEFAULT_FIT_NETWORKS = 8
+DEFAULT_HELD_OUT = 6
+
+#: Measures architectures end to end: the target statistic of each, in ms, in order.
+EndToEndMeasure = Callable[[Sequence[Architecture]], Sequence[float]]
 
 
 def fit_calibration(sums_ms: Sequence[float], n_layers: Sequence[int],
-                    measured_ms: Sequence[float], archs: Sequence[str] = ()) -> Calibration:
-    """Fit of the three coefficients minimising squared *relative* error (so small and large
-    networks count alike); two coefficients with 2-3 points, one with a single point.
+                    measured_ms: Sequence[float], archs: Sequence[str] = (), *,
+                    target: LatencyStatistic = WALL_MEDIAN) -> Calibration:
+    """Least-squares fit minimising squared *relative* error (small and large networks count
+    alike): three coefficients with at least :data:`MIN_NETWORKS_3_COEFFICIENTS` networks,
+    else overhead and scale; never fewer than :data:`MIN_FIT_NETWORKS` networks, so a
+    residual is always left to see the noise by.
 
     A fit is kept only with a positive scale and an overhead above ``-MAX_NEGATIVE_OVERHEAD``
     times the fastest measured network: a larger negative overhead (layer sums can exceed
-    whole networks, e.g. from few noisy points) predicts negative latencies for networks a
-    little smaller than those measured. Otherwise the scale alone is fitted (and with one
-    point that measures slower than its sum, the overhead alone)."""
+    whole networks) predicts negative latencies for networks a little smaller than those
+    measured. Otherwise the scale alone is fitted (or, failing that, the overhead alone)."""
     s = np.asarray(sums_ms, float)
     n = np.asarray(n_layers, float)
     y = np.asarray(measured_ms, float)
-    if s.size == 0:
-        raise LatencyTableError("calibration needs at least one measured architecture")
-    coef = None
+    if not s.size == n.size == y.size:
+        raise LatencyTableError("calibration needs one sum, layer count and measurement per "
+                                "network")
+    if s.size < MIN_FIT_NETWORKS:
+        raise LatencyTableError(f"calibration needs at least {MIN_FIT_NETWORKS} measured "
+                                f"networks (two coefficients and a residual), got {s.size}")
+    if not np.all(np.isfinite(y) & (y > 0)):
+        raise LatencyTableError("end-to-end measurements must be positive finite numbers")
+    coef, k = None, 0
     floor = -MAX_NEGATIVE_OVERHEAD * float(y.min())
-    if s.size >= 4 and np.ptp(n) > 0 and np.ptp(s) > 0:
+    if s.size >= MIN_NETWORKS_3_COEFFICIENTS and np.ptp(n) > 0 and np.ptp(s) > 0:
         c, *_ = np.linalg.lstsq(np.column_stack([np.ones_like(s), s, n]) / y[:, None],
                                 np.ones_like(y), rcond=None)
         if c[1] > 0 and c[0] >= floor:
-            coef = (float(c[0]), float(c[1]), float(c[2]))
-    if coef is None and s.size >= 2 and np.ptp(s) > 0:
+            coef, k = (float(c[0]), float(c[1]), float(c[2])), 3
+    if coef is None and np.ptp(s) > 0:
         c, *_ = np.linalg.lstsq(np.column_stack([np.ones_like(s), s]) / y[:, None],
                                 np.ones_like(y), rcond=None)
         if c[1] > 0 and c[0] >= floor:
-            coef = (float(c[0]), float(c[1]), 0.0)
-    if coef is None and s.size == 1 and y[0] >= s[0]:
-        coef = (float(y[0] - s[0]), 1.0, 0.0)
+            coef, k = (float(c[0]), float(c[1]), 0.0), 2
     if coef is None and np.all(s > 0):
         r = s / y  # scale alone: minimises sum((k * s / y - 1)^2)
-        coef = (0.0, float(np.sum(r) / np.sum(r * r)), 0.0)
+        coef, k = (0.0, float(np.sum(r) / np.sum(r * r)), 0.0), 1
     if coef is None:
-        coef = (float(max(np.median(y - s), 0.0)), 1.0, 0.0)
+        coef, k = (float(max(np.median(y - s), 0.0)), 1.0, 0.0), 1
     pred = coef[0] + coef[1] * s + coef[2] * n
     mape = float(np.mean(np.abs(pred - y) / y) * 100)
     return Calibration(overhead_ms=coef[0], scale=coef[1], per_layer_ms=coef[2],
                        archs=tuple(archs), measured_ms=tuple(float(v) for v in y),
-                       fit_mape=round(mape, 3))
+                       fit_mape=round(mape, 3), coefficients=k, target=target)
 
 
-def calibration_archs(table: LatencyTable, space, *, n: int = 8, seed: int = 0,
-                      include: Sequence[Architecture] = ()) -> list[Architecture]:
-    """Up to ``n`` architectures the table fully covers: ``include``, then the space's
-    reference architectures, then random samples."""
+def held_out_check(calibration: Calibration, sums_ms: Sequence[float],
+                   n_layers: Sequence[int], measured_ms: Sequence[float],
+                   archs: Sequence[str]) -> HeldOutCheck:
+    """``calibration``'s predictions of networks it was not fitted on, against their
+    measurements (ms)."""
+    fitted = set(calibration.archs)
+    seen = [a for a in archs if a in fitted]
+    if seen:
+        raise LatencyTableError(f"held-out network {seen[0]!r} was used in the fit")
+    return HeldOutCheck(archs=tuple(archs), measured_ms=tuple(float(m) for m in measured_ms),
+                        predicted_ms=tuple(float(calibration.apply(s, n))
+                                           for s, n in zip(sums_ms, n_layers, strict=True)))
+
+
+@dataclass(frozen=True)
+class CalibrationPlan:
+    """The networks a calibration is fitted on and those it is judged on (disjoint), and
+    the seed that drew the random ones (``sampled``, a subset of both)."""
+
+    fit: tuple[Architecture, ...]
+    held_out: tuple[Architecture, ...]
+    seed: int
+    sampled: tuple[Architecture, ...] = ()
+
+    @property
+    def archs(self) -> tuple[Architecture, ...]:
+        return self.fit + self.held_out
+
+
+def plan_calibration(space, *, covers: LatencyTable | None = None,
+                     include: Sequence[Architecture] = (), n_fit: int = DEFAULT_FIT_NETWORKS,
+                     n_held_out: int = DEFAULT_HELD_OUT, seed: int = 0,
+                     references: bool = True) -> CalibrationPlan:
+    """Chooses ``n_fit`` + ``n_held_out`` distinct networks: ``include`` first, then (with
+    ``references``) the space's reference architectures, then random samples of the space
+    drawn with ``seed``; the first ``n_fit`` are fitted on, the others held out.
+
+    ``covers``: only networks whose layers this table has (None: any network, to decide
+    which layers a restricted build adds). Raises :class:`LatencyTableError` when fewer
+    networks qualify or the counts are below :data:`MIN_FIT_NETWORKS` /
+    :data:`MIN_HELD_OUT`."""
+    if n_fit < MIN_FIT_NETWORKS or n_held_out < MIN_HELD_OUT:
+        raise LatencyTableError(f"a calibration needs at least {MIN_FIT_NETWORKS} networks to "
+                                f"fit and {MIN_HELD_OUT} held out, got {n_fit} and "
+                                f"{n_held_out}")
+    want = n_fit + n_held_out
     chosen: dict[str, Architecture] = {}
+    sampled: list[Architecture] = []
 
-    def add(a: Architecture) -> None:
-        if len(chosen) < n and not table.missing(space.layers(a)):
-            chosen.setdefault(a.to_string(), a)
+    def add(a: Architecture) -> bool:
+        text = a.to_string()
+        if len(chosen) >= want or text in chosen:
+            return False
+        if covers is not None and covers.missing(space.runtime_layers(a)):
+            return False
+        chosen[text] = a
+        return True
 
     for a in include:
         add(a)
-    for name in REFERENCE_ARCHS.names():
-        ref = REFERENCE_ARCHS.get(name)
-        if ref.space == space.name:
-            add(Architecture.from_string(ref.arch, space.name))
+    if references:
+        for name in REFERENCE_ARCHS.names():
+            ref = REFERENCE_ARCHS.get(name)
+            if ref.space == space.name:
+                add(Architecture.from_string(ref.arch, space.name))
     rng = np.random.default_rng(seed)
-    for _ in range(50 * n):
-        if len(chosen) >= n:
+    for _ in range(200 * want):
+        if len(chosen) >= want:
             break
-        add(space.sample(rng))
-    return list(chosen.values())
+        a = space.sample(rng)
+        if add(a):
+            sampled.append(a)
+    if len(chosen) < want:
+        raise LatencyTableError(
+            f"only {len(chosen)} networks of space {space.name!r} are covered by the table; "
+            f"a calibration needs {n_fit} to fit and {n_held_out} held out")
+    archs = list(chosen.values())
+    return CalibrationPlan(fit=tuple(archs[:n_fit]), held_out=tuple(archs[n_fit:]),
+                           seed=seed, sampled=tuple(sampled))
 
 
-def calibrate_table(table: LatencyTable, archs: Sequence[Architecture], *,
-                    threads: int | None = None, provider: str | None = None,
-                    progress: bool = False) -> LatencyTable:
-    """Measures ``archs`` end to end with the table's settings and stores the fitted
-    calibration in a new table."""
+def recalibration_plan(table: LatencyTable, space, *, include: Sequence[Architecture] = (),
+                       n_fit: int = DEFAULT_FIT_NETWORKS, n_held_out: int = DEFAULT_HELD_OUT,
+                       seed: int = 0) -> CalibrationPlan:
+    """:func:`plan_calibration` for an existing table: ``include``, then the networks its
+    calibration was fitted and checked on (in those roles when the counts allow), then
+    those it is restricted to, then references and random networks it covers."""
+    cal = table.calibration
+    known = [*(cal.archs if cal else ()), *(cal.held_out.archs if cal and cal.held_out else ()),
+             *(table.metadata.get("restricted_to_archs") or ())]
+    candidates = list(include) + [Architecture.from_string(a, space.name) for a in known]
+    return plan_calibration(space, covers=table, include=candidates, n_fit=n_fit,
+                            n_held_out=n_held_out, seed=seed,
+                            references=not table.metadata.get("restricted_to_archs"))
+
+
+def onnxruntime_measure(table: LatencyTable, *, progress: bool = False) -> EndToEndMeasure:
+    """Measures networks as users do: exported whole, timed with onnxruntime with the table's
+    threads, provider, opset and graph optimizations, repeats interleaved; the wall-clock
+    median of each (:data:`~.statistic.WALL_MEDIAN`), whatever clock the layers used."""
     from mobile_nas.cost.latency.measure import measure_archs_ms
 
-    if not archs:
-        raise LatencyTableError("no architecture fully covered by the table to calibrate on")
     md = table.metadata
-    uncal = LatencyPredictor(table.with_calibration(None))
-    preds = [uncal.predict(a) for a in archs]
-    measured = measure_archs_ms(archs, threads=threads or int(md.get("threads", 1)),
-                                provider=provider or md.get("provider", "CPUExecutionProvider"),
+
+    def measure(archs: Sequence[Architecture]) -> list[float]:
+        rows = measure_archs_ms(archs, threads=int(md.get("threads", 1)),
+                                provider=md.get("provider", "CPUExecutionProvider"),
                                 opset=int(md.get("opset", 17)),
                                 opt_level=md.get("opt_level", "all"),
-                                clock=md.get("clock", "wall"), progress=progress)
-    cal = fit_calibration([p.sum_ms for p in preds], [len(p.per_layer) for p in preds],
-                          [m[f"{table.statistic}_ms"] for m in measured],
-                          [a.to_string() for a in archs])
-    return table.with_calibration(cal)
+                                clock=WALL_MEDIAN.clock, progress=progress)
+        return [WALL_MEDIAN.of(r) for r in rows]
+
+    return measure
+
+
+def calibrate_table(table: LatencyTable, plan: CalibrationPlan, *,
+                    measure: EndToEndMeasure | None = None,
+                    progress: bool = False) -> LatencyTable:
+    """Measures the plan's networks end to end in one interleaved run (``measure``, default
+    :func:`onnxruntime_measure`), fits the calibration on ``plan.fit`` and checks it on
+    ``plan.held_out``; returns a new table holding both."""
+    fit, held = list(plan.fit), list(plan.held_out)
+    if len(fit) < MIN_FIT_NETWORKS or len(held) < MIN_HELD_OUT:
+        raise LatencyTableError(f"a calibration needs at least {MIN_FIT_NETWORKS} networks to "
+                                f"fit and {MIN_HELD_OUT} held out, got {len(fit)} and "
+                                f"{len(held)}")
+    uncal = LatencyPredictor(table.with_calibration(None))
+    preds = [uncal.predict(a) for a in fit + held]
+    measure = measure or onnxruntime_measure(table, progress=progress)
+    measured = [float(m) for m in measure(fit + held)]
+    if len(measured) != len(preds):
+        raise LatencyTableError(f"expected {len(preds)} end-to-end measurements, got "
+                                f"{len(measured)}")
+    sums = [p.sum_ms for p in preds]
+    counts = [len(p.per_layer) for p in preds]
+    k = len(fit)
+    cal = fit_calibration(sums[:k], counts[:k], measured[:k], [a.to_string() for a in fit],
+                          target=WALL_MEDIAN)
+    check = held_out_check(cal, sums[k:], counts[k:], measured[k:],
+                           [a.to_string() for a in held])
+    return table.with_calibration(dataclasses.replace(cal, held_out=check, seed=plan.seed))

@@ -42,6 +42,7 @@ class CheckReport:
     kendall: float
     noise_mape: float | None = None
     noise_within_5: float | None = None
+    statistic: str = "wall-clock median"
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -109,30 +110,33 @@ def check_archs(table: LatencyTable, space, *, n: int = 20, seed: int = 0,
 
 
 def check_table(table: LatencyTable, archs: Sequence[tuple[str, Architecture]], *,
-                rounds: int = 10, noise: bool = False, progress: bool = False) -> CheckReport:
-    """Measures ``archs`` end to end (interleaved, with the table's threads, provider and
-    clock) and compares with the predictions. With ``noise``, every model is measured twice
-    in the same run, giving the noise floor."""
+                rounds: int = 10, noise: bool = False, progress: bool = False,
+                table_path: str | os.PathLike | None = None) -> CheckReport:
+    """Measures ``archs`` end to end (interleaved, with the table's threads and provider)
+    and compares with the predictions; the measurements take the statistic the table
+    predicts (:attr:`LatencyTable.prediction_statistic`: the wall-clock median for tables
+    this release calibrates). With ``noise``, every model is measured twice in the same run,
+    giving the noise floor."""
     md = table.metadata
-    pred = LatencyPredictor(table)
+    pred = LatencyPredictor(table, table_path=table_path)
+    target = table.prediction_statistic
     predicted = [pred.predict(a).total_ms for _, a in archs]
     models = [a for _, a in archs] * (2 if noise else 1)
     meas = measure_archs_ms(models, threads=int(md.get("threads", 1)),
                             provider=md.get("provider", "CPUExecutionProvider"),
                             opset=int(md.get("opset", 17)), opt_level=md.get("opt_level", "all"),
-                            clock=md.get("clock", "wall"), rounds=rounds, progress=progress)
+                            clock=target.clock, rounds=rounds, progress=progress)
     k = len(archs)
-    stat = f"{table.statistic}_ms"
     rows = tuple(CheckRow(arch=a.to_string(), name=name, predicted_ms=p,
-                          measured_ms=meas[i][stat], measured_iqr_ms=meas[i]["iqr_ms"],
-                          repeat_ms=meas[k + i][stat] if noise else None)
+                          measured_ms=target.of(meas[i]), measured_iqr_ms=meas[i]["iqr_ms"],
+                          repeat_ms=target.of(meas[k + i]) if noise else None)
                  for i, ((name, a), p) in enumerate(zip(archs, predicted, strict=True)))
     s = summarize_errors([r.predicted_ms for r in rows], [r.measured_ms for r in rows])
     noise_figs: dict = {}
     if noise:
         ns = summarize_errors([r.repeat_ms for r in rows], [r.measured_ms for r in rows])
         noise_figs = {"noise_mape": ns["mape"], "noise_within_5": ns["within_5"]}
-    return CheckReport(rows=rows, **s, **noise_figs)
+    return CheckReport(rows=rows, **s, **noise_figs, statistic=target.name)
 
 
 def scatter_plot(report: CheckReport, path: str | os.PathLike, *, title: str = "") -> None:

@@ -40,3 +40,13 @@ class MissingEntryError(MobileNasError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class TableMismatchError(LatencyTableError):
+    """A table built for another precision, thread count or execution provider than the one
+    requested; the message names the mismatch and the ``lut build`` command that fixes it."""
+
+
+class UncheckedCalibrationError(LatencyTableError):
+    """A table whose calibration has no held-out check (it could fit its own noise); the
+    message names the ``lut build`` command that recalibrates it."""

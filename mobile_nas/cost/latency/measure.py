@@ -43,6 +43,11 @@ class Timing:
     threads: int
     provider: str
 
+    @property
+    def median_ms(self) -> float:
+        """``p50_ms`` under the name :class:`~.statistic.LatencyStatistic` reads."""
+        return self.p50_ms
+
     def to_json(self) -> dict:
         return asdict(self)
 

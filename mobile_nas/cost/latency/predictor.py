@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from mobile_nas.cost.latency.errors import MissingEntryError
+from mobile_nas.cost.latency.requirements import TableRequest, ensure_usable
 from mobile_nas.cost.latency.table import LatencyTable
 from mobile_nas.space.architecture import Architecture
 from mobile_nas.space.layers import LayerKey
@@ -15,24 +17,36 @@ class LatencyPrediction:
     """Predicted end-to-end latency and each layer's isolated table latency (ms).
 
     ``sum_ms`` is the plain sum of ``per_layer``; ``total_ms`` applies the table's
-    calibration (equal to ``sum_ms`` for an uncalibrated table).
+    calibration (equal to ``sum_ms`` for an uncalibrated table). ``statistic`` names what
+    ``total_ms`` is (:attr:`LatencyTable.predicts`, e.g. ``"wall-clock median"``).
     """
 
     total_ms: float
     per_layer: list[tuple[LayerKey, float]]
     sum_ms: float = 0.0
     calibrated: bool = False
+    statistic: str = ""
 
 
 class LatencyPredictor:
     """Predicts with one :class:`LatencyTable`. Thread-safe; the table is immutable.
 
-    Raises :class:`MissingEntryError` for architectures with layers the table lacks.
+    The table must be usable (:func:`~.requirements.ensure_usable`: a calibration with a
+    held-out check, and the precision/threads/provider of ``request``), else the constructor
+    raises :class:`~.errors.LatencyTableError` naming the ``lut build`` command that fixes
+    it. :meth:`predict` raises :class:`MissingEntryError` for layers the table lacks.
     """
 
-    def __init__(self, table: LatencyTable, *, table_path: str | None = None) -> None:
+    def __init__(self, table: LatencyTable, *, table_path: str | os.PathLike | None = None,
+                 request: TableRequest | None = None) -> None:
+        ensure_usable(table, path=table_path, request=request)
         self.table = table
-        self.table_path = table_path
+        self.table_path = None if table_path is None else str(table_path)
+
+    @property
+    def statistic(self) -> str:
+        """What predictions are (:attr:`LatencyTable.predicts`)."""
+        return self.table.predicts
 
     def layer_ms(self, arch: Architecture) -> list[tuple[LayerKey, float]]:
         keys = arch.search_space.runtime_layers(arch)
@@ -54,7 +68,8 @@ class LatencyPredictor:
         cal = self.table.calibration
         total = cal.apply(sum_ms, len(per_layer)) if cal else sum_ms
         return LatencyPrediction(total_ms=float(total), per_layer=per_layer,
-                                 sum_ms=float(sum_ms), calibrated=cal is not None)
+                                 sum_ms=float(sum_ms), calibrated=cal is not None,
+                                 statistic=self.table.predicts)
 
     def predict_ms(self, arch: Architecture) -> float:
         return self.predict(arch).total_ms

@@ -1,53 +1,106 @@
-"""Builds latency tables: export each layer to ONNX, time all of them interleaved.
+"""Builds latency tables: export each layer to ONNX, time all of them interleaved, and watch
+a sentinel model for a disturbed machine.
 
 Keys are processed in chunks; inside a chunk, repeats are interleaved across keys (see
 :mod:`.runner`), and after each chunk the partial table is written atomically, so a killed
 build resumes (``resume=True``) without losing a finished chunk.
+
+The sentinel: a fixed small model (:data:`SENTINEL_MODEL`, the same in every build) is
+timed inside every chunk, interleaved with its keys, so it sees whatever the chunk sees.
+The first chunk of a run is timed :data:`SENTINEL_REPEATS` times; the median of the
+sentinel's values there is its baseline, and their spread defines the noise floor
+(:func:`noise_floor_pct`). A later chunk whose sentinel is further from the baseline than
+the floor was timed on a disturbed machine: it is re-timed (up to :data:`MAX_RETIMES`
+times), the attempt whose sentinel is nearest the baseline is kept, and the event is logged
+in the table's ``metadata.sentinel``.
+
+Where the times come from is a :class:`TimingBackend`: onnxruntime sessions of exported
+layers (:func:`onnxruntime_backend`) or, in tests, fake sessions on a fake clock.
 """
 
 from __future__ import annotations
 
 import os
+import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from mobile_nas import __version__
 from mobile_nas.cost.latency.errors import LatencyTableError
-from mobile_nas.cost.latency.export import export_layer_onnx
-from mobile_nas.cost.latency.measure import load_session
 from mobile_nas.cost.latency.runner import device_info, summarize, time_interleaved
+from mobile_nas.cost.latency.settings import (
+    DEFAULTS,
+    RESUME_FIELDS,
+    ProfileSettings,
+)
 from mobile_nas.cost.latency.table import LatencyTable, LayerLatency
 from mobile_nas.space.layers import LayerKey
-from mobile_nas.torch_onnx import DEFAULT_OPSET
+
+__all__ = ["MAX_RETIMES", "MIN_NOISE_FLOOR_PCT", "SENTINEL_MODEL", "SENTINEL_REPEATS",
+           "ProfileSettings", "TimingBackend", "build_table", "noise_floor_pct",
+           "onnxruntime_backend", "table_metadata"]
+
+#: The sentinel's id among a chunk's sessions (not a LayerKey id: those have no spaces).
+SENTINEL_ID = "sentinel model"
+#: What the sentinel is; recorded in the metadata.
+SENTINEL_MODEL = ("Conv3x3(16->32)+ReLU+Conv3x3(32->16) on 1x16x32x32, float32, weights of "
+                  "torch.manual_seed(0)")
+#: Times the first chunk of a run is timed to learn the sentinel's baseline and spread.
+SENTINEL_REPEATS = 5
+#: The noise floor is never below this (a spread of 0 would flag every chunk).
+MIN_NOISE_FLOOR_PCT = 2.0
+#: Re-timings of a disturbed chunk before its best attempt is kept anyway.
+MAX_RETIMES = 2
 
 
 @dataclass(frozen=True)
-class ProfileSettings:
-    """How layers are timed; recorded in the table's metadata."""
+class TimingBackend:
+    """Sessions to time and the clock to time them with.
 
-    threads: int = 1
-    provider: str = "CPUExecutionProvider"
-    opt_level: str = "all"
-    opset: int = DEFAULT_OPSET
-    warmup: int = 5
-    rounds: int = 10
-    runs_per_round: int = 3
-    chunk: int = 32
-    clock: str = "wall"
-    statistic: str = "median"
+    ``layer_session(key, settings)`` and ``sentinel_session(settings)`` return objects with
+    ``get_inputs()`` and ``run(None, feed)`` (onnxruntime sessions, or fakes); ``timer`` is a
+    nanosecond counter replacing the clock named by the settings (None: the real clock)."""
 
-    def metadata(self) -> dict:
-        return {"provider": self.provider, "threads": self.threads, "opt_level": self.opt_level,
-                "clock": self.clock, "statistic": self.statistic,
-                "opset": self.opset, "warmup": self.warmup, "rounds": self.rounds,
-                "runs_per_round": self.runs_per_round}
+    layer_session: Callable[[LayerKey, ProfileSettings], object]
+    sentinel_session: Callable[[ProfileSettings], object]
+    timer: Callable[[], int] | None = None
 
 
-#: Settings that must match for ``resume`` to extend an existing table.
-_RESUME_FIELDS = ("provider", "threads", "opt_level", "opset", "clock", "statistic", "rounds",
-                  "runs_per_round")
+def _ort_layer_session(key: LayerKey, settings: ProfileSettings):
+    from mobile_nas.cost.latency.export import export_layer_onnx
+    from mobile_nas.cost.latency.measure import load_session
+
+    return load_session(export_layer_onnx(key, opset=settings.opset), threads=settings.threads,
+                        provider=settings.provider, opt_level=settings.opt_level)
+
+
+def sentinel_onnx(opset: int = DEFAULTS.opset) -> bytes:
+    """The sentinel model (:data:`SENTINEL_MODEL`) as ONNX bytes."""
+    import torch
+    from torch import nn
+
+    from mobile_nas.cost.latency.export import export_module_onnx
+
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),
+                           nn.Conv2d(32, 16, 3, padding=1))
+    return export_module_onnx(module, (1, 16, 32, 32), opset=opset)
+
+
+def _ort_sentinel_session(settings: ProfileSettings):
+    from mobile_nas.cost.latency.measure import load_session
+
+    return load_session(sentinel_onnx(settings.opset), threads=settings.threads,
+                        provider=settings.provider, opt_level=settings.opt_level)
+
+
+def onnxruntime_backend() -> TimingBackend:
+    """Layers exported by :func:`~.export.export_layer_onnx` (as bundles ship them) and timed
+    in onnxruntime sessions with the settings' threads, provider and optimization level."""
+    return TimingBackend(layer_session=_ort_layer_session,
+                         sentinel_session=_ort_sentinel_session)
 
 
 def table_metadata(settings: ProfileSettings, **extra) -> dict:
@@ -55,48 +108,118 @@ def table_metadata(settings: ProfileSettings, **extra) -> dict:
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **extra}
 
 
-def time_layers(keys: Sequence[LayerKey], settings: ProfileSettings) -> dict[str, LayerLatency]:
-    """Exports and times ``keys`` together (one interleaved chunk)."""
-    from mobile_nas.cost.latency.measure import _check_clock
+def noise_floor_pct(repeats_ms: Sequence[float]) -> tuple[float, float]:
+    """``(baseline_ms, floor_pct)`` of the sentinel's repeated values: the baseline is their
+    median; the floor is twice the largest deviation from it once the single farthest
+    repeat is set aside (one disturbed repeat must not widen the floor), in percent of the
+    baseline, and at least :data:`MIN_NOISE_FLOOR_PCT`."""
+    if not repeats_ms:
+        raise LatencyTableError("the sentinel needs at least one timed repeat")
+    base = float(statistics.median(repeats_ms))
+    devs = sorted(abs(v - base) / base * 100 for v in repeats_ms)
+    kept = devs[:-1] if len(devs) > 2 else devs
+    return base, max(2 * max(kept), MIN_NOISE_FLOOR_PCT)
 
-    _check_clock(settings.clock, settings.threads)
-    sessions = {k.id: load_session(export_layer_onnx(k, opset=settings.opset),
-                                   threads=settings.threads, provider=settings.provider,
-                                   opt_level=settings.opt_level) for k in keys}
-    times = time_interleaved(sessions, warmup=settings.warmup, rounds=settings.rounds,
-                             runs_per_round=settings.runs_per_round, clock_name=settings.clock)
-    return {kid: LayerLatency(**summarize(t)) for kid, t in times.items()}
+
+def _time_chunk(sessions: Mapping[str, object], sentinel: object, settings: ProfileSettings,
+                backend: TimingBackend, seed: int) -> tuple[dict[str, LayerLatency], float]:
+    """One interleaved timing of a chunk with the sentinel among it: the chunk's entries and
+    the sentinel's value (the table's statistic, in ms)."""
+    times = time_interleaved({**sessions, SENTINEL_ID: sentinel}, warmup=settings.warmup,
+                             rounds=settings.rounds, runs_per_round=settings.runs_per_round,
+                             seed=seed, clock_name=settings.clock, timer=backend.timer)
+    sentinel_ms = settings.layer_statistic.of(summarize(times.pop(SENTINEL_ID)))
+    return {kid: LayerLatency(**summarize(t)) for kid, t in times.items()}, sentinel_ms
+
+
+class _SentinelWatch:
+    """The sentinel's record of one build run (a resumed build is a new run)."""
+
+    def __init__(self, settings: ProfileSettings, old: Mapping | None) -> None:
+        self.settings = settings
+        old = dict(old or {})
+        self.runs: list[dict] = list(old.get("runs", []))
+        self.events: list[dict] = list(old.get("events", []))
+        self.run: dict | None = None
+        self.baseline = self.floor = 0.0
+
+    def deviation_pct(self, value: float) -> float:
+        return (value - self.baseline) / self.baseline * 100
+
+    def first_chunk(self, timed: Callable[[int], tuple[dict, float]]) -> dict:
+        attempts = [timed(a) for a in range(SENTINEL_REPEATS)]
+        values = [s for _, s in attempts]
+        self.baseline, self.floor = noise_floor_pct(values)
+        self.run = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    "baseline_ms": self.baseline, "repeats_ms": values,
+                    "noise_floor_pct": round(self.floor, 3), "chunks": 1, "retimed": 0}
+        self.runs.append(self.run)
+        return min(attempts, key=lambda a: abs(a[1] - self.baseline))[0]
+
+    def chunk(self, index: int, keys: Sequence[LayerKey],
+              timed: Callable[[int], tuple[dict, float]]) -> dict:
+        assert self.run is not None  # first_chunk ran
+        attempts = [timed(0)]
+        while abs(self.deviation_pct(attempts[-1][1])) > self.floor \
+                and len(attempts) <= MAX_RETIMES:
+            attempts.append(timed(len(attempts)))
+        self.run["chunks"] += 1
+        best = min(range(len(attempts)), key=lambda i: abs(attempts[i][1] - self.baseline))
+        if len(attempts) > 1:
+            self.run["retimed"] += 1
+            devs = [self.deviation_pct(s) for _, s in attempts]
+            self.events.append({
+                "run": len(self.runs) - 1, "chunk": index, "first_key": keys[0].id,
+                "keys": len(keys), "baseline_ms": self.baseline,
+                "noise_floor_pct": round(self.floor, 3),
+                "sentinel_ms": [s for _, s in attempts],
+                "deviation_pct": [round(d, 3) for d in devs], "kept": best,
+                "resolved": abs(devs[best]) <= self.floor})
+        return attempts[best][0]
+
+    def to_json(self) -> dict:
+        return {"model": SENTINEL_MODEL, "statistic": self.settings.layer_statistic.name,
+                "repeats": SENTINEL_REPEATS, "max_retimes": MAX_RETIMES,
+                "runs": self.runs, "events": self.events}
 
 
 def build_table(space: str, keys: Sequence[LayerKey], out: str | os.PathLike, *,
-                settings: ProfileSettings = ProfileSettings(), resume: bool = False,
+                settings: ProfileSettings = DEFAULTS, resume: bool = False,
                 restricted_to: Sequence[str] | None = None, progress: bool = True,
-                on_chunk: Callable[[LatencyTable], None] | None = None) -> LatencyTable:
-    """Profiles ``keys`` into the table at ``out`` (written atomically after every chunk).
+                on_chunk: Callable[[LatencyTable], None] | None = None,
+                backend: TimingBackend | None = None,
+                metadata: Mapping | None = None) -> LatencyTable:
+    """Profiles ``keys`` into the table at ``out`` (written atomically after every chunk),
+    with the sentinel watching every chunk (see module).
 
     With ``resume``, entries already in ``out`` are kept and not re-timed; the settings must
     match the existing table's. ``restricted_to`` (arch strings) is recorded in the metadata
-    when the keys are a subset of the space.
+    when the keys are a subset of the space; ``metadata`` is added to it.
     """
     from tqdm import tqdm
 
+    backend = backend or onnxruntime_backend()
     out = Path(out)
     if not out.parent.is_dir():
         raise LatencyTableError(f"output folder {out.parent} does not exist")
     meta = table_metadata(settings, source="mobile-nas lut build",
-                          restricted_to_archs=list(restricted_to) if restricted_to else None)
+                          restricted_to_archs=list(restricted_to) if restricted_to else None,
+                          **dict(metadata or {}))
     table = LatencyTable(space=space, metadata=meta)
     elapsed = 0.0
+    old_sentinel = None
     if resume and out.exists():
         old = LatencyTable.load(out)
-        clash = [f for f in _RESUME_FIELDS if old.metadata.get(f) != meta[f]]
+        have = {f: old.metadata.get(f, getattr(DEFAULTS, f)) for f in RESUME_FIELDS}
+        clash = [f for f in RESUME_FIELDS if have[f] != meta[f]]
         if old.space != space or clash:
             raise LatencyTableError(
                 f"cannot resume {out}: it was built for space {old.space!r} with "
-                + ", ".join(f"{f}={old.metadata.get(f)!r}" for f in _RESUME_FIELDS)
+                + ", ".join(f"{f}={have[f]!r}" for f in RESUME_FIELDS)
                 + f"; this build is for {space!r} with "
-                + ", ".join(f"{f}={meta[f]!r}" for f in _RESUME_FIELDS))
+                + ", ".join(f"{f}={meta[f]!r}" for f in RESUME_FIELDS))
         elapsed = float(old.metadata.get("build_seconds", 0.0))
+        old_sentinel = old.metadata.get("sentinel")
         old_restrict = old.metadata.get("restricted_to_archs")
         if old_restrict and restricted_to:
             meta["restricted_to_archs"] = list(dict.fromkeys([*old_restrict, *restricted_to]))
@@ -106,21 +229,32 @@ def build_table(space: str, keys: Sequence[LayerKey], out: str | os.PathLike, *,
         table = LatencyTable(space=space, metadata=meta, entries=dict(old.entries),
                              calibration=old.calibration)
     todo = [k for k in dict.fromkeys(keys) if k.id not in table.entries]
+    watch = _SentinelWatch(settings, old_sentinel)
+    sentinel = backend.sentinel_session(settings) if todo else None
     start = time.monotonic()
     with tqdm(total=len(todo), desc=f"lut build {space}", unit="key", disable=not progress,
               dynamic_ncols=True) as bar:
-        for i in range(0, len(todo), settings.chunk):
+        for index, i in enumerate(range(0, len(todo), settings.chunk)):
             chunk = todo[i:i + settings.chunk]
-            table = table.with_entries(time_layers(chunk, settings))
+            sessions = {k.id: backend.layer_session(k, settings) for k in chunk}
+
+            def timed(seed: int, sessions=sessions) -> tuple[dict, float]:
+                return _time_chunk(sessions, sentinel, settings, backend, seed)
+
+            entries = watch.first_chunk(timed) if index == 0 else \
+                watch.chunk(index, chunk, timed)
+            table = table.with_entries(entries)
             table = table.with_metadata(
                 build_seconds=round(elapsed + time.monotonic() - start, 1),
-                num_keys=len(table.entries))
+                num_keys=len(table.entries), sentinel=watch.to_json())
             table.save(out)
             bar.update(len(chunk))
             if on_chunk is not None:
                 on_chunk(table)
     table = table.with_metadata(build_seconds=round(elapsed + time.monotonic() - start, 1),
                                 num_keys=len(table.entries))
+    if old_sentinel is not None and not todo:
+        table = table.with_metadata(sentinel=old_sentinel)
     if not restricted_to:  # the whole space is now in the table
         table = table.with_metadata(restricted_to_archs=None)
     table.save(out)

@@ -313,10 +313,16 @@ def run_bundle(bundle: str | os.PathLike, out: str | os.PathLike, *, threads: in
             old = json.loads(out.read_text())
             if old.get("manifest_sha256") == results["manifest_sha256"]:
                 results["entries"] = old.get("entries", {})
-        models = [m for m in manifest["models"] if m["id"] not in results["entries"]]
-        start = time.monotonic()
-        for i in range(0, len(models), chunk):
-            part = models[i:i + chunk]
+        # layers with the protocol's clock; whole networks (calibration) with arch_clock,
+        # the wall clock users measure, in chunks of their own
+        arch_clock = proto.get("arch_clock", clock)
+        todo = [m for m in manifest["models"] if m["id"] not in results["entries"]]
+        parts = []
+        for kind_clock, group in ((clock, [m for m in todo if m.get("kind") != "arch"]),
+                                  (arch_clock, [m for m in todo if m.get("kind") == "arch"])):
+            parts += [(kind_clock, group[i:i + chunk]) for i in range(0, len(group), chunk)]
+        start, done = time.monotonic(), 0
+        for part_clock, part in parts:
             sessions, hashes = {}, {}
             for m in part:
                 data = (root / m["file"]).read_bytes()
@@ -324,14 +330,15 @@ def run_bundle(bundle: str | os.PathLike, out: str | os.PathLike, *, threads: in
                 sessions[m["id"]] = make_session(data, threads=threads, provider=provider,
                                                  opt_level=opt_level)
             times = time_interleaved(sessions, warmup=proto["warmup"], rounds=rounds,
-                                     runs_per_round=runs_per_round, clock_name=clock)
+                                     runs_per_round=runs_per_round, clock_name=part_clock)
             for mid, t in times.items():
-                results["entries"][mid] = {**summarize(t), "sha256": hashes[mid]}
+                results["entries"][mid] = {**summarize(t), "sha256": hashes[mid],
+                                           "clock": part_clock}
             _atomic_json(out, results)
+            done += len(part)
             if not quiet:
-                done = i + len(part)
-                eta = (time.monotonic() - start) / done * (len(models) - done)
-                print(f"{done}/{len(models)} models timed, about {eta:.0f} s left",
+                eta = (time.monotonic() - start) / done * (len(todo) - done)
+                print(f"{done}/{len(todo)} models timed, about {eta:.0f} s left",
                       file=sys.stderr)
         _atomic_json(out, results)
     return results

@@ -1,16 +1,30 @@
 """LatencyTable: per-layer latency statistics of one device, as versioned JSON.
 
-File format (``schema_version`` 1)::
+File format (``schema_version`` 2)::
 
-    {"schema_version": 1, "kind": "mobile-nas-latency-table", "space": "fmnist28",
+    {"schema_version": 2, "kind": "mobile-nas-latency-table", "space": "fmnist28",
      "metadata": {"device": ..., "cpu": ..., "os": ..., "onnxruntime": ..., "provider": ...,
-                  "threads": 1, "opset": 17, "date": ..., "mobile_nas_version": ..., ...},
-     "calibration": {"overhead_ms": ..., "scale": ..., "per_layer_ms": ..., ...} | null,
+                  "threads": 1, "precision": "fp32", "opset": 17, "clock": "wall",
+                  "statistic": "median", "date": ..., "mobile_nas_version": ...,
+                  "sentinel": {...}, ...},
+     "calibration": {"overhead_ms": ..., "scale": ..., "per_layer_ms": ...,
+                     "coefficients": 3, "target": {"clock": "wall", "statistic": "median"},
+                     "archs": [...], "measured_ms": [...], "fit_mape": ..., "seed": 0,
+                     "held_out": {"archs": [...], "measured_ms": [...],
+                                  "predicted_ms": [...], "mape": ..., "within_5": ...,
+                                  "within_10": ..., "n": ...}} | null,
      "entries": {"<LayerKey.id>": {"median_ms": 0.0123, "iqr_ms": 0.0004, "n": 30,
                                    "min_ms": 0.0117}, ...}}
 
-``metadata.statistic`` (``median`` by default, or ``min``) says which per-entry statistic
-the predictor sums; end-to-end measurements compared with the table use the same one.
+``metadata.clock`` and ``metadata.statistic`` say how the layers were timed and which
+per-entry statistic the predictor sums. The calibration maps that sum to its ``target``, the
+end-to-end statistic users measure (:data:`~.statistic.WALL_MEDIAN` for every table this
+release builds, whatever the layer clock), and records its check on ``held_out`` networks
+that the fit did not see.
+
+Schema 1 (the tables shipped before held-out checks) still loads: its calibration was fitted
+in sample, on the table's own clock and statistic; it is marked ``legacy`` and predicts with
+a warning (:mod:`.requirements`).
 
 Tables are immutable values: ``with_entries`` / ``with_calibration`` return new tables.
 """
@@ -30,11 +44,18 @@ from typing import Any
 
 from mobile_nas.atomic import atomic_write_json
 from mobile_nas.cost.latency.errors import LatencyTableError
+from mobile_nas.cost.latency.statistic import (
+    CLOCKS,
+    STATISTICS,
+    WALL_MEDIAN,
+    LatencyStatistic,
+)
 from mobile_nas.errors import ArchError
 from mobile_nas.space.layers import LayerKey
 
-SCHEMA_VERSION = 1
-STATISTICS = ("median", "min")
+SCHEMA_VERSION = 2
+#: Versions this release reads (1: legacy calibrations without a held-out check).
+READABLE_SCHEMA_VERSIONS = (1, 2)
 KIND = "mobile-nas-latency-table"
 # Package data ``mobile_nas/latency_tables/``: in the repository a symlink to the top-level
 # ``latency_tables/`` (the one source of the tables), in a wheel a copy of its JSON files.
@@ -74,12 +95,75 @@ class LayerLatency:
 
 
 @dataclass(frozen=True)
+class HeldOutCheck:
+    """How a calibration predicts networks it was not fitted on: each network's measured
+    ``target`` statistic and prediction (ms), their mean absolute percentage error and the
+    shares within ±5% and ±10%."""
+
+    archs: tuple[str, ...]
+    measured_ms: tuple[float, ...]
+    predicted_ms: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if not self.archs or not (len(self.archs) == len(self.measured_ms)
+                                  == len(self.predicted_ms)):
+            raise ValueError("a held-out check needs one measured and one predicted time per "
+                             "network, and at least one network")
+        if not all(_finite(x) and x > 0 for x in self.measured_ms):
+            raise ValueError("held-out measured times must be positive finite numbers")
+        if not all(_finite(x) for x in self.predicted_ms):
+            raise ValueError("held-out predictions must be finite numbers")
+
+    @property
+    def n(self) -> int:
+        return len(self.archs)
+
+    @property
+    def errors_pct(self) -> tuple[float, ...]:
+        return tuple((p - m) / m * 100 for p, m in zip(self.predicted_ms, self.measured_ms,
+                                                        strict=True))
+
+    @property
+    def mape(self) -> float:
+        return sum(abs(e) for e in self.errors_pct) / self.n
+
+    @property
+    def within_5(self) -> float:
+        return sum(abs(e) <= 5 for e in self.errors_pct) / self.n
+
+    @property
+    def within_10(self) -> float:
+        return sum(abs(e) <= 10 for e in self.errors_pct) / self.n
+
+    def summary(self) -> str:
+        """One line: ``held-out check on 6 networks: MAPE 3.10%, 83% within ±5%, ...``."""
+        return (f"held-out check on {self.n} networks not used in the fit: MAPE "
+                f"{self.mape:.2f}%, {self.within_5:.0%} within ±5%, {self.within_10:.0%} "
+                f"within ±10%")
+
+    def to_json(self) -> dict:
+        return {"archs": list(self.archs), "measured_ms": list(self.measured_ms),
+                "predicted_ms": list(self.predicted_ms), "n": self.n,
+                "mape": round(self.mape, 3), "within_5": round(self.within_5, 4),
+                "within_10": round(self.within_10, 4)}
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> HeldOutCheck:
+        return cls(archs=tuple(str(a) for a in data["archs"]),
+                   measured_ms=tuple(float(x) for x in data["measured_ms"]),
+                   predicted_ms=tuple(float(x) for x in data["predicted_ms"]))
+
+
+@dataclass(frozen=True)
 class Calibration:
     """End-to-end correction: ``predicted = overhead_ms + scale * sum_ms + per_layer_ms * L``.
 
-    ``sum_ms`` is the sum of the isolated layers' medians and ``L`` their count; the three
-    coefficients are fitted by least squares on ``archs`` whose end-to-end medians are
-    ``measured_ms``. ``fit_mape`` is the fit's mean absolute percentage error on them.
+    ``sum_ms`` is the sum of the layers' table statistic and ``L`` their count; the
+    ``coefficients`` (2: overhead and scale, or 3) are fitted by least squares on ``archs``,
+    whose measured end-to-end ``target`` statistic is ``measured_ms``; ``fit_mape`` is the
+    in-sample error. ``held_out`` is the check on networks the fit did not see; a
+    calibration without one is refused for prediction unless it is ``legacy`` (read from a
+    schema-1 table). ``seed`` drew the random networks.
     """
 
     overhead_ms: float
@@ -88,22 +172,47 @@ class Calibration:
     archs: tuple[str, ...] = ()
     measured_ms: tuple[float, ...] = ()
     fit_mape: float = 0.0
+    coefficients: int = 3
+    target: LatencyStatistic = WALL_MEDIAN
+    held_out: HeldOutCheck | None = None
+    seed: int | None = None
+    legacy: bool = False
 
     def apply(self, sum_ms: float, n_layers: int) -> float:
         return self.overhead_ms + self.scale * sum_ms + self.per_layer_ms * n_layers
 
+    @property
+    def residual_dof(self) -> int:
+        """Fitted networks minus fitted coefficients."""
+        return len(self.measured_ms) - self.coefficients
+
     def to_json(self) -> dict:
-        d = asdict(self)
-        d["archs"], d["measured_ms"] = list(self.archs), list(self.measured_ms)
-        return d
+        return {"overhead_ms": self.overhead_ms, "scale": self.scale,
+                "per_layer_ms": self.per_layer_ms, "coefficients": self.coefficients,
+                "target": self.target.to_json(), "archs": list(self.archs),
+                "measured_ms": list(self.measured_ms), "fit_mape": self.fit_mape,
+                "seed": self.seed,
+                "held_out": self.held_out.to_json() if self.held_out else None,
+                **({"legacy": True} if self.legacy else {})}
 
     @classmethod
-    def from_json(cls, data: Mapping) -> Calibration:
+    def from_json(cls, data: Mapping, *, legacy_target: LatencyStatistic | None = None
+                  ) -> Calibration:
+        """``legacy_target``: read a schema-1 calibration, fitted in sample on that
+        statistic (the table's own clock and statistic)."""
+        legacy = legacy_target is not None or bool(data.get("legacy", False))
+        per_layer = float(data.get("per_layer_ms", 0.0))
+        held = data.get("held_out")
+        seed = data.get("seed")
         c = cls(overhead_ms=float(data["overhead_ms"]), scale=float(data["scale"]),
-                per_layer_ms=float(data.get("per_layer_ms", 0.0)),
+                per_layer_ms=per_layer,
                 archs=tuple(data.get("archs", ())),
                 measured_ms=tuple(float(x) for x in data.get("measured_ms", ())),
-                fit_mape=float(data.get("fit_mape", 0.0)))
+                fit_mape=float(data.get("fit_mape", 0.0)),
+                coefficients=int(data.get("coefficients", 3 if per_layer else 2)),
+                target=legacy_target or LatencyStatistic.from_json(data.get("target") or {}),
+                held_out=HeldOutCheck.from_json(held) if held else None,
+                seed=None if seed is None else int(seed), legacy=legacy)
         if not all(_finite(x) for x in (c.overhead_ms, c.scale, c.per_layer_ms)):
             raise ValueError("calibration coefficients must be finite")
         return c
@@ -125,6 +234,31 @@ class LatencyTable:
     def statistic(self) -> str:
         """Which per-entry statistic predicts (``median`` or ``min``; metadata ``statistic``)."""
         return str(self.metadata.get("statistic", "median"))
+
+    @property
+    def layer_statistic(self) -> LatencyStatistic:
+        """How the layers were timed and summarized (metadata ``clock`` and ``statistic``)."""
+        return LatencyStatistic(str(self.metadata.get("clock", "wall")), self.statistic)
+
+    @property
+    def precision(self) -> str:
+        """``fp32`` (every table before precisions were recorded) or ``int8``."""
+        return str(self.metadata.get("precision", "fp32"))
+
+    @property
+    def prediction_statistic(self) -> LatencyStatistic:
+        """The end-to-end statistic predictions estimate, and measurements compared with
+        them take: the calibration's target, else (a plain layer sum) the layer statistic."""
+        return self.calibration.target if self.calibration is not None \
+            else self.layer_statistic
+
+    @property
+    def predicts(self) -> str:
+        """The name of what predictions are: the calibration's target statistic (e.g.
+        ``"wall-clock median"``), or for an uncalibrated table the plain layer sum."""
+        if self.calibration is not None:
+            return self.calibration.target.name
+        return f"uncalibrated sum of layer {self.layer_statistic.name}s"
 
     def __contains__(self, key: LayerKey | str) -> bool:
         return _id(key) in self.entries
@@ -167,10 +301,11 @@ class LatencyTable:
         if not isinstance(data, dict):
             raise LatencyTableError(f"{source}: expected a JSON object, got "
                                     f"{type(data).__name__}")
-        if data.get("schema_version") != SCHEMA_VERSION:
-            raise LatencyTableError(f"{source}: unsupported schema_version "
-                                    f"{data.get('schema_version')!r} (this mobile-nas reads "
-                                    f"{SCHEMA_VERSION})")
+        version = data.get("schema_version")
+        if version not in READABLE_SCHEMA_VERSIONS:
+            raise LatencyTableError(f"{source}: unsupported schema_version {version!r} (this "
+                                    f"mobile-nas reads "
+                                    f"{', '.join(map(str, READABLE_SCHEMA_VERSIONS))})")
         if data.get("kind", KIND) != KIND:
             raise LatencyTableError(f"{source}: kind {data.get('kind')!r} is not a latency "
                                     f"table (a device results file goes through 'lut import')")
@@ -186,16 +321,21 @@ class LatencyTable:
                                                min_ms=None if mn is None else float(mn))
             except (ArchError, ValueError, TypeError, KeyError) as exc:
                 raise LatencyTableError(f"{source}: bad entry {key_id!r}: {exc}") from None
-        try:
-            cal = data.get("calibration")
-            calibration = Calibration.from_json(cal) if cal else None
-        except (ValueError, TypeError, KeyError) as exc:
-            raise LatencyTableError(f"{source}: bad calibration: {exc}") from None
         table = cls(space=data["space"], metadata=dict(data.get("metadata") or {}),
-                    entries=entries, calibration=calibration)
+                    entries=entries)
         if table.statistic not in STATISTICS:
             raise LatencyTableError(f"{source}: unknown statistic {table.statistic!r}; "
                                     f"known: {', '.join(STATISTICS)}")
+        if table.metadata.get("clock", "wall") not in CLOCKS:
+            raise LatencyTableError(f"{source}: unknown clock {table.metadata['clock']!r}; "
+                                    f"known: {', '.join(CLOCKS)}")
+        try:
+            cal = data.get("calibration")
+            legacy = table.layer_statistic if version == 1 else None
+            calibration = Calibration.from_json(cal, legacy_target=legacy) if cal else None
+        except (ValueError, TypeError, KeyError) as exc:
+            raise LatencyTableError(f"{source}: bad calibration: {exc}") from None
+        table = table.with_calibration(calibration)
         if table.statistic == "min" and any(e.min_ms is None for e in entries.values()):
             raise LatencyTableError(f"{source}: statistic 'min' but some entries lack min_ms")
         return table

@@ -6,7 +6,7 @@ import zipfile
 
 import pytest
 
-from mobile_nas.cost.latency import BundleError, LatencyTable
+from mobile_nas.cost.latency import WALL_MEDIAN, BundleError, LatencyTable
 from mobile_nas.cost.latency.bundle import (
     extract_bundle,
     import_results,
@@ -16,16 +16,18 @@ from mobile_nas.cost.latency.bundle import (
 from mobile_nas.cost.latency.export import export_layer_onnx
 from mobile_nas.cost.latency.runner import sha256_bytes
 
-from .conftest import SMALL_ARCH
+from .conftest import SMALL_VARIANTS
 
 
 @pytest.fixture(scope="module")
-def bundle_and_results(tmp_path_factory, fmnist, small_arch):
-    """A real bundle of the small arch, run by its own run_lut.py in a subprocess."""
+def bundle_and_results(tmp_path_factory, fmnist, small_arch, small_variants):
+    """A real bundle of the small arch's layers and five networks made of them (three to
+    calibrate on, two to check), run by its own run_lut.py in a subprocess."""
     tmp = tmp_path_factory.mktemp("bundle")
     zpath = tmp / "bundle.zip"
     keys = sorted(set(fmnist.layers(small_arch)))
-    make_bundle(fmnist, keys, zpath, archs=[small_arch], rounds=4, clock="cpu", progress=False)
+    make_bundle(fmnist, keys, zpath, archs=small_variants[:3], held_out=small_variants[3:5],
+                rounds=4, clock="cpu", seed=11, progress=False)
     folder = extract_bundle(zpath, tmp / "unpacked")
     results = tmp / "results.json"
     proc = subprocess.run(
@@ -41,7 +43,10 @@ def test_manifest_lists_hashed_models(bundle_and_results, fmnist, small_arch):
     keys = sorted(set(fmnist.layers(small_arch)))
     layer_ids = [m["id"] for m in manifest["models"] if m["kind"] == "layer"]
     assert layer_ids == [k.id for k in keys]
-    assert [m["id"] for m in manifest["models"] if m["kind"] == "arch"] == ["arch:" + SMALL_ARCH]
+    archs = [m for m in manifest["models"] if m["kind"] == "arch"]
+    assert [m["id"] for m in archs] == ["arch:" + a for a in SMALL_VARIANTS[:5]]
+    assert [m["role"] for m in archs] == ["fit"] * 3 + ["held_out"] * 2
+    assert manifest["protocol"]["arch_clock"] == "wall" and manifest["calibration_seed"] == 11
     with zipfile.ZipFile(zpath) as zf:
         names = set(zf.namelist())
         assert {"manifest.json", "run_lut.py", "README.md"} <= names
@@ -79,8 +84,36 @@ def test_round_trip_agrees_with_direct_build(bundle_and_results, small_table_pat
     md = imported.metadata
     assert md["source"] == "mobile-nas lut import" and md["onnxruntime"] and md["cpu"]
     assert md["clock"] == "cpu" and md["threads"] == 1 and md["opset"] == 17
-    # the bundled network calibrated the table
-    assert imported.calibration is not None and imported.calibration.archs == (SMALL_ARCH,)
+    # layers timed with the bundle's clock, whole networks with the wall clock
+    assert {e["clock"] for k, e in measured.items() if k.startswith("arch:")} == {"wall"}
+    assert {e["clock"] for k, e in measured.items() if not k.startswith("arch:")} == {"cpu"}
+    # three bundled networks calibrated the table, two others checked it
+    cal = imported.calibration
+    assert cal.archs == tuple(SMALL_VARIANTS[:3]) and cal.seed == 11
+    assert cal.measured_ms == tuple(measured["arch:" + a]["median_ms"]
+                                    for a in SMALL_VARIANTS[:3])
+    assert cal.held_out.archs == tuple(SMALL_VARIANTS[3:5]) and cal.target == WALL_MEDIAN
+    assert cal.held_out.measured_ms == tuple(measured["arch:" + a]["median_ms"]
+                                             for a in SMALL_VARIANTS[3:5])
+    assert imported.predicts == "wall-clock median"
+
+
+def test_results_of_an_older_bundle_import_uncalibrated(bundle_and_results, tmp_path):
+    """Networks without roles (bundles before held-out checks) cannot check a calibration:
+    the table is imported without one and says why."""
+    from mobile_nas.cost.latency.bundle import manifest_bytes
+
+    _, results = bundle_and_results
+    data = json.loads(results.read_text())
+    for m in data["manifest"]["models"]:
+        m.pop("role", None)
+    del data["manifest"]["protocol"]["arch_clock"]
+    data["manifest_sha256"] = sha256_bytes(manifest_bytes(data["manifest"]))
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(data))
+    table = import_results(path)
+    assert table.calibration is None
+    assert "5 networks to fit and 0 held out" in table.metadata["calibration_skipped"]
 
 
 def _tampered(results, tmp_path, edit):

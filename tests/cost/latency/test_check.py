@@ -3,7 +3,7 @@ import math
 import pytest
 
 from mobile_nas.cost.latency import LatencyTable
-from mobile_nas.cost.latency.calibrate import calibrate_table
+from mobile_nas.cost.latency.calibrate import CalibrationPlan, calibrate_table
 from mobile_nas.cost.latency.check import check_archs, check_table, scatter_plot, summarize_errors
 
 from .conftest import SMALL_ARCH
@@ -16,8 +16,12 @@ def test_summarize_errors():
     assert s["spearman"] == pytest.approx(1.0) and s["kendall"] == pytest.approx(1.0)
 
 
-def test_check_real_table(small_table_path, fmnist, small_arch, tmp_path):
-    table = calibrate_table(LatencyTable.load(small_table_path), [small_arch])
+def test_check_real_table(small_table_path, fmnist, small_arch, small_variants, tmp_path):
+    plan = CalibrationPlan(fit=tuple(small_variants[:3]), held_out=tuple(small_variants[3:5]),
+                           seed=0)
+    # a fake end-to-end measurement for the calibration: the real one is check_table's
+    table = calibrate_table(LatencyTable.load(small_table_path), plan,
+                            measure=lambda archs: [0.1 * (i + 1) for i in range(len(archs))])
     archs = check_archs(table, fmnist, n=3)
     # a restricted table offers its own architectures (here only the calibration one)
     assert archs == []
@@ -27,6 +31,7 @@ def test_check_real_table(small_table_path, fmnist, small_arch, tmp_path):
     assert all(r.measured_ms > 0 and r.predicted_ms > 0 and r.repeat_ms > 0
                for r in report.rows)
     assert report.noise_mape is not None and 0 <= report.within_5 <= 1
+    assert report.statistic == "wall-clock median"  # what the calibration predicts
     png = tmp_path / "check.png"
     scatter_plot(report, png)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

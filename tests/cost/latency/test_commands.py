@@ -5,7 +5,9 @@ import zipfile
 
 import pytest
 
-from .conftest import SMALL_ARCH
+from mobile_nas.cost.latency import Calibration, HeldOutCheck, LatencyTable
+
+from .conftest import SMALL_ARCH, SMALL_VARIANTS
 
 
 def test_cost_with_table_and_measure(run_cli, small_table_path):
@@ -14,9 +16,78 @@ def test_cost_with_table_and_measure(run_cli, small_table_path):
     assert code == 0, err
     rec = json.loads(out)
     assert rec["latency_ms"] > 0 and rec["measured_ms"] > 0 and rec["macs"] > 0
+    # an uncalibrated table of CPU-clock medians: a plain layer sum, measured alike
+    assert rec["latency_statistic"] == "uncalibrated sum of layer cpu-clock medians"
+    assert rec["measured_statistic"] == "cpu-clock median" and rec["threads"] == 1
     code, out, _ = run_cli("cost", SMALL_ARCH, "--space", "fmnist28", "--table",
                            str(small_table_path))
     assert code == 0 and "latency_ms" in out
+    assert "(predicted uncalibrated sum of layer cpu-clock medians, 1 thread(s)" in out
+
+
+@pytest.fixture
+def checked_table(tmp_path, small_table_path):
+    """The small table with a (made-up) calibration checked on held-out networks."""
+    cal = Calibration(overhead_ms=0.02, scale=1.1, per_layer_ms=0.0, coefficients=2,
+                      archs=tuple(SMALL_VARIANTS[:3]), measured_ms=(0.3, 0.2, 0.25),
+                      held_out=HeldOutCheck(archs=tuple(SMALL_VARIANTS[3:5]),
+                                            measured_ms=(0.2, 0.3), predicted_ms=(0.21, 0.3)))
+    path = tmp_path / "checked.json"
+    LatencyTable.load(small_table_path).with_calibration(cal).save(path)
+    return path
+
+
+def test_cost_and_bench_name_the_same_statistic(run_cli, checked_table, tmp_path):
+    code, out, err = run_cli("cost", SMALL_ARCH, "--space", "fmnist28", "--table",
+                             str(checked_table), "--json")
+    assert code == 0, err
+    cost = json.loads(out)
+    table = LatencyTable.load(checked_table)
+    assert cost["latency_statistic"] == "wall-clock median"
+    assert cost["latency_ms"] == round(table.calibration.apply(
+        sum(table.entries[k.id].median_ms for k in table_keys(SMALL_ARCH)),
+        len(table_keys(SMALL_ARCH))), 4)
+    from mobile_nas.cost.latency.export import export_arch_onnx
+    from mobile_nas.space import get_space
+
+    model = tmp_path / "m.onnx"
+    model.write_bytes(export_arch_onnx(get_space("fmnist28").decode(SMALL_ARCH)))
+    code, out, err = run_cli("bench", str(model), "--runs", "3", "--warmup", "0", "--json")
+    assert code == 0, err
+    bench = json.loads(out)
+    assert bench["latency_statistic"] == cost["latency_statistic"]
+    assert bench["latency_ms"] == bench["p50_ms"]
+    code, out, _ = run_cli("bench", str(model), "--runs", "3", "--warmup", "0")
+    assert "ms (wall-clock median, the statistic 'cost' predicts)" in out
+
+
+def table_keys(arch: str):
+    from mobile_nas.space import get_space
+
+    space = get_space("fmnist28")
+    return space.runtime_layers(space.decode(arch))
+
+
+@pytest.mark.parametrize("flags, words", [
+    (("--threads", "2"), "threads 1, not the requested threads 2"),
+    (("--precision", "int8"), "precision fp32, not the requested precision int8"),
+    (("--provider", "XnnpackExecutionProvider"), "provider CPUExecutionProvider"),
+])
+def test_cost_refuses_a_table_for_other_settings(run_cli, checked_table, flags, words):
+    code, out, err = run_cli("cost", SMALL_ARCH, "--space", "fmnist28", "--table",
+                             str(checked_table), *flags)
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert words in err and "mobile-nas lut build --space fmnist28" in err
+
+
+def test_cost_refuses_an_unchecked_calibration(run_cli, checked_table, tmp_path):
+    data = json.loads(checked_table.read_text())
+    data["calibration"]["held_out"] = None
+    bad = tmp_path / "unchecked.json"
+    bad.write_text(json.dumps(data))
+    code, _, err = run_cli("cost", SMALL_ARCH, "--space", "fmnist28", "--table", str(bad))
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "without a held-out check" in err and f"--out {bad} --resume" in err
 
 
 def test_cost_missing_keys_one_line(run_cli, small_table_path):
@@ -38,19 +109,41 @@ def test_cost_bad_table_one_line(run_cli, tmp_path, content):
 
 
 def test_lut_build_resume_and_calibrate(run_cli, tmp_path):
+    """Real timings (only their structure is checked); the five --arch networks share the
+    small arch's 9 keys, so no random networks are needed to fit 3 and hold 2 out."""
     out = tmp_path / "t.json"
-    args = ("lut", "build", "--space", "fmnist28", "--arch", SMALL_ARCH, "--out", str(out),
-            "--rounds", "2", "--clock", "cpu", "--chunk", "4", "--calibrate", "1",
-            "--no-progress", "--json")
-    code, stdout, err = run_cli(*args)
+    archs = [a for v in SMALL_VARIANTS[:5] for a in ("--arch", v)]
+    args = ("lut", "build", "--space", "fmnist28", *archs, "--out", str(out),
+            "--rounds", "2", "--clock", "cpu", "--chunk", "4", "--calibrate", "3",
+            "--held-out", "2", "--no-progress")
+    code, stdout, err = run_cli(*args, "--json")
     assert code == 0, err
     rec = json.loads(stdout)
-    assert rec["num_keys"] == 9 and rec["calibration"]["archs"] == [SMALL_ARCH]
+    assert rec["num_keys"] == 9 and rec["calibration"]["archs"] == SMALL_VARIANTS[:3]
+    assert rec["held_out_check"]["archs"] == SMALL_VARIANTS[3:5]
+    assert rec["held_out_check"]["n"] == 2 and rec["sampled_archs"] == []
+    assert rec["predicts"] == "wall-clock median" and rec["calibrated_now"]
     before = json.loads(out.read_text())
-    code, stdout, err = run_cli(*args[:-1], "--resume")  # nothing left to time
+    assert len(before["metadata"]["sentinel"]["runs"]) == 1
+    code, stdout, err = run_cli(*args, "--resume")  # nothing left to time
     assert code == 0, err
     after = json.loads(out.read_text())
     assert after["entries"] == before["entries"]
+    assert after["calibration"] == before["calibration"]  # checked: kept
+    lines = stdout.strip().splitlines()
+    assert "(kept)" in lines[-2]
+    assert lines[-1].startswith("held-out check on 2 networks not used in the fit: MAPE ")
+    assert "within ±5%" in lines[-1] and "within ±10%" in lines[-1]
+
+
+def test_lut_build_refuses_too_few_calibration_networks(run_cli, tmp_path):
+    out = tmp_path / "t.json"
+    for flags, words in ((("--calibrate", "2"), "at least 3 networks to fit"),
+                         (("--held-out", "1"), "and 2 held out")):
+        code, _, err = run_cli("lut", "build", "--space", "fmnist28", "--arch", SMALL_ARCH,
+                               "--out", str(out), *flags)
+        assert code == 2 and words in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()  # refused before any timing
 
 
 def test_lut_build_bad_input(run_cli, tmp_path):
@@ -68,10 +161,13 @@ def test_lut_build_bad_input(run_cli, tmp_path):
 def test_lut_bundle_and_import_cli(run_cli, tmp_path):
     """CLI plumbing; the runner round trip itself is in test_bundle.py."""
     zpath = tmp_path / "b.zip"
-    code, out, err = run_cli("lut", "bundle", "--space", "fmnist28", "--arch", SMALL_ARCH,
-                             "--out", str(zpath), "--calibrate", "1", "--no-progress", "--json")
+    archs = [a for v in SMALL_VARIANTS[:5] for a in ("--arch", v)]
+    code, out, err = run_cli("lut", "bundle", "--space", "fmnist28", *archs,
+                             "--out", str(zpath), "--calibrate", "3", "--held-out", "2",
+                             "--no-progress", "--json")
     assert code == 0, err
-    assert json.loads(out)["layer_models"] == 9
+    rec = json.loads(out)
+    assert (rec["layer_models"], rec["fit_models"], rec["held_out_models"]) == (9, 3, 2)
     with zipfile.ZipFile(zpath) as zf:
         manifest = json.loads(zf.read("manifest.json"))
     # onnxruntime_perf_test style text results: FILE MEDIAN_MS
@@ -84,7 +180,8 @@ def test_lut_bundle_and_import_cli(run_cli, tmp_path):
     assert code == 0, err
     data = json.loads(table.read_text())
     assert data["metadata"]["device"] == "pixel-test" and len(data["entries"]) == 9
-    assert data["calibration"]["archs"] == [SMALL_ARCH]
+    assert data["calibration"]["archs"] == SMALL_VARIANTS[:3]
+    assert data["calibration"]["held_out"]["archs"] == SMALL_VARIANTS[3:5]
     # bad results: one line, exit 2, no table written
     perf.write_text(f"{manifest['models'][0]['file']} -3\n")
     bad_out = tmp_path / "bad.json"
@@ -111,6 +208,7 @@ def test_bench_torchvision_classifier(run_cli, tmp_path):
     for key in ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms"):
         assert rec[key] > 0 or key == "std_ms"
     assert rec["p50_ms"] <= rec["p99_ms"] and rec["runs"] == 10 and rec["threads"] == 1
+    assert rec["latency_ms"] == rec["p50_ms"] and rec["latency_statistic"] == "wall-clock median"
     assert rec["machine"]["onnxruntime"] and rec["inputs"][0]["name"] == "x"
 
 

@@ -4,6 +4,7 @@ import pytest
 
 from mobile_nas.cost.latency import (
     Calibration,
+    HeldOutCheck,
     LatencyPrediction,
     LatencyPredictor,
     LatencyTable,
@@ -30,10 +31,12 @@ def test_predict_sums_layers_in_order(fmnist, small_arch):
 
 
 def test_calibration_is_applied(fmnist, small_arch):
-    cal = Calibration(overhead_ms=0.5, scale=2.0, per_layer_ms=-0.01)
+    check = HeldOutCheck(archs=("a",), measured_ms=(1.0,), predicted_ms=(1.0,))
+    cal = Calibration(overhead_ms=0.5, scale=2.0, per_layer_ms=-0.01, held_out=check)
     table = _synthetic_table(fmnist, small_arch).with_calibration(cal)
     pred = LatencyPredictor(table).predict(small_arch)
     assert math.isclose(pred.total_ms, 0.5 + 2.0 * pred.sum_ms - 0.01 * len(pred.per_layer))
+    assert pred.calibrated and pred.statistic == "wall-clock median"
 
 
 def test_missing_keys_name_keys_and_command(fmnist, small_arch):

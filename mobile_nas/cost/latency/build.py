@@ -1,0 +1,155 @@
+"""``lut build`` and ``lut calibrate`` as library pipelines: which layers to time, which
+networks calibrate the table and which check it, and the typed result the command prints.
+
+A table restricted with ``--arch`` covers few networks, and two networks would fit two
+coefficients exactly ("fit MAPE 0.00%"), so one disturbed measurement would move every
+prediction. :func:`build_lut` therefore adds the layers of a few random networks of the
+space (drawn with a recorded seed, :func:`~.calibrate.plan_calibration`) until the table
+covers enough networks to fit with residual degrees of freedom and to hold some out.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from mobile_nas.cost.latency.calibrate import (
+    DEFAULT_FIT_NETWORKS,
+    DEFAULT_HELD_OUT,
+    CalibrationPlan,
+    EndToEndMeasure,
+    calibrate_table,
+    plan_calibration,
+    recalibration_plan,
+)
+from mobile_nas.cost.latency.errors import LatencyTableError
+from mobile_nas.cost.latency.profiler import TimingBackend, build_table
+from mobile_nas.cost.latency.settings import DEFAULTS, ProfileSettings
+from mobile_nas.cost.latency.table import LatencyTable
+from mobile_nas.errors import ArchError
+from mobile_nas.space.architecture import Architecture
+from mobile_nas.space.layers import LayerKey
+
+
+def load_space_archs(specs: Sequence[str], space_name: str) -> list[Architecture]:
+    """Arch strings, reference names or JSON files, all of space ``space_name``; raises
+    :class:`ArchError` naming the first one of another space."""
+    from mobile_nas.space import load_arch
+
+    archs = [load_arch(s, space_name) for s in specs]
+    wrong = [a.to_string() for a in archs if a.space != space_name]
+    if wrong:
+        raise ArchError(f"architecture {wrong[0]!r} is not in space {space_name!r}")
+    return archs
+
+
+def layer_keys(space, archs: Sequence[Architecture] = ()) -> list[LayerKey]:
+    """The keys a table of ``archs`` needs (sorted, distinct), or every key of the space."""
+    if not archs:
+        return list(space.enumerate_layers())
+    return sorted({k for a in archs for k in space.layers(a)})
+
+
+@dataclass(frozen=True)
+class LutBuildResult:
+    """What ``lut build`` / ``lut calibrate`` did: the table written to ``path``; whether
+    this run fitted its calibration (``calibrated``; a resumed build with nothing new keeps
+    a checked calibration); the random networks added for calibration (``sampled``)."""
+
+    table: LatencyTable
+    path: Path
+    calibrated: bool
+    sampled: tuple[str, ...] = ()
+
+    def to_json(self) -> dict:
+        md, cal = self.table.metadata, self.table.calibration
+        sentinel = md.get("sentinel") or {}
+        return {"table": str(self.path), "space": self.table.space,
+                "num_keys": len(self.table), "build_seconds": md.get("build_seconds"),
+                "device": md.get("device"), "cpu": md.get("cpu"),
+                "threads": md.get("threads"), "provider": md.get("provider"),
+                "precision": self.table.precision, "clock": md.get("clock"),
+                "statistic": self.table.statistic, "predicts": self.table.predicts,
+                "calibrated_now": self.calibrated, "sampled_archs": list(self.sampled),
+                "calibration": cal.to_json() if cal else None,
+                "held_out_check": cal.held_out.to_json() if cal and cal.held_out else None,
+                "sentinel_events": len(sentinel.get("events", []))}
+
+
+def build_lut(space, out: str | os.PathLike, *, archs: Sequence[Architecture] = (),
+              settings: ProfileSettings = DEFAULTS, n_fit: int = DEFAULT_FIT_NETWORKS,
+              n_held_out: int = DEFAULT_HELD_OUT, seed: int = 0, resume: bool = False,
+              progress: bool = True, backend: TimingBackend | None = None,
+              measure: EndToEndMeasure | None = None) -> LutBuildResult:
+    """Profiles the layers of ``archs`` (or the whole space) into ``out`` and calibrates it.
+
+    ``n_fit`` networks fit the calibration and ``n_held_out`` others check it (both 0: no
+    calibration, predictions are plain layer sums). With ``archs``, the layers of random
+    networks of the space (``seed``) are added so that enough networks are covered; they are
+    recorded in ``metadata.calibration_sample``. The calibration is refitted when the table
+    grew or had no checked calibration. ``backend`` and ``measure`` replace onnxruntime
+    (tests).
+    """
+    calibrate = n_fit > 0 or n_held_out > 0
+    restricted = bool(archs)
+    extra: dict = {}
+    sampled: tuple[Architecture, ...] = ()
+    if calibrate:  # checks the counts before any timing
+        plan = plan_calibration(space, include=archs, n_fit=n_fit, n_held_out=n_held_out,
+                                seed=seed, references=not restricted)
+        if restricted:
+            sampled = plan.sampled
+            extra["calibration_sample"] = {"seed": seed,
+                                           "archs": [a.to_string() for a in sampled]}
+    covered = [*archs, *sampled]
+    keys = layer_keys(space, covered)
+    out = Path(out)
+    before = None
+    if resume and out.exists():
+        old = LatencyTable.load(out)
+        before = len(old)
+    table = build_table(space.name, keys, out, settings=settings, resume=resume,
+                        restricted_to=[a.to_string() for a in covered] or None,
+                        progress=progress, backend=backend, metadata=extra)
+    grew = before is None or len(table) > before
+    checked = table.calibration is not None and table.calibration.held_out is not None
+    calibrated = False
+    if calibrate and (grew or not checked):
+        plan = plan_calibration(space, covers=table, include=covered, n_fit=n_fit,
+                                n_held_out=n_held_out, seed=seed, references=not restricted)
+        table = calibrate_table(table, plan, measure=measure, progress=progress)
+        table.save(out)
+        calibrated = True
+    return LutBuildResult(table=table, path=out, calibrated=calibrated,
+                          sampled=tuple(a.to_string() for a in sampled))
+
+
+def recalibrate_lut(path: str | os.PathLike, *, space=None,
+                    include: Sequence[Architecture] = (), n_fit: int = DEFAULT_FIT_NETWORKS,
+                    n_held_out: int = DEFAULT_HELD_OUT, seed: int = 0, progress: bool = False,
+                    measure: EndToEndMeasure | None = None) -> LutBuildResult:
+    """Refits the calibration of the table at ``path`` (``lut calibrate``) on networks it
+    covers (:func:`~.calibrate.recalibration_plan`) and writes it back."""
+    from mobile_nas.space import get_space
+
+    path = Path(path)
+    table = LatencyTable.load(path)
+    space = space or get_space(table.space)
+    if space.name != table.space:
+        raise LatencyTableError(f"table {path} is for space {table.space!r}, not "
+                                f"{space.name!r}")
+    try:
+        plan: CalibrationPlan = recalibration_plan(table, space, include=include, n_fit=n_fit,
+                                                   n_held_out=n_held_out, seed=seed)
+    except LatencyTableError as exc:
+        if "networks to fit and" in str(exc) and "only" not in str(exc):
+            raise  # bad counts
+        from mobile_nas.cost.latency.requirements import lut_build_command
+
+        raise LatencyTableError(f"{exc}; add the layers of random networks with: "
+                                f"{lut_build_command(table, path)}") from None
+    table = calibrate_table(table, plan, measure=measure, progress=progress)
+    table.save(path)
+    return LutBuildResult(table=table, path=path, calibrated=True)

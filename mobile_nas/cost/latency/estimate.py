@@ -1,0 +1,69 @@
+"""The latency of one architecture as ``cost`` reports it: predicted by a table and/or
+measured end to end, the two always the same statistic, named."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+
+from mobile_nas.cost.latency.errors import MeasureError
+from mobile_nas.cost.latency.requirements import TableRequest
+from mobile_nas.cost.latency.statistic import WALL_MEDIAN, LatencyStatistic
+from mobile_nas.space.architecture import Architecture
+
+
+@dataclass(frozen=True)
+class ArchLatency:
+    """``predicted_ms`` (None without a table) is ``predicted_statistic`` of the network;
+    ``measured_ms`` (None unless measured) is ``measured_statistic``, the same one whenever
+    both are there."""
+
+    predicted_ms: float | None = None
+    predicted_statistic: str | None = None
+    table: str | None = None
+    measured_ms: float | None = None
+    measured_statistic: str | None = None
+    threads: int = 1
+    provider: str = "CPUExecutionProvider"
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def arch_latency(arch: Architecture, *, table_path: str | os.PathLike | None = None,
+                 measure: bool = False, request: TableRequest | None = None,
+                 warmup: int = 10, runs: int = 100) -> ArchLatency:
+    """Predicts ``arch`` with the table at ``table_path`` (refused unless it meets
+    ``request``, see :func:`~.requirements.ensure_usable`) and/or measures it: exported
+    whole, timed with onnxruntime with the requested (else the table's, else 1 thread, CPU)
+    threads and provider, summarized by the statistic the table predicts (the wall-clock
+    median without a table, what ``bench`` reports)."""
+    from mobile_nas.cost.latency.predictor import LatencyPredictor
+    from mobile_nas.cost.latency.table import LatencyTable
+
+    request = request or TableRequest()
+    rec: dict = {}
+    statistic: LatencyStatistic = WALL_MEDIAN
+    md: dict = {}
+    if table_path:
+        table = LatencyTable.load(table_path)
+        pred = LatencyPredictor(table, table_path=table_path, request=request).predict(arch)
+        rec.update(predicted_ms=round(pred.total_ms, 4), predicted_statistic=pred.statistic,
+                   table=str(table_path))
+        statistic, md = table.prediction_statistic, dict(table.metadata)
+    threads = request.threads or int(md.get("threads", 1))
+    provider = request.provider or str(md.get("provider", "CPUExecutionProvider"))
+    if measure:
+        from mobile_nas.cost.latency.measure import measure_arch_ms
+
+        if request.precision not in (None, "fp32"):
+            raise MeasureError(f"measuring times the fp32 export; for {request.precision} "
+                               f"export the model ('mobile-nas export --int8') and time it "
+                               f"with 'mobile-nas bench'")
+        timing = measure_arch_ms(arch, threads=threads, provider=provider,
+                                 clock=statistic.clock, warmup=warmup, runs=runs,
+                                 opset=int(md.get("opset", 17)),
+                                 opt_level=str(md.get("opt_level", "all")))
+        rec.update(measured_ms=round(statistic.of(timing), 4),
+                   measured_statistic=statistic.name)
+    return ArchLatency(threads=threads, provider=provider, **rec)
