@@ -28,46 +28,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_cost)
 
 
-def canonical_space(name: str | None) -> str | None:
-    """The registered name of space ``name`` (a scaled space has several spellings, e.g.
-    ``nasnet@n2-f12`` is ``nasnet@n2-f12-1x28x28-k10``), so that arch JSON files recording
-    the canonical name match; raises SpaceError for unknown spaces."""
-    if name is None:
-        return None
-    from mobile_nas.space import get_space
-
-    return get_space(name).name
-
-
-def cost_record(args: argparse.Namespace) -> dict:
-    from mobile_nas.cost.model_costs import model_costs
-    from mobile_nas.space import load_arch
-
-    arch = load_arch(args.arch, canonical_space(args.space))
-    costs = model_costs(arch)
-    record = {"arch": arch.to_string(), "space": arch.space, "macs": costs.macs,
-              "params": costs.params}
-    table = None
-    if getattr(args, "table", None):
-        from mobile_nas.cost.latency import LatencyPredictor, LatencyTable
-
-        table = LatencyTable.load(args.table)
-        record["latency_ms"] = round(
-            LatencyPredictor(table, table_path=args.table).predict(arch).total_ms, 4)
-    if getattr(args, "measure", False):
-        from mobile_nas.cost.latency.measure import measure_arch_ms
-
-        md = table.metadata if table is not None else {}
-        timing = measure_arch_ms(arch, threads=int(md.get("threads", 1)),
-                                 provider=md.get("provider", "CPUExecutionProvider"),
-                                 clock=md.get("clock", "wall"), warmup=10, runs=100)
-        stat = table.statistic if table is not None else "median"
-        record["measured_ms"] = round(timing.min_ms if stat == "min" else timing.p50_ms, 4)
-    return record
-
-
 def _cost(args: argparse.Namespace) -> int:
-    record = cost_record(args)
+    from mobile_nas.cost.summary import summarize_costs
+    from mobile_nas.space import canonical_space_name, load_arch
+
+    arch = load_arch(args.arch, canonical_space_name(args.space))
+    record = summarize_costs(arch, table=args.table, measure=args.measure).to_json()
     if args.json:
         print_json(record)
         return 0
