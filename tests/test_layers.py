@@ -17,6 +17,7 @@ LAYERS: tuple[str, ...] = (
     "__init__",  # the root package: __version__ only
     "errors",
     "atomic",
+    "jsonrecord",  # dataclasses read back from JSON (used by export and report records)
     "registry",
     "device",
     "torch_onnx",
@@ -29,6 +30,7 @@ LAYERS: tuple[str, ...] = (
     "search",  # trains supernets (train) and scores with cost tables
     "export",  # exports trained checkpoints (train), predicts latency (cost)
     "report",  # reads search runs (search.pareto) and times exports (export)
+    "pipeline",  # multi-stage jobs (the demo): search, train, export, report
     "commands",
     "cli",
     "__main__",

@@ -6,7 +6,10 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mobile_nas.space.scaled import SizeKnobs
 
 
 def print_json(data: Any) -> None:
@@ -65,6 +68,26 @@ def add_device_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                         help="mixed precision (bfloat16, or float16 with gradient scaling "
                              "where bfloat16 is not supported); default: on for CUDA only")
+
+
+def add_size_args(p: argparse.ArgumentParser) -> None:
+    """--cells/--filters/--input/--channels/--classes: the size knobs of a cell space (shared
+    by transfer, train and export); read them back with :func:`size_knobs`."""
+    p.add_argument("--cells", "-N", type=positive_int, help="cells per stack (default: keep)")
+    p.add_argument("--filters", "-F", type=positive_int,
+                   help="initial filters (default: keep)")
+    p.add_argument("--input", type=positive_int, metavar="PX",
+                   help="square input size in pixels (default: keep)")
+    p.add_argument("--channels", type=positive_int, help="input channels (default: keep)")
+    p.add_argument("--classes", type=positive_int, help="output classes (default: keep)")
+
+
+def size_knobs(args: argparse.Namespace) -> SizeKnobs:
+    """The knobs :func:`add_size_args` parsed."""
+    from mobile_nas.space.scaled import SizeKnobs
+
+    return SizeKnobs(cells=args.cells, filters=args.filters, input_size=args.input,
+                     channels=args.channels, num_classes=args.classes)
 
 
 def positive_int(text: str) -> int:

@@ -41,45 +41,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_cost)
 
 
-def canonical_space(name: str | None) -> str | None:
-    """The registered name of space ``name`` (a scaled space has several spellings, e.g.
-    ``nasnet@n2-f12`` is ``nasnet@n2-f12-1x28x28-k10``), so that arch JSON files recording
-    the canonical name match; raises SpaceError for unknown spaces."""
-    if name is None:
-        return None
-    from mobile_nas.space import get_space
-
-    return get_space(name).name
-
-
-def cost_record(args: argparse.Namespace) -> dict:
-    from mobile_nas.cost.model_costs import model_costs
-    from mobile_nas.space import load_arch
-
-    arch = load_arch(args.arch, canonical_space(args.space))
-    costs = model_costs(arch)
-    record = {"arch": arch.to_string(), "space": arch.space, "macs": costs.macs,
-              "params": costs.params}
-    table, measure = getattr(args, "table", None), getattr(args, "measure", False)
-    if table or measure:
-        from mobile_nas.cost.latency.estimate import arch_latency
-        from mobile_nas.cost.latency.requirements import TableRequest
-
-        request = TableRequest(precision=getattr(args, "precision", None),
-                               threads=getattr(args, "threads", None),
-                               provider=getattr(args, "provider", None))
-        lat = arch_latency(arch, table_path=table, measure=measure, request=request)
-        if lat.predicted_ms is not None:
-            record.update(latency_ms=lat.predicted_ms, latency_statistic=lat.predicted_statistic)
-        if lat.measured_ms is not None:
-            record.update(measured_ms=lat.measured_ms,
-                          measured_statistic=lat.measured_statistic)
-        record.update(threads=lat.threads, provider=lat.provider)
-    return record
-
-
 def _cost(args: argparse.Namespace) -> int:
-    record = cost_record(args)
+    from mobile_nas.cost.summary import summarize_costs
+    from mobile_nas.space import canonical_space_name, load_arch
+
+    arch = load_arch(args.arch, canonical_space_name(args.space))
+    from mobile_nas.cost.latency.requirements import TableRequest
+
+    request = TableRequest(precision=args.precision, threads=args.threads,
+                           provider=args.provider)
+    record = summarize_costs(arch, table=args.table, measure=args.measure,
+                             request=request).to_json()
     if args.json:
         print_json(record)
         return 0

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from mobile_nas.commands._common import add_json_arg, positive_int, print_json
-from mobile_nas.commands.transfer import add_size_args, scaled_from_args, size_knobs_given
+from mobile_nas.commands._common import (
+    add_json_arg,
+    add_size_args,
+    positive_int,
+    print_json,
+    size_knobs,
+)
 from mobile_nas.export.usability import REQUIRE_CHOICES
 
 
@@ -67,11 +72,11 @@ def _export(args: argparse.Namespace) -> int:
     from mobile_nas.export.deploy import export_checkpoint
 
     space = None
-    if size_knobs_given(args):
+    knobs = size_knobs(args)
+    if knobs.given:
         from mobile_nas.train.checkpoint import load_checkpoint
 
-        space = scaled_from_args(load_checkpoint(args.checkpoint).architecture().search_space,
-                                 args).name
+        space = knobs.resize(load_checkpoint(args.checkpoint).architecture().search_space).name
     report = export_checkpoint(
         args.checkpoint, args.out, space=space, opset=args.opset, int8=args.int8,
         mobile=args.mobile, require=args.require,

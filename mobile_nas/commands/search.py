@@ -153,9 +153,11 @@ def _search(args: argparse.Namespace) -> int:
         supernet=args.supernet, train_supernet=args.train_supernet, evaluator=args.evaluator,
         threads=args.threads, device=args.device, amp=args.amp,
         progress=not args.no_progress)
-    from mobile_nas.search.table_evaluator import cli_table_inputs
+    from mobile_nas.search.table_evaluator import table_search_inputs
 
-    evaluator, latency_fn = cli_table_inputs(args)
+    evaluator, latency_fn = table_search_inputs(
+        space=args.space, evaluator=args.evaluator, accuracy_csv=args.accuracy_csv,
+        latency_csv=args.latency_csv, table=args.table, measure=args.measure)
     result = run_search(config, evaluator=evaluator, latency_fn=latency_fn)
     from mobile_nas.report.pareto import plot_run_pareto
 

@@ -7,11 +7,12 @@ import argparse
 from mobile_nas.commands._common import (
     add_device_args,
     add_json_arg,
+    add_size_args,
     positive_float,
     positive_int,
     print_json,
+    size_knobs,
 )
-from mobile_nas.commands.transfer import add_size_args, transfer_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -52,66 +53,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_train)
 
 
-def resolve_arch(spec: str, space: str | None):
-    """ARCH as users pass it; a folder means its ``best.json`` (a search run)."""
-    from pathlib import Path
-
-    from mobile_nas.commands.cost import canonical_space
-    from mobile_nas.errors import ArchError
-    from mobile_nas.space import load_arch
-
-    path = Path(spec)
-    try:
-        is_dir = path.is_dir()
-    except OSError:  # e.g. an arch string longer than a file name may be
-        is_dir = False
-    if is_dir:
-        if not (path / "best.json").is_file():
-            raise ArchError(f"folder {spec!r} has no best.json (expected a search RUN_DIR)")
-        spec = str(path / "best.json")
-    return load_arch(spec, canonical_space(space))
-
-
-def check_fits_dataset(arch, dataset) -> None:
-    """Raises MobileNasError (one line) when ``arch``'s network cannot consume ``dataset``:
-    another input shape or class count; cell spaces are told the knobs that fit."""
-    from mobile_nas.errors import MobileNasError
-
-    space = arch.search_space
-    shape, classes = tuple(space.input_shape), space.num_classes
-    data_shape, data_classes = tuple(dataset.input_shape), len(dataset.classes)
-    if shape == data_shape and classes == data_classes:
-        return
-    have = "x".join(map(str, shape)) + f" inputs and {classes} classes"
-    want = "x".join(map(str, data_shape)) + f" images in {data_classes} classes"
-    msg = f"space {space.name!r} takes {have}, dataset {dataset.name!r} has {want}"
-    if space.supports_scaling:
-        from mobile_nas.space.scaled import scaled_name
-
-        c, h, w = data_shape
-        knobs = [f"--input {h}" if h == w and shape[1:] != data_shape[1:] else "",
-                 f"--channels {c}" if c != shape[0] else "",
-                 f"--classes {data_classes}" if data_classes != classes else ""]
-        fit = scaled_name(space.name.split("@", 1)[0], cells=space.cells,
-                          filters=space.filters, input_shape=data_shape,
-                          num_classes=data_classes)
-        if h == w:
-            msg += f"; train its cells resized to the data with {' '.join(filter(None, knobs))}"
-        msg += f" (space {fit})"
-    raise MobileNasError(msg)
-
-
 def _train(args: argparse.Namespace) -> int:
     import torch
 
     from mobile_nas.device import resolve_device
+    from mobile_nas.space import load_arch_or_run
     from mobile_nas.train.data import load_dataset
-    from mobile_nas.train.trainer import train_architecture
+    from mobile_nas.train.trainer import check_fits_dataset, train_architecture
 
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    arch = transfer_from_args(resolve_arch(args.arch, args.space), args)
+    arch = size_knobs(args).transfer(load_arch_or_run(args.arch, args.space))
     dataset = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed)
     check_fits_dataset(arch, dataset)
     ckpt = train_architecture(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mobile_nas.commands._common import add_json_arg, human, positive_int, print_json
+from mobile_nas.commands._common import add_json_arg, add_size_args, human, print_json, size_knobs
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,90 +35,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_transfer)
 
 
-SIZE_KNOBS = ("cells", "filters", "input", "channels", "classes")
-
-
-def add_size_args(p: argparse.ArgumentParser) -> None:
-    """--cells/--filters/--input/--channels/--classes: the size knobs of a cell space (shared
-    by transfer, train and export)."""
-    p.add_argument("--cells", "-N", type=positive_int, help="cells per stack (default: keep)")
-    p.add_argument("--filters", "-F", type=positive_int,
-                   help="initial filters (default: keep)")
-    p.add_argument("--input", type=positive_int, metavar="PX",
-                   help="square input size in pixels (default: keep)")
-    p.add_argument("--channels", type=positive_int, help="input channels (default: keep)")
-    p.add_argument("--classes", type=positive_int, help="output classes (default: keep)")
-
-
-def size_knobs_given(args: argparse.Namespace) -> bool:
-    return any(getattr(args, k, None) is not None for k in SIZE_KNOBS)
-
-
-def scaled_from_args(space, args: argparse.Namespace):
-    """``space`` resized by the size knobs of ``args``; a knob left out keeps ``space``'s
-    value (also when ``space`` is itself scaled). Raises SpaceError for spaces without size
-    knobs."""
-    from mobile_nas.space.scaled import scaled_space
-
-    if not space.supports_scaling:
-        return scaled_space(space)  # the one-line SpaceError: no size knobs
-    c, h, w = space.input_shape
-    pick = lambda given, kept: kept if given is None else given  # noqa: E731
-    shape = (pick(args.channels, c), pick(args.input, h), pick(args.input, w))
-    return scaled_space(space, cells=pick(args.cells, space.cells),
-                        filters=pick(args.filters, space.filters),
-                        num_classes=pick(args.classes, space.num_classes), input_shape=shape)
-
-
-def transfer_from_args(arch, args: argparse.Namespace):
-    """``arch`` restacked at the size the knobs of ``args`` give (``arch`` itself when no knob
-    is given)."""
-    from mobile_nas.space.scaled import transfer_arch
-
-    if not size_knobs_given(args):
-        return arch
-    return transfer_arch(arch, scaled_from_args(arch.search_space, args))
-
-
-def transfer_record(args: argparse.Namespace) -> dict:
-    """Source and target costs of the transferred architecture (what the command prints)."""
-    from mobile_nas.commands.cost import canonical_space, cost_record
-    from mobile_nas.space import load_arch
-    from mobile_nas.space.scaled import transfer_arch
-
-    arch = load_arch(args.arch, canonical_space(args.space))
-    target = transfer_arch(arch, scaled_from_args(arch.search_space, args))
-    records = {}
-    for role, a, table in (("source", arch, args.source_table), ("target", target, args.table)):
-        ns = argparse.Namespace(arch=a.to_string(), space=a.space, table=table,
-                                measure=args.measure)
-        rec = cost_record(ns)
-        rec.pop("arch")
-        sp = a.search_space
-        rec.update(cells=sp.cells, filters=sp.filters, input_shape=list(sp.input_shape),
-                   num_classes=sp.num_classes)
-        records[role] = rec
-    ratio = {"macs": records["target"]["macs"] / records["source"]["macs"],
-             "params": records["target"]["params"] / records["source"]["params"]}
-    for key in ("latency_ms", "measured_ms"):
-        if key in records["source"] and key in records["target"]:
-            ratio[key] = records["target"][key] / records["source"][key]
-    return {"arch": arch.to_string(), "source": records["source"],
-            "target": records["target"], "ratio": {k: round(v, 3) for k, v in ratio.items()}}
-
-
 def _transfer(args: argparse.Namespace) -> int:
-    record = transfer_record(args)
-    if args.out:
-        from mobile_nas.atomic import atomic_write_json
-        from mobile_nas.errors import MobileNasError
+    from mobile_nas.cost.summary import transfer_costs
+    from mobile_nas.space import canonical_space_name, load_arch
 
-        data = {"schema_version": 1, "space": record["target"]["space"], "arch": record["arch"],
-                "macs": record["target"]["macs"], "params": record["target"]["params"]}
-        try:
-            atomic_write_json(args.out, data)
-        except OSError as exc:
-            raise MobileNasError(f"cannot write {args.out!r}: {exc.strerror or exc}") from None
+    costs = transfer_costs(load_arch(args.arch, canonical_space_name(args.space)),
+                           size_knobs(args), table=args.table, source_table=args.source_table,
+                           measure=args.measure)
+    record = costs.to_json()
+    if args.out:
+        costs.save_target(args.out)
     if args.json:
         print_json(record)
         return 0

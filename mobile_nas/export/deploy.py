@@ -53,6 +53,13 @@ class Int8Result:
     size_bytes: int
     mobile_usability: dict | None = None  # onnxruntime's analysis of the INT8 file
 
+    @classmethod
+    def from_json(cls, data: dict) -> Int8Result:
+        """Reads ``asdict`` output back; raises :class:`ExportError` naming a bad key."""
+        from mobile_nas.jsonrecord import record_kwargs
+
+        return cls(**record_kwargs(cls, data, what="INT8 result", error=ExportError))
+
 
 @dataclass(frozen=True)
 class ExportReport:
@@ -79,6 +86,17 @@ class ExportReport:
 
     def to_json(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> ExportReport:
+        """Reads :meth:`to_json` output back; raises :class:`ExportError` (one line) naming
+        a missing, unknown or mistyped key."""
+        from mobile_nas.jsonrecord import record_kwargs
+
+        kwargs = record_kwargs(cls, data, what="export report", error=ExportError)
+        if kwargs["int8"] is not None:
+            kwargs["int8"] = Int8Result.from_json(kwargs["int8"])
+        return cls(**kwargs)
 
 
 def int8_path_for(out: str | os.PathLike) -> Path:

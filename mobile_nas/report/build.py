@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mobile_nas.report.deploy import DEPLOY_FILE, DeployRecord
 from mobile_nas.report.run import ReportError, Run, load_run
-
-DEPLOY_FILE = "deploy.json"  # written by `mobile-nas demo`: training, export and timing
 
 
 @dataclass(frozen=True)
@@ -141,50 +140,44 @@ def _predict(arch, run: Run, table, notes: list[str]):
         return None, ""
 
 
-def _deploy(run_dir: Path) -> dict[str, Any] | None:
+def _deploy(run_dir: Path) -> DeployRecord | None:
+    """``RUN_DIR/deploy.json`` (written by ``mobile-nas demo``), None when there is none."""
     path = run_dir / DEPLOY_FILE
     if not path.is_file():
         return None
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ReportError(f"cannot read {str(path)!r}: {exc}") from None
+    return DeployRecord.load(path)
 
 
-def _deploy_html(d: dict[str, Any]) -> str:
+def _deploy_html(d: DeployRecord) -> str:
     from mobile_nas.report import html as H
 
     rows: list[tuple[str, Any]] = []
-    tr = d.get("train", {})
-    if tr:
-        rows += [("training", H.esc(f"{tr.get('epochs')} epochs on {tr.get('train_images')} "
-                                    f"images, {tr.get('seconds', 0):.0f} s")),
-                 ("test accuracy (PyTorch)", f"{100 * tr.get('test_accuracy', 0):.2f}%"),
-                 ("checkpoint", H.esc(tr.get("path", "")))]
-    ex = d.get("export", {})
-    if ex:
-        rows += [("fp32 ONNX", H.esc(ex.get("path"))),
-                 ("fp32 test accuracy (onnxruntime)", f"{100 * ex['test_accuracy']:.2f}%"),
-                 ("parity max |diff|", f"{ex['max_abs_diff']:.2e} on {ex['parity_images']} "
-                                       "test images")]
-        if ex.get("predicted_latency_ms") is not None:
-            rows.append(("predicted latency", f"{ex['predicted_latency_ms']:.3f} ms"))
-        q = ex.get("int8")
-        if q:
-            rows += [("INT8 ONNX", H.esc(q["path"])),
-                     ("INT8 test accuracy", f"{100 * q['test_accuracy']:.2f}% (drop "
-                                            f"{100 * q['accuracy_drop']:.2f} points)"),
-                     ("INT8 calibration", H.esc(q["calibration"]))]
-        if ex.get("int8_error"):
-            rows.append(("INT8 not kept", H.esc(ex["int8_error"])))
-        t = ex.get("timing") or {}
-        for k in ("fp32", "int8"):
-            if k in t:
-                rows.append((f"measured {k} latency (batch 1, {t['threads']} thread)",
-                             f"p50 {t[k]['p50_ms']:.3f} ms, p90 {t[k]['p90_ms']:.3f} ms"))
-        if "speedup" in t:
-            rows.append(("INT8 speed-up (fp32 p50 / INT8 p50)", f"x{t['speedup']:.2f}"))
-    for k in ("macs", "params"):
-        if k in d:
-            rows.append((k, f"{d[k]:,}"))
+    tr = d.train
+    rows += [("training", H.esc(f"{tr.epochs} epochs on {tr.train_images} "
+                                f"images, {tr.seconds:.0f} s")),
+             ("test accuracy (PyTorch)", f"{100 * tr.test_accuracy:.2f}%"),
+             ("checkpoint", H.esc(tr.path))]
+    ex = d.export
+    rows += [("fp32 ONNX", H.esc(ex.path)),
+             ("fp32 test accuracy (onnxruntime)", f"{100 * ex.test_accuracy:.2f}%"),
+             ("parity max |diff|", f"{ex.max_abs_diff:.2e} on {ex.parity_images} "
+                                   "test images")]
+    if ex.predicted_latency_ms is not None:
+        rows.append(("predicted latency", f"{ex.predicted_latency_ms:.3f} ms"))
+    q = ex.int8
+    if q:
+        rows += [("INT8 ONNX", H.esc(q.path)),
+                 ("INT8 test accuracy", f"{100 * q.test_accuracy:.2f}% (drop "
+                                        f"{100 * q.accuracy_drop:.2f} points)"),
+                 ("INT8 calibration", H.esc(q.calibration))]
+    if ex.int8_error:
+        rows.append(("INT8 not kept", H.esc(ex.int8_error)))
+    t = ex.timing or {}
+    for k in ("fp32", "int8"):
+        if k in t:
+            rows.append((f"measured {k} latency (batch 1, {t['threads']} thread)",
+                         f"p50 {t[k]['p50_ms']:.3f} ms, p90 {t[k]['p90_ms']:.3f} ms"))
+    if "speedup" in t:
+        rows.append(("INT8 speed-up (fp32 p50 / INT8 p50)", f"x{t['speedup']:.2f}"))
+    rows += [("macs", f"{d.macs:,}"), ("params", f"{d.params:,}")]
     return H.kv_table(rows)

@@ -30,6 +30,15 @@ class ComparedNetwork:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ComparedNetwork:
+        """Reads :meth:`to_json` output back; raises :class:`ReportError` naming a bad
+        key."""
+        from mobile_nas.jsonrecord import record_kwargs
+        from mobile_nas.report.run import ReportError
+
+        return cls(**record_kwargs(cls, data, what="compared network", error=ReportError))
+
 
 def ground_truth_accuracy(space_name: str, directory: Path = GROUND_TRUTH_DIR
                           ) -> dict[str, tuple[float, float]]:

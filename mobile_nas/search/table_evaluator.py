@@ -201,28 +201,32 @@ class _CsvTableEvaluator(TableEvaluator):
         return {"name": "table", "entries": len(self.table), "source": self.source}
 
 
-def cli_table_inputs(args) -> tuple[TableEvaluator | None, object | None]:
-    """``mobile-nas search --evaluator table ...``: the evaluator and latency function to
-    pass to ``run_search`` (both None for the supernet evaluator). Raises
-    :class:`TableFileError` for inconsistent options."""
-    evaluator = getattr(args, "evaluator", "supernet")
-    acc_csv, lat_csv = getattr(args, "accuracy_csv", None), getattr(args, "latency_csv", None)
+def table_search_inputs(*, space: str, evaluator: str = "supernet",
+                        accuracy_csv: str | None = None, latency_csv: str | None = None,
+                        table: str | None = None, measure: bool = False
+                        ) -> tuple[TableEvaluator | None, object | None]:
+    """The evaluator and latency function to pass to ``run_search`` for ``mobile-nas search
+    --evaluator table --accuracy-csv A.csv [--latency-csv L.csv]`` (both None for another
+    ``evaluator``). ``table`` and ``measure`` are the search's other latency sources, which
+    ``latency_csv`` excludes. Raises :class:`TableFileError` for inconsistent options."""
+    acc_csv, lat_csv = accuracy_csv, latency_csv
     if evaluator != "table":
         if acc_csv or lat_csv:
             raise TableFileError("--accuracy-csv and --latency-csv need --evaluator table")
         return None, None
     if not acc_csv:
         raise TableFileError("--evaluator table needs --accuracy-csv FILE")
-    if lat_csv and (getattr(args, "table", None) or getattr(args, "measure", False)):
+    if lat_csv and (table or measure):
         raise TableFileError("pass one latency source: --latency-csv, --table or --measure")
     from mobile_nas.space import get_space
 
-    space = get_space(args.space)
+    search_space = get_space(space)
     if not lat_csv:
-        acc = read_value_csv(acc_csv, space)
+        acc = read_value_csv(acc_csv, search_space)
         scale = 0.01 if max(acc.values.values()) > 1.0 else 1.0
-        return _CsvTableEvaluator(space=space, table={k: v * scale for k, v in
-                                                      acc.values.items()},
+        return _CsvTableEvaluator(space=search_space, table={k: v * scale for k, v in
+                                                             acc.values.items()},
                                   source=f"{acc.path}:{acc.column}"), None
-    bench = TabularBenchmark.from_csv(space=space, accuracy_csv=acc_csv, latency_csv=lat_csv)
+    bench = TabularBenchmark.from_csv(space=search_space, accuracy_csv=acc_csv,
+                                      latency_csv=lat_csv)
     return bench.evaluator(), bench.latency_ms

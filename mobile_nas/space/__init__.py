@@ -1,13 +1,19 @@
 """Search spaces, architectures and their string codec."""
 
-from mobile_nas.space.architecture import Architecture, load_arch
+from mobile_nas.space.architecture import Architecture, load_arch, load_arch_or_run
 from mobile_nas.space.base import SearchSpace
 from mobile_nas.space.decision import Decision
 from mobile_nas.space.layers import LayerKey
 from mobile_nas.space.reference import REFERENCE_ARCHS, ReferenceArch
-from mobile_nas.space.registry import get_space, list_spaces, register_space
+from mobile_nas.space.registry import (
+    canonical_space_name,
+    get_space,
+    list_spaces,
+    register_space,
+)
 
 __all__ = [
     "Architecture", "Decision", "LayerKey", "REFERENCE_ARCHS", "ReferenceArch", "SearchSpace",
-    "get_space", "list_spaces", "load_arch", "register_space",
+    "canonical_space_name", "get_space", "list_spaces", "load_arch", "load_arch_or_run",
+    "register_space",
 ]

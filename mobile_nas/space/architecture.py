@@ -90,5 +90,24 @@ def load_arch(spec: str, space: str | None) -> Architecture:
     return Architecture.from_string(spec, space)
 
 
+def load_arch_or_run(spec: str, space: str | None) -> Architecture:
+    """ARCH as ``mobile-nas train`` takes it: what :func:`load_arch` reads, or a folder
+    holding ``best.json`` (a search RUN_DIR); ``space`` in any spelling (a scaled space's
+    canonical name is looked up). Raises :class:`ArchError` for a folder without
+    ``best.json``."""
+    from mobile_nas.space.registry import canonical_space_name
+
+    path = Path(spec)
+    try:
+        is_dir = path.is_dir()
+    except OSError:  # e.g. an arch string longer than a file name may be
+        is_dir = False
+    if is_dir:
+        if not (path / "best.json").is_file():
+            raise ArchError(f"folder {spec!r} has no best.json (expected a search RUN_DIR)")
+        spec = str(path / "best.json")
+    return load_arch(spec, canonical_space_name(space))
+
+
 def _looks_like_arch(spec: str) -> bool:
     return "|" in spec or "_" in spec and "/" not in spec

@@ -24,6 +24,16 @@ def get_space(name: str) -> SearchSpace:
     return SPACES.get(name)
 
 
+def canonical_space_name(name: str | None) -> str | None:
+    """The registered name of space ``name`` (a scaled space has several spellings, e.g.
+    ``nasnet@n2-f12`` is ``nasnet@n2-f12-1x28x28-k10``), so that arch JSON files recording
+    the canonical name match; None stays None. Raises :class:`SpaceError` for unknown
+    spaces."""
+    if name is None:
+        return None
+    return get_space(name).name
+
+
 def list_spaces(pattern: str = "*") -> list[str]:
     import mobile_nas.space.presets  # noqa: F401
 

@@ -9,6 +9,10 @@ transfers to a large network by re-reading the *same choices* in a scaled space:
     big.name == "nasnet@n4-f32-3x224x224-k1000"
     transfer_arch(arch, big)          # same cells, scaled network
 
+:class:`SizeKnobs` holds the knobs a user gives (``--cells``, ``--filters``, ``--input``,
+``--channels``, ``--classes`` on transfer, train and export); a knob left out keeps the value
+of the space being resized.
+
 A scaled space is registered under its canonical name, and ``get_space`` resolves any name
 of the form ``<base>@<token>-<token>...`` on first use, with tokens ``n<N>``, ``f<F>``,
 ``r<size>`` (square input), ``c<channels>``, ``<C>x<H>x<W>`` and ``k<classes>``;
@@ -20,6 +24,7 @@ scaled space by name.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from mobile_nas.errors import SpaceError
 from mobile_nas.space.architecture import Architecture
@@ -109,3 +114,45 @@ def transfer_arch(arch: Architecture, space: SearchSpace | str) -> Architecture:
     out = Architecture(target.name, arch.values)
     target.validate(out)
     return out
+
+
+@dataclass(frozen=True)
+class SizeKnobs:
+    """The size knobs of a cell space, each None to keep the resized space's value: cells
+    per stack, initial filters, square input size in pixels, input channels, classes."""
+
+    cells: int | None = None
+    filters: int | None = None
+    input_size: int | None = None
+    channels: int | None = None
+    num_classes: int | None = None
+
+    @property
+    def given(self) -> bool:
+        """Whether any knob is set (none set: nothing to resize)."""
+        return any(v is not None for v in (self.cells, self.filters, self.input_size,
+                                           self.channels, self.num_classes))
+
+    def resize(self, space: SearchSpace) -> SearchSpace:
+        """``space`` resized by these knobs; a knob left out keeps ``space``'s value (also
+        when ``space`` is itself scaled). Raises :class:`SpaceError` for a space without
+        size knobs or a knob that is not a positive integer."""
+        if not space.supports_scaling:
+            return scaled_space(space)  # the one-line SpaceError: no size knobs
+        c, h, w = space.input_shape
+        shape = (_pick(self.channels, c), _pick(self.input_size, h), _pick(self.input_size, w))
+        return scaled_space(space, cells=_pick(self.cells, space.cells),
+                            filters=_pick(self.filters, space.filters),
+                            num_classes=_pick(self.num_classes, space.num_classes),
+                            input_shape=shape)
+
+    def transfer(self, arch: Architecture) -> Architecture:
+        """``arch`` restacked at the size these knobs give (``arch`` itself when no knob is
+        set)."""
+        if not self.given:
+            return arch
+        return transfer_arch(arch, self.resize(arch.search_space))
+
+
+def _pick(given: int | None, kept: int) -> int:
+    return kept if given is None else given

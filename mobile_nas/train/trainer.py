@@ -277,6 +277,34 @@ def _load_state(path, model, opt, sched, config) -> tuple[list[EpochStats], int]
     return history, int(state["epoch"])
 
 
+def check_fits_dataset(arch, dataset: Dataset) -> None:
+    """Raises :class:`TrainError` (one line) when ``arch``'s network cannot consume
+    ``dataset``: another input shape or class count; cell spaces are told the size knobs
+    (``--input``, ``--channels``, ``--classes``) that fit."""
+    space = arch.search_space
+    shape, classes = tuple(space.input_shape), space.num_classes
+    data_shape, data_classes = tuple(dataset.input_shape), len(dataset.classes)
+    if shape == data_shape and classes == data_classes:
+        return
+    have = "x".join(map(str, shape)) + f" inputs and {classes} classes"
+    want = "x".join(map(str, data_shape)) + f" images in {data_classes} classes"
+    msg = f"space {space.name!r} takes {have}, dataset {dataset.name!r} has {want}"
+    if space.supports_scaling:
+        from mobile_nas.space.scaled import scaled_name
+
+        c, h, w = data_shape
+        knobs = [f"--input {h}" if h == w and shape[1:] != data_shape[1:] else "",
+                 f"--channels {c}" if c != shape[0] else "",
+                 f"--classes {data_classes}" if data_classes != classes else ""]
+        fit = scaled_name(space.name.split("@", 1)[0], cells=space.cells,
+                          filters=space.filters, input_shape=data_shape,
+                          num_classes=data_classes)
+        if h == w:
+            msg += f"; train its cells resized to the data with {' '.join(filter(None, knobs))}"
+        msg += f" (space {fit})"
+    raise TrainError(msg)
+
+
 def train_architecture(arch, dataset: Dataset, *, out: str | os.PathLike, epochs: int,
                        resume: bool = False, progress: bool = True, **recipe):
     """Builds ``arch``, trains it with :func:`train_model`, measures test accuracy and writes

@@ -175,3 +175,23 @@ def test_real_nb201_tables_and_exact_constrained_optimum():
     best = max((accs[i], i) for i in lats if lats[i] <= target)
     assert archs[best[1]] == arch and acc == pytest.approx(best[0] / 100)
     assert bench.latency[arch] <= target
+
+
+def test_table_search_inputs_from_typed_options(tables):
+    from mobile_nas.search.table_evaluator import table_search_inputs
+
+    acc, lat = map(str, tables)
+    assert table_search_inputs(space="nb201") == (None, None)
+    evaluator, latency_fn = table_search_inputs(space="nb201", evaluator="table",
+                                                accuracy_csv=acc)
+    assert latency_fn is None and evaluator.describe()["entries"] == 3
+    arch = get_space("nb201").decode(B)
+    assert evaluator.evaluate(arch) == pytest.approx(0.86)
+    evaluator, latency_fn = table_search_inputs(space="nb201", evaluator="table",
+                                                accuracy_csv=acc, latency_csv=lat)
+    assert latency_fn(arch) == 4.0 and evaluator.evaluate(arch) == pytest.approx(0.86)
+    with pytest.raises(TableFileError, match="one latency source"):
+        table_search_inputs(space="nb201", evaluator="table", accuracy_csv=acc,
+                            latency_csv=lat, table="t.json")
+    with pytest.raises(TableFileError, match="need --evaluator table"):
+        table_search_inputs(space="nb201", latency_csv=lat)

@@ -1,0 +1,134 @@
+"""What ``mobile-nas cost`` and ``mobile-nas transfer`` report: MACs, params and latency
+(predicted by a table, measured with onnxruntime) of one architecture, or of a cell
+architecture beside its restacked version."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from mobile_nas.space.architecture import Architecture
+from mobile_nas.space.scaled import SizeKnobs
+
+if TYPE_CHECKING:
+    from mobile_nas.cost.latency.requirements import TableRequest
+
+#: Timed runs of ``measure=True`` (median reported), after 10 warm-up runs.
+MEASURE_RUNS = 100
+
+
+@dataclass(frozen=True)
+class CostSummary:
+    """Costs of one architecture. ``latency_ms``: the table's calibrated prediction (None
+    without a table); ``measured_ms``: onnxruntime end to end (None unless measured); both
+    rounded to 0.1 µs; each with the statistic it is (e.g. "wall-clock median") and the
+    threads and provider it is for."""
+
+    arch: Architecture
+    macs: int
+    params: int
+    latency_ms: float | None = None
+    measured_ms: float | None = None
+    latency_statistic: str | None = None
+    measured_statistic: str | None = None
+    threads: int | None = None
+    provider: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """``arch, space, macs, params`` and whichever latencies are known, with their
+        statistics, threads and provider."""
+        record: dict[str, Any] = {"arch": self.arch.to_string(), "space": self.arch.space,
+                                  "macs": self.macs, "params": self.params}
+        for key in ("latency_ms", "latency_statistic", "measured_ms", "measured_statistic"):
+            if getattr(self, key) is not None:
+                record[key] = getattr(self, key)
+        if self.latency_ms is not None or self.measured_ms is not None:
+            record.update(threads=self.threads, provider=self.provider)
+        return record
+
+
+def summarize_costs(arch: Architecture, *, table: str | os.PathLike | None = None,
+                    measure: bool = False,
+                    request: TableRequest | None = None) -> CostSummary:
+    """MACs and params of ``arch``; with ``table`` its predicted latency (a table that does
+    not meet ``request`` is refused); with ``measure`` its ONNX export timed with onnxruntime
+    (:func:`mobile_nas.cost.latency.estimate.arch_latency`: the statistic the table
+    predicts, the wall-clock median of :data:`MEASURE_RUNS` runs without one)."""
+    from mobile_nas.cost.model_costs import model_costs
+
+    costs = model_costs(arch)
+    if not (table or measure):
+        return CostSummary(arch, costs.macs, costs.params)
+    from mobile_nas.cost.latency.estimate import arch_latency
+
+    lat = arch_latency(arch, table_path=table, measure=measure, request=request,
+                       warmup=10, runs=MEASURE_RUNS)
+    return CostSummary(arch, costs.macs, costs.params, latency_ms=lat.predicted_ms,
+                       measured_ms=lat.measured_ms, latency_statistic=lat.predicted_statistic,
+                       measured_statistic=lat.measured_statistic, threads=lat.threads,
+                       provider=lat.provider)
+
+
+@dataclass(frozen=True)
+class TransferCosts:
+    """A cell architecture (``source``) and its cells restacked at another size
+    (``target``), each with its costs."""
+
+    source: CostSummary
+    target: CostSummary
+
+    @property
+    def ratio(self) -> dict[str, float]:
+        """target / source for macs, params and the latencies both have, rounded to 0.001."""
+        ratio = {"macs": self.target.macs / self.source.macs,
+                 "params": self.target.params / self.source.params}
+        for key in ("latency_ms", "measured_ms"):
+            s, t = getattr(self.source, key), getattr(self.target, key)
+            if s is not None and t is not None:
+                ratio[key] = t / s
+        return {k: round(v, 3) for k, v in ratio.items()}
+
+    def to_json(self) -> dict[str, Any]:
+        """``arch`` (the source's string), ``source`` and ``target`` (costs and size knobs),
+        ``ratio``."""
+        return {"arch": self.source.arch.to_string(), "source": _sized(self.source),
+                "target": _sized(self.target), "ratio": self.ratio}
+
+    def save_target(self, path: str | os.PathLike) -> None:
+        """Writes the transferred architecture as an arch JSON file (for train, export and
+        cost); raises :class:`MobileNasError` when it cannot be written."""
+        from mobile_nas.atomic import atomic_write_json
+        from mobile_nas.errors import MobileNasError
+
+        data = {"schema_version": 1, "space": self.target.arch.space,
+                "arch": self.source.arch.to_string(), "macs": self.target.macs,
+                "params": self.target.params}
+        try:
+            atomic_write_json(path, data)
+        except OSError as exc:
+            raise MobileNasError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
+
+
+def _sized(summary: CostSummary) -> dict[str, Any]:
+    record = summary.to_json()
+    record.pop("arch")
+    sp = summary.arch.search_space
+    record.update(cells=sp.cells, filters=sp.filters, input_shape=list(sp.input_shape),
+                  num_classes=sp.num_classes)
+    return record
+
+
+def transfer_costs(arch: Architecture, knobs: SizeKnobs, *,
+                   table: str | os.PathLike | None = None,
+                   source_table: str | os.PathLike | None = None,
+                   measure: bool = False) -> TransferCosts:
+    """``arch`` (of a cell space) and its cells in the space ``knobs`` resize it to (knobs
+    left out keep the source's values), costed as :func:`summarize_costs` does: ``table``
+    for the target, ``source_table`` for the source. Raises :class:`SpaceError` for a space
+    without size knobs."""
+    from mobile_nas.space.scaled import transfer_arch
+
+    target = transfer_arch(arch, knobs.resize(arch.search_space))
+    return TransferCosts(summarize_costs(arch, table=source_table, measure=measure),
+                         summarize_costs(target, table=table, measure=measure))

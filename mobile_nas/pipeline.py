@@ -1,0 +1,200 @@
+"""The demo pipeline: search → train → export → bench → report on Fashion-MNIST, minutes on
+a laptop CPU, as one library call (``mobile-nas demo`` prints what it returns).
+
+Shipped pretrained supernet → RL search under a latency target (shipped fmnist28 table) →
+train the winner → export fp32 and INT8 ONNX (verified; server profile, and the mobile
+profile with its ORT format files and NNAPI/CoreML coverage) → time both, beside the space's
+hand-designed references → report. Every stage keeps its outputs in ``out_dir`` and is
+skipped or resumed when the pipeline is run again with the same settings::
+
+    from mobile_nas.pipeline import DemoConfig, run_demo
+    result = run_demo(DemoConfig(out_dir="demo_out", trials=10, epochs=1))
+    result.deploy.export.timing["fp32"]["p50_ms"]
+
+The record of what was trained and exported is ``RUN_DIR/deploy.json`` (a
+:class:`~mobile_nas.report.deploy.DeployRecord`), which ``mobile-nas report`` shows; a copy
+is ``out_dir/summary.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from mobile_nas.report.build import ReportFiles
+from mobile_nas.report.deploy import DEPLOY_FILE, DeployRecord
+
+SPACE = "fmnist28"
+DATASET = "fashion-mnist"
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """Settings of :func:`run_demo`. ``latency_target_ms`` is on the shipped fmnist28 table;
+    ``train_subset`` trains the winner on that many training images (None: all 55000);
+    ``threads`` sets torch's threads (None: torch's default); ``device`` and ``amp`` as
+    :func:`mobile_nas.device.resolve_device` takes them; ``seed`` seeds the search and the
+    winner's training (the train/validation split stays the shipped supernet's)."""
+
+    out_dir: str | os.PathLike = "demo_out"
+    latency_target_ms: float = 0.4
+    trials: int = 40
+    epochs: int = 2
+    train_subset: int | None = None
+    threads: int | None = None
+    device: str = "auto"
+    amp: bool | None = None
+    seed: int = 0
+    data_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """What :func:`run_demo` produced. ``deploy`` is what ``RUN_DIR/deploy.json`` holds;
+    ``best`` the search's ``best.json``; ``report`` the files of the HTML report."""
+
+    out_dir: Path
+    run_dir: Path
+    model_path: Path
+    onnx_path: Path
+    best: dict[str, Any]
+    deploy: DeployRecord
+    report: ReportFiles
+    reused_search: bool
+    reused_model: bool
+
+
+def run_demo(config: DemoConfig, *, log: Callable[[str], None] | None = None) -> DemoResult:
+    """Runs the pipeline (see the module docstring) into ``config.out_dir``; ``log`` gets
+    one progress line at a time. Raises :class:`~mobile_nas.errors.MobileNasError` for bad
+    input (e.g. ``out_dir`` is a file) and what each stage raises."""
+    import torch
+
+    from mobile_nas.cost.latency import LatencyPredictor, LatencyTable, resolve_table
+    from mobile_nas.cost.model_costs import model_costs
+    from mobile_nas.errors import MobileNasError
+    from mobile_nas.export.deploy import export_checkpoint
+    from mobile_nas.report.build import build_report
+    from mobile_nas.report.deploy import TrainedModel
+    from mobile_nas.report.references import compare_with_references
+    from mobile_nas.search.runner import SearchConfig, run_search
+    from mobile_nas.space import Architecture
+    from mobile_nas.train.checkpoint import load_checkpoint
+    from mobile_nas.train.data import load_dataset
+    from mobile_nas.train.trainer import train_architecture
+
+    say = log or (lambda _msg: None)
+    t_start = time.perf_counter()
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    out = Path(config.out_dir)
+    if out.exists() and not out.is_dir():
+        raise MobileNasError(f"--out {str(out)!r} exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    run_dir = out / "search"
+    stage_s: dict[str, float] = {}
+
+    say(f"== 1/5 search: shipped supernet + RL controller, {config.trials} trials, latency "
+        f"target {config.latency_target_ms:g} ms (shipped fmnist28 table)")
+    t = time.perf_counter()
+    best = _finished_search(run_dir, config)
+    reused_search = best is not None
+    if best is None:
+        search = SearchConfig(space=SPACE, strategy="rl", trials=config.trials,
+                              out_dir=str(run_dir), dataset=DATASET,
+                              data_dir=config.data_dir,
+                              latency_target_ms=config.latency_target_ms, reward="hard",
+                              preset="quick", resume=True, seed=config.seed,
+                              threads=config.threads, device=config.device, amp=config.amp)
+        best = run_search(search).best
+    else:
+        say(f"   reusing the finished search in {run_dir}")
+    stage_s["search"] = time.perf_counter() - t
+    arch = Architecture.from_string(best["arch"], SPACE)
+    say(f"   best {best['arch']}: proxy accuracy {100 * best['accuracy']:.1f}%, "
+        f"{best['latency_ms']:.3f} ms (table), {best['macs'] / 1e6:.2f}M MACs "
+        f"[{'feasible' if best['feasible'] else 'over target'}] ({stage_s['search']:.0f} s)")
+
+    say(f"== 2/5 train the winner: {config.epochs} epochs, SGD + cosine, label smoothing")
+    t = time.perf_counter()
+    model_pt = out / "model.pt"
+    ckpt = None
+    if model_pt.is_file():
+        try:
+            ckpt = load_checkpoint(model_pt)
+        except MobileNasError:
+            ckpt = None
+        if ckpt is not None and (ckpt.arch != arch.to_string()
+                                 or ckpt.recipe.get("epochs") != config.epochs
+                                 or ckpt.recipe.get("train_subset") != config.train_subset):
+            ckpt = None
+    reused_model = ckpt is not None
+    if ckpt is None:
+        dataset = load_dataset(DATASET, data_dir=config.data_dir,
+                               seed=SearchConfig.split_seed)
+        ckpt = train_architecture(arch, dataset, out=model_pt, epochs=config.epochs,
+                                  resume=True, train_subset=config.train_subset,
+                                  seed=config.seed, device=config.device, amp=config.amp)
+    else:
+        say(f"   reusing {model_pt}")
+    stage_s["train"] = time.perf_counter() - t
+    m = ckpt.metrics
+    say(f"   test accuracy {100 * m['test_accuracy']:.2f}% ({stage_s['train']:.0f} s)")
+
+    say("== 3/5 export fp32 + INT8 ONNX (server and mobile profiles), verify, time both "
+        "(onnxruntime, batch 1, 1 thread)")
+    t = time.perf_counter()
+    onnx_path = out / "model.onnx"
+    server = export_checkpoint(model_pt, onnx_path, int8=True, data_dir=config.data_dir,
+                               time_runs=200, threads=1, int8_required=False,
+                               log=lambda s: say(f"   {s}"))
+    mobile = export_checkpoint(model_pt, out / "model.mobile.onnx", int8=True, mobile=True,
+                               data_dir=config.data_dir, time_runs=200, threads=1,
+                               int8_required=False, log=lambda s: say(f"   {s}"))
+    predictor = LatencyPredictor(LatencyTable.load(resolve_table(SPACE)))
+    compared = compare_with_references(arch, onnx_path, predict_ms=predictor.predict_ms)
+    stage_s["export"] = time.perf_counter() - t
+
+    say("== 4/5 report")
+    t = time.perf_counter()
+    costs = model_costs(arch)
+    deploy = DeployRecord(
+        arch=arch.to_string(), space=arch.space, macs=costs.macs, params=costs.params,
+        train=TrainedModel(path=str(model_pt), epochs=m["epochs"],
+                           train_images=m["train_images"], seconds=m["seconds"],
+                           val_accuracy=m["val_accuracy"], test_accuracy=m["test_accuracy"]),
+        export=server, export_mobile=mobile, references=tuple(compared),
+        stage_seconds=dict(stage_s))
+    deploy.save(run_dir / DEPLOY_FILE)  # the report shows it
+    files = build_report(run_dir)
+    stage_s["report"] = time.perf_counter() - t
+    deploy = replace(deploy, stage_seconds=dict(stage_s),
+                     total_seconds=time.perf_counter() - t_start)
+    deploy.save(run_dir / DEPLOY_FILE)
+    deploy.save(out / "summary.json")
+    say("== 5/5 done")
+    return DemoResult(out_dir=out, run_dir=run_dir, model_path=model_pt, onnx_path=onnx_path,
+                      best=best, deploy=deploy, report=files, reused_search=reused_search,
+                      reused_model=reused_model)
+
+
+def _finished_search(run_dir: Path, config: DemoConfig) -> dict | None:
+    """best.json of an earlier demo search with the same settings and enough trials."""
+    try:
+        best = json.loads((run_dir / "best.json").read_text())
+        pareto = json.loads((run_dir / "pareto.json").read_text())
+    except (OSError, ValueError):
+        return None
+    reward_fn = pareto.get("reward_fn") or pareto.get("reward")
+    targets = reward_fn.get("targets", {}) if isinstance(reward_fn, dict) else {}
+    same = (best.get("space") == SPACE and best.get("strategy") == "rl"
+            and targets == {"latency_ms": config.latency_target_ms}
+            and isinstance(reward_fn, dict) and reward_fn.get("kind") == "hard"
+            and isinstance(best.get("trials"), int) and best["trials"] >= config.trials
+            and isinstance(best.get("arch"), str))
+    return best if same else None

@@ -1,0 +1,76 @@
+"""The demo pipeline as a library call (mobile_nas.pipeline)."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mobile_nas.pipeline import DemoConfig, _finished_search, run_demo
+from mobile_nas.report.deploy import DEPLOY_FILE, DeployRecord
+from mobile_nas.train.data import DEBIAN_FASHION_MNIST
+
+OLD_RUN = Path(__file__).resolve().parent / "fixtures" / "demo_run_v1"
+
+
+@pytest.mark.parametrize("changes, reused", [
+    ({}, True),
+    ({"trials": 2}, True),  # more trials than asked: still good
+    ({"trials": 4}, False),
+    ({"latency_target_ms": 0.5}, False),
+])
+def test_a_finished_search_is_reused_only_with_the_same_settings(tmp_path, changes, reused):
+    """The fixture's search: fmnist28, rl, hard reward, target 0.4 ms, 3 trials."""
+    shutil.copytree(OLD_RUN, tmp_path / "search")
+    config = DemoConfig(out_dir=tmp_path, trials=3, latency_target_ms=0.4)
+    for key, value in changes.items():
+        config = DemoConfig(**{**config.__dict__, key: value})
+    best = _finished_search(tmp_path / "search", config)
+    assert (best is not None) == reused
+    if reused:
+        assert best == json.loads((OLD_RUN / "best.json").read_text())
+
+
+def test_a_soft_reward_search_is_not_reused(tmp_path):
+    shutil.copytree(OLD_RUN, tmp_path / "search")
+    pareto = json.loads((tmp_path / "search" / "pareto.json").read_text())
+    pareto["reward_fn"]["kind"] = "soft"
+    (tmp_path / "search" / "pareto.json").write_text(json.dumps(pareto))
+    assert _finished_search(tmp_path / "search", DemoConfig(trials=3)) is None
+
+
+def test_out_dir_that_is_a_file_is_refused(tmp_path):
+    from mobile_nas.errors import MobileNasError
+
+    (tmp_path / "f").write_text("")
+    with pytest.raises(MobileNasError, match="exists and is not a folder"):
+        run_demo(DemoConfig(out_dir=tmp_path / "f"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not DEBIAN_FASHION_MNIST.is_dir(), reason="needs dataset-fashion-mnist")
+def test_run_demo_returns_what_it_wrote_and_resumes(tmp_path):
+    import torch
+
+    threads = torch.get_num_threads()
+    config = DemoConfig(out_dir=tmp_path / "demo", trials=3, epochs=1, train_subset=500,
+                        threads=1)
+    lines: list[str] = []
+    try:
+        first = run_demo(config, log=lines.append)
+        second = run_demo(config, log=lines.append)
+    finally:
+        torch.set_num_threads(threads)
+    assert not first.reused_search and not first.reused_model
+    assert second.reused_search and second.reused_model
+    assert lines[0].startswith("== 1/5 search") and lines[-1] == "== 5/5 done"
+    d = first.deploy
+    assert DeployRecord.load(first.run_dir / DEPLOY_FILE) != d  # the second run rewrote it
+    assert DeployRecord.load(second.run_dir / DEPLOY_FILE) == second.deploy
+    assert DeployRecord.load(tmp_path / "demo" / "summary.json") == second.deploy
+    assert d.arch == first.best["arch"] == second.deploy.arch
+    assert list(d.stage_seconds) == ["search", "train", "export", "report"]
+    assert d.total_seconds >= sum(d.stage_seconds.values())
+    assert d.export.max_abs_diff <= 1e-4 and d.export_mobile.profile == "mobile"
+    assert Path(d.train.path) == first.model_path and first.model_path.is_file()
+    assert first.report.html.is_file()
