@@ -74,3 +74,8 @@ def test_run_demo_returns_what_it_wrote_and_resumes(tmp_path):
     assert d.export.max_abs_diff <= 1e-4 and d.export_mobile.profile == "mobile"
     assert Path(d.train.path) == first.model_path and first.model_path.is_file()
     assert first.report.html.is_file()
+    from mobile_nas.cost.latency import LatencyTable, shipped_table_path
+
+    shipped = shipped_table_path("fmnist28")  # the table the demo predicts with
+    assert d.latency_table == str(shipped)
+    assert d.predicted_statistic == LatencyTable.load(shipped).predicts

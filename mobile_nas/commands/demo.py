@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from mobile_nas.commands._common import add_device_args, positive_float, positive_int
 
@@ -45,6 +46,7 @@ def _say(msg: str) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from mobile_nas.cost.latency.statistic import WALL_MEDIAN
     from mobile_nas.export.usability import PROVIDERS, ProviderCoverage
     from mobile_nas.pipeline import DemoConfig, run_demo
 
@@ -61,9 +63,11 @@ def _demo(args: argparse.Namespace) -> int:
           f"{100 * report.test_accuracy:.2f}% fp32 ONNX"
           + (f", {100 * q.test_accuracy:.2f}% INT8 ONNX" if q else ""))
     lat = [f"{k} {timing[k]['p50_ms']:.3f} ms" for k in ("fp32", "int8") if k in timing]
-    pred = (f"; predicted {report.predicted_latency_ms:.3f} ms (table, target "
-            f"{args.latency_target_ms:g})" if report.predicted_latency_ms is not None else "")
-    print(f"latency        measured p50 {', '.join(lat)} (batch 1, 1 thread){pred}")
+    pred = (f"; predicted {_predicted(d)}{report.predicted_latency_ms:.3f} ms "
+            f"({_table(d)}, target {args.latency_target_ms:g} ms)"
+            if report.predicted_latency_ms is not None else "")
+    print(f"latency        measured {WALL_MEDIAN.name} (p50) {', '.join(lat)} (batch 1, "
+          f"1 thread){pred}")
     if "speedup" in timing:
         print(f"INT8 speed-up  x{timing['speedup']:.2f}")
     if report.int8_error:
@@ -82,20 +86,35 @@ def _demo(args: argparse.Namespace) -> int:
     server = [report.mobile_usability[p] for p in PROVIDERS]
     print(f"{'':15s}(server {result.onnx_path.name}: " + ", ".join(
         f"{c['provider']} {c['supported_nodes']}/{c['nodes']}" for c in server) + " nodes)")
-    _print_comparison(d.references)
+    _print_comparison(d)
     print(f"report         {result.report.html}")
     print(f"time           {d.total_seconds / 60:.1f} min ("
           + ", ".join(f"{k} {v:.0f} s" for k, v in d.stage_seconds.items()) + ")")
     return 0
 
 
-def _print_comparison(compared) -> None:
-    """The pick beside the hand-designed references: same timing run, stand-alone accuracy
-    (1-epoch ground truth, validation split) where the network is in the shipped set."""
+def _predicted(d) -> str:
+    """``"cpu-clock min "``: what the record's predictions are, when it says so."""
+    return f"{d.predicted_statistic} " if d.predicted_statistic else ""
+
+
+def _table(d) -> str:
+    return f"table {Path(d.latency_table).name}" if d.latency_table else "table"
+
+
+def _print_comparison(d) -> None:
+    """The pick beside the hand-designed references: same timing run (wall-clock median),
+    the table's prediction (its statistic), stand-alone accuracy (1-epoch ground truth,
+    validation split) where the network is in the shipped set."""
+    from mobile_nas.cost.latency.statistic import WALL_MEDIAN
+
+    compared = d.references
     if not compared:
         return
     print("vs hand design (fp32, batch 1, 1 thread, one interleaved timing run; accuracy: "
           "stand-alone 1-epoch ground truth, validation)")
+    if any(c.predicted_ms is not None for c in compared):
+        print(f"  measured {WALL_MEDIAN.name}; predicted {_predicted(d)}({_table(d)})")
     for c in compared:
         acc = (f"val {100 * c.ground_truth_val:.2f}%" if c.ground_truth_val is not None
                else "not in the ground-truth set")

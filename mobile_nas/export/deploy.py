@@ -172,7 +172,8 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
     pred = predicted_latency(arch, table)
     ckpt_acc = None if resized else trained_acc
     meta = model_metadata(ckpt, accuracy=ckpt_acc if ckpt_acc is not None else float("nan"),
-                          latency_ms=pred and pred["latency_ms"], profile=profile,
+                          latency_ms=pred and pred["latency_ms"],
+                          latency_statistic=pred and pred["statistic"], profile=profile,
                           extra={"opset": opset})
 
     say(f"exporting {arch.to_string()} ({profile} profile, opset {opset}) → {out}")

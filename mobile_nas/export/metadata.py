@@ -7,7 +7,8 @@ import os
 
 from mobile_nas import __version__
 
-#: Keys every exported model carries (``latency_ms`` only when a latency table covers it).
+#: Keys every exported model carries (``latency_ms`` and ``latency_statistic``, what it
+#: predicts, only when a latency table covers it).
 REQUIRED_KEYS = ("arch", "space", "accuracy", "input_format", "labels", "mobile_nas_version")
 
 
@@ -19,8 +20,10 @@ def input_format(input_shape, mean, std, *, batch: str = "N") -> str:
 
 
 def model_metadata(ckpt, *, accuracy: float, latency_ms: float | None,
-                   profile: str = "server", extra: dict | None = None) -> dict[str, str]:
-    """Metadata of checkpoint ``ckpt``; ``accuracy`` is the test accuracy as a fraction.
+                   latency_statistic: str | None = None, profile: str = "server",
+                   extra: dict | None = None) -> dict[str, str]:
+    """Metadata of checkpoint ``ckpt``; ``accuracy`` is the test accuracy as a fraction;
+    ``latency_statistic`` names what ``latency_ms`` predicts (e.g. ``"wall-clock median"``).
     ``profile``: ``server`` (dynamic batch N) or ``mobile`` (batch 1, fixed shapes)."""
     shape = ckpt.dataset.get("input_shape") or ckpt.architecture().search_space.input_shape
     batch = "1" if profile == "mobile" else "N"
@@ -31,13 +34,17 @@ def model_metadata(ckpt, *, accuracy: float, latency_ms: float | None,
             "dataset": str(ckpt.dataset.get("name", ""))}
     if latency_ms is not None:
         meta["latency_ms"] = f"{latency_ms:.4f}"
+        if latency_statistic:
+            meta["latency_statistic"] = latency_statistic
     meta.update({k: str(v) for k, v in (extra or {}).items()})
     return meta
 
 
 def predicted_latency(arch, table_path: str | os.PathLike | None = None) -> dict | None:
-    """``{"latency_ms", "table"}`` from the given or shipped latency table of ``arch``'s
-    space, or None when there is no table or it lacks layers of ``arch``."""
+    """``{"latency_ms", "statistic", "table"}`` from the given or shipped latency table of
+    ``arch``'s space (``statistic``: what the table predicts, e.g. ``"wall-clock median"``, or
+    ``"cpu-clock min"`` for a legacy shipped table), or None when there is no table or it
+    lacks layers of ``arch``."""
     try:
         from mobile_nas.cost.latency import LatencyPredictor, LatencyTable, resolve_table
     except ImportError:
@@ -49,9 +56,10 @@ def predicted_latency(arch, table_path: str | os.PathLike | None = None) -> dict
         return None
     try:
         table = LatencyTable.load(path)
-        ms = LatencyPredictor(table, table_path=str(path)).predict_ms(arch)
+        prediction = LatencyPredictor(table, table_path=str(path)).predict(arch)
     except MobileNasError:
         if table_path is not None:
             raise
         return None
-    return {"latency_ms": float(ms), "table": str(path)}
+    return {"latency_ms": float(prediction.total_ms), "statistic": prediction.statistic,
+            "table": str(path)}

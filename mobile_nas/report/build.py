@@ -163,7 +163,10 @@ def _deploy_html(d: DeployRecord) -> str:
              ("parity max |diff|", f"{ex.max_abs_diff:.2e} on {ex.parity_images} "
                                    "test images")]
     if ex.predicted_latency_ms is not None:
-        rows.append(("predicted latency", f"{ex.predicted_latency_ms:.3f} ms"))
+        source = ", ".join(x for x in (d.predicted_statistic, d.latency_table
+                                       and f"table {Path(d.latency_table).name}") if x)
+        rows.append(("predicted latency", H.esc(f"{ex.predicted_latency_ms:.3f} ms"
+                                                + (f" ({source})" if source else ""))))
     q = ex.int8
     if q:
         rows += [("INT8 ONNX", H.esc(q.path)),
@@ -175,7 +178,8 @@ def _deploy_html(d: DeployRecord) -> str:
     t = ex.timing or {}
     for k in ("fp32", "int8"):
         if k in t:
-            rows.append((f"measured {k} latency (batch 1, {t['threads']} thread)",
+            rows.append((f"measured {k} latency, wall clock (batch 1, {t['threads']} "
+                         "thread)",
                          f"p50 {t[k]['p50_ms']:.3f} ms, p90 {t[k]['p90_ms']:.3f} ms"))
     if "speedup" in t:
         rows.append(("INT8 speed-up (fp32 p50 / INT8 p50)", f"x{t['speedup']:.2f}"))

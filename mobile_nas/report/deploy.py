@@ -12,7 +12,16 @@ wrote ``deploy.json`` are this format)::
      "export_mobile": ExportReport.to_json(),   # mobile profile (batch 1, .ort files)
      "references": [ComparedNetwork.to_json(), ...],
      "stage_seconds": {"search": s, "train": s, "export": s[, "report": s]},
-     "total_seconds": s}                        # absent until the report is written
+     "total_seconds": s,                        # absent until the report is written
+     "predicted_statistic": "cpu-clock min",    # what every predicted_* predicts, and
+     "latency_table": "/path/fmnist28.json"}    # from which table (both absent in files
+                                                # written before they were recorded)
+
+The measured latencies (``export.timing``, ``references[].measured_ms``) are wall-clock
+medians (:func:`~mobile_nas.export.deploy.time_models`); the predicted ones
+(``export.predicted_latency_ms``, ``references[].predicted_ms``) are what the latency table
+predicts, named by ``predicted_statistic``: the wall-clock median for a table built by this
+release, the ``cpu-clock min`` for the legacy shipped tables until they are rebuilt.
 """
 
 from __future__ import annotations
@@ -53,7 +62,9 @@ class TrainedModel:
 class DeployRecord:
     """One searched architecture carried to deployables (see the module docstring).
     ``stage_seconds``: wall time of each pipeline stage; ``total_seconds`` is None until the
-    pipeline has finished."""
+    pipeline has finished. ``predicted_statistic`` (e.g. ``"cpu-clock min"``) and
+    ``latency_table`` (its path) say what the predicted latencies are and where they come
+    from; None in records written before they were recorded."""
 
     arch: str
     space: str
@@ -65,6 +76,8 @@ class DeployRecord:
     references: tuple[ComparedNetwork, ...]
     stage_seconds: dict[str, float]
     total_seconds: float | None = None
+    predicted_statistic: str | None = None
+    latency_table: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -73,8 +86,9 @@ class DeployRecord:
             "export": self.export.to_json(), "export_mobile": self.export_mobile.to_json(),
             "references": [c.to_json() for c in self.references],
             "stage_seconds": dict(self.stage_seconds)}
-        if self.total_seconds is not None:
-            data["total_seconds"] = self.total_seconds
+        for key in ("total_seconds", "predicted_statistic", "latency_table"):
+            if getattr(self, key) is not None:
+                data[key] = getattr(self, key)
         return data
 
     @classmethod

@@ -52,8 +52,10 @@ def test_metadata_and_dynamic_batch(exported, fmnist_ckpt):
     predicted = predicted_latency(ckpt.architecture())  # shipped table, if it covers the arch
     if predicted is None:
         assert "latency_ms" not in meta and report.predicted_latency_ms is None
+        assert "latency_statistic" not in meta
     else:
         assert float(meta["latency_ms"]) == pytest.approx(predicted["latency_ms"], rel=1e-3)
+        assert meta["latency_statistic"] == predicted["statistic"]  # what latency_ms is
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     inp = sess.get_inputs()[0]
     assert inp.shape[1:] == [1, 28, 28] and not isinstance(inp.shape[0], int)
@@ -130,6 +132,8 @@ def test_predicted_latency_comes_from_the_table(tmp_path):
     assert not table.missing(space.layers(arch))  # the shipped table covers the whole space
     got = predicted_latency(arch)
     assert got["latency_ms"] > 0 and got["table"] == str(path)
+    # what the table predicts: the legacy shipped table its own "cpu-clock min" until rebuilt
+    assert got["statistic"] == table.predicts == table.prediction_statistic.name
     from mobile_nas.errors import MobileNasError
 
     with pytest.raises(MobileNasError):  # an explicit table that is missing is an error

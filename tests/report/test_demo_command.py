@@ -1,10 +1,67 @@
-"""``mobile-nas demo`` end to end (slow: it trains a supernet and a network)."""
+"""``mobile-nas demo``: what it prints of the pipeline's result (fast, a fake pipeline
+returning the recorded fixture run), and end to end (slow: it trains a supernet and a
+network)."""
 
 import json
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from mobile_nas.train.data import DEBIAN_FASHION_MNIST
+
+#: A demo RUN_DIR written by release d8852eb (tests/fixtures/demo_run_v1/README.md).
+OLD_RUN = Path(__file__).resolve().parents[1] / "fixtures" / "demo_run_v1"
+
+
+def _demo_output(run_cli, monkeypatch, tmp_path, **record) -> list[str]:
+    """stdout lines of ``mobile-nas demo`` with the fixture's record (plus ``record``) as
+    the pipeline's result; nothing is searched, trained, exported or timed."""
+    import mobile_nas.pipeline as pipeline
+    from mobile_nas.report.build import ReportFiles
+    from mobile_nas.report.deploy import DeployRecord
+
+    deploy = replace(DeployRecord.load(OLD_RUN / "deploy.json"), **record)
+
+    def fake_run_demo(config, *, log=None):
+        return pipeline.DemoResult(
+            out_dir=tmp_path, run_dir=tmp_path / "search", model_path=tmp_path / "model.pt",
+            onnx_path=tmp_path / "model.onnx",
+            best=json.loads((OLD_RUN / "best.json").read_text()), deploy=deploy,
+            report=ReportFiles(html=tmp_path / "search" / "report.html", images={},
+                               notes=()),
+            reused_search=True, reused_model=True)
+
+    monkeypatch.setattr(pipeline, "run_demo", fake_run_demo)
+    code, out, err = run_cli("demo", "--out", str(tmp_path))
+    assert code == 0, err
+    return out.splitlines()
+
+
+def test_demo_names_the_measured_and_the_predicted_statistic(run_cli, monkeypatch, tmp_path):
+    """The legacy shipped fmnist28 table predicts the CPU-clock minimum, not the wall-clock
+    median the demo measures: both are named, with the table."""
+    lines = _demo_output(run_cli, monkeypatch, tmp_path, predicted_statistic="cpu-clock min",
+                         latency_table="/site-packages/mobile_nas/latency_tables/fmnist28.json")
+    assert ("latency        measured wall-clock median (p50) fp32 0.096 ms, int8 0.135 ms "
+            "(batch 1, 1 thread); predicted cpu-clock min 0.301 ms (table fmnist28.json, "
+            "target 0.4 ms)") in lines
+    start = lines.index("vs hand design (fp32, batch 1, 1 thread, one interleaved timing run; "
+                        "accuracy: stand-alone 1-epoch ground truth, validation)")
+    assert lines[start + 1:start + 5] == [
+        "  measured wall-clock median; predicted cpu-clock min (table fmnist28.json)",
+        "  searched               measured 0.097 ms (predicted 0.301 ms); "
+        "not in the ground-truth set",
+        "  fmnist28_mnasnet       measured 0.122 ms (predicted 0.400 ms); val 87.16%",
+        "  fmnist28_mobilenet_v2  measured 0.139 ms (predicted 0.399 ms); val 86.10%"]
+
+
+def test_a_record_without_the_statistic_prints_no_guess(run_cli, monkeypatch, tmp_path):
+    """A record written before the statistic was recorded (the fixture as it is)."""
+    lines = _demo_output(run_cli, monkeypatch, tmp_path)
+    assert ("latency        measured wall-clock median (p50) fp32 0.096 ms, int8 0.135 ms "
+            "(batch 1, 1 thread); predicted 0.301 ms (table, target 0.4 ms)") in lines
+    assert "  measured wall-clock median; predicted (table)" in lines
 
 
 @pytest.mark.slow

@@ -37,6 +37,7 @@ def test_old_file_loads_with_its_values():
     assert d.references[1].ground_truth_val == pytest.approx(0.8716, abs=1e-4)
     assert list(d.stage_seconds) == ["search", "train", "export", "report"]
     assert d.total_seconds == pytest.approx(sum(d.stage_seconds.values()), rel=0.2)
+    assert d.predicted_statistic is None and d.latency_table is None  # not recorded then
 
 
 def test_round_trip_is_the_old_file_byte_for_byte(tmp_path):
@@ -52,6 +53,17 @@ def test_record_before_the_report_has_no_total(tmp_path):
     assert "total_seconds" not in d.to_json()
     d.save(tmp_path / "d.json")
     assert DeployRecord.load(tmp_path / "d.json").total_seconds is None
+
+
+def test_predicted_statistic_and_table_are_recorded(tmp_path):
+    d = replace(DeployRecord.load(OLD_RUN / DEPLOY_FILE), predicted_statistic="cpu-clock min",
+                latency_table="/x/latency_tables/fmnist28.json")
+    data = d.to_json()
+    assert (data["predicted_statistic"], data["latency_table"]) == (
+        "cpu-clock min", "/x/latency_tables/fmnist28.json")
+    assert data["schema_version"] == 1
+    d.save(tmp_path / DEPLOY_FILE)
+    assert DeployRecord.load(tmp_path / DEPLOY_FILE) == d
 
 
 def test_export_report_round_trip_without_int8():
@@ -98,6 +110,8 @@ def test_missing_schema_is_refused(tmp_path):
     (lambda d: d["references"][0].update(measured_ms=None),
      "compared network: 'measured_ms' must be float, got None"),
     (lambda d: d.update(stage_seconds={"search": "9 s"}), "'stage_seconds' must map"),
+    (lambda d: d.update(predicted_statistic=1),
+     "'predicted_statistic' must be str or null, got 1"),
 ])
 def test_bad_records_name_the_key(tmp_path, edit, needle):
     data = _old()
@@ -121,6 +135,20 @@ def test_report_shows_the_old_record(run_cli, tmp_path):
                  "predicted latency</th><td>0.301 ms", "demo_out/model.int8.onnx",
                  "p50 0.096 ms, p90 0.106 ms", "x0.72", "2,086,552", "146,482"):
         assert text in section, text
+
+
+def test_report_names_the_predicted_statistic_and_the_table(run_cli, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(OLD_RUN, run)
+    (run / DEPLOY_FILE).write_text(json.dumps(_old() | {
+        "predicted_statistic": "cpu-clock min",
+        "latency_table": "/x/latency_tables/fmnist28.json"}))
+    code, out, err = run_cli("report", str(run), "--json")
+    assert code == 0, err
+    page = Path(json.loads(out)["html"]).read_text()
+    assert ("predicted latency</th><td>0.301 ms (cpu-clock min, table fmnist28.json)"
+            in page)
+    assert "measured fp32 latency, wall clock (batch 1, 1 thread)</th><td>p50 0.096 ms" in page
 
 
 def test_report_refuses_a_deploy_json_of_another_schema(run_cli, tmp_path):
