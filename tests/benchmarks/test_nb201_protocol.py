@@ -1,0 +1,176 @@
+"""benchmarks/nb201_protocol.py: the separation of tuning and reporting, equal tuning
+effort, the raw store (resume, claims, torn lines) and, with the NB201 data, runs end to end."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DATA = REPO.parent / "shared" / "data" / "nb201"
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("nb201_protocol",
+                                                  REPO / "benchmarks" / "nb201_protocol.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["nb201_protocol"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+P = _load()
+DEVICES = ["1080ti_1", "essential_ph_1", "eyeriss", "fpga", "gold_6226", "pixel2", "pixel3",
+           "raspi4", "samsung_a50", "samsung_s7", "silver_4114", "titan_rtx_1"]
+
+
+def test_a_reporting_run_cannot_report_a_tuning_setting():
+    for p in (25, 50, 75):
+        with pytest.raises(P.ProtocolError, match="tuning pair"):
+            P.check_run("reporting", P.Setting("pixel3", "cifar10_test", p), 0)
+    with pytest.raises(P.ProtocolError, match="reporting seeds"):
+        P.check_run("reporting", P.Setting("raspi4", "cifar10_test", 50), 100)
+    with pytest.raises(P.ProtocolError, match="not a reporting setting"):
+        P.check_run("reporting", P.Setting("raspi4", "cifar10_test", 90), 0)
+    P.check_run("reporting", P.Setting("pixel3", "cifar100_test", 25), 19)  # allowed
+    # and execute() checks before it touches any data
+    spec = P.RunSpec("reporting", P.TUNING_SETTING, "random", 0, "{}", 0)
+    with pytest.raises(P.ProtocolError, match="tuning pair"):
+        P.execute(spec, data=None)
+
+
+def test_the_tuning_phase_refuses_reporting_settings_and_seeds():
+    with pytest.raises(P.ProtocolError, match="belongs to the reporting set"):
+        P.check_run("tuning", P.Setting("pixel3", "cifar10_test", 25), 100)
+    with pytest.raises(P.ProtocolError, match="belongs to the reporting set"):
+        P.check_run("tuning", P.Setting("raspi4", "cifar100_test", 50), 100)
+    with pytest.raises(P.ProtocolError, match="tuning seeds"):
+        P.check_run("tuning", P.TUNING_SETTING, 0)
+    with pytest.raises(P.ProtocolError, match="unknown phase"):
+        P.check_run("both", P.TUNING_SETTING, 100)
+    P.check_run("tuning", P.TUNING_SETTING, 119)
+
+
+def test_the_plans_are_disjoint_and_complete():
+    settings = P.reporting_settings(DEVICES)
+    assert len(settings) == 35 * 3 and P.TUNING_SETTING not in settings
+    assert all(s.pair != ("pixel3", "cifar10_test") for s in settings)
+    assert {s.pair for s in settings} >= {("pixel3", "cifar100_test"),
+                                          ("pixel3", "imagenet16_test")}
+    frozen = {"strategies": {s: {"config": 0, "options": {}} for s in P.STRATEGIES}}
+    report = P.reporting_plan(DEVICES, frozen)
+    tune = P.tuning_plan()
+    assert len(report) == 105 * 20 * len(P.STRATEGIES)
+    assert len(tune) == 20 * sum(len(g) for g in P.TUNING_GRID.values())
+    for spec in report + tune:
+        P.check_run(spec.phase, spec.setting, spec.seed)
+    assert not {(s.setting, s.seed) for s in report} & {(s.setting, s.seed) for s in tune}
+    with pytest.raises(P.ProtocolError, match="lack rl"):
+        P.reporting_plan(DEVICES, {"strategies": {s: {"config": 0, "options": {}}
+                                                  for s in P.STRATEGIES if s != "rl"}})
+
+
+def test_every_strategy_gets_the_same_tuning_budget():
+    from mobile_nas.search.sampler import make_sampler
+    from mobile_nas.space import get_space
+
+    assert set(P.TUNING_GRID) == set(P.STRATEGIES)
+    sizes = {s: len(g) for s, g in P.TUNING_GRID.items() if s != "random"}
+    assert set(sizes.values()) == {P.K}, sizes  # rl included
+    assert P.TUNING_GRID["random"] == [{}]  # nothing to tune
+    space = get_space("nb201")
+    for s, grid in P.TUNING_GRID.items():
+        assert grid[0] == {}  # configuration 0: the defaults
+        assert len({json.dumps(o, sort_keys=True) for o in grid}) == len(grid)
+        for options in grid:
+            make_sampler(s, space=space, seed=0, **options)  # every option is valid
+
+
+def test_holm_adjusts_step_down():
+    assert P.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert P.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+    assert P.holm([]) == []
+
+
+def _spec(seed, phase="tuning", setting=None):
+    return P.RunSpec(phase, setting or P.TUNING_SETTING, "random", 0, "{}", seed)
+
+
+def _record(spec):
+    return {"key": spec.key, "phase": spec.phase, "setting": spec.setting.key,
+            "seed": spec.seed, "strategy": spec.strategy, "indices": [1, 2, 1],
+            "repeats": [2]}
+
+
+def test_store_resumes_without_losing_or_repeating(tmp_path):
+    plan = [_spec(s) for s in (100, 101, 102)]
+    store = P.RunStore(tmp_path / "tuning.jsonl")
+    first = store.claim_next(plan)
+    assert first == plan[0]
+    assert store.claim_next(plan) == plan[1]  # plan[0] is claimed by this (live) process
+    store.append(_record(first))
+    store.release(plan[1].key)
+    # a new process (a fresh store object) sees the stored run and skips it
+    again = P.RunStore(tmp_path / "tuning.jsonl")
+    assert again.done() == {plan[0].key}
+    assert again.claim_next(plan) == plan[1]
+
+
+def test_a_torn_line_is_ignored_and_the_next_append_is_whole(tmp_path):
+    plan = [_spec(s) for s in (100, 101)]
+    store = P.RunStore(tmp_path / "tuning.jsonl")
+    store.append(_record(plan[0]))
+    with open(store.path, "ab") as fh:
+        fh.write(b'{"key": "tuning:pixel3/cifar10_test/p50:random#0:101", "ind')  # killed
+    fresh = P.RunStore(tmp_path / "tuning.jsonl")
+    assert fresh.done() == {plan[0].key}
+    fresh.append(_record(plan[1]))
+    last = P.RunStore(tmp_path / "tuning.jsonl")
+    assert last.done() == {plan[0].key, plan[1].key} and last.torn == 1
+
+
+def test_a_dead_process_claim_is_taken_over(tmp_path):
+    plan = [_spec(100)]
+    store = P.RunStore(tmp_path / "tuning.jsonl")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    import socket
+    import time
+
+    store._claim_path(plan[0].key).write_text(json.dumps(
+        {"key": plan[0].key, "host": socket.gethostname(), "pid": dead.pid,
+         "time": time.time()}))
+    assert store.claim_next(plan) == plan[0]
+
+
+def test_a_reporting_store_holding_a_tuning_setting_is_refused(tmp_path):
+    store = P.RunStore(tmp_path / "reporting.jsonl")
+    bad = _spec(0, phase="reporting", setting=P.Setting("pixel3", "cifar10_test", 75))
+    store.append(_record(bad))
+    with pytest.raises(P.ProtocolError, match="tuning pair"):
+        P._checked_records(store, "reporting")
+
+
+@pytest.mark.skipif(not (DATA / "accuracy.csv").is_file(), reason="needs ../shared/data/nb201")
+def test_runs_end_to_end_with_stored_indices(tmp_path, monkeypatch):
+    monkeypatch.setattr(P, "QUERIES", 12)
+    monkeypatch.setattr(P, "DISTINCT", 12)
+    monkeypatch.setattr(P, "QUERY_CAP", 40)
+    data = P.Nb201Data(DATA)
+    plan = [P.RunSpec("tuning", P.TUNING_SETTING, s, 0, "{}", 100) for s in ("tpe", "local")]
+    store = P.RunStore(tmp_path / "tuning.jsonl")
+    assert P.work(plan, store, data, max_runs=1, max_minutes=None) == 1  # a chunk
+    assert P.work(plan, store, data, max_runs=None, max_minutes=None) == 1  # the rest
+    assert P.work(plan, store, data, max_runs=None, max_minutes=None) == 0  # nothing twice
+    records = {r["strategy"]: r for r in store.records()}
+    for r in records.values():
+        assert r["distinct"] >= 12 and r["queries"] >= 12
+        assert r["repeats"] == [i for i, f in enumerate(
+            P.repeat_flags(r["indices"])) if f]
+        m = P.Metrics(data).of(r)
+        assert len(m["regret_query"]) == 12 and (m["regret_query"] >= 0).all()
+        assert 0 < m["hv2_query_10"] <= 1 and 0 < m["hv3_query_10"] <= 1
+    assert records["local"]["repeats"] == []  # local search never re-asks
