@@ -353,7 +353,7 @@ def execute(spec: RunSpec, data: Nb201Data, *, frozen_sha256: str | None = None,
     def enough() -> bool:
         return len(indices) >= QUERIES and len(seen) >= DISTINCT
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory(prefix="nb201_protocol_") as run_dir:
         config = SearchConfig(space="nb201", strategy=spec.strategy, trials=QUERY_CAP,
                               out_dir=run_dir, latency_target_ms=target, reward=REWARD,
@@ -362,13 +362,14 @@ def execute(spec: RunSpec, data: Nb201Data, *, frozen_sha256: str | None = None,
                               skip_margin=None)
         run_search(config, evaluator=bench.evaluator(), latency_fn=bench.latency_ms,
                    on_trial=on_trial, stop_when=enough)
-    seconds = time.perf_counter() - t0
+    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     record = {"schema_version": SCHEMA_VERSION, "key": spec.key, "phase": spec.phase,
               "setting": spec.setting.key, "target_ms": target, "strategy": spec.strategy,
               "config": spec.config, "options": spec.options, "seed": spec.seed,
               "queries": len(indices), "distinct": len(seen),
               "stopped": "budget" if enough() else "query_cap",
               "indices": indices, "repeats": repeats, "seconds": round(seconds, 3),
+              "cpu_seconds": round(cpu_seconds, 3),
               "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
     if frozen_sha256 is not None:
         record["frozen_sha256"] = frozen_sha256
@@ -683,8 +684,9 @@ def phase_freeze(args, data: Nb201Data) -> int:
 
 
 def phase_cost(args, data: Nb201Data) -> int:
-    """One run per strategy (defaults) at the tuning setting, seed ``COST_SEED``: seconds,
-    queries, distinct (no accuracy is recorded: planning only)."""
+    """One run per strategy (defaults) at the tuning setting, seed ``COST_SEED``: wall and
+    CPU seconds, queries, distinct (no accuracy is recorded: planning only). Projections
+    use CPU seconds: what one free core would take."""
     import torch
 
     torch.set_num_threads(1)
@@ -694,25 +696,27 @@ def phase_cost(args, data: Nb201Data) -> int:
     for s in STRATEGIES:
         rec = execute(RunSpec("cost", TUNING_SETTING, s, 0, "{}", COST_SEED), data,
                       check=False)
-        rows[s] = {"seconds": rec["seconds"], "queries": rec["queries"],
-                   "distinct": rec["distinct"]}
-        print(f"{s:<10} {rec['seconds']:6.2f} s  {rec['queries']} queries, "
-              f"{rec['distinct']} distinct", flush=True)
-    per_seed = sum(r["seconds"] for r in rows.values())
-    tune_s = sum(rows[s]["seconds"] * len(TUNING_GRID[s]) * len(TUNING_SEEDS)
+        rows[s] = {"seconds": rec["seconds"], "cpu_seconds": rec["cpu_seconds"],
+                   "queries": rec["queries"], "distinct": rec["distinct"]}
+        print(f"{s:<10} {rec['seconds']:6.2f} s wall, {rec['cpu_seconds']:6.2f} s CPU, "
+              f"{rec['queries']} queries, {rec['distinct']} distinct", flush=True)
+    per_seed = sum(r["cpu_seconds"] for r in rows.values())
+    tune_s = sum(rows[s]["cpu_seconds"] * len(TUNING_GRID[s]) * len(TUNING_SEEDS)
                  for s in STRATEGIES)
     n_report = len(reporting_settings(data.devices))
     report_s = per_seed * n_report * len(REPORTING_SEEDS)
     out = {"schema_version": SCHEMA_VERSION, "setting": TUNING_SETTING.key, "seed": COST_SEED,
            "machine": {"cpu": _cpu(), "python": platform.python_version(),
-                       "note": "one core of a 2-core VM, the other busy; nice 10"},
+                       "cores": os.cpu_count(),
+                       "load_average_1min": round(os.getloadavg()[0], 2),
+                       "note": "a shared VM; one process, one torch thread, nice 10"},
            "measured": time.strftime("%Y-%m-%d"), "per_run": rows,
            "projected_seconds": {"tuning": round(tune_s), "reporting": round(report_s),
                                  "reporting_runs": n_report * len(REPORTING_SEEDS)
                                  * len(STRATEGIES)}}
     atomic_write_json(Path(args.store) / "cost.json", out)
-    print(f"projected on one core: tuning {tune_s / 60:.0f} min, reporting "
-          f"{report_s / 3600:.1f} h")
+    print(f"projected on one free core (CPU seconds): tuning {tune_s / 60:.0f} min, "
+          f"reporting {report_s / 3600:.1f} h")
     return 0
 
 
@@ -944,13 +948,17 @@ def markdown(r: dict[str, Any]) -> str:
         c = r["cost"]
         L += ["## Cost per run (planning)", "",
               f"One run per strategy (defaults) on `{c['setting']}`, seed {c['seed']} (a "
-              f"seed of neither phase; no accuracy recorded), measured {c['measured']}: "
-              f"{c['machine']['note']}.", "",
-              "| strategy | seconds | queries | distinct |", "| --- | --- | --- | --- |"]
+              f"seed of neither phase; no accuracy recorded), measured {c['measured']} on "
+              f"{c['machine']['cpu']} ({c['machine']['cores']} cores, 1-minute load "
+              f"{c['machine']['load_average_1min']}: {c['machine']['note']}).", "",
+              "| strategy | wall s | CPU s | queries | distinct |",
+              "| --- | --- | --- | --- | --- |"]
         for s, v in c["per_run"].items():
-            L.append(f"| {s} | {v['seconds']:.2f} | {v['queries']} | {v['distinct']} |")
+            L.append(f"| {s} | {v['seconds']:.2f} | {v['cpu_seconds']:.2f} | {v['queries']} "
+                     f"| {v['distinct']} |")
         ps = c["projected_seconds"]
-        L += ["", f"Projected on one such core: tuning {ps['tuning'] / 60:.0f} min, "
+        L += ["", f"Projected on one free core (CPU seconds): tuning "
+                  f"{ps['tuning'] / 60:.0f} min, "
                   f"reporting {ps['reporting'] / 3600:.1f} h "
                   f"({ps['reporting_runs']} runs).", ""]
     t = r["tuning"]
@@ -960,7 +968,7 @@ def markdown(r: dict[str, Any]) -> str:
           f"error (accuracy points) per query (q) and per distinct architecture (d); "
           f"criterion = mean of the six; **bold** = frozen.", "",
           "| strategy | # | options | seeds | q100 | q150 | q300 | d100 | d150 | d300 | "
-          "criterion | distinct in 300 queries | s/run |",
+          "criterion | distinct in 300 queries | wall s/run |",
           "| --- |" + " --- |" * 12]
     frozen = (r.get("frozen") or {}).get("strategies", {})
     for row in t["table"]:
@@ -1032,11 +1040,12 @@ def _reporting_tables(s: dict[str, Any]) -> list[str]:
                                                for b in BUDGETS) + " |")
         L.append("")
     L += ["### Repeats", "", "| strategy | distinct cells in 300 queries | runs stopped at "
-          f"{QUERY_CAP} queries | s/run |", "| --- | --- | --- | --- |"]
+          f"{QUERY_CAP} queries | wall s/run |", "| --- | --- | --- | --- |"]
     for st, row in s["all"].items():
         L.append(f"| {st} | {row['distinct_at_300_queries']:.0f} | {row['stopped_at_cap']} | "
                  f"{row['mean_seconds']:.1f} |")
-    L += ["", "### Breakdown at 150 (mean regret per query / per distinct)", "",
+    mid = KEY_BUDGETS[len(KEY_BUDGETS) // 2]
+    L += ["", f"### Breakdown at {mid} (mean regret per query / per distinct)", "",
           "| group | runs | " + " | ".join(STRATEGIES) + " |",
           "| --- | --- |" + " --- |" * len(STRATEGIES)]
     groups = [("all", s["all"]),
@@ -1049,7 +1058,8 @@ def _reporting_tables(s: dict[str, Any]) -> list[str]:
             continue
         n = next(iter(t.values()))["runs"]
         L.append(f"| {name} | {n} | " + " | ".join(
-            f"{t[st]['regret_query_150'][0]:.3f} / {t[st]['regret_distinct_150'][0]:.3f}"
+            f"{t[st][f'regret_query_{mid}'][0]:.3f} / "
+            f"{t[st][f'regret_distinct_{mid}'][0]:.3f}"
             for st in STRATEGIES) + " |")
     L += ["", "### Tests (one-sided Mann-Whitney U, Holm over all "
           f"{len(s['tests'])} comparisons)", "",

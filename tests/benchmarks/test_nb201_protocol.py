@@ -174,3 +174,57 @@ def test_runs_end_to_end_with_stored_indices(tmp_path, monkeypatch):
         assert len(m["regret_query"]) == 12 and (m["regret_query"] >= 0).all()
         assert 0 < m["hv2_query_10"] <= 1 and 0 < m["hv3_query_10"] <= 1
     assert records["local"]["repeats"] == []  # local search never re-asks
+
+
+@pytest.mark.skipif(not (DATA / "accuracy.csv").is_file(), reason="needs ../shared/data/nb201")
+def test_report_is_generated_from_stored_runs_and_states_coverage(tmp_path, monkeypatch):
+    import numpy as np
+
+    monkeypatch.setattr(P, "QUERIES", 12)
+    monkeypatch.setattr(P, "DISTINCT", 12)
+    monkeypatch.setattr(P, "BUDGETS", (5, 10))
+    monkeypatch.setattr(P, "KEY_BUDGETS", (5, 10))
+    rng = np.random.default_rng(0)
+
+    def fake(spec, frozen_sha=None):  # stored runs as execute() writes them, made up
+        idx = rng.choice(15625, 14).tolist()
+        idx[3] = idx[1]  # one repeat
+        rec = {**_record(spec), "config": spec.config, "options": spec.options,
+               "indices": idx, "repeats": [3], "queries": 14, "distinct": 13,
+               "stopped": "budget", "seconds": 0.1}
+        if frozen_sha:
+            rec["frozen_sha256"] = frozen_sha
+        return rec
+
+    tuning = P.RunStore(tmp_path / "tuning.jsonl")
+    for spec in P.tuning_plan()[:40]:
+        tuning.append(fake(spec))
+    frozen = {"strategies": {s: {"config": 0, "options": {}} for s in P.STRATEGIES}}
+    (tmp_path / "frozen.json").write_text(json.dumps(frozen))
+    sha = P._sha256(tmp_path / "frozen.json")
+    reporting = P.RunStore(tmp_path / "reporting.jsonl")
+    settings = [P.Setting("raspi4", "cifar100_test", 50), P.Setting("fpga", "cifar10_test", 25)]
+    for spec in P.reporting_plan(DEVICES, frozen):
+        if spec.setting in settings and spec.seed < 3:
+            reporting.append(fake(spec, sha))
+    extra = P.reporting_plan(DEVICES, frozen)[0]  # a run no other strategy matched
+    reporting.append(fake(P.RunSpec(extra.phase, P.Setting("eyeriss", "cifar10_test", 75),
+                                    "rl", 0, "{}", 7), sha))
+    out = tmp_path / "r"
+    assert P.main(["report", "--store", str(tmp_path), "--out", str(out),
+                   "--data", str(DATA)]) == 0
+    result = json.loads(out.with_suffix(".json").read_text())
+    s = result["reporting"]
+    assert s["matched_runs"] == 6 and s["stored_runs"] == 2 * 3 * 6 + 1
+    assert s["settings_covered"] == 2 and len(s["uncovered_settings"]) == 103
+    assert len(s["tests"]) == len(P.TESTED_METRICS) * 2 * len(P.comparisons())
+    assert all(0 <= t["p"] <= t["p_holm"] <= 1 for t in s["tests"])
+    md = out.with_suffix(".md").read_text()
+    assert "36 of 12600 planned runs" not in md and "37 of 12600 planned runs stored" in md
+    assert "seeds 0-2 on 2 settings" in md and "Not run yet: 103 settings" in md
+    assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+    # a reporting run made with other frozen settings is refused
+    reporting.append(fake(P.RunSpec("reporting", P.Setting("fpga", "cifar10_test", 75),
+                                    "rl", 0, "{}", 0), "another"))
+    assert P.main(["report", "--store", str(tmp_path), "--out", str(out),
+                   "--data", str(DATA)]) == 2
