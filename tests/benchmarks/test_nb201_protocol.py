@@ -68,6 +68,11 @@ def test_the_plans_are_disjoint_and_complete():
     for spec in report + tune:
         P.check_run(spec.phase, spec.setting, spec.seed)
     assert not {(s.setting, s.seed) for s in report} & {(s.setting, s.seed) for s in tune}
+    assert len({s.key for s in report}) == len(report)
+    first = report[:len(P.STRATEGIES) * 30]  # a first chunk: seed 0, settings spread out
+    assert {s.seed for s in first} == {0}
+    assert len({s.setting.device for s in first}) >= 8
+    assert {s.setting.dataset for s in first} == set(P.DATASETS)
     with pytest.raises(P.ProtocolError, match="lack rl"):
         P.reporting_plan(DEVICES, {"strategies": {s: {"config": 0, "options": {}}
                                                   for s in P.STRATEGIES if s != "rl"}})
