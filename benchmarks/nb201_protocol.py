@@ -26,7 +26,9 @@ et al. 2020), ``tpe`` (Optuna, multivariate), ``nsga2`` (Optuna; accuracy and la
 objectives, the target as a constraint) and ``rl`` (the LSTM controller). Each run is
 ``mobile-nas search``'s own code path (:func:`~mobile_nas.search.runner.run_search`) with the
 tabular evaluator, an in-memory study, the hard MnasNet reward (the target is a budget) and
-every candidate evaluated (no skip margin); the strategy's seed is the run's seed.
+every candidate evaluated (no skip margin). The strategy's seed is the run's seed on the tuning
+set and, on the reporting set, a seed derived from (setting, seed) (``RunSpec.strategy_seed``:
+independent streams across settings; the same for every strategy of one (setting, seed)).
 
 Budget: a run goes on until it has made ``QUERIES`` (300) queries *and* evaluated
 ``DISTINCT`` (300) distinct architectures, or until ``QUERY_CAP`` (900) queries. For every
@@ -116,7 +118,7 @@ TUNING_PAIR = ("pixel3", "cifar10_test")
 TUNING_PERCENTILE = 50
 TUNING_SEEDS = tuple(range(100, 120))
 REPORTING_SEEDS = tuple(range(0, 20))
-COST_SEED = 1000  # the cost phase's seed: neither a tuning nor a reporting seed
+COST_SEED = 999  # the cost phase's seed: neither a tuning nor a reporting seed
 STRATEGIES = ("random", "evolution", "local", "tpe", "nsga2", "rl")
 QUERIES = 300
 DISTINCT = 300
@@ -231,6 +233,18 @@ class RunSpec:
     @property
     def options(self) -> dict[str, Any]:
         return json.loads(self.options_json)
+
+    @property
+    def strategy_seed(self) -> int:
+        """The seed the strategy gets. Tuning (one setting): the seed itself. Reporting: a
+        seed derived from the setting and the seed, so that seed ``k`` on different settings
+        draws independent streams (with the bare seed, ``random`` would query the same
+        cells on all 105 settings and the pooled tests would count correlated runs as
+        independent). Every strategy of one (setting, seed) gets the same one."""
+        if self.phase != "reporting":
+            return self.seed
+        digest = hashlib.sha256(f"{self.setting.key}#{self.seed}".encode()).digest()
+        return int.from_bytes(digest[:4], "big") % 2**31
 
 
 def tuning_plan() -> list[RunSpec]:
@@ -360,7 +374,7 @@ def execute(spec: RunSpec, data: Nb201Data, *, frozen_sha256: str | None = None,
     with tempfile.TemporaryDirectory(prefix="nb201_protocol_") as run_dir:
         config = SearchConfig(space="nb201", strategy=spec.strategy, trials=QUERY_CAP,
                               out_dir=run_dir, latency_target_ms=target, reward=REWARD,
-                              storage="memory", seed=spec.seed,
+                              storage="memory", seed=spec.strategy_seed,
                               strategy_options=spec.options, progress=False,
                               skip_margin=None)
         run_search(config, evaluator=bench.evaluator(), latency_fn=bench.latency_ms,
@@ -369,6 +383,7 @@ def execute(spec: RunSpec, data: Nb201Data, *, frozen_sha256: str | None = None,
     record = {"schema_version": SCHEMA_VERSION, "key": spec.key, "phase": spec.phase,
               "setting": spec.setting.key, "target_ms": target, "strategy": spec.strategy,
               "config": spec.config, "options": spec.options, "seed": spec.seed,
+              "strategy_seed": spec.strategy_seed,
               "queries": len(indices), "distinct": len(seen),
               "stopped": "budget" if enough() else "query_cap",
               "indices": indices, "repeats": repeats, "seconds": round(seconds, 3),
@@ -738,6 +753,11 @@ def phase_report(args, data: Nb201Data) -> int:
             raise ProtocolError(f"{r['key']} was run with other frozen settings")
         if r["config"] != frozen["strategies"][r["strategy"]]["config"]:
             raise ProtocolError(f"{r['key']} is not the frozen configuration")
+        spec = RunSpec("reporting", Setting.from_key(r["setting"]), r["strategy"],
+                       r["config"], "{}", int(r["seed"]))
+        if r.get("strategy_seed") != spec.strategy_seed:
+            raise ProtocolError(f"{r['key']} ran with strategy seed "
+                                f"{r.get('strategy_seed')}, not {spec.strategy_seed}")
     summary = summarize(reporting, metrics, data)
     cost_path = store_dir / "cost.json"
     result = {
@@ -759,7 +779,7 @@ def phase_report(args, data: Nb201Data) -> int:
         "machine": {"cpu": _cpu(), "python": platform.python_version()},
     }
     out = Path(args.out)
-    atomic_write_json(out.with_suffix(".json"), result)
+    atomic_write_json(out.with_suffix(".json"), result, indent=None)
     if summary["matched_runs"]:
         _plot(summary, out.with_suffix(".png"))
     atomic_write_text(out.with_suffix(".md"), markdown(result))
@@ -924,7 +944,9 @@ def markdown(r: dict[str, Any]) -> str:
         f"reporting setting (`check_run`, tested).",
         f"- **Runs**: `mobile-nas search`'s code path (`run_search`, tabular evaluator, "
         f"in-memory study), reward MnasNet `{p['reward']}` (the target is a budget), every "
-        f"candidate evaluated. A run stops once it has made {p['queries']} queries and "
+        f"candidate evaluated; the strategy's seed is the seed when tuning and one derived "
+        f"from (setting, seed) when reporting (independent streams across settings, the same "
+        f"for every strategy of a run). A run stops once it has made {p['queries']} queries and "
         f"evaluated {p['distinct']} distinct cells, or at {p['query_cap']} queries. The "
         f"queried NB201 indices and the repeats among them are stored for every run.",
         "- **Regret**: the table's best feasible accuracy minus the best feasible accuracy "

@@ -69,6 +69,15 @@ def test_the_plans_are_disjoint_and_complete():
         P.check_run(spec.phase, spec.setting, spec.seed)
     assert not {(s.setting, s.seed) for s in report} & {(s.setting, s.seed) for s in tune}
     assert len({s.key for s in report}) == len(report)
+    # strategy seeds: the seed when tuning; on the reporting set one per (setting, seed),
+    # shared by the strategies of that run, never a tuning seed
+    assert all(s.strategy_seed == s.seed for s in tune)
+    per_run = {(s.setting, s.seed): set() for s in report}
+    for s in report:
+        per_run[(s.setting, s.seed)].add(s.strategy_seed)
+    assert all(len(v) == 1 for v in per_run.values())
+    seeds = [next(iter(v)) for v in per_run.values()]
+    assert len(set(seeds)) == len(seeds) and not set(seeds) & set(P.TUNING_SEEDS)
     first = report[:len(P.STRATEGIES) * 30]  # a first chunk: seed 0, settings spread out
     assert {s.seed for s in first} == {0}
     assert len({s.setting.device for s in first}) >= 8
@@ -195,6 +204,7 @@ def test_report_is_generated_from_stored_runs_and_states_coverage(tmp_path, monk
         idx = rng.choice(15625, 14).tolist()
         idx[3] = idx[1]  # one repeat
         rec = {**_record(spec), "config": spec.config, "options": spec.options,
+               "strategy_seed": spec.strategy_seed,
                "indices": idx, "repeats": [3], "queries": 14, "distinct": 13,
                "stopped": "budget", "seconds": 0.1}
         if frozen_sha:
