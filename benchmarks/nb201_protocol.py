@@ -560,7 +560,8 @@ class Metrics:
         out: dict[str, Any] = {"setting": setting, "seed": record["seed"],
                                "strategy": record["strategy"],
                                "stopped": record["stopped"], "queries": record["queries"],
-                               "distinct": record["distinct"], "seconds": record["seconds"]}
+                               "distinct": record["distinct"], "seconds": record["seconds"],
+                               "cpu_seconds": record.get("cpu_seconds", float("nan"))}
         for view, length in (("query", QUERIES), ("distinct", DISTINCT)):
             best = best_so_far(acc, feasible, rep, view=view)[:length]
             best = np.nan_to_num(best, nan=0.0)  # nothing feasible yet: accuracy 0
@@ -827,9 +828,14 @@ def summarize(records: list[dict[str, Any]], metrics: Metrics, data: Nb201Data
                 [m["distinct_at_query_budget"] for m in ms]))
             t[s]["stopped_at_cap"] = sum(m["stopped"] == "query_cap" for m in ms)
             t[s]["mean_seconds"] = float(np.mean([m["seconds"] for m in ms]))
+            t[s]["mean_cpu_seconds"] = float(np.mean([m["cpu_seconds"] for m in ms]))
         return t
 
     out["all"] = table(lambda m: True)
+    cpu = sum(out["all"][s]["mean_cpu_seconds"] for s in STRATEGIES)
+    out["projected_cpu_hours"] = {"per_seed_of_every_setting": cpu * len(planned) / 3600,
+                                  "left": cpu * (len(planned) * len(REPORTING_SEEDS)
+                                                 - len(matched)) / 3600}
     out["without_earlier_rl_sweep_pairs"] = table(
         lambda m: m["setting"].pair not in EARLIER_RL_SWEEP_PAIRS)
     out["by_dataset"] = {ds: table(lambda m, ds=ds: m["setting"].dataset == ds)
@@ -1064,11 +1070,17 @@ def _reporting_tables(s: dict[str, Any]) -> list[str]:
             L.append(f"| {st} | " + " | ".join(_fmt(row[f"{metric}_{b}"], digits)
                                                for b in BUDGETS) + " |")
         L.append("")
-    L += ["### Repeats", "", "| strategy | distinct cells in 300 queries | runs stopped at "
-          f"{QUERY_CAP} queries | wall s/run |", "| --- | --- | --- | --- |"]
+    L += ["### Repeats and cost", "", "| strategy | distinct cells in 300 queries | runs "
+          f"stopped at {QUERY_CAP} queries | wall s/run | CPU s/run |",
+          "| --- | --- | --- | --- | --- |"]
     for st, row in s["all"].items():
         L.append(f"| {st} | {row['distinct_at_300_queries']:.0f} | {row['stopped_at_cap']} | "
-                 f"{row['mean_seconds']:.1f} |")
+                 f"{row['mean_seconds']:.2f} | {row['mean_cpu_seconds']:.2f} |")
+    ph = s["projected_cpu_hours"]
+    L += ["", f"At these CPU times, one seed of every setting costs "
+              f"{ph['per_seed_of_every_setting']:.2f} CPU hours and the runs not made yet "
+              f"{ph['left']:.1f} CPU hours on one free core (wall time on a shared machine is "
+              f"longer)."]
     mid = KEY_BUDGETS[len(KEY_BUDGETS) // 2]
     L += ["", f"### Breakdown at {mid} (mean regret per query / per distinct)", "",
           "| group | runs | " + " | ".join(STRATEGIES) + " |",

@@ -206,7 +206,7 @@ def test_report_is_generated_from_stored_runs_and_states_coverage(tmp_path, monk
         rec = {**_record(spec), "config": spec.config, "options": spec.options,
                "strategy_seed": spec.strategy_seed,
                "indices": idx, "repeats": [3], "queries": 14, "distinct": 13,
-               "stopped": "budget", "seconds": 0.1}
+               "stopped": "budget", "seconds": 0.1, "cpu_seconds": 0.05}
         if frozen_sha:
             rec["frozen_sha256"] = frozen_sha
         return rec
@@ -237,6 +237,8 @@ def test_report_is_generated_from_stored_runs_and_states_coverage(tmp_path, monk
     md = out.with_suffix(".md").read_text()
     assert "36 of 12600 planned runs" not in md and "37 of 12600 planned runs stored" in md
     assert "seeds 0-2 on 2 settings" in md and "Not run yet: 103 settings" in md
+    assert s["projected_cpu_hours"]["left"] == pytest.approx(
+        6 * 0.05 * (105 * 20 - 6) / 3600)
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
     # a reporting run made with other frozen settings is refused
     reporting.append(fake(P.RunSpec("reporting", P.Setting("fpga", "cifar10_test", 75),
