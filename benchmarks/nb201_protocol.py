@@ -62,6 +62,8 @@ one-sided Mann-Whitney U tests (scipy) on the pooled per-run values: every strat
 architecture (lower) and the 2-D and 3-D hypervolume fractions per query (higher), at 100,
 150 and 300; Holm's correction over all of these comparisons together.
 
+Changes after the first run are listed in ``PROTOCOL_CHANGES`` (and on the results page).
+
 Storage: raw runs are JSON lines (``benchmarks/results/nb201_protocol/{tuning,reporting}.
 jsonl``), one complete record per line, appended under a file lock and fsynced. A process
 claims a run before starting it (``.claims/``; a claim of a dead process is taken over), so
@@ -147,6 +149,17 @@ TUNING_GRID: dict[str, list[dict[str, Any]]] = {
     "rl": [{}, {"lr": 0.02}, {"lr": 0.1}, {"elite_fraction": 0.1}, {"elite_fraction": 0.02},
            {"entropy_coef": 0.01}],
 }
+
+
+#: Every change to the protocol after its first run, stated on the results page.
+PROTOCOL_CHANGES = (
+    "2026-11-30, after the tuning phase and a first reporting chunk (439 runs, seed 0 on 73 "
+    "settings): reporting runs now give the strategy a seed derived from (setting, seed) "
+    "instead of the bare seed, because with the bare seed `random` queried the same cells "
+    "on every setting and the pooled tests would have counted correlated runs as "
+    "independent. Those 439 runs were discarded (their report had been generated and read); "
+    "the tuning runs and the frozen choices were not affected (one setting).",
+)
 
 
 class ProtocolError(Exception):
@@ -975,6 +988,8 @@ def markdown(r: dict[str, Any]) -> str:
         "latency-targeted protocol.",
         "",
     ]
+    if PROTOCOL_CHANGES:
+        L += ["Changes after the first run:", ""] + [f"- {c}" for c in PROTOCOL_CHANGES] + [""]
     if r.get("cost"):
         c = r["cost"]
         L += ["## Cost per run (planning)", "",
