@@ -1,5 +1,9 @@
 """Latency-constrained search on NAS-Bench-201 with a real phone's latency, every strategy.
 
+Superseded by ``benchmarks/nb201_protocol.py`` (issue 16: held-out reporting settings, equal
+tuning effort, regret per query and per distinct architecture, hypervolume fractions); kept
+because ``benchmarks/results/nb201_search.md`` and the ``rl`` defaults' history refer to it.
+
 Accuracy: NAS-Bench-201's CIFAR-10 test accuracy (200 epochs, mean over seeds); latency:
 HW-NAS-Bench's measured Pixel 3 latency (via HELP) — both from ``../shared/data/nb201``
 (see its SOURCE.md; the data is read, never copied). Target = the median latency of all

@@ -109,9 +109,14 @@ class SearchResult:
 
 def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
                latency_fn: LatencyFn | None = None,
-               on_trial: Callable[[dict[str, Any]], None] | None = None) -> SearchResult:
+               on_trial: Callable[[dict[str, Any]], None] | None = None,
+               stop_when: Callable[[], bool] | None = None) -> SearchResult:
     """Runs (or resumes) the search of ``config`` until it has ``config.trials`` finished
     trials and writes best.json, pareto.json and trials.csv to ``out_dir``.
+
+    ``stop_when`` (checked before every new trial) ends the search early when it returns
+    True: a budget ``config.trials`` cannot express, e.g. a number of distinct architectures
+    counted by ``on_trial`` (benchmarks/nb201_protocol.py).
 
     ``evaluator`` / ``latency_fn`` replace the supernet evaluator and the latency table
     (library use, benchmarks, tests). Bad input raises a :class:`MobileNasError` before the
@@ -190,7 +195,7 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
                                            "evaluator": evaluator.describe()})
     study.set_user_attr(f"seed:{worker}", seed)  # which worker drew from which stream
     objective = _objective(space, evaluator, cost_model, reward, multi, config.skip_margin)
-    _loop(study, objective, config, on_trial)
+    _loop(study, objective, config, on_trial, stop_when)
     from mobile_nas.search.outputs import (
         pareto_records,
         skipped_count,
@@ -413,7 +418,7 @@ def _objective(space: SearchSpace, evaluator: Evaluator, cost_model: CostModel,
     return objective
 
 
-def _loop(study, objective, config: SearchConfig, on_trial) -> None:
+def _loop(study, objective, config: SearchConfig, on_trial, stop_when=None) -> None:
     from optuna.storages import fail_stale_trials
     from optuna.trial import TrialState
     from tqdm import tqdm
@@ -455,7 +460,7 @@ def _loop(study, objective, config: SearchConfig, on_trial) -> None:
             done, running = counts()
             bar.n = min(done, config.trials)
             bar.refresh()
-            if done >= config.trials:
+            if done >= config.trials or (stop_when is not None and stop_when()):
                 break
             if done + running >= config.trials:  # other workers finish the budget
                 time.sleep(1.0)

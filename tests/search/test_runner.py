@@ -102,6 +102,15 @@ def test_a_target_no_candidate_can_meet_ends_with_one_error(tmp_path, width_eval
                    latency_fn=macs_latency_ms)
 
 
+def test_stop_when_ends_the_search_before_its_trials(tmp_path, width_evaluator):
+    seen: list[dict] = []
+    result = run_search(_config(tmp_path, strategy="random", strategy_options={}, trials=50,
+                                storage="memory"),
+                        evaluator=width_evaluator, latency_fn=macs_latency_ms,
+                        on_trial=seen.append, stop_when=lambda: len(seen) >= 5)
+    assert result.trials == len(seen) == 5
+
+
 def test_resume_continues_to_n_and_restores_the_controller(tmp_path, width_evaluator):
     run_search(_config(tmp_path, trials=6), evaluator=width_evaluator,
                latency_fn=macs_latency_ms)

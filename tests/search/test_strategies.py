@@ -9,11 +9,11 @@ from mobile_nas.search.strategy import STRATEGIES, StrategyError, make_strategy
 from mobile_nas.space import get_space
 from tests.search.conftest import state_file_round_trip
 
-OWN = ["random", "evolution", "rl"]
+OWN = ["random", "evolution", "local", "rl"]
 
 
 def test_every_strategy_name_is_known():
-    assert set(strategy_names()) == {"random", "evolution", "rl", "tpe", "nsga2"}
+    assert set(strategy_names()) == {"random", "evolution", "local", "rl", "tpe", "nsga2"}
     assert set(OWN) <= set(STRATEGIES.names())
 
 
