@@ -64,3 +64,16 @@ def test_a_low_seed_ceiling_lowers_the_bar_to_nine_tenths_of_it():
     text = F.render(_doc(rows, ceiling=0.42))
     assert "The bar for an evaluator is τ ≥ 0.38 (0.9 x the ceiling)" in text
     assert "**passes**" in text
+
+
+@pytest.mark.parametrize("naswot, says", [(0.868, "so the supernet stays the default"),
+                                          (0.880, "at least as good with NASWOT")])
+def test_the_search_check_compares_rl_with_and_without_naswot(naswot, says):
+    rows = [_row("baseline", "predicted latency", 0.5),
+            _row("zero-cost", "naswot / 1 x 128 train", 0.6, (0.1, -0.02, 0.2))]
+    doc = _doc(rows)
+    doc["search_check"] = [{"method": "rl", "budget": 120, "runs": 5, "val_mean": 0.876},
+                           {"method": "rl+naswot", "budget": 120, "runs": 5,
+                            "val_mean": naswot}]
+    text = F.render(doc)
+    assert f"`rl+naswot` {100 * naswot:.2f}%" in text and says in text
