@@ -8,9 +8,9 @@ import torch
 from mobile_nas.train.checkpoint import load_checkpoint
 
 
-def test_export_cli_writes_verified_fp32(run_cli, fmnist_ckpt, tmp_path):
+def test_export_cli_writes_verified_fp32(run_cli, trained_ckpt, tmp_path):
     out = tmp_path / "m.onnx"
-    code, stdout, _ = run_cli("export", str(fmnist_ckpt), "--out", str(out), "--runs", "10",
+    code, stdout, _ = run_cli("export", str(trained_ckpt), "--out", str(out), "--runs", "10",
                               "--json")
     assert code == 0, stdout
     import json
@@ -18,6 +18,24 @@ def test_export_cli_writes_verified_fp32(run_cli, fmnist_ckpt, tmp_path):
     report = json.loads(stdout)
     assert report["path"] == str(out) and out.is_file() and report["int8"] is None
     assert report["max_abs_diff"] <= 1e-4 and report["timing"]["fp32"]["runs"] == 10
+
+
+def test_int8_that_loses_more_than_a_point_exits_2_and_keeps_the_fp32_file(
+        run_cli, trained_ckpt, tmp_path, monkeypatch):
+    """README: --int8 writes INT8 only within 1 point of fp32; past that the command fails
+    (one line, exit 2), and the verified fp32 file it wrote first stays."""
+    import onnx
+
+    import mobile_nas.export.deploy as deploy
+
+    monkeypatch.setattr(deploy, "INT8_MAX_DROP", -1.0)  # every INT8 model now loses too much
+    out = tmp_path / "m.onnx"
+    code, stdout, err = run_cli("export", str(trained_ckpt), "--out", str(out), "--int8",
+                                "--calibration-images", "64", "--runs", "0", "--json")
+    assert code == 2 and stdout == "" and err.count("\n") == 1 and "Traceback" not in err, err
+    assert "INT8 loses" in err and "fp32 model" in err and "is fine to deploy" in err
+    assert not (tmp_path / "m.int8.onnx").exists()
+    onnx.checker.check_model(str(out), full_check=True)
 
 
 class _Payload:
@@ -37,11 +55,11 @@ def _edited(src, tmp_path, **changes):
 
 @pytest.mark.parametrize("case", ["corrupt", "code", "other_space", "wrong_arch", "no_folder",
                                   "missing", "not_ours"])
-def test_export_bad_input_is_one_line_exit_2(run_cli, fmnist_ckpt, tmp_path, case,
+def test_export_bad_input_is_one_line_exit_2(run_cli, trained_ckpt, tmp_path, case,
                                              monkeypatch):
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "m.onnx"
-    src = fmnist_ckpt
+    src = trained_ckpt
     expect = {"corrupt": "not a readable model checkpoint", "code": "run code on load",
               "other_space": "does not fit space 'mobile224'",
               "wrong_arch": "weights do not match architecture",
@@ -49,15 +67,15 @@ def test_export_bad_input_is_one_line_exit_2(run_cli, fmnist_ckpt, tmp_path, cas
               "not_ours": "not a mobile-nas model checkpoint"}[case]
     if case == "corrupt":
         src = tmp_path / "bad.pt"
-        src.write_bytes(fmnist_ckpt.read_bytes()[:5000])
+        src.write_bytes(trained_ckpt.read_bytes()[:5000])
     elif case == "code":
         src = tmp_path / "evil.pt"
         with open(src, "wb") as f:
             pickle.dump({"kind": "mobile-nas-model", "x": _Payload()}, f)
     elif case == "other_space":
-        src = _edited(fmnist_ckpt, tmp_path, space="mobile224")
+        src = _edited(trained_ckpt, tmp_path, space="mobile224")
     elif case == "wrong_arch":
-        src = _edited(fmnist_ckpt, tmp_path, arch="ds_k3_n1_c24_relu|mb3_k3_n1_c24_relu"
+        src = _edited(trained_ckpt, tmp_path, arch="ds_k3_n1_c24_relu|mb3_k3_n1_c24_relu"
                       "|mb3_k3_n1_c40_hswish|mb3_k3_n1_c64_hswish_se")
     elif case == "no_folder":
         out = tmp_path / "missing" / "m.onnx"

@@ -19,19 +19,20 @@ from onnx import numpy_helper
 from mobile_nas.export.onnx_export import read_metadata
 from mobile_nas.export.usability import PROVIDERS
 from mobile_nas.train.checkpoint import load_checkpoint
+from tests.export.conftest import SYNTHETIC_TEST_IMAGES
 
 FILES = ("m.onnx", "m.ort", "m.int8.onnx", "m.int8.ort", "m.required_operators.config")
 
 
 @pytest.fixture(scope="module")
-def mobile(fmnist_ckpt, tmp_path_factory):
+def mobile(trained_ckpt, tmp_path_factory):
     """``export --mobile --int8 --require nnapi --require coreml --json`` on a trained net."""
     from mobile_nas.cli import main
 
     out = tmp_path_factory.mktemp("mobile") / "m.onnx"
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
-        code = main(["export", str(fmnist_ckpt), "--out", str(out), "--mobile", "--int8",
+        code = main(["export", str(trained_ckpt), "--out", str(out), "--mobile", "--int8",
                      "--require", "nnapi", "--require", "coreml", "--calibration-images",
                      "128", "--runs", "10", "--json"])
     assert code == 0
@@ -66,12 +67,12 @@ def test_mobile_files_shapes_and_metadata(mobile):
     assert "Conv" in set().union(*ops["ai.onnx"].values())
 
 
-def test_mobile_graph_matches_pytorch_and_keeps_the_accuracy(mobile, fmnist_ckpt):
+def test_mobile_graph_matches_pytorch_and_keeps_the_accuracy(mobile, trained_ckpt):
     report, _ = mobile
-    ckpt = load_checkpoint(fmnist_ckpt)
+    ckpt = load_checkpoint(trained_ckpt)
     assert report["max_abs_diff"] <= 1e-4 and report["parity_images"] == 256
     assert report["ort"]["max_abs_diff"] <= 1e-4
-    assert report["test_images"] == 10000
+    assert report["test_images"] == SYNTHETIC_TEST_IMAGES
     assert abs(report["test_accuracy"] - ckpt.metrics["test_accuracy"]) <= 0.001
 
 
@@ -119,7 +120,7 @@ def test_mobile_int8_is_per_channel_symmetric_qdq_that_nnapi_takes(mobile):
 
 
 def test_require_fails_in_one_line_when_a_provider_would_split_the_graph(
-        run_cli, fmnist_ckpt, tmp_path, monkeypatch):
+        run_cli, trained_ckpt, tmp_path, monkeypatch):
     from torch import nn
 
     import mobile_nas.export.mobile as mobile_profile
@@ -127,7 +128,7 @@ def test_require_fails_in_one_line_when_a_provider_would_split_the_graph(
     # without its rewrite, hard-swish exports as HardSigmoid, which NNAPI does not take
     monkeypatch.delitem(mobile_profile._REWRITES, nn.Hardswish)
     out = tmp_path / "m.onnx"
-    code, stdout, err = run_cli("export", str(fmnist_ckpt), "--out", str(out), "--mobile",
+    code, stdout, err = run_cli("export", str(trained_ckpt), "--out", str(out), "--mobile",
                                 "--require", "nnapi", "--runs", "0", "--json")
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
     assert err.startswith("mobile-nas: error: ") and stdout == ""
@@ -135,9 +136,9 @@ def test_require_fails_in_one_line_when_a_provider_would_split_the_graph(
     assert not out.exists() and not (tmp_path / "m.ort").exists()
 
 
-def test_mobile_text_output_shows_the_usability_summary(run_cli, fmnist_ckpt, tmp_path):
+def test_mobile_text_output_shows_the_usability_summary(run_cli, trained_ckpt, tmp_path):
     out = tmp_path / "m.onnx"
-    code, stdout, err = run_cli("export", str(fmnist_ckpt), "--out", str(out), "--mobile",
+    code, stdout, err = run_cli("export", str(trained_ckpt), "--out", str(out), "--mobile",
                                 "--require", "coreml-mlprogram", "--runs", "0")
     assert code == 0, err
     for label in ("NNAPI", "CoreML NeuralNetwork", "CoreML MLProgram"):
@@ -150,15 +151,15 @@ def test_mobile_text_output_shows_the_usability_summary(run_cli, fmnist_ckpt, tm
     (("--require", "nnapi"), "needs the mobile profile (--mobile)"),
     (("--mobile", "--require", "tpu"), "invalid choice: 'tpu'"),
 ])
-def test_require_bad_input_is_one_line_exit_2(run_cli, fmnist_ckpt, tmp_path, args, fragment):
+def test_require_bad_input_is_one_line_exit_2(run_cli, trained_ckpt, tmp_path, args, fragment):
     out = tmp_path / "m.onnx"
-    code, _, err = run_cli("export", str(fmnist_ckpt), "--out", str(out), *args, "--runs", "0")
+    code, _, err = run_cli("export", str(trained_ckpt), "--out", str(out), *args, "--runs", "0")
     assert code == 2 and err.count("\n") == 1 and fragment in err, err
     assert not out.exists()
 
 
-def test_mobile_out_must_name_the_onnx_file(run_cli, fmnist_ckpt, tmp_path):
-    code, _, err = run_cli("export", str(fmnist_ckpt), "--out", str(tmp_path / "m.ort"),
+def test_mobile_out_must_name_the_onnx_file(run_cli, trained_ckpt, tmp_path):
+    code, _, err = run_cli("export", str(trained_ckpt), "--out", str(tmp_path / "m.ort"),
                            "--mobile", "--runs", "0")
     assert code == 2 and err.count("\n") == 1 and "writes the .ort beside it" in err
     assert not any(tmp_path.iterdir())

@@ -9,7 +9,7 @@ from mobile_nas.space import get_space
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-def _run_dir(tmp_path, n=25, space="fmnist28"):
+def _run_dir(tmp_path, n=25, space="fmnist28", latency="table"):
     """A RUN_DIR written by the search engineer's own writer from an Optuna study."""
     import optuna
 
@@ -33,7 +33,7 @@ def _run_dir(tmp_path, n=25, space="fmnist28"):
                                  "feasible": lat <= 0.5}))
         del i
     meta = {"space": space, "strategy": "rl", "dataset": "fashion-mnist",
-            "reward_fn": reward.to_json(), "latency": "table"}
+            "reward_fn": reward.to_json(), "latency": latency}
     write_outputs(tmp_path, study, meta=meta)
     return tmp_path
 
@@ -57,23 +57,61 @@ def test_report_is_self_contained_with_all_plots(tmp_path):
     assert "stage 4" in page  # the stage-by-stage table
 
 
-def test_latency_breakdown_from_the_shipped_table(tmp_path):
-    from mobile_nas.cost.latency import LatencyPredictor, LatencyTable, shipped_table_path
+def _best_arch(run):
+    import json
+
+    return get_space("fmnist28").decode(json.loads((run / "best.json").read_text())["arch"])
+
+
+def test_latency_breakdown_from_the_shipped_table(tmp_path, monkeypatch):
+    from mobile_nas.cost.latency import LatencyTable, shipped_table_path
+    from mobile_nas.report import plots
 
     path = shipped_table_path("fmnist28")
     assert path is not None, "the fmnist28 table ships in latency_tables/"
+    drawn = {}
+    real = plots.plot_latency_breakdown
+
+    def spy(arch, per_layer, out, **kw):
+        drawn.update(per_layer=per_layer, **kw)
+        return real(arch, per_layer, out, **kw)
+
+    monkeypatch.setattr(plots, "plot_latency_breakdown", spy)
     run = _run_dir(tmp_path)
     files = build_report(run)
+    arch = _best_arch(run)
+    table = LatencyTable.load(path)
+    assert not table.missing(arch.search_space.layers(arch))  # it covers the whole space
+    assert files.images["latency"].read_bytes().startswith(PNG) and not files.notes
+    # one bar per layer of the network, each the table's entry for that layer (the shipped
+    # table predicts with the fastest run, its metadata's statistic "min")
+    assert table.metadata["statistic"] == "min"
+    assert [k for k, _ in drawn["per_layer"]] == arch.search_space.layers(arch)
+    assert [ms for _, ms in drawn["per_layer"]] == [
+        table.entries[k.id].min_ms for k in arch.search_space.layers(arch)]
+    assert drawn["source"] == f"table {path}" and drawn["total_ms"] > 0
+
+
+def test_a_table_lacking_the_best_networks_layers_is_a_note_not_a_plot(tmp_path):
     import json
 
-    arch = get_space("fmnist28").decode(json.loads((run / "best.json").read_text())["arch"])
-    table = LatencyTable.load(path)
-    if table.missing(arch.search_space.layers(arch)):
-        assert "latency" not in files.images and files.notes
-    else:
-        assert files.images["latency"].read_bytes().startswith(PNG)
-        total = LatencyPredictor(table).predict_ms(arch)
-        assert total > 0 and not files.notes
+    from tests.search.conftest import synthetic_table_json
+
+    probe = tmp_path / "probe"  # the same seeded trials, to learn the best network first
+    probe.mkdir()
+    arch = _best_arch(_run_dir(probe))
+    doc = synthetic_table_json(get_space("fmnist28"))
+    gone = arch.search_space.layers(arch)[0].id
+    del doc["entries"][gone]
+    partial = tmp_path / "partial.json"
+    partial.write_text(json.dumps(doc))
+    (tmp_path / "run").mkdir()
+    run = _run_dir(tmp_path / "run", latency=str(partial))  # the run searched with it
+    assert _best_arch(run) == arch
+    files = build_report(run)
+    assert "latency" not in files.images and not (run / "latency.png").exists()
+    assert len(files.notes) == 1 and "per-layer breakdown skipped" in files.notes[0]
+    assert gone in files.notes[0] and "Notes" in files.html.read_text()
 
 
 def test_report_cli_and_bad_input(run_cli, tmp_path):

@@ -130,13 +130,32 @@ def test_bad_options_are_refused(nb201, options, match):
         make_strategy("rl", space=nb201, **options)
 
 
-def test_old_option_names_are_still_accepted(nb201):
-    s = make_strategy("rl", space=nb201, seed=0, lr=0.05, batch_size=10, baseline_decay=0.8,
-                      entropy_coef=0.002, ppo_epochs=4, ppo_clip=0.2, hidden=64, tanh_c=2.5,
-                      risk_quantile=0.1, no_repeat=True)
-    for i in range(10):
-        s.tell(s.ask(), float(i))
-    assert s.updates == 1
+@pytest.mark.parametrize("old, new", [
+    ({"risk_quantile": 0.2}, {"elite_fraction": 0.2}),
+    ({"risk_quantile": 0.2, "risk_scope": "history"}, {"elite_fraction": 0.2}),
+    ({"risk_quantile": 0}, {"update": "ppo"}),
+    ({"risk_quantile": 0, "ppo_epochs": 0}, {"update": "reinforce", "ppo_epochs": 0}),
+])
+def test_old_option_names_train_exactly_as_the_new_ones(nb201, old, new):
+    """A controller made with the old names proposes and learns exactly what one made with
+    the new names does (same asks, same weights after three updates); the defaults it would
+    fall back to if an old name were ignored (elite 5%, elite update) learn differently."""
+    def run(options):
+        s = make_strategy("rl", space=nb201, seed=0, batch_size=5, **options)
+        asked = []
+        for _ in range(15):
+            arch = s.ask()
+            asked.append(arch.indices())
+            s.tell(arch, float(sum(arch.indices())))  # rewards that differ between archs
+        assert s.updates == 3
+        return asked, {k: v.clone() for k, v in s.policy.state_dict().items()}
+
+    old_asked, old_weights = run(old)
+    new_asked, new_weights = run(new)
+    assert old_asked == new_asked
+    assert all(torch.equal(old_weights[k], new_weights[k]) for k in new_weights)
+    _, default_weights = run({})
+    assert not all(torch.equal(default_weights[k], new_weights[k]) for k in new_weights)
 
 
 @pytest.mark.parametrize("options, update, fraction", [
