@@ -32,8 +32,9 @@ stale silently):
   instead of 1 (a network trained this little is not what INT8's 1-point check is about;
   that check is tested in tests/export/test_export_command.py);
 * ``lut build`` / ``lut bundle`` of the whole fmnist28 space: only the layers of one small
-  network (the README says "about 5 minutes" for the full space), 2 rounds, 1 calibration
-  network; ``lut build --calibrate 8`` of nb201@r28-c1: 2 calibration networks, 2 rounds;
+  network (the README says "about 5 minutes" for the full space), 2 rounds, no calibration
+  (which would add the layers of 14 random networks); ``lut build --calibrate 8`` of
+  nb201@r28-c1: 3 calibration and 2 held-out networks (the least it takes), 2 rounds;
   ``lut check --n 10``: 2 random networks, 2 rounds;
 * placeholders: ``ARCH`` is a NASNet architecture, ``$(hostname)-$$`` a fixed name, the
   PostgreSQL URL an SQLite file (no database server in tests), ``../shared/data/nb201`` the
@@ -294,13 +295,14 @@ SUBSTITUTIONS = [
     (r"^mobile-nas train .*--cells", lambda a: _set(a, "--dataset", "synthetic"),
      "a 2-cell NASNet scores 10,000 test images slowly: the synthetic set has 1,000"),
     (r"^mobile-nas lut build --space fmnist28 ",
-     lambda a: a + ["--arch", SMALL, "--rounds", "2", "--calibrate", "1"],
-     "one network's layers, not the whole space"),
+     lambda a: a + ["--arch", SMALL, "--rounds", "2", "--calibrate", "0"],
+     "one network's layers, not the whole space, uncalibrated"),
     (r"^mobile-nas lut bundle --space fmnist28 ",
-     lambda a: a + ["--arch", SMALL, "--rounds", "2", "--calibrate", "1"],
-     "one network's layers, not the whole space"),
+     lambda a: a + ["--arch", SMALL, "--rounds", "2", "--calibrate", "0"],
+     "one network's layers, not the whole space, uncalibrated"),
     (r"^mobile-nas lut build --space nb201@r28-c1 .*--calibrate 8",
-     lambda a: _set(a, "--calibrate", "2") + ["--rounds", "2"], "2 calibration networks"),
+     lambda a: _set(a, "--calibrate", "3") + ["--held-out", "2", "--rounds", "2"],
+     "the fewest calibration networks lut build takes: 3, and 2 held out"),
     (r"^mobile-nas lut check .*--n 10", lambda a: _set(a, "--n", "2") + ["--rounds", "2"],
      "2 random networks"),
     (r"^mobile-nas transfer ARCH ", lambda a: [NASNET if t == "ARCH" else t for t in a],
