@@ -52,7 +52,7 @@ def register_preset(preset: Preset) -> Preset:
 
 # ~15k training images seen by the supernet when one is trained (fmnist28 on Fashion-MNIST
 # uses the shipped one). Scoring on 2,000 validation images: with 500 the quick supernet
-# ranked stand-alone accuracy at Kendall tau 0.10 [-0.09, 0.28], with 2,000 at 0.17 (52
+# ranked seed-0 stand-alone accuracy at Kendall tau 0.10 [-0.09, 0.28], with 2,000 at 0.17 (52
 # architectures; benchmarks/results/supernet_fidelity.md); the shipped supernet 0.44 with 500
 # and 0.475 with 2,000
 register_preset(Preset("quick", SupernetTrainConfig(steps=240, batch_size=64, lr=0.1,
