@@ -180,7 +180,10 @@ def _search(args: argparse.Namespace) -> int:
     if "arch" in best:
         flag = "feasible" if best["feasible"] else "NOT feasible (no trial met the targets)"
         print(f"best     {best['arch']}  [{flag}]")
-        print(f"         accuracy {100 * best['accuracy']:.2f}%  latency "
+        score = (f"{best['accuracy']:.1f} ({result.evaluator['name']} score)"
+                 if str(result.evaluator.get("name", "")).startswith("zero-cost") else
+                 f"{100 * best['accuracy']:.2f}%")
+        print(f"         accuracy {score}  latency "
               f"{best['latency_ms']:.3f} ms  macs {best['macs'] / 1e6:.2f}M  params "
               f"{best['params'] / 1e3:.1f}k  reward {best['reward']:.4f}")
     print(f"pareto   {len(result.pareto)} non-dominated trials -> "

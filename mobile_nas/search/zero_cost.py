@@ -97,8 +97,9 @@ class ZeroCostEvaluator(Evaluator):
         if arch not in self.cache:
             from mobile_nas.models import build_model
 
-            torch.manual_seed(self.seed)
-            model = build_model(arch)
+            with torch.random.fork_rng():  # seed the initialisation, not the caller's stream
+                torch.manual_seed(self.seed)
+                model = build_model(arch)
             self.cache[arch] = (naswot_score(model, self.images) if self.proxy == "naswot"
                                 else synflow_score(model, self.input_shape))
         return self.cache[arch]

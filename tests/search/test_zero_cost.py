@@ -85,3 +85,25 @@ def test_search_with_naswot_trains_nothing(run_cli, tmp_path, table_path):
     assert doc["evaluator"]["name"] == "zero-cost:naswot"
     assert not (out / "supernet.pt").exists()
     assert math.isfinite(doc["best"]["accuracy"])
+
+
+def test_search_text_names_the_zero_cost_score(run_cli, tmp_path, table_path):
+    code, stdout, err = run_cli(
+        "search", "--no-progress", "--space", "fmnist28", "--dataset", "synthetic",
+        "--strategy", "random", "--latency-target-ms", "1000", "--table", str(table_path),
+        "--trials", "2", "--out", str(tmp_path / "run"), "--evaluator", "synflow")
+    assert code == 0, err
+    line = next(x for x in stdout.splitlines() if "accuracy" in x)
+    assert "(zero-cost:synflow score)" in line and "%" not in line.split("latency")[0]
+
+
+def test_scoring_leaves_the_callers_random_stream_alone(synthetic):
+    from mobile_nas.space import get_space
+
+    evaluator = ZeroCostEvaluator(space=get_space("fmnist28"), dataset=synthetic,
+                                  proxy="synflow")
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    evaluator.evaluate(get_space("fmnist28").sample(0))
+    assert torch.equal(torch.rand(3), expected)
