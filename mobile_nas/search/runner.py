@@ -225,7 +225,7 @@ def _open_storage(url: str, heartbeat_s: int, grace_s: int):
                               **kwargs)
         except Exception as exc:  # sqlalchemy raises many kinds; all mean "unusable storage"
             text = str(exc).strip()
-            if url.startswith("sqlite") and attempt < 5:  # e.g. two workers creating tables
+            if attempt < 5 and _schema_race(url, exc):
                 time.sleep(0.3 * (attempt + 1))
                 continue
             first = text.splitlines()[0] if text else type(exc).__name__
@@ -234,6 +234,18 @@ def _open_storage(url: str, heartbeat_s: int, grace_s: int):
                          f"PostgreSQL: pip install 'mobile-nas[postgres]'")
             raise SearchError(f"cannot open storage {url!r}: {first}") from None
     raise AssertionError("unreachable")
+
+
+def _schema_race(url: str, exc: Exception) -> bool:
+    """Whether opening failed because another worker was creating the same tables at once
+    (workers started together on a fresh database), which a retry resolves."""
+    if url.startswith("sqlite"):  # "database is locked" while another creates the tables
+        return True
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    text = str(exc).lower()
+    return isinstance(exc, IntegrityError) or (isinstance(exc, ProgrammingError)
+                                               and "already exists" in text)
 
 
 def _worker_name() -> str:

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import optuna
@@ -22,6 +21,7 @@ from tests.reliability.record import record
 REPO = Path(__file__).resolve().parents[2]
 TRIALS = 24
 WORKERS = 4
+DIE_AT = 3
 
 pytestmark = pytest.mark.skipif(
     postgres_bin() is None and not os.environ.get("CI"),
@@ -30,45 +30,26 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _worker(out: Path, storage: str, delay_s: float) -> subprocess.Popen:
+def _worker(out: Path, storage: str, delay_s: float, die_at: int | None = None
+            ) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.search._worker", str(out), storage, str(TRIALS), "rl",
-         str(delay_s)], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def _states(storage: str) -> dict[str, int]:
-    try:
-        study = optuna.load_study(study_name="search", storage=storage)
-    except KeyError:
-        return {}
-    counts: dict[str, int] = {}
-    for t in study.get_trials(deepcopy=False):
-        counts[t.state.name] = counts.get(t.state.name, 0) + 1
-    return counts
+    args = [str(out), storage, str(TRIALS), "rl", str(delay_s)]
+    if die_at is not None:
+        args.append(str(die_at))
+    return subprocess.Popen([sys.executable, "-m", "tests.search._worker", *args], cwd=REPO,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def test_four_workers_on_postgresql_survive_a_killed_worker(tmp_path):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with throwaway_cluster() as storage:
-        procs = [_worker(tmp_path / f"w{i}", storage, delay_s=0.5) for i in range(WORKERS)]
+        # worker 0 SIGKILLs itself inside its 3rd evaluation, i.e. while it holds a
+        # RUNNING trial, after it has finished trials of its own
+        procs = [_worker(tmp_path / "w0", storage, delay_s=0.5, die_at=DIE_AT)]
+        procs += [_worker(tmp_path / f"w{i}", storage, delay_s=0.5) for i in range(1, WORKERS)]
         victim = procs[0]
-        deadline = time.time() + 180
-        # kill worker 0 while it holds a RUNNING trial, after some trials have finished
-        while time.time() < deadline:
-            if _states(storage).get("COMPLETE", 0) >= 4 and victim.poll() is None:
-                study = optuna.load_study(study_name="search", storage=storage)
-                running = [t for t in study.get_trials(deepcopy=False)
-                           if t.state.name == "RUNNING"
-                           and str(t.user_attrs.get("worker", "")).endswith(f":{victim.pid}")]
-                if running:
-                    victim.send_signal(signal.SIGKILL)
-                    killed_trial = running[0].number
-                    break
-            time.sleep(0.1)
-        else:
-            pytest.fail(f"worker 0 never held a running trial: {_states(storage)}")
-        victim.wait()
+        victim.wait(timeout=180)
+        assert victim.returncode == -signal.SIGKILL, victim.stderr.read().decode()[-2000:]
         for p in procs[1:]:
             _, err = p.communicate(timeout=300)
             assert p.returncode == 0, err.decode()[-2000:]
@@ -81,9 +62,13 @@ def test_four_workers_on_postgresql_survive_a_killed_worker(tmp_path):
         assert len({t.number for t in done}) == len(done)
         assert all({"arch", "accuracy", "latency_ms", "reward"} <= set(t.user_attrs)
                    for t in done)
-        # the killed worker's trial was failed by the heartbeat, never completed
-        by_number = {t.number: t for t in trials}
-        assert by_number[killed_trial].state.name == "FAIL"
+        # the killed worker's unfinished trials were failed by the heartbeat, never completed
+        victim_trials = [t for t in trials
+                         if str(t.user_attrs.get("worker", "")).endswith(f":{victim.pid}")]
+        unfinished = [t for t in victim_trials if t.state.name != "COMPLETE"]
+        assert unfinished and all(t.state.name == "FAIL" for t in unfinished)
+        assert sum(t.state.name == "COMPLETE" for t in victim_trials) == DIE_AT - 1
+        killed_trial = min(t.number for t in unfinished)
         assert not any(t.state.name == "RUNNING" for t in trials)
         workers = {t.user_attrs["worker"] for t in done}
         record("scale_out", storage="postgresql (throw-away cluster)", workers=WORKERS,

@@ -4,10 +4,8 @@ import csv
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import optuna
@@ -140,35 +138,23 @@ def test_nsga2_uses_objectives_and_constraints(tmp_path, width_evaluator):
     assert all(t.values[1] == pytest.approx(t.user_attrs["latency_ms"]) for t in trials)
 
 
-def _worker(out, storage, trials, strategy="rl", delay_s=0.3):
+def _worker(out, storage, trials, strategy="rl", delay_s=0.3, die_at=None):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-m", "tests.search._worker", str(out), storage,
-                             str(trials), strategy, str(delay_s)], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def _count_complete(db: Path) -> int:
-    if not db.exists():
-        return 0
-    try:
-        with sqlite3.connect(db, timeout=10) as con:
-            return con.execute("select count(*) from trials where state='COMPLETE'"
-                               ).fetchone()[0]
-    except sqlite3.OperationalError:
-        return 0
+    args = [str(out), storage, str(trials), strategy, str(delay_s)]
+    if die_at is not None:
+        args.append(str(die_at))  # SIGKILLs itself inside that evaluation
+    return subprocess.Popen([sys.executable, "-m", "tests.search._worker", *args], cwd=REPO,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def test_kill_9_then_resume_loses_and_repeats_nothing(tmp_path, width_evaluator):
     db = tmp_path / "study.db"
-    proc = _worker(tmp_path, f"sqlite:///{db}", 40, delay_s=0.4)
-    deadline = time.time() + 120
-    while _count_complete(db) < 4 and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-    time.sleep(0.2)  # most likely in the middle of a trial now
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    # the worker SIGKILLs itself in the middle of its 6th trial
+    proc = _worker(tmp_path, f"sqlite:///{db}", 40, delay_s=0.05, die_at=6)
+    proc.wait(timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
     before = {t.number: t.user_attrs["arch"] for t in _complete(tmp_path)}
-    assert len(before) >= 4
+    assert len(before) == 5
     saved = _state(tmp_path)
     assert saved["state"]["updates"] >= 1
     run_search(_config(tmp_path, trials=len(before) + 4, resume=True),
@@ -254,3 +240,35 @@ def test_evaluations_that_keep_failing_end_the_search_with_the_reason(tmp_path, 
                                           "ValueError: weights are NaN"):
         run_search(_config(tmp_path, storage="memory"), evaluator=Broken(space=fmnist28),
                    latency_fn=macs_latency_ms)
+
+
+def test_workers_opening_a_fresh_database_together_retry_the_table_race(monkeypatch):
+    """Four workers started at once on a fresh PostgreSQL race to create Optuna's tables; the
+    loser sees a duplicate-key error, which must mean "retry", not "unusable storage"."""
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    from mobile_nas.search import runner
+
+    calls = []
+
+    def fake_storage(url, **kwargs):
+        calls.append(url)
+        if len(calls) == 1:
+            raise IntegrityError("CREATE TYPE trialstate", {}, Exception(
+                'duplicate key value violates unique constraint "pg_type_typname_nsp_index"'))
+        return "opened"
+
+    monkeypatch.setattr(runner.time, "sleep", lambda s: None)
+    monkeypatch.setattr(optuna.storages, "RDBStorage", fake_storage)
+    assert runner._open_storage("postgresql://u@h/db", 1, 3) == "opened"
+    assert len(calls) == 2
+
+    def refused(url, **kwargs):  # a server that is not there is not a race: one error line
+        calls.append(url)
+        raise OperationalError("connect", {}, Exception("connection refused"))
+
+    calls.clear()
+    monkeypatch.setattr(optuna.storages, "RDBStorage", refused)
+    with pytest.raises(SearchError, match="cannot open storage .*connection refused"):
+        runner._open_storage("postgresql://u@h/db", 1, 3)
+    assert len(calls) == 1
