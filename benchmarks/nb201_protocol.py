@@ -122,6 +122,16 @@ TUNING_SEEDS = tuple(range(100, 120))
 REPORTING_SEEDS = tuple(range(0, 20))
 COST_SEED = 999  # the cost phase's seed: neither a tuning nor a reporting seed
 STRATEGIES = ("random", "evolution", "local", "tpe", "nsga2", "rl")
+#: Strategies of the multi-objective comparison only (hypervolume; added after the reporting
+#: phase started, see PROTOCOL_CHANGES), each run with the frozen options of the strategy
+#: it extends: ``motpe`` (TPE on accuracy and latency as two objectives, the target a
+#: constraint) and ``rl-sweep`` (``rl`` with MnasNet's soft reward, once per target of
+#: SWEEP_PERCENTILES, QUERIES // 3 queries each; its queries are interleaved round-robin, so
+#: its first b queries are b / 3 of each target's run).
+FRONT_STRATEGIES = {"motpe": "tpe", "rl-sweep": "rl"}
+ALL_STRATEGIES = STRATEGIES + tuple(FRONT_STRATEGIES)
+SWEEP_PERCENTILES = (25, 50, 75)
+SWEEP_REWARD = "soft"
 QUERIES = 300
 DISTINCT = 300
 QUERY_CAP = 900
@@ -159,6 +169,12 @@ PROTOCOL_CHANGES = (
     "on every setting and the pooled tests would have counted correlated runs as "
     "independent. Those 439 runs were discarded (their report had been generated and read); "
     "the tuning runs and the frozen choices were not affected (one setting).",
+    "2026-11-30, after 1,619 reporting runs (seeds 0-2): the multi-objective comparison of "
+    "item 3 added `motpe` (multi-objective TPE) and `rl-sweep` (`rl`, soft reward, one run "
+    "per target at the 25th/50th/75th percentile, 100 queries each). They were not tuned: "
+    "they take the frozen options of `tpe` and `rl`. They are compared on hypervolume only, "
+    "over the (setting, seed) runs that all eight strategies completed, with their own Holm "
+    "family; the regret tables and tests of the six are unchanged.",
 )
 
 
@@ -278,9 +294,15 @@ def reporting_plan(devices: Sequence[str], frozen: dict[str, Any]) -> list[RunSp
         raise ProtocolError(f"frozen settings lack {', '.join(missing)}")
     settings = reporting_settings(devices)
     order = np.random.default_rng(16).permutation(len(settings))  # 16: the issue
-    return [RunSpec("reporting", settings[int(i)], s, int(chosen[s]["config"]),
-                    json.dumps(chosen[s]["options"], sort_keys=True), seed)
-            for seed in REPORTING_SEEDS for i in order for s in STRATEGIES]
+    return [RunSpec("reporting", settings[int(i)], s, int(chosen[frozen_as(s)]["config"]),
+                    json.dumps(chosen[frozen_as(s)]["options"], sort_keys=True), seed)
+            for seed in REPORTING_SEEDS for i in order for s in ALL_STRATEGIES]
+
+
+def frozen_as(strategy: str) -> str:
+    """The strategy whose frozen options ``strategy`` runs with (itself, or the one a
+    multi-objective variant extends)."""
+    return FRONT_STRATEGIES.get(strategy, strategy)
 
 
 # -- the table ----------------------------------------------------------------------------------
@@ -383,28 +405,60 @@ def execute(spec: RunSpec, data: Nb201Data, *, frozen_sha256: str | None = None,
     def enough() -> bool:
         return len(indices) >= QUERIES and len(seen) >= DISTINCT
 
+    def search(strategy: str, target_ms: float, reward: str, seed: int, stop_when) -> None:
+        with tempfile.TemporaryDirectory(prefix="nb201_protocol_") as run_dir:
+            config = SearchConfig(space="nb201", strategy=strategy, trials=QUERY_CAP,
+                                  out_dir=run_dir, latency_target_ms=target_ms,
+                                  reward=reward, storage="memory", seed=seed,
+                                  strategy_options=spec.options, progress=False,
+                                  skip_margin=None)
+            run_search(config, evaluator=bench.evaluator(), latency_fn=bench.latency_ms,
+                       on_trial=on_trial, stop_when=stop_when)
+
     t0, c0 = time.perf_counter(), time.process_time()
-    with tempfile.TemporaryDirectory(prefix="nb201_protocol_") as run_dir:
-        config = SearchConfig(space="nb201", strategy=spec.strategy, trials=QUERY_CAP,
-                              out_dir=run_dir, latency_target_ms=target, reward=REWARD,
-                              storage="memory", seed=spec.strategy_seed,
-                              strategy_options=spec.options, progress=False,
-                              skip_margin=None)
-        run_search(config, evaluator=bench.evaluator(), latency_fn=bench.latency_ms,
-                   on_trial=on_trial, stop_when=enough)
+    sweep = None
+    if spec.strategy == "rl-sweep":
+        sweep = []
+        for k, pct in enumerate(SWEEP_PERCENTILES):
+            start = len(indices)
+            seen.clear()  # a sub-run's own repeats are recomputed on the interleaving
+            t_ms = float(np.percentile(data.latency(spec.setting.device), pct))
+            search("rl", t_ms, SWEEP_REWARD, (spec.strategy_seed + k) % 2**31,
+                   lambda start=start: len(indices) - start >= QUERIES // len(
+                       SWEEP_PERCENTILES))
+            sweep.append({"percentile": pct, "target_ms": t_ms,
+                          "indices": indices[start:]})
+        indices[:] = interleave([part["indices"] for part in sweep])
+        seen.clear()
+        seen.update(indices)
+        repeats[:] = [i for i, r in enumerate(repeat_flags(indices)) if r]
+    else:
+        search(spec.strategy, target, REWARD, spec.strategy_seed, enough)
     seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     record = {"schema_version": SCHEMA_VERSION, "key": spec.key, "phase": spec.phase,
               "setting": spec.setting.key, "target_ms": target, "strategy": spec.strategy,
               "config": spec.config, "options": spec.options, "seed": spec.seed,
               "strategy_seed": spec.strategy_seed,
               "queries": len(indices), "distinct": len(seen),
-              "stopped": "budget" if enough() else "query_cap",
+              "stopped": "budget" if enough() or sweep else "query_cap",
               "indices": indices, "repeats": repeats, "seconds": round(seconds, 3),
               "cpu_seconds": round(cpu_seconds, 3),
               "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    if sweep is not None:
+        record["sweep"] = [{k: v for k, v in part.items() if k != "indices"} | {
+            "queries": len(part["indices"])} for part in sweep]
     if frozen_sha256 is not None:
         record["frozen_sha256"] = frozen_sha256
     return record
+
+
+def interleave(parts: Sequence[Sequence[int]]) -> list[int]:
+    """Round-robin merge: the first element of every part, then the second, ... (a shorter
+    part simply ends)."""
+    out: list[int] = []
+    for k in range(max((len(p) for p in parts), default=0)):
+        out += [p[k] for p in parts if k < len(p)]
+    return out
 
 
 # -- the raw store: JSON lines, a lock, claims --------------------------------------------------
@@ -629,6 +683,38 @@ def comparisons() -> list[tuple[str, str]]:
     return pairs
 
 
+FRONT_METRICS = ("hv2_query", "hv3_query")
+
+
+def front_comparisons() -> list[tuple[str, str]]:
+    """The multi-objective family: ``rl-sweep`` against every other strategy, and the two
+    Pareto samplers against random; 'a has the larger hypervolume fraction than b'."""
+    pairs = [("rl-sweep", s) for s in ALL_STRATEGIES if s != "rl-sweep"]
+    pairs += [(s, "random") for s in ("motpe", "nsga2")]
+    return pairs
+
+
+def mann_whitney_holm(runs: dict[str, list[dict[str, Any]]], metrics: dict[str, str],
+                      pairs: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    """One-sided Mann-Whitney U for every (metric, key budget, pair), Holm-adjusted over
+    all of them together."""
+    from scipy.stats import mannwhitneyu
+
+    tests = []
+    for metric, alternative in metrics.items():
+        for b in KEY_BUDGETS:
+            for a, c in pairs:
+                x = [value(m, metric, b) for m in runs[a]]
+                y = [value(m, metric, b) for m in runs[c]]
+                p = float(mannwhitneyu(x, y, alternative=alternative).pvalue) \
+                    if len(x) > 1 else 1.0
+                tests.append({"metric": metric, "budget": b, "a": a, "b": c,
+                              "alternative": alternative, "p": p})
+    for t, adj in zip(tests, holm([t["p"] for t in tests]), strict=True):
+        t["p_holm"] = adj
+    return tests
+
+
 # -- phases -------------------------------------------------------------------------------------
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -765,7 +851,7 @@ def phase_report(args, data: Nb201Data) -> int:
     for r in reporting:
         if r.get("frozen_sha256") != frozen["sha256"]:
             raise ProtocolError(f"{r['key']} was run with other frozen settings")
-        if r["config"] != frozen["strategies"][r["strategy"]]["config"]:
+        if r["config"] != frozen["strategies"][frozen_as(r["strategy"])]["config"]:
             raise ProtocolError(f"{r['key']} is not the frozen configuration")
         spec = RunSpec("reporting", Setting.from_key(r["setting"]), r["strategy"],
                        r["config"], "{}", int(r["seed"]))
@@ -804,20 +890,20 @@ def phase_report(args, data: Nb201Data) -> int:
 def summarize(records: list[dict[str, Any]], metrics: Metrics, data: Nb201Data
               ) -> dict[str, Any]:
     """Coverage, aggregate tables, curves and tests over the matched reporting runs."""
-    from scipy.stats import mannwhitneyu
-
     planned = reporting_settings(data.devices)
     by: dict[tuple[str, int], dict[str, dict[str, Any]]] = {}
     for r in records:
         by.setdefault((r["setting"], r["seed"]), {})[r["strategy"]] = r
     matched = sorted(k for k, v in by.items() if set(v) >= set(STRATEGIES))
     runs = {s: [metrics.of(by[k][s]) for k in matched] for s in STRATEGIES}
+    front = front_summary(by, metrics)
     seeds_per_setting: dict[str, list[int]] = {}
     for setting, seed in matched:
         seeds_per_setting.setdefault(setting, []).append(seed)
     out: dict[str, Any] = {
         "planned_runs": len(planned) * len(REPORTING_SEEDS) * len(STRATEGIES),
-        "stored_runs": len(records), "matched_runs": len(matched),
+        "stored_runs": sum(r["strategy"] in STRATEGIES for r in records),
+        "matched_runs": len(matched), "front": front,
         "settings_planned": len(planned), "settings_covered": len(seeds_per_setting),
         "seeds_per_setting": seeds_per_setting,
         "uncovered_settings": [s.key for s in planned if s.key not in seeds_per_setting]}
@@ -825,24 +911,7 @@ def summarize(records: list[dict[str, Any]], metrics: Metrics, data: Nb201Data
         return out
 
     def table(keep) -> dict[str, Any]:
-        t: dict[str, Any] = {}
-        for s in STRATEGIES:
-            ms = [m for m in runs[s] if keep(m)]
-            if not ms:
-                continue
-            t[s] = {"runs": len(ms)}
-            for metric in ("regret_query", "regret_distinct", "hv2_query", "hv2_distinct",
-                           "hv3_query", "hv3_distinct"):
-                for b in BUDGETS:
-                    v = np.array([value(m, metric, b) for m in ms])
-                    t[s][f"{metric}_{b}"] = [float(v.mean()), float(
-                        v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else float("nan")]
-            t[s]["distinct_at_300_queries"] = float(np.mean(
-                [m["distinct_at_query_budget"] for m in ms]))
-            t[s]["stopped_at_cap"] = sum(m["stopped"] == "query_cap" for m in ms)
-            t[s]["mean_seconds"] = float(np.mean([m["seconds"] for m in ms]))
-            t[s]["mean_cpu_seconds"] = float(np.mean([m["cpu_seconds"] for m in ms]))
-        return t
+        return aggregate(runs, keep)
 
     out["all"] = table(lambda m: True)
     cpu = sum(out["all"][s]["mean_cpu_seconds"] for s in STRATEGIES)
@@ -860,22 +929,53 @@ def summarize(records: list[dict[str, Any]], metrics: Metrics, data: Nb201Data
     out["curves"] = {s: {view: np.mean([m[f"regret_{view}"] for m in runs[s]],
                                        axis=0).round(4).tolist() for view in VIEWS}
                      for s in STRATEGIES}
-    tests = []
-    for metric, alternative in TESTED_METRICS.items():
-        for b in KEY_BUDGETS:
-            for a, c in comparisons():
-                x = [value(m, metric, b) for m in runs[a]]
-                y = [value(m, metric, b) for m in runs[c]]
-                p = float(mannwhitneyu(x, y, alternative=alternative).pvalue) \
-                    if len(x) > 1 else 1.0
-                tests.append({"metric": metric, "budget": b, "a": a, "b": c,
-                              "alternative": alternative, "p": p})
-    for t, adj in zip(tests, holm([t["p"] for t in tests]), strict=True):
-        t["p_holm"] = adj
-    out["tests"] = tests
+    out["tests"] = mann_whitney_holm(runs, TESTED_METRICS, comparisons())
     out["rl_rank"] = {f"{view}_{b}": 1 + sorted(
         STRATEGIES, key=lambda s: out["all"][s][f"regret_{view}_{b}"][0]).index("rl")
         for view in VIEWS for b in KEY_BUDGETS}
+    return out
+
+
+def aggregate(runs: dict[str, list[dict[str, Any]]], keep=lambda m: True
+              ) -> dict[str, Any]:
+    """Per strategy, over its runs that ``keep`` accepts: mean ± s.e. of every metric at
+    every budget, repeats and cost."""
+    t: dict[str, Any] = {}
+    for s, all_ms in runs.items():
+        ms = [m for m in all_ms if keep(m)]
+        if not ms:
+            continue
+        t[s] = {"runs": len(ms)}
+        for metric in ("regret_query", "regret_distinct", "hv2_query", "hv2_distinct",
+                       "hv3_query", "hv3_distinct"):
+            for b in BUDGETS:
+                v = np.array([value(m, metric, b) for m in ms])
+                t[s][f"{metric}_{b}"] = [float(v.mean()), float(
+                    v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else float("nan")]
+        t[s]["distinct_at_300_queries"] = float(np.mean(
+            [m["distinct_at_query_budget"] for m in ms]))
+        t[s]["stopped_at_cap"] = sum(m["stopped"] == "query_cap" for m in ms)
+        t[s]["mean_seconds"] = float(np.mean([m["seconds"] for m in ms]))
+        t[s]["mean_cpu_seconds"] = float(np.mean([m["cpu_seconds"] for m in ms]))
+    return t
+
+
+def front_summary(by: dict[tuple[str, int], dict[str, dict[str, Any]]], metrics: Metrics
+                  ) -> dict[str, Any]:
+    """The multi-objective comparison over the (setting, seed) runs all eight strategies
+    completed: hypervolume tables, tests (their own Holm family) and ``rl-sweep``'s rank."""
+    matched = sorted(k for k, v in by.items() if set(v) >= set(ALL_STRATEGIES))
+    out: dict[str, Any] = {"matched_runs": len(matched),
+                           "settings_covered": len({k[0] for k in matched})}
+    if not matched:
+        return out
+    runs = {s: [metrics.of(by[k][s]) for k in matched] for s in ALL_STRATEGIES}
+    out["all"] = aggregate(runs)
+    out["tests"] = mann_whitney_holm(runs, {m: "greater" for m in FRONT_METRICS},
+                                     front_comparisons())
+    out["rl_sweep_rank"] = {f"{metric}_{b}": 1 + sorted(
+        ALL_STRATEGIES, key=lambda s: -out["all"][s][f"{metric}_{b}"][0]).index("rl-sweep")
+        for metric in FRONT_METRICS for b in KEY_BUDGETS}
     return out
 
 
@@ -903,10 +1003,12 @@ def _plot(summary: dict[str, Any], path: Path) -> None:
         ax.set_title(f"best-so-far regret per {view}")
         ax.grid(alpha=0.3)
         ax.legend()
+    front = summary["front"]
+    hv_table = front["all"] if front["matched_runs"] else summary["all"]
     for ax, hv in zip(axes[1], ("hv2", "hv3"), strict=True):
-        for s in STRATEGIES:
-            ax.plot(BUDGETS, [summary["all"][s][f"{hv}_query_{b}"][0] for b in BUDGETS],
-                    marker="o", label=s)
+        for s, row in hv_table.items():
+            ax.plot(BUDGETS, [row[f"{hv}_query_{b}"][0] for b in BUDGETS],
+                    marker="o", label=s, linestyle="--" if s in FRONT_STRATEGIES else "-")
         ax.set_xlabel("queries")
         ax.set_ylabel("hypervolume / true hypervolume")
         ax.set_title("(accuracy, latency)" if hv == "hv2" else "(accuracy, latency, MACs)")
@@ -1060,6 +1162,7 @@ def markdown(r: dict[str, Any]) -> str:
         L += ["No reporting run yet.", ""]
         return "\n".join(L)
     L += _reporting_tables(s)
+    L += _front_tables(s["front"])
     return "\n".join(L)
 
 
@@ -1135,6 +1238,51 @@ def _reporting_tables(s: dict[str, Any]) -> list[str]:
     L += ["", f"Over {s['matched_runs']} matched runs of {s['planned_runs'] // len(STRATEGIES)} "
           "planned per strategy; see Coverage.", ""]
     return L
+
+
+def _front_tables(f: dict[str, Any]) -> list[str]:
+    L = ["## Multi-objective front (item 3)", "",
+         "Hypervolume fraction per query of the cells each strategy evaluated, over the "
+         f"(setting, seed) runs that all {len(ALL_STRATEGIES)} strategies completed: "
+         f"{f['matched_runs']} runs per strategy on {f.get('settings_covered', 0)} settings. "
+         "`motpe` and `nsga2` search accuracy and latency as two objectives (the target a "
+         "constraint); `rl-sweep` is `rl` with MnasNet's soft reward run once per target "
+         f"({', '.join(f'p{p}' for p in SWEEP_PERCENTILES)} of the device's latency), "
+         f"{QUERIES // len(SWEEP_PERCENTILES)} queries each, interleaved (its first b queries "
+         "are b/3 of each); the others are the regret runs above (one target, hard reward). "
+         "`motpe` and `rl-sweep` run with the frozen options of `tpe` and `rl` (not tuned "
+         "on their own).", ""]
+    if not f["matched_runs"]:
+        return L + ["No run of all eight strategies yet.", ""]
+    head = "| strategy | " + " | ".join(str(b) for b in BUDGETS) + " |"
+    sep = "| --- |" + " --- |" * len(BUDGETS)
+    for title, metric in (("(accuracy, latency)", "hv2_query"),
+                          ("(accuracy, latency, MACs)", "hv3_query")):
+        L += [f"### Hypervolume fraction, {title}, per query (higher is better)", "",
+              head, sep]
+        for st, row in sorted(f["all"].items(),
+                              key=lambda kv: -kv[1][f"{metric}_{BUDGETS[-1]}"][0]):
+            L.append(f"| {st} | " + " | ".join(_fmt(row[f"{metric}_{b}"], 4)
+                                               for b in BUDGETS) + " |")
+        L.append("")
+    L += [f"### Tests (one-sided Mann-Whitney U, larger hypervolume; Holm over these "
+          f"{len(f['tests'])})", "",
+          "| metric | budget | comparison | p | p (Holm) |", "| --- | --- | --- | --- | --- |"]
+    for t in f["tests"]:
+        mark = " *" if t["p_holm"] < 0.05 else ""
+        L.append(f"| {t['metric']} | {t['budget']} | {t['a']} larger than {t['b']} | "
+                 f"{t['p']:.3g} | {t['p_holm']:.3g}{mark} |")
+    L += ["", "Generated summary:", ""]
+    for metric in FRONT_METRICS:
+        for b in KEY_BUDGETS:
+            best = max(ALL_STRATEGIES, key=lambda st: f["all"][st][f"{metric}_{b}"][0])
+            ps = [t for t in f["tests"] if t["metric"] == metric and t["budget"] == b
+                  and t["a"] == "rl-sweep"]
+            L.append(f"- {metric}, {b} queries: `rl-sweep` ranks "
+                     f"{f['rl_sweep_rank'][f'{metric}_{b}']} of {len(ALL_STRATEGIES)} "
+                     f"(largest: `{best}`); Holm p that it is larger: "
+                     + ", ".join(f"vs {t['b']} {t['p_holm']:.3g}" for t in ps) + ".")
+    return L + [""]
 
 
 # -- command line -------------------------------------------------------------------------------

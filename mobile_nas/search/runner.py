@@ -2,7 +2,7 @@
 
 Every trial suggests the space's decisions (so the study is readable with plain Optuna),
 stores the user attributes ``arch``, ``accuracy``, ``latency_ms``, ``macs``, ``params``,
-``reward`` and ``feasible``, and returns the reward (``nsga2``: accuracy and the targeted
+``reward`` and ``feasible``, and returns the reward (``nsga2``, ``motpe``: accuracy and the targeted
 metrics, with the targets as Optuna constraints). The study lives in
 ``sqlite:///RUN_DIR/study.db`` unless ``storage`` names another database. Heartbeats mark the
 trials of killed processes failed, so ``resume`` reaches ``trials`` finished trials without
@@ -125,7 +125,12 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
     import optuna
 
     from mobile_nas.search.costs import measured_latency_fn, table_latency_fn
-    from mobile_nas.search.sampler import STATE_FILE, make_sampler, strategy_names
+    from mobile_nas.search.sampler import (
+        MULTI_OBJECTIVE_STRATEGIES,
+        STATE_FILE,
+        make_sampler,
+        strategy_names,
+    )
     from mobile_nas.space import get_space
 
     t0 = time.time()
@@ -182,7 +187,7 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
     if evaluator.space.name != space.name:
         raise SearchError(f"the evaluator scores space {evaluator.space.name!r}, not "
                           f"{space.name!r}")
-    multi = config.strategy == "nsga2"
+    multi = config.strategy in MULTI_OBJECTIVE_STRATEGIES
     sampler = make_sampler(config.strategy, space=space, seed=seed,
                            state_path=None if config.storage == "memory"
                            else out_dir / STATE_FILE,
@@ -421,7 +426,7 @@ def _objective(space: SearchSpace, evaluator: Evaluator, cost_model: CostModel,
                        ("params", costs.params), ("reward", value),
                        ("feasible", reward.feasible(metrics))):
             trial.set_user_attr(key, v)
-        if multi:  # NSGA-II's constraint: every metric at most its target
+        if multi:  # the Pareto strategies' constraint: every metric at most its target
             for t in reward.targets:
                 trial.set_constraint(t.metric, metrics[t.metric] / t.value - 1.0)
             return (accuracy, *(metrics[t.metric] for t in reward.targets))

@@ -47,7 +47,10 @@ from mobile_nas.space.base import SearchSpace
 from mobile_nas.weightfile import WeightFile, pack_tensors, unpack_tensors
 
 #: Strategies provided by Optuna's own samplers rather than a :class:`Strategy`.
-OPTUNA_STRATEGIES = ("tpe", "nsga2")
+OPTUNA_STRATEGIES = ("tpe", "motpe", "nsga2")
+#: Strategies that search a Pareto front: accuracy up and every targeted metric down as
+#: separate objectives (each target a constraint) instead of one scalar reward.
+MULTI_OBJECTIVE_STRATEGIES = ("motpe", "nsga2")
 #: The state file ``run_search`` keeps in its run folder, and the one of earlier releases.
 STATE_FILE = "strategy_state.safetensors"
 LEGACY_STATE_FILE = "strategy_state.pt"
@@ -248,9 +251,10 @@ def make_sampler(name: str, *, space: SearchSpace, seed: int | None = None,
                  state_path: str | os.PathLike | None = None,
                  constraints_func: ConstraintsFn | None = None,
                  **options: Any) -> BaseSampler:
-    """The Optuna sampler of strategy ``name`` (``tpe``, ``nsga2`` or a registered
-    :class:`Strategy` such as ``rl``, ``random``, ``evolution``)."""
-    if name == "tpe":
+    """The Optuna sampler of strategy ``name`` (``tpe``, ``motpe`` (multi-objective TPE,
+    Ozaki et al. 2020), ``nsga2`` or a registered :class:`Strategy` such as ``rl``,
+    ``random``, ``evolution``)."""
+    if name in ("tpe", "motpe"):
         return optuna.samplers.TPESampler(seed=seed, multivariate=True,
                                           constraints_func=constraints_func, **options)
     if name == "nsga2":

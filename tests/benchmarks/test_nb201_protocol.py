@@ -61,9 +61,15 @@ def test_the_plans_are_disjoint_and_complete():
     assert {s.pair for s in settings} >= {("pixel3", "cifar100_test"),
                                           ("pixel3", "imagenet16_test")}
     frozen = {"strategies": {s: {"config": 0, "options": {}} for s in P.STRATEGIES}}
+    frozen["strategies"]["rl"] = {"config": 3, "options": {"elite_fraction": 0.1}}
     report = P.reporting_plan(DEVICES, frozen)
     tune = P.tuning_plan()
-    assert len(report) == 105 * 20 * len(P.STRATEGIES)
+    assert len(report) == 105 * 20 * (len(P.STRATEGIES) + 2)
+    # the multi-objective variants run with the frozen options of the strategy they extend
+    sweep = [s for s in report if s.strategy == "rl-sweep"]
+    assert len(sweep) == 105 * 20
+    assert all(s.config == 3 and s.options == {"elite_fraction": 0.1} for s in sweep)
+    assert all(s.config == 0 and s.options == {} for s in report if s.strategy == "motpe")
     assert len(tune) == 20 * sum(len(g) for g in P.TUNING_GRID.values())
     for spec in report + tune:
         P.check_run(spec.phase, spec.setting, spec.seed)
@@ -78,7 +84,7 @@ def test_the_plans_are_disjoint_and_complete():
     assert all(len(v) == 1 for v in per_run.values())
     seeds = [next(iter(v)) for v in per_run.values()]
     assert len(set(seeds)) == len(seeds) and not set(seeds) & set(P.TUNING_SEEDS)
-    first = report[:len(P.STRATEGIES) * 30]  # a first chunk: seed 0, settings spread out
+    first = report[:len(P.ALL_STRATEGIES) * 30]  # a first chunk: seed 0, settings spread out
     assert {s.seed for s in first} == {0}
     assert len({s.setting.device for s in first}) >= 8
     assert {s.setting.dataset for s in first} == set(P.DATASETS)
@@ -101,6 +107,11 @@ def test_every_strategy_gets_the_same_tuning_budget():
         assert len({json.dumps(o, sort_keys=True) for o in grid}) == len(grid)
         for options in grid:
             make_sampler(s, space=space, seed=0, **options)  # every option is valid
+
+
+def test_interleave_takes_one_of_each_part_in_turn():
+    assert P.interleave([[1, 2, 3], [10, 20, 30], [7, 8]]) == [1, 10, 7, 2, 20, 8, 3, 30]
+    assert P.interleave([]) == []
 
 
 def test_holm_adjusts_step_down():
@@ -191,6 +202,31 @@ def test_runs_end_to_end_with_stored_indices(tmp_path, monkeypatch):
 
 
 @pytest.mark.skipif(not (DATA / "accuracy.csv").is_file(), reason="needs ../shared/data/nb201")
+def test_the_front_strategies_run_and_rl_sweep_interleaves_its_targets(tmp_path, monkeypatch):
+    monkeypatch.setattr(P, "QUERIES", 12)
+    monkeypatch.setattr(P, "DISTINCT", 12)
+    monkeypatch.setattr(P, "QUERY_CAP", 40)
+    data = P.Nb201Data(DATA)
+    setting = P.Setting("fpga", "cifar10_test", 50)
+    sweep = P.execute(P.RunSpec("reporting", setting, "rl-sweep", 0, "{}", 0), data)
+    lat = data.latency("fpga")
+    assert [part["percentile"] for part in sweep["sweep"]] == [25, 50, 75]
+    assert [part["queries"] for part in sweep["sweep"]] == [4, 4, 4]
+    assert sweep["queries"] == 12 and sweep["stopped"] == "budget"
+    for part in sweep["sweep"]:
+        assert part["target_ms"] == pytest.approx(float(P.np.percentile(lat,
+                                                                         part["percentile"])))
+    # the soft-reward run at the 25th percentile is not the one at the 75th
+    assert sweep["indices"][0::3] != sweep["indices"][2::3]
+    assert sweep["repeats"] == [i for i, f in enumerate(P.repeat_flags(sweep["indices"])) if f]
+    motpe = P.execute(P.RunSpec("reporting", setting, "motpe", 0, "{}", 0), data)
+    assert motpe["queries"] >= 12 and motpe["distinct"] >= 12
+    for r in (sweep, motpe):
+        m = P.Metrics(data).of(r)
+        assert 0 < m["hv2_query_10"] <= 1 and 0 < m["hv3_query_10"] <= 1
+
+
+@pytest.mark.skipif(not (DATA / "accuracy.csv").is_file(), reason="needs ../shared/data/nb201")
 def test_report_is_generated_from_stored_runs_and_states_coverage(tmp_path, monkeypatch):
     import numpy as np
 
@@ -233,10 +269,15 @@ def test_report_is_generated_from_stored_runs_and_states_coverage(tmp_path, monk
     assert s["matched_runs"] == 6 and s["stored_runs"] == 2 * 3 * 6 + 1
     assert s["settings_covered"] == 2 and len(s["uncovered_settings"]) == 103
     assert len(s["tests"]) == len(P.TESTED_METRICS) * 2 * len(P.comparisons())
+    f = s["front"]  # the eight-strategy hypervolume comparison, its own Holm family
+    assert f["matched_runs"] == 6 and set(f["all"]) == set(P.ALL_STRATEGIES)
+    assert len(f["tests"]) == len(P.FRONT_METRICS) * 2 * len(P.front_comparisons())
+    assert 1 <= f["rl_sweep_rank"]["hv2_query_10"] <= 8
     assert all(0 <= t["p"] <= t["p_holm"] <= 1 for t in s["tests"])
     md = out.with_suffix(".md").read_text()
     assert "36 of 12600 planned runs" not in md and "37 of 12600 planned runs stored" in md
     assert "seeds 0-2 on 2 settings" in md and "Not run yet: 103 settings" in md
+    assert "## Multi-objective front" in md and "6 runs per strategy on 2 settings" in md
     assert s["projected_cpu_hours"]["left"] == pytest.approx(
         6 * 0.05 * (105 * 20 - 6) / 3600)
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"

@@ -130,12 +130,19 @@ def test_resume_continues_to_n_and_restores_the_controller(tmp_path, width_evalu
     assert final["state"]["updates"] == 5  # continued from 3 updates, not from scratch
 
 
-def test_nsga2_uses_objectives_and_constraints(tmp_path, width_evaluator):
-    run_search(_config(tmp_path, strategy="nsga2", trials=6, strategy_options={}),
+@pytest.mark.parametrize("strategy", ["nsga2", "motpe"])
+def test_pareto_strategies_use_objectives_and_constraints(tmp_path, width_evaluator, strategy):
+    run_search(_config(tmp_path, strategy=strategy, trials=6, strategy_options={}),
                evaluator=width_evaluator, latency_fn=macs_latency_ms)
     trials = _complete(tmp_path)
     assert all(len(t.values) == 2 for t in trials)
+    assert all(t.values[0] == pytest.approx(t.user_attrs["accuracy"]) for t in trials)
     assert all(t.values[1] == pytest.approx(t.user_attrs["latency_ms"]) for t in trials)
+    # the target (5 ms) is a constraint: latency / target - 1, feasible at or below 0
+    for t in trials:
+        constraint = next(v for k, v in t.system_attrs.items() if k.endswith(":latency_ms"))
+        assert constraint == pytest.approx(t.user_attrs["latency_ms"] / 5.0 - 1.0)
+        assert (constraint <= 0) == t.user_attrs["feasible"]
 
 
 def _worker(out, storage, trials, strategy="rl", delay_s=0.3, die_at=None):

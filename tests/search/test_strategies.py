@@ -13,7 +13,7 @@ OWN = ["random", "evolution", "local", "rl"]
 
 
 def test_every_strategy_name_is_known():
-    assert set(strategy_names()) == {"random", "evolution", "local", "rl", "tpe", "nsga2"}
+    assert set(strategy_names()) == {"random", "evolution", "local", "rl", "tpe", "motpe", "nsga2"}
     assert set(OWN) <= set(STRATEGIES.names())
 
 
