@@ -68,7 +68,9 @@ Storage: raw runs are JSON lines (``benchmarks/results/nb201_protocol/{tuning,re
 jsonl``), one complete record per line, appended under a file lock and fsynced. A process
 claims a run before starting it (``.claims/``; a claim of a dead process is taken over), so
 several processes share the work, and killing one loses only its run in progress; a rerun
-skips every stored run. The ``report`` phase writes ``benchmarks/results/nb201_protocol.
+skips every stored run. ``pack`` moves the stored reporting lines into a gzip part
+(``reporting.part-NNN.jsonl.gz``, read like the live file) before they are committed. The
+``report`` phase writes ``benchmarks/results/nb201_protocol.
 {json,md,png}`` from the stored runs alone, and states which settings and seeds they cover.
 
 Run (each phase resumable; ``--max-minutes`` / ``--max-runs`` run a chunk)::
@@ -78,6 +80,7 @@ Run (each phase resumable; ``--max-minutes`` / ``--max-runs`` run a chunk)::
     python benchmarks/nb201_protocol.py freeze   # the tuning table -> frozen.json
     python benchmarks/nb201_protocol.py run      # the reporting set (12,600 runs)
     python benchmarks/nb201_protocol.py report   # markdown, JSON summary and plots
+    python benchmarks/nb201_protocol.py pack     # stored reporting runs -> a gzip part
 """
 
 from __future__ import annotations
@@ -468,7 +471,10 @@ class RunStore:
     Appends happen under an exclusive ``flock`` and are fsynced; a line torn by a kill is
     ignored (and its run redone). Claims (``.claims/<phase>/<hash>``) keep processes that
     share the store from running the same run; a claim whose process is dead (same host) or
-    older than ``CLAIM_TTL_S`` is taken over.
+    older than ``CLAIM_TTL_S`` is taken over. :meth:`pack` moves the appended lines into a
+    gzip part (``<stem>.part-NNN.jsonl.gz``, read like the live file) to keep the committed
+    store small; processes sharing the store notice (the live file is a new inode) and
+    re-read.
     """
 
     def __init__(self, path: Path) -> None:
@@ -478,8 +484,43 @@ class RunStore:
         self.claims = self.path.parent / ".claims" / self.path.stem
         self.claims.mkdir(parents=True, exist_ok=True)
         self._offset = 0
+        self._inode: int | None = -1  # -1: nothing read yet; None: no live file
         self._records: dict[str, dict[str, Any]] = {}
         self.torn = 0
+
+    def parts(self) -> list[Path]:
+        return sorted(self.path.parent.glob(f"{self.path.stem}.part-*.jsonl.gz"))
+
+    def _read_lines(self, data: bytes) -> None:
+        for line in data.split(b"\n"):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                self.torn += 1  # a write cut by a kill: its run was not recorded
+                continue
+            self._records.setdefault(rec["key"], rec)
+
+    def pack(self) -> int:
+        """Moves every complete line of the live file into a new gzip part and empties the
+        live file (a torn last line is dropped: its run was not recorded). Returns the
+        number of lines packed. A kill between the two steps leaves records in both places,
+        which reading de-duplicates by key."""
+        import gzip
+
+        with self._locked():
+            data = self.path.read_bytes() if self.path.exists() else b""
+            end = data.rfind(b"\n")
+            if end < 0:
+                return 0
+            lines = data[:end + 1]
+            part = self.path.parent / f"{self.path.stem}.part-{len(self.parts()):03d}.jsonl.gz"
+            with atomic_path(part) as tmp:
+                tmp.write_bytes(gzip.compress(lines, compresslevel=9, mtime=0))
+            with atomic_path(self.path) as tmp:
+                tmp.write_bytes(b"")
+            return lines.count(b"\n")
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -491,7 +532,14 @@ class RunStore:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     def _refresh(self) -> None:
-        if not self.path.exists():
+        import gzip
+
+        inode = self.path.stat().st_ino if self.path.exists() else None
+        if inode != self._inode:  # first read, or packed by some process: read it all
+            self._records, self._offset, self.torn, self._inode = {}, 0, 0, inode
+            for part in self.parts():
+                self._read_lines(gzip.decompress(part.read_bytes()))
+        if inode is None:
             return
         with open(self.path, "rb") as fh:
             fh.seek(self._offset)
@@ -499,15 +547,7 @@ class RunStore:
         end = data.rfind(b"\n")
         if end < 0:
             return
-        for line in data[:end].split(b"\n"):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                self.torn += 1  # a write cut by a kill: its run was not recorded
-                continue
-            self._records.setdefault(rec["key"], rec)
+        self._read_lines(data[:end])
         self._offset += end + 1
 
     def records(self) -> list[dict[str, Any]]:
@@ -1288,7 +1328,9 @@ def _front_tables(f: dict[str, Any]) -> list[str]:
 # -- command line -------------------------------------------------------------------------------
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("phase", choices=("cost", "tune", "freeze", "run", "report"))
+    p.add_argument("phase", choices=("cost", "tune", "freeze", "run", "report", "pack"),
+                   help="pack: move the reporting runs stored so far into a gzip part "
+                        "(before committing them)")
     p.add_argument("--data", default=str(DEFAULT_DATA))
     p.add_argument("--store", default=str(STORE), help="folder of the raw runs")
     p.add_argument("--out", default=str(OUT), help="report prefix (.json/.md/.png)")
@@ -1305,6 +1347,10 @@ def main(argv=None) -> int:
             return phase_freeze(args, data)
         if args.phase == "report":
             return phase_report(args, data)
+        if args.phase == "pack":
+            n = RunStore(Path(args.store) / "reporting.jsonl").pack()
+            print(f"{n} reporting runs packed")
+            return 0
         import torch
 
         torch.set_num_threads(1)

@@ -144,6 +144,24 @@ def test_store_resumes_without_losing_or_repeating(tmp_path):
     assert again.claim_next(plan) == plan[1]
 
 
+def test_packed_runs_are_read_back_and_a_sharing_process_notices(tmp_path):
+    store = P.RunStore(tmp_path / "reporting.jsonl")
+    other = P.RunStore(tmp_path / "reporting.jsonl")  # another process on the same store
+    for seed in range(3):
+        store.append(_record(_spec(seed)))
+    assert len(other.done()) == 3
+    with open(store.path, "ab") as fh:
+        fh.write(b'{"key": "torn')  # a kill in the middle of an append
+    assert store.pack() == 3
+    assert store.path.read_bytes() == b"" and len(store.parts()) == 1
+    store.append(_record(_spec(3)))
+    assert P.RunStore(tmp_path / "reporting.jsonl").done() == {_spec(k).key for k in range(4)}
+    assert other.done() == {_spec(k).key for k in range(4)}  # re-read after the pack
+    assert store.pack() == 1 and len(store.parts()) == 2
+    assert P.RunStore(tmp_path / "reporting.jsonl").done() == {_spec(k).key for k in range(4)}
+    assert store.pack() == 0
+
+
 def test_a_torn_line_is_ignored_and_the_next_append_is_whole(tmp_path):
     plan = [_spec(s) for s in (100, 101)]
     store = P.RunStore(tmp_path / "tuning.jsonl")
