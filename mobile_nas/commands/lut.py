@@ -166,7 +166,7 @@ def _register_check(lut: argparse._SubParsersAction) -> None:
         description="Export the reference architectures of the space and N random ones the "
                     "table covers, measure them end to end (interleaved, with the table's "
                     "threads, provider and clock) and report mean absolute percentage error, "
-                    "the share within 5%% and 10%%, Spearman and Kendall rank correlation, and "
+                    "the share within 5% and 10%, Spearman and Kendall rank correlation, and "
                     "a scatter plot PNG. Example: mobile-nas lut check --table "
                     "latency_tables/fmnist28.json --n 20")
     p.add_argument("--table", "-t", required=True, metavar="T.json")

@@ -320,7 +320,8 @@ _README = """# mobile-nas latency bundle ({space}, {n} models)
 Time these ONNX models on the target device and bring `results.json` back:
 
     pip install numpy onnxruntime        # nothing else is needed
-    python run_lut.py bundle.zip --out results.json --threads 1
+    python run_lut.py . --out results.json --threads 1    # here, in the extracted folder
+    # (or, beside the zip: python run_lut.py bundle.zip ...)
     # killed? run it again with --resume: finished chunks are kept
 
 then, on the machine with mobile-nas:
