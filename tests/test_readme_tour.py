@@ -36,6 +36,8 @@ stale silently):
   (which would add the layers of 14 random networks); ``lut build --calibrate 8`` of
   nb201@r28-c1: 3 calibration and 2 held-out networks (the least it takes), 2 rounds;
   ``lut check --n 10``: 2 random networks, 2 rounds;
+* ``lut build --out latency_tables/T.json`` (a shipped table's path) writes ``T.json`` in
+  the tour's folder, whose ``latency_tables/`` links the repository's;
 * placeholders: ``ARCH`` is a NASNet architecture, ``$(hostname)-$$`` a fixed name, the
   PostgreSQL URL an SQLite file (no database server in tests), ``../shared/data/nb201`` the
   repository's sibling folder (skipped where it is absent);
@@ -305,6 +307,10 @@ SUBSTITUTIONS = [
      "the fewest calibration networks lut build takes: 3, and 2 held out"),
     (r"^mobile-nas lut check .*--n 10", lambda a: _set(a, "--n", "2") + ["--rounds", "2"],
      "2 random networks"),
+    (r"^mobile-nas lut build .*--out latency_tables/",
+     lambda a: _set(a, "--out", Path(a[a.index("--out") + 1]).name),
+     "a table the README writes into latency_tables/ goes beside the tour instead (the "
+     "folder links the repository's shipped tables)"),
     (r"^mobile-nas transfer ARCH ", lambda a: [NASNET if t == "ARCH" else t for t in a],
      "ARCH is a placeholder"),
     (r"\$\(hostname\)-\$\$", lambda a: [t.replace("$(hostname)-$$", "host-1") for t in a],

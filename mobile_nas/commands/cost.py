@@ -26,8 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--measure", action="store_true",
                    help="export to ONNX and time it with onnxruntime: adds measured_ms, the "
                         "same statistic as latency_ms (wall-clock median without --table) "
-                        "over 100 runs, with the table's (or the requested) threads and "
-                        "provider")
+                        "over 100 runs, with the table's (or the requested) threads, "
+                        "provider and precision (int8: the INT8 QDQ export, quantized as "
+                        "'export --int8' quantizes)")
     p.add_argument("--threads", type=positive_int, metavar="N",
                    help="intra-op threads the latency is for: a --table built for others is "
                         "refused (default: the table's, else 1)")
@@ -36,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "for another is refused (default: the table's, else CPU)")
     p.add_argument("--precision", choices=PRECISIONS,
                    help="precision the latency is for: a --table built for another is "
-                        "refused (default: the table's)")
+                        "refused (default: the table's, else fp32)")
     add_json_arg(p)
     p.set_defaults(handler=_cost)
 
@@ -63,5 +64,6 @@ def _cost(args: argparse.Namespace) -> int:
                             ("measured_ms", "measured", "measured_statistic")):
         if key in record:
             print(f"{key:<12}{record[key]:.3f} ms ({what} {record[stat]}, "
-                  f"{record['threads']} thread(s), {record['provider']})")
+                  f"{record['threads']} thread(s), {record['provider']}, "
+                  f"{record['precision']})")
     return 0

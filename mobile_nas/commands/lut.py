@@ -53,7 +53,10 @@ def _register_build(lut: argparse._SubParsersAction) -> None:
                     "networks measured end to end (wall-clock median, what users measure) and "
                     "checked on --held-out others; the build ends by printing that check. With "
                     "--arch, the layers of a few random networks of the space (--seed) are "
-                    "added so that enough networks are covered. Example: "
+                    "added so that enough networks are covered. --precision int8 times every "
+                    "layer and calibration network as the INT8 QDQ graph 'export --int8' "
+                    "writes (same quantizer), in a table of its own (e.g. --out "
+                    "fmnist28_int8.json). Example: "
                     "mobile-nas lut build --space fmnist28 --out my.json --resume")
     p.add_argument("--space", "-s", required=True, metavar="S", help="search space")
     p.add_argument("--out", "-o", required=True, metavar="T.json", help="table to write")
@@ -63,7 +66,13 @@ def _register_build(lut: argparse._SubParsersAction) -> None:
                         "JSON file)")
     _add_timing_args(p)
     p.add_argument("--precision", choices=BUILDABLE_PRECISIONS, default="fp32",
-                   help="precision of the timed layers (default fp32)")
+                   help="precision of the timed models (default fp32); int8: each layer's "
+                        "and each calibration network's ONNX export quantized by the "
+                        "quantizer of 'export --int8' (static QDQ, per-channel int8 weights, "
+                        "uint8 activations, calibrated on random uint8 inputs of the model's "
+                        "shape), recorded in the table's metadata; --resume refuses a table "
+                        "of the other precision, and 'search --precision int8' needs such a "
+                        "table")
     p.add_argument("--rounds", type=positive_int, default=10,
                    help="interleaved rounds per key (default 10)")
     p.add_argument("--runs-per-round", type=positive_int, default=3,

@@ -13,6 +13,7 @@ from mobile_nas.commands._common import (
     positive_int,
     print_json,
 )
+from mobile_nas.cost.latency.settings import PRECISIONS
 
 
 def _strategy_names() -> list[str]:
@@ -40,7 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "--storage); kill it at any time and rerun with --resume. Outputs: "
                     "RUN_DIR/best.json, pareto.json, trials.csv, pareto.png.",
         epilog="Example: mobile-nas search --space fmnist28 --dataset fashion-mnist "
-               "--strategy rl --latency-target-ms 1.5 --preset quick --trials 30 --out RUN",
+               "--strategy rl --latency-target-ms 1.5 --preset quick --trials 30 --out RUN. "
+               "INT8 latency: add --precision int8 --table T_int8.json (a table built with "
+               "'mobile-nas lut build --space fmnist28 --precision int8 --out T_int8.json').",
     )
     p.add_argument("--space", "-s", required=True, metavar="S", help="search space name")
     p.add_argument("--dataset", "-d", default="fashion-mnist", metavar="D",
@@ -71,6 +74,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                   "of the space)")
     src.add_argument("--measure", action="store_true",
                      help="measure every architecture end to end in onnxruntime instead")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="precision whose latency is optimized (default fp32). int8: predicted "
+                        "by a table built with 'lut build --precision int8' (a --table of "
+                        "another precision is refused; without --table, the space's shipped "
+                        "<space>_int8.json), or with --measure the INT8 QDQ export timed end "
+                        "to end")
     p.add_argument("--evaluator", default="supernet",
                    choices=("supernet", "proxy", "naswot", "synflow", "table"),
                    help="accuracy from a trained weight-sharing supernet with BN "
@@ -147,7 +156,8 @@ def _search(args: argparse.Namespace) -> int:
         space=args.space, strategy=args.strategy, trials=args.trials, out_dir=args.out,
         dataset=args.dataset, data_dir=args.data_dir,
         latency_target_ms=args.latency_target_ms, macs_target=args.macs_target,
-        reward=args.reward, table=args.table, measure=args.measure, storage=args.storage,
+        reward=args.reward, table=args.table, measure=args.measure,
+        precision=args.precision, storage=args.storage,
         study_name=args.study_name, resume=args.resume, seed=args.seed,
         split_seed=args.split_seed, skip_margin=args.skip_margin, preset=args.preset,
         supernet=args.supernet, train_supernet=args.train_supernet, evaluator=args.evaluator,
@@ -157,7 +167,8 @@ def _search(args: argparse.Namespace) -> int:
 
     evaluator, latency_fn = table_search_inputs(
         space=args.space, evaluator=args.evaluator, accuracy_csv=args.accuracy_csv,
-        latency_csv=args.latency_csv, table=args.table, measure=args.measure)
+        latency_csv=args.latency_csv, table=args.table, measure=args.measure,
+        precision=args.precision)
     result = run_search(config, evaluator=evaluator, latency_fn=latency_fn)
     from mobile_nas.report.pareto import plot_run_pareto
 

@@ -23,7 +23,7 @@ class CostSummary:
     """Costs of one architecture. ``latency_ms``: the table's calibrated prediction (None
     without a table); ``measured_ms``: onnxruntime end to end (None unless measured); both
     rounded to 0.1 µs; each with the statistic it is (e.g. "wall-clock median") and the
-    threads and provider it is for."""
+    threads, provider and precision it is for."""
 
     arch: Architecture
     macs: int
@@ -34,17 +34,19 @@ class CostSummary:
     measured_statistic: str | None = None
     threads: int | None = None
     provider: str | None = None
+    precision: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """``arch, space, macs, params`` and whichever latencies are known, with their
-        statistics, threads and provider."""
+        statistics, threads, provider and precision."""
         record: dict[str, Any] = {"arch": self.arch.to_string(), "space": self.arch.space,
                                   "macs": self.macs, "params": self.params}
         for key in ("latency_ms", "latency_statistic", "measured_ms", "measured_statistic"):
             if getattr(self, key) is not None:
                 record[key] = getattr(self, key)
         if self.latency_ms is not None or self.measured_ms is not None:
-            record.update(threads=self.threads, provider=self.provider)
+            record.update(threads=self.threads, provider=self.provider,
+                          precision=self.precision)
         return record
 
 
@@ -52,7 +54,8 @@ def summarize_costs(arch: Architecture, *, table: str | os.PathLike | None = Non
                     measure: bool = False,
                     request: TableRequest | None = None) -> CostSummary:
     """MACs and params of ``arch``; with ``table`` its predicted latency (a table that does
-    not meet ``request`` is refused); with ``measure`` its ONNX export timed with onnxruntime
+    not meet ``request`` is refused); with ``measure`` its ONNX export (at the table's or
+    requested precision) timed with onnxruntime
     (:func:`mobile_nas.cost.latency.estimate.arch_latency`: the statistic the table
     predicts, the wall-clock median of :data:`MEASURE_RUNS` runs without one)."""
     from mobile_nas.cost.model_costs import model_costs
@@ -67,7 +70,7 @@ def summarize_costs(arch: Architecture, *, table: str | os.PathLike | None = Non
     return CostSummary(arch, costs.macs, costs.params, latency_ms=lat.predicted_ms,
                        measured_ms=lat.measured_ms, latency_statistic=lat.predicted_statistic,
                        measured_statistic=lat.measured_statistic, threads=lat.threads,
-                       provider=lat.provider)
+                       provider=lat.provider, precision=lat.precision)
 
 
 @dataclass(frozen=True)

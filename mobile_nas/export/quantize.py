@@ -18,16 +18,19 @@ from mobile_nas.export.verify import pixels
 
 
 class _Calibration:
-    """An onnxruntime ``CalibrationDataReader`` over uint8 images, in batches."""
+    """An onnxruntime ``CalibrationDataReader`` over uint8 images, in batches, fed as
+    float pixels in [0, 1] to the input named ``input_name``."""
 
-    def __init__(self, images_uint8: torch.Tensor, batch_size: int = 64) -> None:
+    def __init__(self, images_uint8: torch.Tensor, batch_size: int = 64,
+                 input_name: str = INPUT_NAME) -> None:
         self._batches = [pixels(images_uint8[i:i + batch_size])
                          for i in range(0, len(images_uint8), batch_size)]
+        self._input_name = input_name
         self._it = iter(self._batches)
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         batch = next(self._it, None)
-        return None if batch is None else {INPUT_NAME: batch}
+        return None if batch is None else {self._input_name: batch}
 
     def rewind(self) -> None:
         self._it = iter(self._batches)
@@ -44,8 +47,10 @@ def quantize_int8(fp32_path: str | os.PathLike, out: str | os.PathLike,
 
     The fp32 model is first pre-processed (shape inference, graph optimization, BN folding),
     as onnxruntime recommends; ``calibration_images`` (uint8 N×C×H×W) set the activation
-    ranges (``method``: minmax, entropy or percentile). A model with a fixed batch (the
-    mobile profile) is calibrated in batches of that size.
+    ranges (``method``: minmax, entropy or percentile), fed as float pixels in [0, 1] to the
+    model's one input (``pixels`` for deployables; latency tables quantize single layers and
+    networks whose input is named ``input``). A model with a fixed batch (the mobile
+    profile, table exports) is calibrated in batches of that size.
     """
     from onnxruntime.quantization import (
         CalibrationMethod,
@@ -72,10 +77,11 @@ def quantize_int8(fp32_path: str | os.PathLike, out: str | os.PathLike,
         # onnxruntime's histogram calibrators print progress on stdout; keep stdout clean.
         # Its per-channel pass logs a root-logger warning for every unfused BatchNorm (cell
         # networks have many) and quantizes those per tensor: expected, so not shown.
+        name, batch = _model_input(pre)
         with atomic_path(out) as tmp_out, contextlib.redirect_stdout(io.StringIO()), \
                 _root_log_level(logging.ERROR):
             quantize_static(str(pre), str(tmp_out),
-                            _Calibration(calibration_images, _fixed_batch(pre) or 64),
+                            _Calibration(calibration_images, batch or 64, name),
                             quant_format=QuantFormat.QDQ, per_channel=per_channel,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                             calibrate_method=methods[method],
@@ -83,13 +89,14 @@ def quantize_int8(fp32_path: str | os.PathLike, out: str | os.PathLike,
                                            "ActivationSymmetric": False})
 
 
-def _fixed_batch(path: Path) -> int | None:
-    """The model input's batch size when it is fixed, else None."""
+def _model_input(path: Path) -> tuple[str, int | None]:
+    """The model input's name, and its batch size when fixed (else None)."""
     import onnx
 
-    dim = onnx.load(str(path), load_external_data=False).graph.input[0].type.tensor_type \
-        .shape.dim[0]
-    return dim.dim_value if dim.HasField("dim_value") and dim.dim_value > 0 else None
+    graph_input = onnx.load(str(path), load_external_data=False).graph.input[0]
+    dim = graph_input.type.tensor_type.shape.dim[0]
+    return graph_input.name, (dim.dim_value if dim.HasField("dim_value") and dim.dim_value > 0
+                              else None)
 
 
 @contextlib.contextmanager

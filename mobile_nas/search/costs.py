@@ -81,38 +81,60 @@ def _layer_macs_params(key: LayerKey) -> tuple[int, int]:
     return int(count_macs(layer, (key.cin, key.h, key.w)).macs), int(count_params(layer))
 
 
-def table_latency_fn(space, table_path: str | os.PathLike | None = None
-                     ) -> tuple[LatencyFn, str]:
-    """The predictor of a latency table (default: the shipped table of ``space``).
+def table_latency_fn(space, table_path: str | os.PathLike | None = None, *,
+                     precision: str = "fp32") -> tuple[LatencyFn, str]:
+    """The predictor of a latency table for ``precision`` (default: the table shipped for
+    the space at that precision, see :func:`~mobile_nas.cost.latency.resolve_table`).
 
-    Checks up front that the table covers every layer of the space, so a bad table fails
-    (:class:`CostError`) before any study is touched. Returns the function and a
-    description of its source.
+    Checks up front that the table was built for ``precision`` (else
+    :class:`~mobile_nas.cost.latency.TableMismatchError`, naming the ``lut build`` command
+    that makes one) and covers every layer of the space (else :class:`CostError`), so a bad
+    table fails before any study is touched. Returns the function and a description of its
+    source.
     """
-    from mobile_nas.cost.latency import LatencyPredictor, LatencyTable, resolve_table
+    from mobile_nas.cost.latency import (
+        LatencyPredictor,
+        LatencyTable,
+        TableMismatchError,
+        TableRequest,
+        resolve_table,
+    )
 
-    path = resolve_table(space.name, table_path)
+    request = TableRequest(precision=precision)
+    path = resolve_table(space.name, table_path, precision=precision)
     if path is None:
+        flag = "" if precision == "fp32" else f" --precision {precision}"
         raise CostError(f"no latency table is shipped for space {space.name!r}; build one "
-                        f"with 'mobile-nas lut build --space {space.name} --out T.json' and "
-                        f"pass --table T.json (or use --measure)")
+                        f"with 'mobile-nas lut build --space {space.name}{flag} --out T.json' "
+                        f"and pass --table T.json (or use --measure)")
     table = LatencyTable.load(path)
     if table.space != space.name:
         raise CostError(f"latency table {str(path)!r} is for space {table.space!r}, not "
                         f"{space.name!r}")
+    try:
+        predictor = LatencyPredictor(table, table_path=str(path), request=request)
+    except TableMismatchError as exc:
+        if precision != "fp32":
+            raise
+        raise TableMismatchError(f"{exc}; or search its {table.precision} latency with "
+                                 f"--precision {table.precision}") from None
     missing = table.missing(space.enumerate_layers())
     if missing:
         raise CostError(
             f"latency table {str(path)!r} lacks {len(missing)} layers of space "
             f"{space.name!r} (first: {missing[0]}); complete it with 'mobile-nas lut build "
-            f"--space {space.name} --out {path} --resume'")
-    predictor = LatencyPredictor(table, table_path=str(path))
+            f"--space {space.name}"
+            + (f" --precision {precision}" if precision != "fp32" else "")
+            + f" --out {path} --resume'")
     return (lambda arch: float(predictor.predict(arch).total_ms)), f"table:{path}"
 
 
-def measured_latency_fn(*, threads: int = 1) -> tuple[LatencyFn, str]:
-    """Latency measured end to end: export to ONNX and time it in onnxruntime (median)."""
+def measured_latency_fn(*, threads: int = 1, precision: str = "fp32") -> tuple[LatencyFn, str]:
+    """Latency measured end to end: export to ONNX (for ``precision='int8'`` quantized as
+    INT8 latency tables quantize it, :mod:`mobile_nas.cost.latency.precision`) and time it
+    in onnxruntime (median)."""
     from mobile_nas.cost.latency.measure import measure_arch_ms
 
-    return (lambda arch: float(measure_arch_ms(arch, threads=threads).p50_ms)), \
+    return (lambda arch: float(measure_arch_ms(arch, threads=threads,
+                                               precision=precision).p50_ms)), \
         f"measured:onnxruntime:{threads}thread"

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mobile_nas.cost.latency.settings import PRECISIONS
 from mobile_nas.errors import MobileNasError
 from mobile_nas.search.costs import CostModel, LatencyFn
 from mobile_nas.search.evaluator import Evaluator
@@ -67,6 +68,8 @@ class SearchConfig:
     reward: str = "hard"  # the target is a budget (see mobile_nas.search.rewards)
     table: str | None = None
     measure: bool = False
+    # the precision latency is predicted (a table built for it) or measured for: fp32, int8
+    precision: str = "fp32"
     storage: str | None = None
     study_name: str = "search"
     resume: bool = False
@@ -119,8 +122,10 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
     counted by ``on_trial`` (benchmarks/nb201_protocol.py).
 
     ``evaluator`` / ``latency_fn`` replace the supernet evaluator and the latency table
-    (library use, benchmarks, tests). Bad input raises a :class:`MobileNasError` before the
-    study is created or changed.
+    (library use, benchmarks, tests). Without ``latency_fn``, latency comes from the table
+    built for ``config.precision`` (a table of another precision is refused, naming the
+    ``lut build`` command that makes one) or is measured at that precision. Bad input raises
+    a :class:`MobileNasError` before the study is created or changed.
     """
     import optuna
 
@@ -148,6 +153,9 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
                           f"{', '.join(strategy_names())}")
     reward = make_reward(latency_target_ms=config.latency_target_ms,
                          macs_target=config.macs_target, kind=config.reward)
+    if config.precision not in PRECISIONS:
+        raise SearchError(f"unknown precision {config.precision!r}; known: "
+                          f"{', '.join(PRECISIONS)}")
     if config.threads is not None:
         import torch
 
@@ -157,8 +165,8 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
     else:
         if config.measure and config.table:
             raise SearchError("pass either --table or --measure, not both")
-        fn, source = measured_latency_fn() if config.measure else \
-            table_latency_fn(space, config.table)
+        fn, source = measured_latency_fn(precision=config.precision) if config.measure \
+            else table_latency_fn(space, config.table, precision=config.precision)
         cost_model = CostModel(latency_fn=fn, source=source)
     out_dir = Path(config.out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -173,7 +181,8 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
         raise SearchError("an in-memory storage cannot be resumed")
     storage_url = config.storage or f"sqlite:///{(out_dir / 'study.db').resolve()}"
     meta = {"space": space.name, "strategy": config.strategy, "dataset": config.dataset,
-            "reward_fn": reward.to_json(), "latency": cost_model.source}
+            "reward_fn": reward.to_json(), "latency": cost_model.source,
+            "precision": config.precision}
     out_dir.mkdir(parents=True, exist_ok=True)
     storage = _open_storage(storage_url, config.heartbeat_s, config.grace_s)
     existed = _check_existing_study(storage, config, meta)
@@ -279,7 +288,9 @@ def _check_existing_study(storage, config: SearchConfig, meta: dict[str, Any]) -
     if not config.resume and n:
         raise SearchError(f"study {config.study_name!r} in {_shown(config)} already has {n} "
                           f"trials; pass --resume to continue it (or use another --out)")
-    for key in ("space", "strategy", "dataset", "reward_fn"):
+    if attrs:  # studies before precisions were recorded optimized fp32 latency
+        attrs = {"precision": "fp32", **attrs}
+    for key in ("space", "strategy", "dataset", "reward_fn", "precision"):
         if key in attrs and attrs[key] != meta[key]:
             raise SearchError(f"cannot resume: the study was run with {key}={attrs[key]!r}, "
                               f"now {key}={meta[key]!r}")

@@ -203,12 +203,14 @@ class _CsvTableEvaluator(TableEvaluator):
 
 def table_search_inputs(*, space: str, evaluator: str = "supernet",
                         accuracy_csv: str | None = None, latency_csv: str | None = None,
-                        table: str | None = None, measure: bool = False
+                        table: str | None = None, measure: bool = False,
+                        precision: str = "fp32"
                         ) -> tuple[TableEvaluator | None, object | None]:
     """The evaluator and latency function to pass to ``run_search`` for ``mobile-nas search
     --evaluator table --accuracy-csv A.csv [--latency-csv L.csv]`` (both None for another
     ``evaluator``). ``table`` and ``measure`` are the search's other latency sources, which
-    ``latency_csv`` excludes. Raises :class:`TableFileError` for inconsistent options."""
+    ``latency_csv`` excludes, as it excludes a ``precision`` other than fp32 (the CSV's
+    latencies are what they are). Raises :class:`TableFileError` for inconsistent options."""
     acc_csv, lat_csv = accuracy_csv, latency_csv
     if evaluator != "table":
         if acc_csv or lat_csv:
@@ -218,6 +220,9 @@ def table_search_inputs(*, space: str, evaluator: str = "supernet",
         raise TableFileError("--evaluator table needs --accuracy-csv FILE")
     if lat_csv and (table or measure):
         raise TableFileError("pass one latency source: --latency-csv, --table or --measure")
+    if lat_csv and precision != "fp32":
+        raise TableFileError(f"--precision {precision} selects the latency table or "
+                             f"measurement; --latency-csv latencies are taken as they are")
     from mobile_nas.space import get_space
 
     search_space = get_space(space)

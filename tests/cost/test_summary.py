@@ -27,9 +27,9 @@ def test_table_adds_the_prediction_rounded():
     arch = load_arch("fmnist28_mnasnet", None)
     s = summarize_costs(arch, table=shipped_table_path("fmnist28"))
     assert list(s.to_json()) == ["arch", "space", "macs", "params", "latency_ms",
-                                 "latency_statistic", "threads", "provider"]
+                                 "latency_statistic", "threads", "provider", "precision"]
     assert s.latency_statistic == "cpu-clock min"  # the legacy shipped table's statistic
-    assert (s.threads, s.provider) == (1, "CPUExecutionProvider")
+    assert (s.threads, s.provider, s.precision) == (1, "CPUExecutionProvider", "fp32")
     assert 0 < s.latency_ms < 5 and s.latency_ms == round(s.latency_ms, 4)
 
 
@@ -58,7 +58,7 @@ def test_measure_follows_the_table_settings(monkeypatch, with_table):
         assert (kw["threads"], kw["provider"], kw["clock"]) == (1, "CPUExecutionProvider",
                                                                 "wall")
         assert s.measured_ms == 0.1235
-    assert kw["runs"] == 100 and kw["warmup"] == 10
+    assert kw["runs"] == 100 and kw["warmup"] == 10 and kw["precision"] == "fp32"
 
 
 def test_transfer_costs_both_sizes_and_their_ratio(tmp_path):

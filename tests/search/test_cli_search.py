@@ -151,3 +151,35 @@ def test_strategy_and_preset_choices_come_from_the_registries(monkeypatch):
     args = parser.parse_args(["search", "--space", "fmnist28", "--trials", "1", "--out", "r",
                               "--preset", "tiny"])
     assert args.preset == "tiny"
+
+
+def test_int8_search_refuses_an_fp32_table_in_one_line(run_cli, tmp_path, table_path):
+    out = tmp_path / "run"
+    code, stdout, err = run_cli(*_args(out, table_path, **{"--precision": "int8"}))
+    assert code == 2 and stdout == "" and len(err.strip().splitlines()) == 1, err
+    assert (f"latency table {table_path} was built for precision fp32, not the requested "
+            f"precision int8; build one with: mobile-nas lut build --space fmnist28 "
+            f"--precision int8 --out ") in err
+    assert not (out / "study.db").exists()
+
+
+def test_int8_search_with_an_int8_table_and_its_resume(run_cli, tmp_path, table_path,
+                                                       tiny_supernet):
+    from mobile_nas.space import get_space
+
+    data = synthetic_table_json(get_space("fmnist28"))
+    data["metadata"]["precision"] = "int8"
+    int8 = tmp_path / "fmnist28_int8.json"
+    int8.write_text(json.dumps(data))
+    out = tmp_path / "run"
+    sn = {"--supernet": str(tiny_supernet), "--trials": "2"}
+    code, stdout, err = run_cli(*_args(out, int8, **sn, **{"--precision": "int8"}), "--json")
+    assert code == 0, err
+    assert json.loads(stdout)["trials"] == 2
+    best = json.loads((out / "best.json").read_text())
+    assert best["precision"] == "int8" and best["latency"] == f"table:{int8}"
+    assert best["feasible"] and best["latency_ms"] > 0
+    # an int8 study is not continued on fp32 latency
+    code, _, err = run_cli(*_args(out, table_path, **{**sn, "--trials": "3"}), "--resume")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "the study was run with precision='int8', now precision='fp32'" in err

@@ -195,3 +195,6 @@ def test_table_search_inputs_from_typed_options(tables):
                             latency_csv=lat, table="t.json")
     with pytest.raises(TableFileError, match="need --evaluator table"):
         table_search_inputs(space="nb201", latency_csv=lat)
+    with pytest.raises(TableFileError, match="--precision int8 selects the latency table"):
+        table_search_inputs(space="nb201", evaluator="table", accuracy_csv=acc,
+                            latency_csv=lat, precision="int8")

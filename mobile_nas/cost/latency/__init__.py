@@ -1,11 +1,12 @@
 """Latency of architectures on a target device.
 
 Per-operator lookup tables built by exporting each :class:`~mobile_nas.space.LayerKey` to
-ONNX and timing it with onnxruntime (:mod:`.profiler`, :mod:`.runner`), device bundles and
-their import (:mod:`.bundle`), a calibration judged on held-out networks (:mod:`.calibrate`,
-:mod:`.build`), a predictor that refuses unchecked or mismatched tables (:mod:`.predictor`,
-:mod:`.requirements`), end-to-end measurement (:mod:`.measure`, :mod:`.estimate`), named
-statistics (:mod:`.statistic`) and predicted-vs-measured checks (:mod:`.check`).
+ONNX (fp32, or its INT8 QDQ form, :mod:`.precision`) and timing it with onnxruntime
+(:mod:`.profiler`, :mod:`.runner`), device bundles and their import (:mod:`.bundle`), a
+calibration judged on held-out networks (:mod:`.calibrate`, :mod:`.build`), a predictor
+that refuses unchecked or mismatched tables (:mod:`.predictor`, :mod:`.requirements`),
+end-to-end measurement (:mod:`.measure`, :mod:`.estimate`), named statistics
+(:mod:`.statistic`) and predicted-vs-measured checks (:mod:`.check`).
 """
 
 from mobile_nas.cost.latency.errors import (

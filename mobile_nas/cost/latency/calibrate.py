@@ -190,9 +190,11 @@ def recalibration_plan(table: LatencyTable, space, *, include: Sequence[Architec
 
 
 def onnxruntime_measure(table: LatencyTable, *, progress: bool = False) -> EndToEndMeasure:
-    """Measures networks as users do: exported whole, timed with onnxruntime with the table's
-    threads, provider, opset and graph optimizations, repeats interleaved; the wall-clock
-    median of each (:data:`~.statistic.WALL_MEDIAN`), whatever clock the layers used."""
+    """Measures networks as users do: exported whole at the table's precision (an int8 table:
+    the INT8 QDQ export, quantized as ``export --int8`` quantizes), timed with onnxruntime
+    with the table's threads, provider, opset and graph optimizations, repeats interleaved;
+    the wall-clock median of each (:data:`~.statistic.WALL_MEDIAN`), whatever clock the
+    layers used."""
     from mobile_nas.cost.latency.measure import measure_archs_ms
 
     md = table.metadata
@@ -202,7 +204,8 @@ def onnxruntime_measure(table: LatencyTable, *, progress: bool = False) -> EndTo
                                 provider=md.get("provider", "CPUExecutionProvider"),
                                 opset=int(md.get("opset", 17)),
                                 opt_level=md.get("opt_level", "all"),
-                                clock=WALL_MEDIAN.clock, progress=progress)
+                                clock=WALL_MEDIAN.clock, precision=table.precision,
+                                progress=progress)
         return [WALL_MEDIAN.of(r) for r in rows]
 
     return measure

@@ -112,11 +112,12 @@ def check_archs(table: LatencyTable, space, *, n: int = 20, seed: int = 0,
 def check_table(table: LatencyTable, archs: Sequence[tuple[str, Architecture]], *,
                 rounds: int = 10, noise: bool = False, progress: bool = False,
                 table_path: str | os.PathLike | None = None) -> CheckReport:
-    """Measures ``archs`` end to end (interleaved, with the table's threads and provider)
-    and compares with the predictions; the measurements take the statistic the table
-    predicts (:attr:`LatencyTable.prediction_statistic`: the wall-clock median for tables
-    this release calibrates). With ``noise``, every model is measured twice in the same run,
-    giving the noise floor."""
+    """Measures ``archs`` end to end (interleaved, with the table's threads, provider and
+    precision: an int8 table's networks as their INT8 QDQ export) and compares with the
+    predictions; the measurements take the statistic the table predicts
+    (:attr:`LatencyTable.prediction_statistic`: the wall-clock median for tables this release
+    calibrates). With ``noise``, every model is measured twice in the same run, giving the
+    noise floor."""
     md = table.metadata
     pred = LatencyPredictor(table, table_path=table_path)
     target = table.prediction_statistic
@@ -125,7 +126,8 @@ def check_table(table: LatencyTable, archs: Sequence[tuple[str, Architecture]], 
     meas = measure_archs_ms(models, threads=int(md.get("threads", 1)),
                             provider=md.get("provider", "CPUExecutionProvider"),
                             opset=int(md.get("opset", 17)), opt_level=md.get("opt_level", "all"),
-                            clock=target.clock, rounds=rounds, progress=progress)
+                            clock=target.clock, precision=table.precision, rounds=rounds,
+                            progress=progress)
     k = len(archs)
     rows = tuple(CheckRow(arch=a.to_string(), name=name, predicted_ms=p,
                           measured_ms=target.of(meas[i]), measured_iqr_ms=meas[i]["iqr_ms"],

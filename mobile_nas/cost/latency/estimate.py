@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass
 
-from mobile_nas.cost.latency.errors import MeasureError
 from mobile_nas.cost.latency.requirements import TableRequest
 from mobile_nas.cost.latency.statistic import WALL_MEDIAN, LatencyStatistic
 from mobile_nas.space.architecture import Architecture
@@ -16,7 +15,7 @@ from mobile_nas.space.architecture import Architecture
 class ArchLatency:
     """``predicted_ms`` (None without a table) is ``predicted_statistic`` of the network;
     ``measured_ms`` (None unless measured) is ``measured_statistic``, the same one whenever
-    both are there."""
+    both are there; both for ``threads``, ``provider`` and ``precision``."""
 
     predicted_ms: float | None = None
     predicted_statistic: str | None = None
@@ -25,6 +24,7 @@ class ArchLatency:
     measured_statistic: str | None = None
     threads: int = 1
     provider: str = "CPUExecutionProvider"
+    precision: str = "fp32"
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -35,9 +35,10 @@ def arch_latency(arch: Architecture, *, table_path: str | os.PathLike | None = N
                  warmup: int = 10, runs: int = 100) -> ArchLatency:
     """Predicts ``arch`` with the table at ``table_path`` (refused unless it meets
     ``request``, see :func:`~.requirements.ensure_usable`) and/or measures it: exported
-    whole, timed with onnxruntime with the requested (else the table's, else 1 thread, CPU)
-    threads and provider, summarized by the statistic the table predicts (the wall-clock
-    median without a table, what ``bench`` reports)."""
+    whole at the requested (else the table's, else fp32) precision (int8: the INT8 QDQ
+    export, quantized as INT8 tables quantize it), timed with onnxruntime with the requested
+    (else the table's, else 1 thread, CPU) threads and provider, summarized by the statistic
+    the table predicts (the wall-clock median without a table, what ``bench`` reports)."""
     from mobile_nas.cost.latency.predictor import LatencyPredictor
     from mobile_nas.cost.latency.table import LatencyTable
 
@@ -53,17 +54,15 @@ def arch_latency(arch: Architecture, *, table_path: str | os.PathLike | None = N
         statistic, md = table.prediction_statistic, dict(table.metadata)
     threads = request.threads or int(md.get("threads", 1))
     provider = request.provider or str(md.get("provider", "CPUExecutionProvider"))
+    precision = request.precision or str(md.get("precision", "fp32"))
     if measure:
         from mobile_nas.cost.latency.measure import measure_arch_ms
 
-        if request.precision not in (None, "fp32"):
-            raise MeasureError(f"measuring times the fp32 export; for {request.precision} "
-                               f"export the model ('mobile-nas export --int8') and time it "
-                               f"with 'mobile-nas bench'")
         timing = measure_arch_ms(arch, threads=threads, provider=provider,
                                  clock=statistic.clock, warmup=warmup, runs=runs,
                                  opset=int(md.get("opset", 17)),
-                                 opt_level=str(md.get("opt_level", "all")))
+                                 opt_level=str(md.get("opt_level", "all")),
+                                 precision=precision)
         rec.update(measured_ms=round(statistic.of(timing), 4),
                    measured_statistic=statistic.name)
-    return ArchLatency(threads=threads, provider=provider, **rec)
+    return ArchLatency(threads=threads, provider=provider, precision=precision, **rec)

@@ -2,7 +2,9 @@
 end-to-end measurement (one code path, so every table times what the bundle ships).
 
 Thin wrappers over :func:`mobile_nas.torch_onnx.torch_to_onnx` (the one exporter): a layer
-key or an architecture in, ONNX bytes out (batch 1, zero input named ``input``).
+key or an architecture in, ONNX bytes out (batch 1, zero input named ``input``), at the
+table's precision: fp32, or that export quantized as ``export --int8`` quantizes
+(:mod:`.precision`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import warnings
 import torch
 from torch import nn
 
+from mobile_nas.cost.latency.precision import at_precision
 from mobile_nas.space.layers import LayerKey
 from mobile_nas.torch_onnx import DEFAULT_OPSET, torch_to_onnx
 
@@ -33,22 +36,27 @@ def export_module_onnx(module: nn.Module, input_shape: tuple[int, ...], *,
         return torch_to_onnx(module, torch.zeros(input_shape), opset=opset)
 
 
-def export_layer_onnx(key: LayerKey, *, opset: int = DEFAULT_OPSET) -> bytes:
+def export_layer_onnx(key: LayerKey, *, opset: int = DEFAULT_OPSET,
+                      precision: str = "fp32") -> bytes:
     """One layer, built by :func:`mobile_nas.models.build_layer` exactly as networks build it,
-    initialised as networks are, exported to ONNX bytes."""
+    initialised as networks are, exported to ONNX bytes (INT8 QDQ for ``precision='int8'``,
+    see :mod:`.precision`)."""
     from mobile_nas.models import build_layer
     from mobile_nas.models.blocks import init_weights
 
     torch.manual_seed(0)
     module = build_layer(key)
     init_weights(module)
-    return export_module_onnx(module, layer_input_shape(key), opset=opset)
+    shape = layer_input_shape(key)
+    return at_precision(export_module_onnx(module, shape, opset=opset), shape, precision)
 
 
-def export_arch_onnx(arch, *, opset: int = DEFAULT_OPSET) -> bytes:
-    """A whole network (:func:`mobile_nas.models.build_model`) as ONNX bytes, batch 1."""
+def export_arch_onnx(arch, *, opset: int = DEFAULT_OPSET, precision: str = "fp32") -> bytes:
+    """A whole network (:func:`mobile_nas.models.build_model`) as ONNX bytes, batch 1 (INT8
+    QDQ for ``precision='int8'``, see :mod:`.precision`)."""
     from mobile_nas.models import build_model
 
     torch.manual_seed(0)
     model = build_model(arch)
-    return export_module_onnx(model, (1, *arch.search_space.input_shape), opset=opset)
+    shape = (1, *arch.search_space.input_shape)
+    return at_precision(export_module_onnx(model, shape, opset=opset), shape, precision)

@@ -102,19 +102,21 @@ def measure_onnx_ms(model: bytes | str | os.PathLike, *, threads: int = 1,
 def measure_arch_ms(arch: Architecture, *, threads: int = 1,
                     provider: str = "CPUExecutionProvider", warmup: int = 10, runs: int = 100,
                     opset: int = DEFAULT_OPSET, opt_level: str = "all",
-                    clock: str = "wall") -> Timing:
-    """Exports ``arch`` (torch.onnx.export, dynamo=False, ``opset``) and times it."""
-    return measure_onnx_ms(export_arch_onnx(arch, opset=opset), threads=threads,
-                           provider=provider, warmup=warmup, runs=runs, opt_level=opt_level,
-                           clock=clock)
+                    clock: str = "wall", precision: str = "fp32") -> Timing:
+    """Exports ``arch`` (torch.onnx.export, dynamo=False, ``opset``; quantized to INT8 QDQ
+    for ``precision='int8'``, as tables time it) and times it."""
+    return measure_onnx_ms(export_arch_onnx(arch, opset=opset, precision=precision),
+                           threads=threads, provider=provider, warmup=warmup, runs=runs,
+                           opt_level=opt_level, clock=clock)
 
 
 def measure_archs_ms(archs: Sequence[Architecture], *, threads: int = 1,
                      provider: str = "CPUExecutionProvider", warmup: int = 5, rounds: int = 10,
                      runs_per_round: int = 3, opset: int = DEFAULT_OPSET,
-                     opt_level: str = "all", clock: str = "wall",
+                     opt_level: str = "all", clock: str = "wall", precision: str = "fp32",
                      progress: bool = False) -> list[dict]:
-    """End-to-end medians of many architectures, repeats interleaved across them.
+    """End-to-end medians of many architectures, repeats interleaved across them; each
+    exported at ``precision`` (:func:`~.export.export_arch_onnx`).
 
     Returns one ``{"median_ms", "iqr_ms", "n", "min_ms"}`` per architecture, in order.
     """
@@ -125,7 +127,7 @@ def measure_archs_ms(archs: Sequence[Architecture], *, threads: int = 1,
     for i, arch in enumerate(tqdm(archs, desc="export", unit="arch", disable=not progress,
                                   leave=False)):
         if arch not in exported:  # a repeated arch gets its own session, same bytes
-            exported[arch] = export_arch_onnx(arch, opset=opset)
+            exported[arch] = export_arch_onnx(arch, opset=opset, precision=precision)
         sessions[str(i)] = load_session(exported[arch], threads=threads, provider=provider,
                                         opt_level=opt_level)
     with tqdm(total=rounds, desc="time e2e", unit="round", disable=not progress,

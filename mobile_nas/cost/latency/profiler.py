@@ -72,8 +72,10 @@ def _ort_layer_session(key: LayerKey, settings: ProfileSettings):
     from mobile_nas.cost.latency.export import export_layer_onnx
     from mobile_nas.cost.latency.measure import load_session
 
-    return load_session(export_layer_onnx(key, opset=settings.opset), threads=settings.threads,
-                        provider=settings.provider, opt_level=settings.opt_level)
+    return load_session(export_layer_onnx(key, opset=settings.opset,
+                                          precision=settings.precision),
+                        threads=settings.threads, provider=settings.provider,
+                        opt_level=settings.opt_level)
 
 
 def sentinel_onnx(opset: int = DEFAULTS.opset) -> bytes:
@@ -97,8 +99,10 @@ def _ort_sentinel_session(settings: ProfileSettings):
 
 
 def onnxruntime_backend() -> TimingBackend:
-    """Layers exported by :func:`~.export.export_layer_onnx` (as bundles ship them) and timed
-    in onnxruntime sessions with the settings' threads, provider and optimization level."""
+    """Layers exported by :func:`~.export.export_layer_onnx` (as bundles ship them; INT8 QDQ
+    as ``export --int8`` quantizes for an int8 table) and timed in onnxruntime sessions with
+    the settings' threads, provider and optimization level. The sentinel stays fp32 in every
+    table: it watches the machine, and one model makes builds comparable."""
     return TimingBackend(layer_session=_ort_layer_session,
                          sentinel_session=_ort_sentinel_session)
 
@@ -193,8 +197,10 @@ def build_table(space: str, keys: Sequence[LayerKey], out: str | os.PathLike, *,
     with the sentinel watching every chunk (see module).
 
     With ``resume``, entries already in ``out`` are kept and not re-timed; the settings must
-    match the existing table's. ``restricted_to`` (arch strings) is recorded in the metadata
-    when the keys are a subset of the space; ``metadata`` is added to it.
+    match the existing table's (:data:`~.settings.RESUME_FIELDS`: an fp32 table is never
+    extended with int8 entries, nor the reverse). ``restricted_to`` (arch strings) is
+    recorded in the metadata when the keys are a subset of the space; ``metadata`` is added
+    to it.
     """
     from tqdm import tqdm
 
@@ -213,11 +219,14 @@ def build_table(space: str, keys: Sequence[LayerKey], out: str | os.PathLike, *,
         have = {f: old.metadata.get(f, getattr(DEFAULTS, f)) for f in RESUME_FIELDS}
         clash = [f for f in RESUME_FIELDS if have[f] != meta[f]]
         if old.space != space or clash:
+            diff = [("space", old.space, space)] * (old.space != space) + \
+                [(f, have[f], meta[f]) for f in clash]
             raise LatencyTableError(
-                f"cannot resume {out}: it was built for space {old.space!r} with "
-                + ", ".join(f"{f}={have[f]!r}" for f in RESUME_FIELDS)
-                + f"; this build is for {space!r} with "
-                + ", ".join(f"{f}={meta[f]!r}" for f in RESUME_FIELDS))
+                f"cannot resume {out}: it was built with "
+                + ", ".join(f"{f}={h!r}" for f, h, _ in diff) + ", this build has "
+                + ", ".join(f"{f}={w!r}" for f, _, w in diff)
+                + " (a table holds one protocol; resume with its settings or write "
+                  "another --out)")
         elapsed = float(old.metadata.get("build_seconds", 0.0))
         old_sentinel = old.metadata.get("sentinel")
         old_restrict = old.metadata.get("restricted_to_archs")

@@ -22,7 +22,7 @@ from mobile_nas.cost.latency.errors import (
     UncheckedCalibrationError,
 )
 from mobile_nas.cost.latency.settings import DEFAULTS, PRECISIONS, RESUME_FIELDS
-from mobile_nas.cost.latency.table import LatencyTable
+from mobile_nas.cost.latency.table import LatencyTable, shipped_table_path
 
 _log = logging.getLogger("mobile_nas.cost.latency")
 _warned: set[str] = set()
@@ -65,9 +65,10 @@ def lut_build_command(table: LatencyTable, path: str | os.PathLike | None, *,
     """The ``mobile-nas lut build`` command that fixes ``table``.
 
     With a ``request`` the table does not meet: a new table with the requested settings
-    (next to ``path``). Without: ``--resume`` on ``path`` with the table's own protocol,
-    which keeps its entries and refits its calibration with a held-out check (for a table
-    restricted with ``--arch``, one of its architectures keeps the restriction)."""
+    (next to ``path``; in the current folder when ``path`` is a shipped table). Without:
+    ``--resume`` on ``path`` with the table's own protocol, which keeps its entries and
+    refits its calibration with a held-out check (for a table restricted with ``--arch``, one
+    of its architectures keeps the restriction)."""
     settings = table_settings(table)
     parts = ["mobile-nas", "lut", "build", "--space", table.space]
     restricted = list(table.metadata.get("restricted_to_archs") or ())
@@ -79,6 +80,9 @@ def lut_build_command(table: LatencyTable, path: str | os.PathLike | None, *,
         for a in own[:3]:
             parts += ["--arch", a]
         tags = [f"{f}{w}" for f, _, w in mismatches(table, request)]
+        shipped = shipped_table_path(table.space)
+        if shipped is not None and path.resolve() == Path(shipped).resolve():
+            path = Path(path.name)  # not into the installed package
         out = path.with_name(f"{path.stem}.{'-'.join(tags) or 'rebuilt'}.json")
     else:
         wanted = settings

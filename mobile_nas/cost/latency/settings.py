@@ -14,9 +14,10 @@ from mobile_nas.cost.latency.statistic import CLOCKS, STATISTICS, LatencyStatist
 #: The ONNX opset of every export unless a caller asks for another (the value of
 #: :data:`mobile_nas.torch_onnx.DEFAULT_OPSET`, which imports torch; a test keeps them equal).
 DEFAULT_OPSET = 17
-#: Precisions a table can be asked for; ``lut build`` times ``BUILDABLE_PRECISIONS``.
+#: Precisions a table can be asked for; ``lut build`` times ``BUILDABLE_PRECISIONS`` (int8:
+#: every layer and calibration network as its INT8 QDQ export, see :mod:`.precision`).
 PRECISIONS = ("fp32", "int8")
-BUILDABLE_PRECISIONS = ("fp32",)
+BUILDABLE_PRECISIONS = ("fp32", "int8")
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class ProfileSettings:
             raise LatencyTableError(f"clock 'cpu' measures one thread; it needs threads=1, "
                                     f"not {self.threads}")
         if self.precision not in BUILDABLE_PRECISIONS:
-            raise LatencyTableError(f"precision {self.precision!r} cannot be profiled yet; "
+            raise LatencyTableError(f"precision {self.precision!r} cannot be profiled; "
                                     f"buildable: {', '.join(BUILDABLE_PRECISIONS)}")
         if min(self.threads, self.rounds, self.runs_per_round, self.chunk) < 1 \
                 or self.warmup < 0:

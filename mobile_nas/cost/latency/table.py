@@ -358,17 +358,24 @@ class LatencyTable:
         return cls.from_json(data, source=str(path))
 
 
-def shipped_table_path(space_name: str) -> Path | None:
-    """The table shipped for ``space_name`` (package data ``mobile_nas/latency_tables/
-    <space>.json``, read through :mod:`importlib.resources`) as a real file, or None."""
-    resource = files(_TABLES_PACKAGE).joinpath(_TABLES_DIR).joinpath(f"{space_name}.json")
+def shipped_table_name(space_name: str, precision: str = "fp32") -> str:
+    """The file name of a shipped table: ``<space>.json`` (fp32), ``<space>_int8.json``."""
+    return f"{space_name}.json" if precision == "fp32" else f"{space_name}_{precision}.json"
+
+
+def shipped_table_path(space_name: str, precision: str = "fp32") -> Path | None:
+    """The table shipped for ``space_name`` at ``precision`` (package data
+    ``mobile_nas/latency_tables/``, :func:`shipped_table_name`, read through
+    :mod:`importlib.resources`) as a real file, or None."""
+    name = shipped_table_name(space_name, precision)
+    resource = files(_TABLES_PACKAGE).joinpath(_TABLES_DIR).joinpath(name)
     if not resource.is_file():
         return None
     if isinstance(resource, Path):
         return resource.resolve()  # in a checkout: latency_tables/<space>.json, as before
-    if space_name not in _extracted:  # not on the file system (zip import): a temporary copy
-        _extracted[space_name] = _extract_stack.enter_context(as_file(resource))
-    return _extracted[space_name]
+    if name not in _extracted:  # not on the file system (zip import): a temporary copy
+        _extracted[name] = _extract_stack.enter_context(as_file(resource))
+    return _extracted[name]
 
 
 def _id(key: LayerKey | str) -> str:
@@ -379,12 +386,14 @@ def _finite(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def resolve_table(space_name: str, *candidates: str | os.PathLike | None
-                  ) -> str | os.PathLike | None:
+def resolve_table(space_name: str, *candidates: str | os.PathLike | None,
+                  precision: str = "fp32") -> str | os.PathLike | None:
     """The latency table to use for ``space_name``: the first of ``candidates`` given (an
     explicit ``--table``, a run's recorded table; empty ones are skipped) as is, else the
-    table shipped for the space (:func:`shipped_table_path`), else None."""
+    table shipped for the space at ``precision`` (:func:`shipped_table_path`), else its
+    shipped fp32 table (which a request for another precision then refuses, naming the
+    ``lut build`` command that makes one), else None."""
     for path in candidates:
         if path:
             return path
-    return shipped_table_path(space_name)
+    return shipped_table_path(space_name, precision) or shipped_table_path(space_name)
