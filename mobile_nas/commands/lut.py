@@ -19,6 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _register_bundle(lut)
     _register_import(lut)
     _register_check(lut)
+    _register_info(lut)
 
 
 def _add_timing_args(p: argparse.ArgumentParser) -> None:
@@ -197,6 +198,18 @@ def _register_check(lut: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_check)
 
 
+def _register_info(lut: argparse._SubParsersAction) -> None:
+    p = lut.add_parser(
+        "info", help="what a table holds: coverage, machine, protocol, calibration",
+        description="Print a table's coverage of its space, the machine and protocol that "
+                    "timed it, what it predicts, its calibration and the entries searches "
+                    "added on demand (search --profile-missing). Example: mobile-nas lut "
+                    "info --table latency_tables/mobile224.json")
+    p.add_argument("--table", "-t", required=True, metavar="T.json")
+    add_json_arg(p)
+    p.set_defaults(handler=_info)
+
+
 def _counts(args: argparse.Namespace) -> tuple[int, int]:
     """(networks to fit, networks held out); (0, 0) for --calibrate 0."""
     from mobile_nas.errors import MobileNasError
@@ -353,6 +366,10 @@ def _check(args: argparse.Namespace) -> int:
                                      "calibrated on)")
         raise MobileNasError(f"table {args.table} covers fewer than 2 architectures to "
                              f"check{hint}")
+    from mobile_nas.cost.latency.ondemand import summary
+
+    if summary(table) and not args.json:
+        print(f"on demand: {summary(table)}")
     report = check_table(table, archs, rounds=args.rounds, noise=args.noise,
                          progress=not (args.no_progress or args.json), table_path=args.table)
     if args.plot:
@@ -374,4 +391,17 @@ def _check(args: argparse.Namespace) -> int:
               f"within 5% {report.noise_within_5:.0%}")
     if args.plot:
         print(f"scatter plot: {args.plot}")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from mobile_nas.cost.latency import LatencyTable
+    from mobile_nas.cost.latency.info import info_lines, table_info
+
+    table = LatencyTable.load(args.table)
+    info = table_info(table, args.table)
+    if args.json:
+        print_json(info)
+    else:
+        print("\n".join(info_lines(table, info)))
     return 0

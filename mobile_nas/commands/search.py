@@ -80,14 +80,23 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "another precision is refused; without --table, the space's shipped "
                         "<space>_int8.json), or with --measure the INT8 QDQ export timed end "
                         "to end")
+    p.add_argument("--profile-missing", action=argparse.BooleanOptionalAction, default=None,
+                   help="time the layers a candidate needs that the latency table lacks, "
+                        "with the table's own protocol, and add them to the table (a "
+                        "shipped table: to its copy in ~/.cache/mobile-nas/latency_tables) "
+                        "so later searches reuse them. Default: on for a table timed on "
+                        "this machine; a table of another device is refused (time its "
+                        "layers there: lut bundle --arch). --no-profile-missing refuses an "
+                        "incomplete table up front")
     p.add_argument("--evaluator", default="supernet",
                    choices=("supernet", "proxy", "naswot", "synflow", "table"),
                    help="accuracy from a trained weight-sharing supernet with BN "
                         "recalibration (default), from training every architecture alone "
                         "for a few epochs (proxy; slow), a zero-cost score of the untrained "
                         "network (naswot: Mellor et al. 2021, one batch; synflow: Tanaka et "
-                        "al. 2020, data-free; fast, no training, a ranking not an "
-                        "accuracy), or looked up in --accuracy-csv (tabular benchmarks such "
+                        "al. 2020, data-free: reads no dataset, so it scores any space, e.g. "
+                        "mobile224; fast, no training, a ranking not an accuracy), or "
+                        "looked up in --accuracy-csv (tabular benchmarks such "
                         "as NAS-Bench-201)")
     p.add_argument("--accuracy-csv", metavar="FILE",
                    help="with --evaluator table: CSV of arch,value (or NB201's index,arch,"
@@ -157,7 +166,8 @@ def _search(args: argparse.Namespace) -> int:
         dataset=args.dataset, data_dir=args.data_dir,
         latency_target_ms=args.latency_target_ms, macs_target=args.macs_target,
         reward=args.reward, table=args.table, measure=args.measure,
-        precision=args.precision, storage=args.storage,
+        precision=args.precision, profile_missing=args.profile_missing,
+        storage=args.storage,
         study_name=args.study_name, resume=args.resume, seed=args.seed,
         split_seed=args.split_seed, skip_margin=args.skip_margin, preset=args.preset,
         supernet=args.supernet, train_supernet=args.train_supernet, evaluator=args.evaluator,

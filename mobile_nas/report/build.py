@@ -124,6 +124,8 @@ def _predict(arch, run: Run, table, notes: list[str]):
         notes.append("no latency package: per-layer breakdown skipped")
         return None, ""
     source = run.meta.get("latency")
+    if isinstance(source, str):  # run_search records "table:PATH"
+        source = source.removeprefix("table:")
     recorded = source if isinstance(source, str) and source.endswith(".json") \
         and Path(source).is_file() else None
     path = resolve_table(arch.space, table, recorded)

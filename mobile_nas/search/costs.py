@@ -82,14 +82,19 @@ def _layer_macs_params(key: LayerKey) -> tuple[int, int]:
 
 
 def table_latency_fn(space, table_path: str | os.PathLike | None = None, *,
-                     precision: str = "fp32") -> tuple[LatencyFn, str]:
+                     precision: str = "fp32", profile_missing: bool | None = None,
+                     report: Callable[[str], None] | None = None) -> tuple[LatencyFn, str]:
     """The predictor of a latency table for ``precision`` (default: the table shipped for
     the space at that precision, see :func:`~mobile_nas.cost.latency.resolve_table`).
 
     Checks up front that the table was built for ``precision`` (else
     :class:`~mobile_nas.cost.latency.TableMismatchError`, naming the ``lut build`` command
-    that makes one) and covers every layer of the space (else :class:`CostError`), so a bad
-    table fails before any study is touched. Returns the function and a description of its
+    that makes one). A table lacking layers of the space is refused up front
+    (:class:`CostError`, before any study is touched) unless ``profile_missing``: then the
+    layers of each architecture are timed when it is first costed and added to the table
+    (:mod:`mobile_nas.cost.latency.ondemand`; ``report`` gets a line per profiling run).
+    ``None`` (the default) profiles for a table this machine timed and refuses the others;
+    ``True`` refuses them with the reason. Returns the function and a description of its
     source.
     """
     from mobile_nas.cost.latency import (
@@ -120,13 +125,37 @@ def table_latency_fn(space, table_path: str | os.PathLike | None = None, *,
                                  f"--precision {table.precision}") from None
     missing = table.missing(space.enumerate_layers())
     if missing:
-        raise CostError(
-            f"latency table {str(path)!r} lacks {len(missing)} layers of space "
-            f"{space.name!r} (first: {missing[0]}); complete it with 'mobile-nas lut build "
-            f"--space {space.name}"
-            + (f" --precision {precision}" if precision != "fp32" else "")
-            + f" --out {path} --resume'")
+        return _on_demand_latency_fn(space, table, path, missing, profile_missing, report)
     return (lambda arch: float(predictor.predict(arch).total_ms)), f"table:{path}"
+
+
+def _on_demand_latency_fn(space, table, path, missing: list[str],
+                          profile_missing: bool | None,
+                          report: Callable[[str], None] | None) -> tuple[LatencyFn, str]:
+    """The on-demand predictor of an incomplete table, or the up-front refusal."""
+    from mobile_nas.cost.latency.errors import LatencyTableError
+    from mobile_nas.cost.latency.ondemand import (
+        OnDemandPredictor,
+        check_extendable,
+        prepare_extension,
+    )
+
+    lacks = (f"latency table {str(path)!r} lacks {len(missing)} layers of space "
+             f"{space.name!r} (first: {missing[0]})")
+    flag = "" if table.precision == "fp32" else f" --precision {table.precision}"
+    build = f"'mobile-nas lut build --space {space.name}{flag} --out {path} --resume'"
+    if profile_missing is False:
+        raise CostError(f"{lacks}; complete it with {build}, or search with "
+                        f"--profile-missing to time each candidate's missing layers when it "
+                        f"is met and add them to the table")
+    try:
+        check_extendable(table, path)
+    except LatencyTableError as exc:
+        if profile_missing:
+            raise
+        raise CostError(f"{lacks}, and --profile-missing cannot fill it: {exc}") from None
+    predictor = OnDemandPredictor(prepare_extension(space.name, path), report=report)
+    return predictor.predict_ms, f"table:{predictor.path}"
 
 
 def measured_latency_fn(*, threads: int = 1, precision: str = "fp32") -> tuple[LatencyFn, str]:

@@ -70,6 +70,9 @@ class SearchConfig:
     measure: bool = False
     # the precision latency is predicted (a table built for it) or measured for: fp32, int8
     precision: str = "fp32"
+    # time the layers a candidate needs and the table lacks, adding them to it; None: for a
+    # table this machine timed (mobile_nas.cost.latency.ondemand)
+    profile_missing: bool | None = None
     storage: str | None = None
     study_name: str = "search"
     resume: bool = False
@@ -165,8 +168,12 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
     else:
         if config.measure and config.table:
             raise SearchError("pass either --table or --measure, not both")
+        if config.measure and config.profile_missing:
+            raise SearchError("--profile-missing fills a latency table; --measure uses none")
         fn, source = measured_latency_fn(precision=config.precision) if config.measure \
-            else table_latency_fn(space, config.table, precision=config.precision)
+            else table_latency_fn(space, config.table, precision=config.precision,
+                                  profile_missing=config.profile_missing,
+                                  report=_stderr_line if config.progress else None)
         cost_model = CostModel(latency_fn=fn, source=source)
     out_dir = Path(config.out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -225,6 +232,13 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
 
 
 # -- helpers ---------------------------------------------------------------------------------
+def _stderr_line(text: str) -> None:
+    """One line on stderr that does not break the progress bar."""
+    from tqdm import tqdm
+
+    tqdm.write(text, file=sys.stderr)
+
+
 def _open_storage(url: str, heartbeat_s: int, grace_s: int):
     from optuna.storages import InMemoryStorage, RDBStorage
 
@@ -317,14 +331,20 @@ def _supernet_evaluator_factory(config: SearchConfig, space: SearchSpace, out_di
     if config.evaluator == "supernet" and space.family not in supernet_families():
         raise SearchError(f"no weight-sharing supernet for space {space.name!r}; use "
                           f"--evaluator proxy or table")
+    if config.evaluator == "synflow":  # data-free: scores any space, reads no dataset
+        from mobile_nas.search.zero_cost import ZeroCostEvaluator
+
+        return lambda: ZeroCostEvaluator(space=space, dataset=None, proxy="synflow",
+                                         seed=config.split_seed)
     dataset = load_dataset(config.dataset, data_dir=config.data_dir, val_size=preset.val_size,
                            seed=config.split_seed)
     if tuple(dataset.input_shape) != tuple(space.input_shape) or \
             len(dataset.classes) != space.num_classes:
         raise SearchError(f"dataset {config.dataset!r} ({dataset.input_shape}, "
                           f"{len(dataset.classes)} classes) does not fit space {space.name!r} "
-                          f"({space.input_shape}, {space.num_classes} classes)")
-    if config.evaluator in ("naswot", "synflow"):
+                          f"({space.input_shape}, {space.num_classes} classes); "
+                          f"--evaluator synflow reads no data and scores any space")
+    if config.evaluator == "naswot":
         from mobile_nas.search.zero_cost import ZeroCostEvaluator
 
         return lambda: ZeroCostEvaluator(space=space, dataset=dataset, proxy=config.evaluator,

@@ -76,21 +76,27 @@ def synflow_score(model: nn.Module, input_shape: tuple[int, ...]) -> float:
 
 class ZeroCostEvaluator(Evaluator):
     """Scores architectures with a zero-cost proxy (``naswot`` or ``synflow``; higher ranks
-    higher). ``naswot`` reads ``batch_size`` fixed training images; ``synflow`` none."""
+    higher). ``naswot`` reads ``batch_size`` fixed training images; ``synflow`` none (its
+    ``dataset`` may be None: the input is the space's shape)."""
 
-    def __init__(self, *, space: SearchSpace, dataset: Dataset, proxy: str = "naswot",
+    def __init__(self, *, space: SearchSpace, dataset: Dataset | None, proxy: str = "naswot",
                  batch_size: int = 128, seed: int = 0) -> None:
         super().__init__(space=space)
-        if proxy not in PROXIES:
-            from mobile_nas.search.evaluator import EvaluatorError
+        from mobile_nas.search.evaluator import EvaluatorError
 
+        if proxy not in PROXIES:
             raise EvaluatorError(f"unknown zero-cost proxy {proxy!r}; known: "
                                  f"{', '.join(PROXIES)}")
         self.proxy, self.seed = proxy, seed
-        subset = dataset.train.subset(batch_size, seed=seed + 1)
-        self.images = next(iter(batches(subset, batch_size, mean=dataset.mean,
-                                        std=dataset.std)))[0]
-        self.input_shape = tuple(self.images.shape[1:])
+        self.images: torch.Tensor | None = None
+        self.input_shape = tuple(space.input_shape)
+        if dataset is not None:
+            subset = dataset.train.subset(batch_size, seed=seed + 1)
+            self.images = next(iter(batches(subset, batch_size, mean=dataset.mean,
+                                            std=dataset.std)))[0]
+            self.input_shape = tuple(self.images.shape[1:])
+        elif proxy == "naswot":
+            raise EvaluatorError("naswot scores a batch of images; it needs a dataset")
         self.cache: dict[Architecture, float] = {}
 
     def evaluate(self, arch: Architecture) -> float:
@@ -100,10 +106,12 @@ class ZeroCostEvaluator(Evaluator):
             with torch.random.fork_rng():  # seed the initialisation, not the caller's stream
                 torch.manual_seed(self.seed)
                 model = build_model(arch)
-            self.cache[arch] = (naswot_score(model, self.images) if self.proxy == "naswot"
+            self.cache[arch] = (naswot_score(model, self.images)
+                                if self.proxy == "naswot" and self.images is not None
                                 else synflow_score(model, self.input_shape))
         return self.cache[arch]
 
     def describe(self) -> dict[str, Any]:
-        return {"name": f"zero-cost:{self.proxy}", "batch_size": len(self.images),
+        return {"name": f"zero-cost:{self.proxy}",
+                "batch_size": 0 if self.images is None else len(self.images),
                 "seed": self.seed}

@@ -2,6 +2,7 @@ import base64
 import re
 
 import numpy as np
+import pytest
 
 from mobile_nas.report.build import build_report
 from mobile_nas.space import get_space
@@ -92,7 +93,8 @@ def test_latency_breakdown_from_the_shipped_table(tmp_path, monkeypatch):
     assert drawn["source"] == f"table {path}" and drawn["total_ms"] > 0
 
 
-def test_a_table_lacking_the_best_networks_layers_is_a_note_not_a_plot(tmp_path):
+@pytest.mark.parametrize("prefix", ["", "table:"])  # as run_search records it
+def test_a_table_lacking_the_best_networks_layers_is_a_note_not_a_plot(tmp_path, prefix):
     import json
 
     from tests.search.conftest import synthetic_table_json
@@ -106,7 +108,7 @@ def test_a_table_lacking_the_best_networks_layers_is_a_note_not_a_plot(tmp_path)
     partial = tmp_path / "partial.json"
     partial.write_text(json.dumps(doc))
     (tmp_path / "run").mkdir()
-    run = _run_dir(tmp_path / "run", latency=str(partial))  # the run searched with it
+    run = _run_dir(tmp_path / "run", latency=prefix + str(partial))  # searched with it
     assert _best_arch(run) == arch
     files = build_report(run)
     assert "latency" not in files.images and not (run / "latency.png").exists()

@@ -229,6 +229,8 @@ def build_table(space: str, keys: Sequence[LayerKey], out: str | os.PathLike, *,
                   "another --out)")
         elapsed = float(old.metadata.get("build_seconds", 0.0))
         old_sentinel = old.metadata.get("sentinel")
+        if old.metadata.get("on_demand"):  # entries searches added (see .ondemand)
+            meta["on_demand"] = old.metadata["on_demand"]
         old_restrict = old.metadata.get("restricted_to_archs")
         if old_restrict and restricted_to:
             meta["restricted_to_archs"] = list(dict.fromkeys([*old_restrict, *restricted_to]))

@@ -89,3 +89,18 @@ def linear_measure(space, table_of: Callable[[], object], *, overhead_ms: float,
         return out
 
     return measure
+
+
+def local_table(space, keys, settings: ProfileSettings, *, factor: float = 1.0,
+                calibration=None, **metadata):
+    """A table "timed on this machine" (its metadata is :func:`~.profiler.table_metadata`
+    of ``settings``) whose entries are ``factor`` times the fake machine's times of ``keys``
+    (a table built when the machine ran ``factor`` times slower)."""
+    from mobile_nas.cost.latency import LatencyTable, LayerLatency
+    from mobile_nas.cost.latency.profiler import table_metadata
+
+    n = settings.rounds * settings.runs_per_round
+    entries = {k.id: LayerLatency(median_ms=factor * layer_ms(k), iqr_ms=0.0, n=n,
+                                  min_ms=factor * layer_ms(k)) for k in keys}
+    return LatencyTable(space=space.name, entries=entries, calibration=calibration,
+                        metadata=table_metadata(settings, source="test", **metadata))
