@@ -216,7 +216,8 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
                                            "evaluator": evaluator.describe()})
     study.set_user_attr(f"seed:{worker}", seed)  # which worker drew from which stream
     objective = _objective(space, evaluator, cost_model, reward, multi, config.skip_margin)
-    _loop(study, objective, config, on_trial, stop_when)
+    zero_cost = str(evaluator.describe().get("name", "")).startswith("zero-cost")
+    _loop(study, objective, config, on_trial, stop_when, score_not_accuracy=zero_cost)
     from mobile_nas.search.outputs import (
         pareto_records,
         skipped_count,
@@ -466,7 +467,8 @@ def _objective(space: SearchSpace, evaluator: Evaluator, cost_model: CostModel,
     return objective
 
 
-def _loop(study, objective, config: SearchConfig, on_trial, stop_when=None) -> None:
+def _loop(study, objective, config: SearchConfig, on_trial, stop_when=None, *,
+          score_not_accuracy: bool = False) -> None:
     from optuna.storages import fail_stale_trials
     from optuna.trial import TrialState
     from tqdm import tqdm
@@ -491,8 +493,9 @@ def _loop(study, objective, config: SearchConfig, on_trial, stop_when=None) -> N
             if a.get("feasible") and (best is None or a["reward"] > best[0]):
                 best = (a["reward"], a["accuracy"], a["latency_ms"])
         skipped = len(study.get_trials(deepcopy=False, states=(TrialState.PRUNED,)))
-        text = "" if best is None else \
-            f"best feasible acc={100 * best[1]:.2f}% lat={best[2]:.2f}ms"
+        shown = "" if best is None else (f"score={best[1]:.4g}" if score_not_accuracy
+                                         else f"acc={100 * best[1]:.2f}%")
+        text = "" if best is None else f"best feasible {shown} lat={best[2]:.2f}ms"
         if skipped:
             text += f"{' ' if text else ''}skipped={skipped}"
         if text:

@@ -279,3 +279,17 @@ def test_workers_opening_a_fresh_database_together_retry_the_table_race(monkeypa
     with pytest.raises(SearchError, match="cannot open storage .*connection refused"):
         runner._open_storage("postgresql://u@h/db", 1, 3)
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize("name, shown, hidden", [("zero-cost:naswot", "score=", "%"),
+                                                 ("supernet", "acc=", "score=")])
+def test_the_progress_bar_shows_a_zero_cost_score_as_a_score(tmp_path, fmnist28, capsys,
+                                                             name, shown, hidden):
+    class Named(WidthEvaluator):  # scores 0.5-0.8: as a percentage "acc=63.40%"
+        def describe(self):
+            return {"name": name}
+
+    run_search(_config(tmp_path, trials=3, progress=True, latency_target_ms=1e9),
+               evaluator=Named(space=fmnist28), latency_fn=macs_latency_ms)
+    bar = capsys.readouterr().err.split("\r")[-1]
+    assert "best feasible " + shown in bar and hidden not in bar.split("best feasible")[1]
