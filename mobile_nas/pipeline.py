@@ -76,6 +76,7 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] | None = None) ->
     import torch
 
     from mobile_nas.cost.latency import LatencyPredictor, LatencyTable, resolve_table
+    from mobile_nas.cost.latency.table import shipped_table_path
     from mobile_nas.cost.model_costs import model_costs
     from mobile_nas.errors import MobileNasError
     from mobile_nas.export.deploy import export_checkpoint
@@ -162,6 +163,10 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] | None = None) ->
                                data_dir=config.data_dir, time_runs=200, threads=1,
                                int8_required=False, log=lambda s: say(f"   {s}"))
     compared = compare_with_references(arch, onnx_path, predict_ms=predictor.predict_ms)
+    int8_table = shipped_table_path(SPACE, "int8")
+    int8_predicted = None
+    if int8_table is not None and server.int8 is not None:  # next to the INT8 measurement
+        int8_predicted = _int8_prediction(arch, int8_table, say)
     stage_s["export"] = time.perf_counter() - t
 
     say("== 4/5 report")
@@ -174,7 +179,9 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] | None = None) ->
                            val_accuracy=m["val_accuracy"], test_accuracy=m["test_accuracy"]),
         export=server, export_mobile=mobile, references=tuple(compared),
         stage_seconds=dict(stage_s), predicted_statistic=predictor.statistic,
-        latency_table=str(table_path))
+        latency_table=str(table_path), predicted_int8_ms=int8_predicted and int8_predicted[0],
+        int8_latency_table=int8_predicted and str(int8_table),
+        predicted_int8_statistic=int8_predicted and int8_predicted[1])
     deploy.save(run_dir / DEPLOY_FILE)  # the report shows it
     files = build_report(run_dir)
     stage_s["report"] = time.perf_counter() - t
@@ -203,3 +210,19 @@ def _finished_search(run_dir: Path, config: DemoConfig) -> dict | None:
             and isinstance(best.get("trials"), int) and best["trials"] >= config.trials
             and isinstance(best.get("arch"), str))
     return best if same else None
+
+
+def _int8_prediction(arch, table_path, say: Callable[[str], None]
+                     ) -> tuple[float, str] | None:
+    """The INT8 latency the space's shipped INT8 table predicts for ``arch`` and what it
+    predicts (statistic), or None (said) when that table cannot predict it."""
+    from mobile_nas.cost.latency import LatencyPredictor, LatencyTable, TableRequest
+    from mobile_nas.errors import MobileNasError
+
+    try:
+        predictor = LatencyPredictor(LatencyTable.load(table_path), table_path=table_path,
+                                     request=TableRequest(precision="int8"))
+        return float(predictor.predict(arch).total_ms), predictor.statistic
+    except MobileNasError as exc:
+        say(f"   no INT8 prediction: {exc}")
+        return None

@@ -79,3 +79,18 @@ def test_run_demo_returns_what_it_wrote_and_resumes(tmp_path):
     shipped = shipped_table_path("fmnist28")  # the table the demo predicts with
     assert d.latency_table == str(shipped)
     assert d.predicted_statistic == LatencyTable.load(shipped).predicts
+
+
+def test_the_int8_prediction_comes_from_an_int8_table_only():
+    from mobile_nas.cost.latency.table import shipped_table_path
+    from mobile_nas.pipeline import _int8_prediction
+    from mobile_nas.space import Architecture
+
+    arch = Architecture.from_string(
+        "ds_k3_n1_c16_relu|mb3_k3_n1_c40_relu|mb3_k5_n2_c40_relu|mb6_k5_n3_c64_relu", "fmnist28")
+    said = []
+    ms, statistic = _int8_prediction(arch, shipped_table_path("fmnist28", "int8"), said.append)
+    assert ms > 0 and statistic == "wall-clock median" and not said
+    # the fp32 table is refused for an INT8 prediction: no number, one line saying why
+    assert _int8_prediction(arch, shipped_table_path("fmnist28"), said.append) is None
+    assert len(said) == 1 and "precision fp32" in said[0]

@@ -68,6 +68,10 @@ def _demo(args: argparse.Namespace) -> int:
             if report.predicted_latency_ms is not None else "")
     print(f"latency        measured {WALL_MEDIAN.name} (p50) {', '.join(lat)} (batch 1, "
           f"1 thread){pred}")
+    if d.predicted_int8_ms is not None and "int8" in timing:
+        print(f"INT8 latency   measured {timing['int8']['p50_ms']:.3f} ms, predicted "
+              f"{d.predicted_int8_statistic or ''} {d.predicted_int8_ms:.3f} ms "
+              f"({Path(d.int8_latency_table or '').name})")
     if "speedup" in timing:
         print(f"INT8 speed-up  x{timing['speedup']:.2f}")
     if report.int8_error:

@@ -175,6 +175,12 @@ def _deploy_html(d: DeployRecord) -> str:
                  ("INT8 test accuracy", f"{100 * q.test_accuracy:.2f}% (drop "
                                         f"{100 * q.accuracy_drop:.2f} points)"),
                  ("INT8 calibration", H.esc(q.calibration))]
+        if d.predicted_int8_ms is not None:
+            source = ", ".join(x for x in (d.predicted_int8_statistic, d.int8_latency_table
+                                           and f"table {Path(d.int8_latency_table).name}")
+                               if x)
+            rows.append(("predicted INT8 latency", H.esc(
+                f"{d.predicted_int8_ms:.3f} ms" + (f" ({source})" if source else ""))))
     if ex.int8_error:
         rows.append(("INT8 not kept", H.esc(ex.int8_error)))
     t = ex.timing or {}

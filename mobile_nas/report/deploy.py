@@ -14,8 +14,11 @@ wrote ``deploy.json`` are this format)::
      "stage_seconds": {"search": s, "train": s, "export": s[, "report": s]},
      "total_seconds": s,                        # absent until the report is written
      "predicted_statistic": "cpu-clock min",    # what every predicted_* predicts, and
-     "latency_table": "/path/fmnist28.json"}    # from which table (both absent in files
+     "latency_table": "/path/fmnist28.json",    # from which table (both absent in files
                                                 # written before they were recorded)
+     "predicted_int8_ms": 0.21,                 # the INT8 model's latency as the space's
+     "predicted_int8_statistic": "wall-clock median",  # shipped INT8 table predicts it,
+     "int8_latency_table": "/path/fmnist28_int8.json"} # (absent without one or an INT8 model)
 
 The measured latencies (``export.timing``, ``references[].measured_ms``) are wall-clock
 medians (:func:`~mobile_nas.export.deploy.time_models`); the predicted ones
@@ -78,6 +81,9 @@ class DeployRecord:
     total_seconds: float | None = None
     predicted_statistic: str | None = None
     latency_table: str | None = None
+    predicted_int8_ms: float | None = None
+    predicted_int8_statistic: str | None = None
+    int8_latency_table: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -86,7 +92,8 @@ class DeployRecord:
             "export": self.export.to_json(), "export_mobile": self.export_mobile.to_json(),
             "references": [c.to_json() for c in self.references],
             "stage_seconds": dict(self.stage_seconds)}
-        for key in ("total_seconds", "predicted_statistic", "latency_table"):
+        for key in ("total_seconds", "predicted_statistic", "latency_table",
+                    "predicted_int8_ms", "predicted_int8_statistic", "int8_latency_table"):
             if getattr(self, key) is not None:
                 data[key] = getattr(self, key)
         return data

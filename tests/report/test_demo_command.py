@@ -56,6 +56,17 @@ def test_demo_names_the_measured_and_the_predicted_statistic(run_cli, monkeypatc
         "  fmnist28_mobilenet_v2  measured 0.139 ms (predicted 0.399 ms); val 86.10%"]
 
 
+def test_demo_prints_the_int8_prediction_next_to_the_int8_measurement(run_cli, monkeypatch,
+                                                                    tmp_path):
+    lines = _demo_output(run_cli, monkeypatch, tmp_path, predicted_int8_ms=0.1504,
+                         predicted_int8_statistic="wall-clock median",
+                         int8_latency_table="/x/latency_tables/fmnist28_int8.json")
+    assert ("INT8 latency   measured 0.135 ms, predicted wall-clock median 0.150 ms "
+            "(fmnist28_int8.json)") in lines
+    assert not any(line.startswith("INT8 latency") for line in
+                   _demo_output(run_cli, monkeypatch, tmp_path))  # no INT8 table: no line
+
+
 def test_a_record_without_the_statistic_prints_no_guess(run_cli, monkeypatch, tmp_path):
     """A record written before the statistic was recorded (the fixture as it is)."""
     lines = _demo_output(run_cli, monkeypatch, tmp_path)

@@ -66,6 +66,22 @@ def test_predicted_statistic_and_table_are_recorded(tmp_path):
     assert DeployRecord.load(tmp_path / DEPLOY_FILE) == d
 
 
+def test_the_int8_prediction_is_recorded_and_shown(run_cli, tmp_path):
+    d = replace(DeployRecord.load(OLD_RUN / DEPLOY_FILE), predicted_int8_ms=0.15,
+                predicted_int8_statistic="wall-clock median",
+                int8_latency_table="/x/latency_tables/fmnist28_int8.json")
+    run = tmp_path / "run"
+    shutil.copytree(OLD_RUN, run)
+    d.save(run / DEPLOY_FILE)
+    assert DeployRecord.load(run / DEPLOY_FILE) == d
+    assert json.loads((run / DEPLOY_FILE).read_text())["predicted_int8_ms"] == 0.15
+    code, out, err = run_cli("report", str(run), "--json")
+    assert code == 0, err
+    page = Path(json.loads(out)["html"]).read_text()
+    assert ("predicted INT8 latency</th><td>0.150 ms (wall-clock median, table "
+            "fmnist28_int8.json)") in page
+
+
 def test_export_report_round_trip_without_int8():
     data = _old()["export"] | {"int8": None, "int8_error": "dropped: lost 3 points"}
     report = ExportReport.from_json(data)
@@ -112,6 +128,8 @@ def test_missing_schema_is_refused(tmp_path):
     (lambda d: d.update(stage_seconds={"search": "9 s"}), "'stage_seconds' must map"),
     (lambda d: d.update(predicted_statistic=1),
      "'predicted_statistic' must be str or null, got 1"),
+    (lambda d: d.update(predicted_int8_ms="fast"),
+     "'predicted_int8_ms' must be float or null, got 'fast'"),
 ])
 def test_bad_records_name_the_key(tmp_path, edit, needle):
     data = _old()
