@@ -155,8 +155,10 @@ def _register_import(lut: argparse._SubParsersAction) -> None:
     p = lut.add_parser(
         "import", help="turn a device's results.json into a latency table",
         description="Check results measured on a device by run_lut.py against their bundle "
-                    "manifest (hashes, every key present, positive finite times) and write a "
-                    "table with the device's metadata; whole networks in the bundle fit its "
+                    "manifest (hashes, every key present, positive finite times; with --bundle, "
+                    "results measured on another bundle are refused) and write a table with "
+                    "the device's metadata (CPU, OS, onnxruntime version); whole networks in "
+                    "the bundle fit its "
                     "calibration. Nothing from the bundle or the results is executed. A text "
                     "file of 'FILE MEDIAN_MS' lines from onnxruntime_perf_test is accepted "
                     "with --bundle.")
@@ -328,14 +330,16 @@ def _import(args: argparse.Namespace) -> int:
     md, cal = table.metadata, table.calibration
     record = {"table": args.out, "space": table.space, "num_keys": len(table),
               "device": md.get("device"), "cpu": md.get("cpu"),
-              "calibrated": cal is not None, "predicts": table.predicts,
+              "onnxruntime": md.get("onnxruntime"), "calibrated": cal is not None,
+              "predicts": table.predicts,
               "held_out_check": cal.held_out.to_json() if cal and cal.held_out else None,
               "calibration_skipped": md.get("calibration_skipped")}
     if args.json:
         print_json(record)
         return 0
+    runtime = f", onnxruntime {md['onnxruntime']}" if md.get("onnxruntime") else ""
     print(f"wrote {args.out}: {len(table)} layer keys of {table.space} measured on "
-          f"{md.get('device')} ({md.get('cpu')}); predicts the {table.predicts}")
+          f"{md.get('device')} ({md.get('cpu')}{runtime}); predicts the {table.predicts}")
     if cal is None:
         print(f"calibration: none ({md.get('calibration_skipped') or 'no whole networks'})")
     else:
