@@ -23,9 +23,25 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb") as f:
             os.fsync(f.fileno())
+        # mkstemp makes the file private (0600); the result gets the mode a plain open()
+        # would give it: the replaced file's, else 0666 less the umask
+        os.chmod(tmp_path, target.stat().st_mode & 0o7777 if target.exists()
+                 else 0o666 & ~_umask())
         os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+_UMASK: int | None = None
+
+
+def _umask() -> int:
+    """The process's umask (read once: setting it is the only way to read it)."""
+    global _UMASK
+    if _UMASK is None:
+        _UMASK = os.umask(0o022)
+        os.umask(_UMASK)
+    return _UMASK
 
 
 def atomic_write_bytes(target: str | os.PathLike, data: bytes) -> None:

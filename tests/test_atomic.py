@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 
@@ -21,3 +22,24 @@ def test_failed_write_keeps_the_old_file(tmp_path):
         raise RuntimeError("killed mid-write")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_a_new_file_gets_the_modes_open_would_give_it_and_a_replaced_one_keeps_its_own(
+        tmp_path):
+    import stat
+
+    from mobile_nas import atomic
+
+    old = os.umask(0o027)
+    try:
+        atomic._UMASK = None
+        atomic.atomic_write_text(tmp_path / "new.json", "{}")  # not mkstemp's private 0600
+        assert stat.S_IMODE((tmp_path / "new.json").stat().st_mode) == 0o640
+        (tmp_path / "shared.json").write_text("old")
+        os.chmod(tmp_path / "shared.json", 0o664)
+        atomic.atomic_write_text(tmp_path / "shared.json", "new")
+        assert stat.S_IMODE((tmp_path / "shared.json").stat().st_mode) == 0o664
+        assert (tmp_path / "shared.json").read_text() == "new"
+    finally:
+        os.umask(old)
+        atomic._UMASK = None
