@@ -334,6 +334,12 @@ def _supernet_evaluator_factory(config: SearchConfig, space: SearchSpace, out_di
                           f"--evaluator proxy or table")
     if config.evaluator == "synflow":  # data-free: scores any space, reads no dataset
         from mobile_nas.search.zero_cost import ZeroCostEvaluator
+        from mobile_nas.train.data import DATASETS
+
+        if config.dataset not in DATASETS and not config.dataset.startswith("folder:"):
+            raise SearchError(f"unknown dataset {config.dataset!r}; known: "
+                              f"{', '.join(DATASETS)}, folder:PATH (--evaluator synflow "
+                              f"reads none of them)")
 
         return lambda: ZeroCostEvaluator(space=space, dataset=None, proxy="synflow",
                                          seed=config.split_seed)

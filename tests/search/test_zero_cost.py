@@ -97,6 +97,16 @@ def test_search_text_names_the_zero_cost_score(run_cli, tmp_path, table_path):
     assert "(zero-cost:synflow score)" in line and "%" not in line.split("latency")[0]
 
 
+def test_synflow_reads_no_data_but_still_refuses_a_misspelled_dataset(run_cli, tmp_path,
+                                                                     table_path):
+    code, stdout, err = run_cli(
+        "search", "--no-progress", "--space", "fmnist28", "--dataset", "fashion-minst",
+        "--strategy", "random", "--latency-target-ms", "1000", "--table", str(table_path),
+        "--trials", "2", "--out", str(tmp_path / "run"), "--evaluator", "synflow")
+    assert code == 2 and err.count("\n") == 1
+    assert "unknown dataset 'fashion-minst'" in err and not (tmp_path / "run").exists()
+
+
 def test_scoring_leaves_the_callers_random_stream_alone(synthetic):
     from mobile_nas.space import get_space
 

@@ -157,6 +157,22 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def extended_shipped_table(space: str) -> Path | None:
+    """The cache copy of the table shipped for ``space`` that searches extended on demand,
+    if it exists and was copied from the shipped file as it is now (else None)."""
+    shipped = shipped_table_path(space)
+    if shipped is None:
+        return None
+    copy = table_cache_dir() / f"{space}.json"
+    if not copy.is_file():
+        return None
+    try:
+        base = (LatencyTable.load(copy).metadata.get("on_demand") or {}).get("base") or {}
+    except LatencyTableError:
+        return None
+    return copy if base.get("sha256") == _sha256(Path(shipped)) else None
+
+
 def prepare_extension(space: str, path: str | os.PathLike) -> Path:
     """:func:`extension_path`, created for a shipped table (a copy of it, or a fresh copy
     if the shipped table changed since the copy was made); the path to read and extend."""

@@ -192,8 +192,14 @@ def test_a_shipped_table_is_extended_in_a_cache_copy(tmp_path, fmnist, monkeypat
     assert copy.metadata["on_demand"]["base"]["path"] == str(shipped)
     assert prepare_extension("fmnist28", shipped) == target
     assert len(LatencyTable.load(target)) == len(copy)  # reused
-    # a new shipped table (another release) starts a new copy
+    # cost, export and report (no run, no --table) see the extended copy too
+    from mobile_nas.cost.latency.table import resolve_table
+
+    assert resolve_table("fmnist28") == target
+    assert resolve_table("fmnist28", str(shipped)) == str(shipped)  # an explicit table wins
+    # a new shipped table (another release) starts a new copy; the stale one is not used
     LatencyTable.load(shipped).with_metadata(date="later").save(shipped)
+    assert resolve_table("fmnist28") != target
     prepare_extension("fmnist28", shipped)
     fresh = LatencyTable.load(target)
     assert len(fresh) == len(LatencyTable.load(shipped)) and fresh.metadata["date"] == "later"
