@@ -536,6 +536,9 @@ def build_report(work: Work) -> dict[str, Any]:
                            for x in nets}
         measured[name] = check_medians(work.check_results(name), nets)
         cal = table.calibration
+        if cal is None or cal.held_out is None:
+            raise PhaseError(f"{work.table(name)} has no calibration with a held-out check "
+                             f"(lut import fits one on the bundle's networks): rerun 'run'")
         md = table.metadata
         runtimes[name] = {
             "python": rec["python"], "onnxruntime": md.get("onnxruntime"),

@@ -9,7 +9,7 @@ numbers taken under the same machine state. The INT8 table's prediction is check
 the INT8 medians (MAPE, within ±5% / ±10%, Spearman). Run it on a quiet machine: the load
 average is recorded before and after.
 
-    .venv/bin/python benchmarks/int8_latency.py [--table latency_tables/fmnist28_int8.json] [--repeats 3]
+    .venv/bin/python benchmarks/int8_latency.py [--table T_int8.json] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mobile_nas.atomic import atomic_write_json, atomic_write_text
+from mobile_nas.commands._common import positive_int
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -33,10 +34,11 @@ DEFAULT_TABLE = ROOT / "latency_tables" / "fmnist28_int8.json"
 CHECK_SEED = 7  # not the build's calibration seed (0): other random networks
 
 
-def measure_pairs(archs: Sequence[Any], *, threads: int, provider: str, rounds: int,
-                  progress: bool) -> list[dict[str, dict]]:
-    """fp32 and INT8 timing summaries of every architecture, all sessions interleaved in one
-    run (:func:`~mobile_nas.cost.latency.runner.time_interleaved`)."""
+def measure_pairs(archs: Sequence[Any], *, threads: int, provider: str, opset: int,
+                  opt_level: str, rounds: int, progress: bool) -> list[dict[str, dict]]:
+    """fp32 and INT8 timing summaries of every architecture (exported with ``opset``, run
+    with ``opt_level``: the table's), all sessions interleaved in one wall-clock run
+    (:func:`~mobile_nas.cost.latency.runner.time_interleaved`)."""
     from tqdm import tqdm
 
     from mobile_nas.cost.latency.export import export_arch_onnx
@@ -48,8 +50,8 @@ def measure_pairs(archs: Sequence[Any], *, threads: int, provider: str, rounds: 
                                   disable=not progress, leave=False)):
         for precision in ("fp32", "int8"):
             sessions[f"{precision}:{i}"] = load_session(
-                export_arch_onnx(arch, precision=precision), threads=threads,
-                provider=provider)
+                export_arch_onnx(arch, opset=opset, precision=precision), threads=threads,
+                provider=provider, opt_level=opt_level)
     with tqdm(total=rounds, desc="time", unit="round", disable=not progress,
               leave=False) as bar:
         times = time_interleaved(sessions, rounds=rounds, on_round=lambda _: bar.update())
@@ -143,14 +145,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--table", default=str(DEFAULT_TABLE.relative_to(ROOT)),
                    help="an INT8 latency table")
-    p.add_argument("--n", type=int, default=20, help="random held-out networks")
+    p.add_argument("--n", type=positive_int, default=20, help="random held-out networks")
     p.add_argument("--seed", type=int, default=CHECK_SEED)
-    p.add_argument("--rounds", type=int, default=30)
-    p.add_argument("--repeats", type=int, default=3,
+    p.add_argument("--rounds", type=positive_int, default=30)
+    p.add_argument("--repeats", type=positive_int, default=3,
                    help="separate measurement runs, one after the other (the table's error "
                         "from run to run shows how far this machine drifts)")
     p.add_argument("--out", default=str(RESULTS / "int8_latency"), help="prefix (.json/.md)")
     args = p.parse_args(argv)
+    from mobile_nas.errors import MobileNasError
+
+    try:
+        return run(args)
+    except MobileNasError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    """Measures, compares and writes the results of ``main``'s arguments."""
     from mobile_nas.cost.latency import LatencyPredictor, LatencyTable
     from mobile_nas.cost.latency.check import check_archs
     from mobile_nas.cost.latency.runner import cpu_model
@@ -158,8 +171,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     table = LatencyTable.load(args.table)
     if table.precision != "int8":
-        print(f"error: {args.table} is a {table.precision} table; this benchmark checks an "
+        print(f"error: {args.table} is an {table.precision} table; this benchmark checks an "
               f"INT8 one (mobile-nas lut build --precision int8)", file=sys.stderr)
+        return 2
+    if table.prediction_statistic.name != "wall-clock median":
+        print(f"error: {args.table} predicts the {table.prediction_statistic.name}; this "
+              f"benchmark measures the wall-clock median (recalibrate it: mobile-nas lut "
+              f"calibrate --table {args.table})", file=sys.stderr)
         return 2
     space = get_space(table.space)
     chosen = check_archs(table, space, n=args.n, seed=args.seed)
@@ -170,7 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_before = os.getloadavg()[0]
     runs = [compare(names, archs, predicted, measure_pairs(
         archs, threads=int(md.get("threads", 1)),
-        provider=md.get("provider", "CPUExecutionProvider"), rounds=args.rounds,
+        provider=md.get("provider", "CPUExecutionProvider"), opset=int(md.get("opset", 17)),
+        opt_level=md.get("opt_level", "all"), rounds=args.rounds,
         progress=sys.stderr.isatty())) for _ in range(args.repeats)]
     result = {"schema_version": 1, "benchmark": "int8_latency",
               "date": time.strftime("%Y-%m-%dT%H:%M:%S"), "table": args.table,

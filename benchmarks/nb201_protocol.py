@@ -78,7 +78,8 @@ Run (each phase resumable; ``--max-minutes`` / ``--max-runs`` run a chunk)::
     python benchmarks/nb201_protocol.py cost     # seconds per run of each strategy (planning)
     python benchmarks/nb201_protocol.py tune     # the tuning set (620 runs)
     python benchmarks/nb201_protocol.py freeze   # the tuning table -> frozen.json
-    python benchmarks/nb201_protocol.py run      # the reporting set (12,600 runs)
+    python benchmarks/nb201_protocol.py run      # the reporting set (16,800 runs: 12,600 of
+                                                 # the six, 4,200 of motpe and rl-sweep)
     python benchmarks/nb201_protocol.py report   # markdown, JSON summary and plots
     python benchmarks/nb201_protocol.py pack     # stored reporting runs -> a gzip part
 """
@@ -484,7 +485,7 @@ class RunStore:
         self.claims = self.path.parent / ".claims" / self.path.stem
         self.claims.mkdir(parents=True, exist_ok=True)
         self._offset = 0
-        self._inode: int | None = -1  # -1: nothing read yet; None: no live file
+        self._inode: tuple[int | None, int] | None = None  # None: nothing read yet
         self._records: dict[str, dict[str, Any]] = {}
         self.torn = 0
 
@@ -515,7 +516,9 @@ class RunStore:
             if end < 0:
                 return 0
             lines = data[:end + 1]
-            part = self.path.parent / f"{self.path.stem}.part-{len(self.parts()):03d}.jsonl.gz"
+            numbers = [int(p.name.split(".part-")[1].split(".")[0]) for p in self.parts()]
+            part = self.path.parent / (f"{self.path.stem}.part-"
+                                       f"{max(numbers, default=-1) + 1:03d}.jsonl.gz")
             with atomic_path(part) as tmp:
                 tmp.write_bytes(gzip.compress(lines, compresslevel=9, mtime=0))
             with atomic_path(self.path) as tmp:
@@ -534,12 +537,13 @@ class RunStore:
     def _refresh(self) -> None:
         import gzip
 
-        inode = self.path.stat().st_ino if self.path.exists() else None
+        # the live file's inode and the parts: a pack makes a new live file and a new part
+        inode = (self.path.stat().st_ino if self.path.exists() else None, len(self.parts()))
         if inode != self._inode:  # first read, or packed by some process: read it all
             self._records, self._offset, self.torn, self._inode = {}, 0, 0, inode
             for part in self.parts():
                 self._read_lines(gzip.decompress(part.read_bytes()))
-        if inode is None:
+        if inode[0] is None:
             return
         with open(self.path, "rb") as fh:
             fh.seek(self._offset)
@@ -942,6 +946,7 @@ def summarize(records: list[dict[str, Any]], metrics: Metrics, data: Nb201Data
         seeds_per_setting.setdefault(setting, []).append(seed)
     out: dict[str, Any] = {
         "planned_runs": len(planned) * len(REPORTING_SEEDS) * len(STRATEGIES),
+        "front_planned_runs": len(planned) * len(REPORTING_SEEDS) * len(FRONT_STRATEGIES),
         "stored_runs": sum(r["strategy"] in STRATEGIES for r in records),
         "matched_runs": len(matched), "front": front,
         "settings_planned": len(planned), "settings_covered": len(seeds_per_setting),
@@ -955,9 +960,13 @@ def summarize(records: list[dict[str, Any]], metrics: Metrics, data: Nb201Data
 
     out["all"] = table(lambda m: True)
     cpu = sum(out["all"][s]["mean_cpu_seconds"] for s in STRATEGIES)
-    out["projected_cpu_hours"] = {"per_seed_of_every_setting": cpu * len(planned) / 3600,
-                                  "left": cpu * (len(planned) * len(REPORTING_SEEDS)
-                                                 - len(matched)) / 3600}
+    cpu_front = sum(front["all"][s]["mean_cpu_seconds"] for s in FRONT_STRATEGIES) \
+        if front["matched_runs"] else 0.0
+    sets = len(planned) * len(REPORTING_SEEDS)
+    out["projected_cpu_hours"] = {
+        "per_seed_of_every_setting": (cpu + cpu_front) * len(planned) / 3600,
+        "left": (cpu * (sets - len(matched)) + cpu_front * (sets - front["matched_runs"]))
+        / 3600}
     out["without_earlier_rl_sweep_pairs"] = table(
         lambda m: m["setting"].pair not in EARLIER_RL_SWEEP_PAIRS)
     out["by_dataset"] = {ds: table(lambda m, ds=ds: m["setting"].dataset == ds)
@@ -1184,9 +1193,12 @@ def markdown(r: dict[str, Any]) -> str:
               "reporting summary is also given without them.", ""]
     s = r["reporting"]
     L += ["## Reporting set", "",
-          f"Coverage: {s['stored_runs']} of {s['planned_runs']} planned runs stored; "
-          f"{s['matched_runs']} (setting, seed) combinations run by every strategy, on "
-          f"{s['settings_covered']} of {s['settings_planned']} settings."]
+          f"Coverage: {s['stored_runs']} of {s['planned_runs']} planned runs of the six "
+          f"regret strategies stored; {s['matched_runs']} (setting, seed) combinations run "
+          f"by every one of them, on {s['settings_covered']} of {s['settings_planned']} "
+          f"settings; {s['front']['matched_runs']} of "
+          f"{s['front_planned_runs'] // len(FRONT_STRATEGIES)} by `motpe` and `rl-sweep` "
+          f"too (see the multi-objective front)."]
     if s["matched_runs"]:
         by_seeds: dict[str, list[str]] = {}
         for setting, seeds in s["seeds_per_setting"].items():
@@ -1340,6 +1352,10 @@ def main(argv=None) -> int:
                    help="freeze: replace frozen.json (only while no reporting run exists)")
     args = p.parse_args(argv)
     try:
+        if args.phase == "pack":  # no data needed
+            n = RunStore(Path(args.store) / "reporting.jsonl").pack()
+            print(f"{n} reporting runs packed")
+            return 0
         data = Nb201Data(args.data)
         if args.phase == "cost":
             return phase_cost(args, data)
@@ -1347,10 +1363,6 @@ def main(argv=None) -> int:
             return phase_freeze(args, data)
         if args.phase == "report":
             return phase_report(args, data)
-        if args.phase == "pack":
-            n = RunStore(Path(args.store) / "reporting.jsonl").pack()
-            print(f"{n} reporting runs packed")
-            return 0
         import torch
 
         torch.set_num_threads(1)

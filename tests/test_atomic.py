@@ -32,7 +32,6 @@ def test_a_new_file_gets_the_modes_open_would_give_it_and_a_replaced_one_keeps_i
 
     old = os.umask(0o027)
     try:
-        atomic._UMASK = None
         atomic.atomic_write_text(tmp_path / "new.json", "{}")  # not mkstemp's private 0600
         assert stat.S_IMODE((tmp_path / "new.json").stat().st_mode) == 0o640
         (tmp_path / "shared.json").write_text("old")
@@ -42,4 +41,3 @@ def test_a_new_file_gets_the_modes_open_would_give_it_and_a_replaced_one_keeps_i
         assert (tmp_path / "shared.json").read_text() == "new"
     finally:
         os.umask(old)
-        atomic._UMASK = None

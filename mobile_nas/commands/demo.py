@@ -69,9 +69,10 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"latency        measured {WALL_MEDIAN.name} (p50) {', '.join(lat)} (batch 1, "
           f"1 thread){pred}")
     if d.predicted_int8_ms is not None and "int8" in timing:
+        what = f"{d.predicted_int8_statistic} " if d.predicted_int8_statistic else ""
+        where = f" ({Path(d.int8_latency_table).name})" if d.int8_latency_table else ""
         print(f"INT8 latency   measured {timing['int8']['p50_ms']:.3f} ms, predicted "
-              f"{d.predicted_int8_statistic or ''} {d.predicted_int8_ms:.3f} ms "
-              f"({Path(d.int8_latency_table or '').name})")
+              f"{what}{d.predicted_int8_ms:.3f} ms{where}")
     if "speedup" in timing:
         print(f"INT8 speed-up  x{timing['speedup']:.2f}")
     if report.int8_error:

@@ -201,7 +201,7 @@ def _search(args: argparse.Namespace) -> int:
     if "arch" in best:
         flag = "feasible" if best["feasible"] else "NOT feasible (no trial met the targets)"
         print(f"best     {best['arch']}  [{flag}]")
-        score = (f"{best['accuracy']:.1f} ({result.evaluator['name']} score)"
+        score = (f"{best['accuracy']:.4g} ({result.evaluator['name']} score)"
                  if str(result.evaluator.get("name", "")).startswith("zero-cost") else
                  f"{100 * best['accuracy']:.2f}%")
         print(f"         accuracy {score}  latency "

@@ -119,7 +119,12 @@ def _predict(arch, run: Run, table, notes: list[str]):
     from mobile_nas.errors import MobileNasError
 
     try:
-        from mobile_nas.cost.latency import LatencyPredictor, LatencyTable, resolve_table
+        from mobile_nas.cost.latency import (
+            LatencyPredictor,
+            LatencyTable,
+            TableRequest,
+            resolve_table,
+        )
     except ImportError:
         notes.append("no latency package: per-layer breakdown skipped")
         return None, ""
@@ -128,13 +133,16 @@ def _predict(arch, run: Run, table, notes: list[str]):
         source = source.removeprefix("table:")
     recorded = source if isinstance(source, str) and source.endswith(".json") \
         and Path(source).is_file() else None
-    path = resolve_table(arch.space, table, recorded)
+    precision = str(run.meta.get("precision") or "fp32")  # what the search optimized
+    path = resolve_table(arch.space, table, recorded, precision=precision)
     if path is None:
         notes.append(f"no latency table for space {arch.space!r}: per-layer breakdown skipped")
         return None, ""
     try:
         t = LatencyTable.load(path)
-        return LatencyPredictor(t, table_path=str(path)).predict(arch), f"table {path}"
+        predictor = LatencyPredictor(t, table_path=str(path),
+                                     request=TableRequest(precision=precision))
+        return predictor.predict(arch), f"table {path}"
     except MobileNasError as exc:
         if table:
             raise

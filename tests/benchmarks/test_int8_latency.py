@@ -71,5 +71,17 @@ def test_the_page_shows_every_run_and_the_tables_own_check():
 def test_an_fp32_table_is_refused(tmp_path, capsys):
     assert B.main(["--table", str(REPO / "latency_tables" / "fmnist28.json"),
                    "--out", str(tmp_path / "x")]) == 2
-    assert "is a fp32 table" in capsys.readouterr().err
+    assert "is an fp32 table" in capsys.readouterr().err
+    assert not (tmp_path / "x.json").exists()
+
+
+@pytest.mark.parametrize("argv, needle", [(["--repeats", "0"], "positive"),
+                                          (["--table", "no/such.json"], "error: ")])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, needle):
+    try:
+        code = B.main([*argv, "--out", str(tmp_path / "x")])
+    except SystemExit as exc:  # argparse
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2 and needle in err and "Traceback" not in err
     assert not (tmp_path / "x.json").exists()

@@ -293,11 +293,12 @@ def test_report_is_generated_from_stored_runs_and_states_coverage(tmp_path, monk
     assert 1 <= f["rl_sweep_rank"]["hv2_query_10"] <= 8
     assert all(0 <= t["p"] <= t["p_holm"] <= 1 for t in s["tests"])
     md = out.with_suffix(".md").read_text()
-    assert "36 of 12600 planned runs" not in md and "37 of 12600 planned runs stored" in md
+    assert "36 of 12600 planned runs" not in md and "37 of 12600 planned runs" in md
     assert "seeds 0-2 on 2 settings" in md and "Not run yet: 103 settings" in md
     assert "## Multi-objective front" in md and "6 runs per strategy on 2 settings" in md
-    assert s["projected_cpu_hours"]["left"] == pytest.approx(
-        6 * 0.05 * (105 * 20 - 6) / 3600)
+    assert s["projected_cpu_hours"]["left"] == pytest.approx(  # six + two front strategies
+        8 * 0.05 * (105 * 20 - 6) / 3600)
+    assert "6 of 2100 by `motpe` and `rl-sweep` too" in md
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
     # a reporting run made with other frozen settings is refused
     reporting.append(fake(P.RunSpec("reporting", P.Setting("fpga", "cifar10_test", 75),

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import optuna
@@ -40,14 +41,29 @@ def _worker(out: Path, storage: str, delay_s: float, die_at: int | None = None
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
+def _complete(storage: str) -> int:
+    try:
+        study = optuna.load_study(study_name="search", storage=storage)
+    except Exception:  # noqa: BLE001  (not created yet, or its tables are being created)
+        return 0
+    return sum(t.state.name == "COMPLETE" for t in study.get_trials(deepcopy=False))
+
+
 def test_four_workers_on_postgresql_survive_a_killed_worker(tmp_path):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with throwaway_cluster() as storage:
         # worker 0 SIGKILLs itself inside its 3rd evaluation, i.e. while it holds a
-        # RUNNING trial, after it has finished trials of its own
-        procs = [_worker(tmp_path / "w0", storage, delay_s=0.5, die_at=DIE_AT)]
-        procs += [_worker(tmp_path / f"w{i}", storage, delay_s=0.5) for i in range(1, WORKERS)]
-        victim = procs[0]
+        # RUNNING trial, after it has finished trials of its own; the others start once it
+        # has finished one, so that they cannot use up the trials before it dies however
+        # slowly it started
+        victim = _worker(tmp_path / "w0", storage, delay_s=0.5, die_at=DIE_AT)
+        deadline = time.time() + 180
+        while _complete(storage) < 1:
+            assert victim.poll() is None and time.time() < deadline, \
+                victim.stderr.read().decode()[-2000:] if victim.poll() is not None else "slow"
+            time.sleep(0.1)
+        procs = [victim] + [_worker(tmp_path / f"w{i}", storage, delay_s=0.5)
+                            for i in range(1, WORKERS)]
         victim.wait(timeout=180)
         assert victim.returncode == -signal.SIGKILL, victim.stderr.read().decode()[-2000:]
         for p in procs[1:]:

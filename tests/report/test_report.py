@@ -10,7 +10,7 @@ from mobile_nas.space import get_space
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-def _run_dir(tmp_path, n=25, space="fmnist28", latency="table"):
+def _run_dir(tmp_path, n=25, space="fmnist28", latency="table", **meta_extra):
     """A RUN_DIR written by the search engineer's own writer from an Optuna study."""
     import optuna
 
@@ -34,7 +34,7 @@ def _run_dir(tmp_path, n=25, space="fmnist28", latency="table"):
                                  "feasible": lat <= 0.5}))
         del i
     meta = {"space": space, "strategy": "rl", "dataset": "fashion-mnist",
-            "reward_fn": reward.to_json(), "latency": latency}
+            "reward_fn": reward.to_json(), "latency": latency, **meta_extra}
     write_outputs(tmp_path, study, meta=meta)
     return tmp_path
 
@@ -91,6 +91,24 @@ def test_latency_breakdown_from_the_shipped_table(tmp_path, monkeypatch):
     assert [ms for _, ms in drawn["per_layer"]] == [
         table.entries[k.id].min_ms for k in arch.search_space.layers(arch)]
     assert drawn["source"] == f"table {path}" and drawn["total_ms"] > 0
+
+
+def test_an_int8_run_is_broken_down_with_the_int8_table(tmp_path, monkeypatch):
+    from mobile_nas.cost.latency import shipped_table_path
+    from mobile_nas.report import plots
+
+    drawn = {}
+    real = plots.plot_latency_breakdown
+
+    def spy(arch, per_layer, out, **kw):
+        drawn.update(**kw)
+        return real(arch, per_layer, out, **kw)
+
+    monkeypatch.setattr(plots, "plot_latency_breakdown", spy)
+    # searched with --precision int8 --measure: no table recorded, the INT8 one is meant
+    build_report(_run_dir(tmp_path, latency="measured:onnxruntime:1thread",
+                          precision="int8"))
+    assert drawn["source"] == f"table {shipped_table_path('fmnist28', 'int8')}"
 
 
 @pytest.mark.parametrize("prefix", ["", "table:"])  # as run_search records it

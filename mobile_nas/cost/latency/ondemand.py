@@ -33,7 +33,6 @@ last date, the keys, and the last :data:`MAX_EVENTS` runs (keys, anchors, scale,
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import statistics
@@ -46,8 +45,13 @@ from pathlib import Path
 from mobile_nas.cost.latency.errors import LatencyTableError, MissingEntryError
 from mobile_nas.cost.latency.predictor import LatencyPrediction, LatencyPredictor
 from mobile_nas.cost.latency.requirements import table_settings
-from mobile_nas.cost.latency.settings import RESUME_FIELDS, ProfileSettings
-from mobile_nas.cost.latency.table import LatencyTable, LayerLatency, shipped_table_path
+from mobile_nas.cost.latency.settings import PRECISIONS, RESUME_FIELDS, ProfileSettings
+from mobile_nas.cost.latency.table import (
+    LatencyTable,
+    LayerLatency,
+    shipped_table_name,
+    shipped_table_path,
+)
 from mobile_nas.space.architecture import Architecture
 from mobile_nas.space.layers import LayerKey
 
@@ -140,30 +144,37 @@ def table_cache_dir() -> Path:
     return Path(root) / "mobile-nas" / "latency_tables"
 
 
-def _shipped(space: str, path: str | os.PathLike) -> Path | None:
-    shipped = shipped_table_path(space)
-    if shipped is not None and Path(path).resolve() == Path(shipped).resolve():
-        return Path(shipped)
+def _shipped(space: str, path: str | os.PathLike) -> tuple[Path, str] | None:
+    """The shipped table ``path`` is (at any precision) and its precision, or None."""
+    for precision in PRECISIONS:
+        shipped = shipped_table_path(space, precision)
+        if shipped is not None and Path(path).resolve() == Path(shipped).resolve():
+            return Path(shipped), precision
     return None
 
 
 def extension_path(space: str, path: str | os.PathLike) -> Path:
-    """The file on-demand entries of the table at ``path`` go to: the table itself, or for
-    the table shipped for ``space`` its copy in :func:`table_cache_dir`."""
-    return table_cache_dir() / f"{space}.json" if _shipped(space, path) else Path(path)
+    """The file on-demand entries of the table at ``path`` go to: the table itself, or for a
+    table shipped for ``space`` its copy in :func:`table_cache_dir` (named like it:
+    ``<space>.json``, ``<space>_int8.json``)."""
+    shipped = _shipped(space, path)
+    if shipped is None:
+        return Path(path)
+    return table_cache_dir() / shipped_table_name(space, shipped[1])
 
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def extended_shipped_table(space: str) -> Path | None:
-    """The cache copy of the table shipped for ``space`` that searches extended on demand,
-    if it exists and was copied from the shipped file as it is now (else None)."""
-    shipped = shipped_table_path(space)
+def extended_shipped_table(space: str, precision: str = "fp32") -> Path | None:
+    """The cache copy of the table shipped for ``space`` at ``precision`` that searches
+    extended on demand, if it exists and was copied from the shipped file as it is now
+    (else None)."""
+    shipped = shipped_table_path(space, precision)
     if shipped is None:
         return None
-    copy = table_cache_dir() / f"{space}.json"
+    copy = table_cache_dir() / shipped_table_name(space, precision)
     if not copy.is_file():
         return None
     try:
@@ -176,10 +187,11 @@ def extended_shipped_table(space: str) -> Path | None:
 def prepare_extension(space: str, path: str | os.PathLike) -> Path:
     """:func:`extension_path`, created for a shipped table (a copy of it, or a fresh copy
     if the shipped table changed since the copy was made); the path to read and extend."""
-    shipped = _shipped(space, path)
+    found = _shipped(space, path)
     target = extension_path(space, path)
-    if shipped is None:
+    if found is None:
         return target
+    shipped = found[0]
     digest = _sha256(shipped)
     target.parent.mkdir(parents=True, exist_ok=True)
     with table_lock(target):
@@ -197,6 +209,8 @@ def prepare_extension(space: str, path: str | os.PathLike) -> Path:
 @contextlib.contextmanager
 def table_lock(path: str | os.PathLike) -> Iterator[None]:
     """An exclusive lock on the table at ``path`` (``flock`` on ``.<name>.lock`` beside it)."""
+    import fcntl  # POSIX; imported here so that reading tables works without it
+
     path = Path(path)
     with open(path.with_name(f".{path.name}.lock"), "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)

@@ -80,8 +80,8 @@ def lut_build_command(table: LatencyTable, path: str | os.PathLike | None, *,
         for a in own[:3]:
             parts += ["--arch", a]
         tags = [f"{f}{w}" for f, _, w in mismatches(table, request)]
-        shipped = shipped_table_path(table.space)
-        if shipped is not None and path.resolve() == Path(shipped).resolve():
+        if any(p is not None and path.resolve() == Path(p).resolve()
+               for p in (shipped_table_path(table.space, x) for x in PRECISIONS)):
             path = Path(path.name)  # not into the installed package
         out = path.with_name(f"{path.stem}.{'-'.join(tags) or 'rebuilt'}.json")
     else:

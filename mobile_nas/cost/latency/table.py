@@ -390,17 +390,16 @@ def resolve_table(space_name: str, *candidates: str | os.PathLike | None,
                   precision: str = "fp32") -> str | os.PathLike | None:
     """The latency table to use for ``space_name``: the first of ``candidates`` given (an
     explicit ``--table``, a run's recorded table; empty ones are skipped) as is, else the
-    table shipped for the space at ``precision`` (:func:`shipped_table_path`; for fp32 its
-    copy that ``search`` extended on demand, when there is one for this very shipped file),
+    table shipped for the space at ``precision`` (:func:`shipped_table_path`, or its copy
+    that ``search`` extended on demand, when there is one for this very shipped file),
     else its shipped fp32 table (which a request for another precision then refuses, naming the
     ``lut build`` command that makes one), else None."""
     for path in candidates:
         if path:
             return path
-    if precision == "fp32":  # its copy that searches extended on demand, if there is one
-        from mobile_nas.cost.latency.ondemand import extended_shipped_table
+    from mobile_nas.cost.latency.ondemand import extended_shipped_table
 
-        extended = extended_shipped_table(space_name)
-        if extended is not None:
-            return extended
+    extended = extended_shipped_table(space_name, precision)  # extended by searches
+    if extended is not None:
+        return extended
     return shipped_table_path(space_name, precision) or shipped_table_path(space_name)

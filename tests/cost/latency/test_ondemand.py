@@ -181,7 +181,8 @@ def test_a_shipped_table_is_extended_in_a_cache_copy(tmp_path, fmnist, monkeypat
     shipped.parent.mkdir()
     local_table(fmnist, _keys(fmnist, 0), SETTINGS, factor=2.0).save(shipped)
     before = shipped.read_bytes()
-    monkeypatch.setattr(ondemand, "shipped_table_path", lambda space: shipped)
+    monkeypatch.setattr(ondemand, "shipped_table_path",
+                        lambda space, precision="fp32": shipped if precision == "fp32" else None)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     target = prepare_extension("fmnist28", shipped)
     assert target == tmp_path / "cache" / "mobile-nas" / "latency_tables" / "fmnist28.json"
@@ -204,6 +205,25 @@ def test_a_shipped_table_is_extended_in_a_cache_copy(tmp_path, fmnist, monkeypat
     fresh = LatencyTable.load(target)
     assert len(fresh) == len(LatencyTable.load(shipped)) and fresh.metadata["date"] == "later"
     assert fresh.metadata["on_demand"]["runs"] == 0
+
+
+def test_a_shipped_int8_table_is_extended_in_its_own_cache_copy(tmp_path, fmnist,
+                                                                monkeypatch):
+    shipped = {"fp32": tmp_path / "pkg" / "fmnist28.json",
+               "int8": tmp_path / "pkg" / "fmnist28_int8.json"}
+    shipped["fp32"].parent.mkdir()
+    for path in shipped.values():
+        local_table(fmnist, _keys(fmnist, 0), SETTINGS).save(path)
+    before = shipped["int8"].read_bytes()
+    monkeypatch.setattr(ondemand, "shipped_table_path",
+                        lambda space, precision="fp32": shipped[precision])
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    target = prepare_extension("fmnist28", shipped["int8"])
+    assert target == tmp_path / "cache" / "mobile-nas" / "latency_tables" / "fmnist28_int8.json"
+    OnDemandPredictor(target, backend=FakeMachine(SETTINGS).backend()).predict(fmnist.sample(4))
+    assert shipped["int8"].read_bytes() == before  # the package's file is never written
+    assert ondemand.extended_shipped_table("fmnist28", "int8") == target
+    assert ondemand.extended_shipped_table("fmnist28") is None  # the fp32 one has no copy
 
 
 def test_lut_build_resume_keeps_the_on_demand_record(tmp_path, fmnist):
