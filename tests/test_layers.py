@@ -21,6 +21,7 @@ LAYERS: tuple[str, ...] = (
     "registry",
     "device",
     "torch_onnx",
+    "onnx_quantize",  # INT8 QDQ quantization (export --int8 and INT8 latency tables)
     "weightfile",
     "pretrained",  # shipped supernet files and their metadata
     "space",

@@ -10,6 +10,7 @@ import torch
 
 from mobile_nas.export.errors import ExportError
 from mobile_nas.export.onnx_export import INPUT_NAME
+from mobile_nas.onnx_quantize import pixels  # noqa: F401  (the input every check feeds)
 
 
 @dataclass(frozen=True)
@@ -43,9 +44,6 @@ def ort_session(path: str | os.PathLike, *, threads: int = 1,
     return make_session(str(path), threads=threads, config=config)
 
 
-def pixels(images_uint8: torch.Tensor) -> np.ndarray:
-    """uint8 N×C×H×W → float32 in [0, 1], the exported model's input."""
-    return (images_uint8.float() / 255.0).numpy()
 
 
 def ort_logits(session, images_uint8: torch.Tensor, batch_size: int = 500) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 An INT8 table (``lut build --precision int8``) times every layer, and calibrates on whole
 networks, quantized by the quantizer of ``mobile-nas export --int8``
-(:func:`mobile_nas.export.quantize.quantize_int8`: onnxruntime static QDQ, per-channel
+(:func:`mobile_nas.onnx_quantize.quantize_static_int8`: onnxruntime static QDQ, per-channel
 symmetric int8 weights, uint8 activations, MinMax calibration; the form the mobile profile
 keeps), applied to the same fp32 export :mod:`.export` writes for fp32 tables. onnxruntime
 fuses the Q/DQ pairs into integer kernels when it loads the graph, so the session times
@@ -47,12 +47,12 @@ def calibration_images(input_shape: Sequence[int], n: int = CALIBRATION_IMAGES,
 def quantize_onnx_int8(model: bytes, input_shape: Sequence[int]) -> bytes:
     """The INT8 QDQ form of the fp32 ONNX ``model`` (input ``input_shape``), quantized as
     ``export --int8`` quantizes (see module)."""
-    from mobile_nas.export.quantize import quantize_int8
+    from mobile_nas.onnx_quantize import quantize_static_int8
 
     with tempfile.TemporaryDirectory(prefix="mobile-nas-lut-int8-") as tmp:
         fp32, int8 = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
         fp32.write_bytes(model)
-        quantize_int8(fp32, int8, calibration_images(input_shape))
+        quantize_static_int8(fp32, int8, calibration_images(input_shape))
         return int8.read_bytes()
 
 

@@ -37,16 +37,16 @@ def _fake_ms(model: bytes) -> float:
 
 
 def test_an_int8_layer_is_the_export_int8_quantizers_qdq_graph(fmnist, small_arch, monkeypatch):
-    import mobile_nas.export.quantize as quantize
+    import mobile_nas.onnx_quantize as quantize
 
     calls = []
-    real = quantize.quantize_int8
+    real = quantize.quantize_static_int8
 
     def spy(fp32_path, out, images, **kw):
         calls.append((tuple(images.shape), str(images.dtype), kw))
         return real(fp32_path, out, images, **kw)
 
-    monkeypatch.setattr(quantize, "quantize_int8", spy)
+    monkeypatch.setattr(quantize, "quantize_static_int8", spy)
     key = next(k for k in fmnist.layers(small_arch) if k.op == "mb")
     fp32 = export_layer_onnx(key)
     t0 = time.perf_counter()
