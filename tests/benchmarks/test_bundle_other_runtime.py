@@ -4,7 +4,6 @@ bundle/run/report chain on a fake device (crafted results files) yields the erro
 crafted with, and results of another bundle are refused."""
 
 import hashlib
-import importlib.util
 import json
 import os
 import sys
@@ -13,20 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.benchmarks import load_script
+
 REPO = Path(__file__).resolve().parents[2]
 OTHER_VERSION = "1.17.3"
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location(
-        "bundle_other_runtime", REPO / "benchmarks" / "bundle_other_runtime.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["bundle_other_runtime"] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-B = _load()
+B = load_script("bundle_other_runtime")
 
 
 @pytest.fixture(scope="module")

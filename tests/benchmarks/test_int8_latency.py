@@ -1,25 +1,16 @@
 """benchmarks/int8_latency.py: the held-out errors and INT8/fp32 ratios from crafted timings,
 the page generated from them, and the refusal of an fp32 table."""
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.benchmarks import load_script
+
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("int8_latency",
-                                                  REPO / "benchmarks" / "int8_latency.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["int8_latency"] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-B = _load()
+B = load_script("int8_latency")
 
 
 class _Arch:

@@ -1,7 +1,6 @@
 """benchmarks/nb201_protocol.py: the separation of tuning and reporting, equal tuning
 effort, the raw store (resume, claims, torn lines) and, with the NB201 data, runs end to end."""
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -9,20 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.benchmarks import load_script
+
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO.parent / "shared" / "data" / "nb201"
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("nb201_protocol",
-                                                  REPO / "benchmarks" / "nb201_protocol.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["nb201_protocol"] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-P = _load()
+P = load_script("nb201_protocol")
 DEVICES = ["1080ti_1", "essential_ph_1", "eyeriss", "fpga", "gold_6226", "pixel2", "pixel3",
            "raspi4", "samsung_a50", "samsung_s7", "silver_4114", "titan_rtx_1"]
 

@@ -1,24 +1,15 @@
 """benchmarks/supernet_fidelity.py: the verdict its page prints follows the issue's bar."""
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.benchmarks import load_script
+
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _load():
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    spec = importlib.util.spec_from_file_location("supernet_fidelity",
-                                                  REPO / "benchmarks" / "supernet_fidelity.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-F = _load()
+F = load_script("supernet_fidelity")
 
 
 def _row(kind, name, tau, diff=None):
