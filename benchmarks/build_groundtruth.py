@@ -127,7 +127,7 @@ def build(args) -> int:
     table = shipped_table_path(space.name)
     if table is None:
         raise MobileNasError(f"no shipped latency table for {space.name!r} to stratify by")
-    predictor = LatencyPredictor(LatencyTable.load(table))
+    predictor = LatencyPredictor(LatencyTable.load(table), table_path=table)
     runs = plan(space, predictor, bins=args.bins, per_bin=args.per_bin,
                 second_seed=args.second_seed, seed=args.seed)
     if args.list:
