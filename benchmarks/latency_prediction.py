@@ -45,15 +45,21 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=10, help="interleaved rounds")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", default=str(RESULTS / "latency_prediction"))
+    p.add_argument("--table", action="append", default=[], metavar="SPACE=PATH",
+                   help="check this table of SPACE instead of the shipped one (repeatable), "
+                        "e.g. one `benchmarks/build_shipped_tables.sh` just built")
     p.add_argument("--protocols", action="store_true",
                    help="instead: compare timing protocols (clock x statistic) on fmnist28")
     args = p.parse_args()
     if args.protocols:
         compare_protocols(args)
         return
+    tables = dict(t.split("=", 1) for t in args.table if "=" in t)
+    if len(tables) != len(args.table):
+        p.error("--table takes SPACE=PATH")
     runs = {}
     for name in args.spaces:
-        path = shipped_table_path(name)
+        path = Path(tables[name]).resolve() if name in tables else shipped_table_path(name)
         if path is None:
             raise SystemExit(f"no shipped table for {name}")
         table = LatencyTable.load(path)
@@ -77,10 +83,11 @@ def main() -> None:
                      f"{md.get('threads')} thread, clock {md.get('clock')}, "
                      f"{table.statistic}")
         runs[name] = {
-            "table": str(path.relative_to(path.parents[1])), "table_keys": len(table),
+            "table": _shown(path), "table_keys": len(table),
             "table_build_seconds": md.get("build_seconds"),
             "table_restricted": bool(md.get("restricted_to_archs")),
             "clock": md.get("clock"), "statistic": table.statistic,
+            "statistic_layers": md.get("statistic"),
             "threads": md.get("threads"), "provider": md.get("provider"),
             "calibration": table.calibration.to_json() if table.calibration else None,
             "n_archs": len(archs), "measure_seconds": round(seconds, 1),
@@ -97,7 +104,7 @@ def main() -> None:
               f"{recal_figs['within_10']:.0%}")
     machine = {"cpu": cpu_model(), "cpu_count": os.cpu_count(), "os": platform.platform(),
                "lscpu_model": _lscpu_model(),
-               "note": "2-core shared CPU VM; other engineers' jobs ran at the same time"}
+               "note": "2-core shared CPU VM (load average per row)"}
     import onnxruntime
 
     result = {"schema_version": 1, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -179,6 +186,14 @@ def compare_protocols(args: argparse.Namespace) -> None:
     atomic_write_text(f"{args.out}_protocols.md", "\n".join(lines))
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the repository when inside it, else as given."""
+    try:
+        return str(path.relative_to(RESULTS.parents[1]))
+    except ValueError:
+        return str(path)
+
+
 def _lscpu_model() -> str:
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
@@ -204,7 +219,7 @@ def _markdown(r: dict) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, s in r["spaces"].items():
-        for label, f in (("shipped calibration", s), ("recalibrated now", s["recalibrated"])):
+        for label, f in (("its calibration", s), ("recalibrated now", s["recalibrated"])):
             lines.append(
                 f"| {name}, {label} | {s['n_archs']} | {s['table_keys']}"
                 f"{' (restricted)' if s['table_restricted'] else ''} | {f['mape']:.2f}% | "
@@ -212,6 +227,10 @@ def _markdown(r: dict) -> str:
                 f"{f['kendall']:.3f} | {s['noise_mape']:.2f}% | {s['noise_within_5']:.0%} | "
                 f"{s['loadavg_before'][0]:.1f} → {s['loadavg_after'][0]:.1f} |")
     t = r["targets"]
+    lines += ["", "Tables: " + "; ".join(
+        f"{name} `{s['table']}` (layers timed as the {s['clock']}-clock {s['statistic_layers']}"
+        f", built in {s['table_build_seconds'] or 0:.0f} s of profiling)"
+        for name, s in r["spaces"].items()) + "."]
     lines += [
         "",
         f"Targets: within ±10% ≥ {t['within_10']:.0%}, within ±5% ≥ {t['within_5']:.0%}, "
