@@ -13,6 +13,9 @@ shift/flip augmentation. Every run is scored on the 5,000-image validation split
 search with --seed 0 validates on) and on the 10,000-image test split (reported, never used
 for a choice).
 
+More architectures for the same set: rerun with another ``--seed`` (and ``--second-seed 0``) on
+the same OUT: a second stratified draw, recorded in the header's ``more_selections``.
+
 Resumable and parallel: each finished run is appended atomically to OUT.csv; a rerun skips
 finished runs; several processes may share one OUT (each claims a run before training it):
 
@@ -144,7 +147,8 @@ def build(args) -> int:
         space, recipe,
         selection={"bins": args.bins, "per_bin": args.per_bin, "seed": args.seed,
                    "pool": 4000, "stratified_by": f"predicted latency ({table.name})",
-                   "second_seed_per_bin": args.second_seed, "seeds": [0, 1]},
+                   "second_seed_per_bin": args.second_seed,
+                   "seeds": [0, 1] if args.second_seed else [0]},
         machine={"cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__,
                  "torch_threads": args.threads, "python": platform.python_version(),
                  "note": "train_seconds are wall-clock on a shared 2-core VM: indicative"},
@@ -153,9 +157,11 @@ def build(args) -> int:
     dataset = load_dataset(recipe.dataset, seed=recipe.split_seed, val_size=recipe.val_images)
     done = done_runs(args.out)
     todo = [r for r in runs if (r[1].to_string(), r[2]) not in done]
+    left = len(todo)
     if args.limit is not None:
         todo = todo[:args.limit]
-    print(f"{len(runs) - len(todo)} of {len(runs)} runs done; {len(todo)} to go -> {csv_path}",
+    print(f"{len(runs) - left} of {len(runs)} runs done; {left} to go"
+          f"{f', {len(todo)} in this chunk' if len(todo) < left else ''} -> {csv_path}",
           file=sys.stderr, flush=True)
     from tqdm import tqdm
 

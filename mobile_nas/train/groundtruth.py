@@ -142,7 +142,10 @@ def paths_of(stem: str | os.PathLike) -> tuple[Path, Path]:
 
 
 def write_header(stem: str | os.PathLike, header: dict[str, Any]) -> None:
-    """Writes the header, or checks that an existing one has the same space and recipe."""
+    """Writes the header, or checks that an existing one has the same space and recipe.
+
+    A build of the same set with another ``selection`` (e.g. a second draw with another
+    seed) adds it to the existing header's ``more_selections``, once."""
     header_path, _ = paths_of(stem)
     if header_path.exists():
         old = _read_header(header_path)
@@ -151,6 +154,12 @@ def write_header(stem: str | os.PathLike, header: dict[str, Any]) -> None:
                 raise GroundTruthError(
                     f"{header_path} holds {key} {old.get(key)!r}, not {header.get(key)!r}: "
                     f"a resumed build never mixes recipes; use another --out")
+        selection, more = header.get("selection"), old.get("more_selections", [])
+        known = [old.get("selection"), *(m.get("selection") for m in more)]
+        if selection is not None and selection not in known:
+            added = {"selection": selection, "command": header.get("command"),
+                     "created": header.get("created")}
+            atomic_write_json(header_path, {**old, "more_selections": [*more, added]})
         return
     atomic_write_json(header_path, {"schema_version": GROUND_TRUTH_SCHEMA, **header})
 

@@ -68,3 +68,33 @@ def test_the_search_check_compares_rl_with_and_without_naswot(naswot, says):
                             "val_mean": naswot}]
     text = F.render(doc)
     assert f"`rl+naswot` {100 * naswot:.2f}%" in text and says in text
+
+
+def test_the_held_out_table_uses_only_the_later_draw_and_its_own_best_baseline(monkeypatch):
+    keys = [f"a{i}" for i in range(20)]
+    later = set(keys[10:])
+    monkeypatch.setattr(F, "later_draws", lambda truth_set, space: later)
+    truth = [float(i) for i in range(20)]
+    # latency ranks the first draw perfectly and the later one backwards; MACs the reverse
+    latency = truth[:10] + truth[10:][::-1]
+    macs = truth[:10][::-1] + truth[10:]
+    scores = {"predicted latency": latency, "MACs": macs, "naswot / 1 x 128 train": truth}
+    rows = [{"name": n, "kind": "baseline"} for n in ("predicted latency", "MACs")]
+    rows.append({"name": "naswot / 1 x 128 train", "kind": "zero-cost"})
+    held = F.held_out_rows(None, None, keys, truth, rows, scores)
+    assert held["archs"] == 10 and held["best_baseline"] == "MACs"
+    by = {r["name"]: r for r in held["rows"]}
+    assert by["predicted latency"]["kendall_tau"] == pytest.approx(-1.0)
+    assert by["naswot / 1 x 128 train"]["kendall_tau"] == pytest.approx(1.0)
+    assert by["naswot / 1 x 128 train"]["vs_best_baseline"]["difference"] == pytest.approx(0.0)
+    doc = _doc([_row("baseline", "predicted latency", 0.5)])
+    doc["held_out"] = held
+    text = F.render(doc)
+    assert "## Held out: the later draw only (10 architectures)" in text
+    assert "| naswot | 1 x 128 train | **1.000**" in text
+
+
+def test_without_a_later_draw_there_is_no_held_out_table(monkeypatch):
+    monkeypatch.setattr(F, "later_draws", lambda truth_set, space: set())
+    rows = [{"name": "MACs", "kind": "baseline"}]
+    assert F.held_out_rows(None, None, ["a"], [1.0], rows, {"MACs": [1.0]}) is None

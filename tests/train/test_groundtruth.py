@@ -116,3 +116,17 @@ def test_stratified_archs_cover_the_cost_range():
     again = stratified_archs(SPACE, predictor.predict_ms, bins=4, per_bin=2, seed=0,
                              pool_size=200)
     assert again == drawn  # the selection is fixed by its seed
+
+
+def test_another_selection_of_the_same_set_is_recorded_once(tmp_path):
+    stem = tmp_path / "gt"
+    first = {"bins": 8, "per_bin": 6, "seed": 0}
+    write_header(stem, make_header(SPACE, Recipe(), selection=first, command="a"))
+    second = {**first, "seed": 1}
+    for _ in range(2):  # a resumed second draw does not add it again
+        write_header(stem, make_header(SPACE, Recipe(), selection=second, command="b",
+                                       created="t"))
+    write_header(stem, make_header(SPACE, Recipe(), selection=first, command="c"))
+    header = json.loads(paths_of(stem)[0].read_text())
+    assert header["selection"] == first and header["command"] == "a"
+    assert header["more_selections"] == [{"selection": second, "command": "b", "created": "t"}]
