@@ -57,15 +57,22 @@ def test_a_low_seed_ceiling_lowers_the_bar_to_nine_tenths_of_it():
     assert "**passes**" in text
 
 
-@pytest.mark.parametrize("naswot, says", [(0.868, "so the supernet stays the default"),
-                                          (0.880, "at least as good with NASWOT")])
-def test_the_search_check_compares_rl_with_and_without_naswot(naswot, says):
-    rows = [_row("baseline", "predicted latency", 0.5),
-            _row("zero-cost", "naswot / 1 x 128 train", 0.6, (0.1, -0.02, 0.2))]
+@pytest.mark.parametrize("naswot, naswot_tau, older, says", [
+    (0.868, 0.6, False, "so the supernet stays the default"),
+    (0.868, 0.4, False, "The supernet both ranks better and makes `rl` pick better"),
+    (0.880, 0.6, False, "at least as good with NASWOT"),
+    (0.868, 0.6, True, "used the supernet shipped before the current one"),
+])
+def test_the_search_check_compares_rl_with_and_without_naswot(naswot, naswot_tau, older, says):
+    rows = [_row("baseline", "predicted latency", 0.3),
+            _row("supernet", "shipped / 2000 val", 0.5, (0.2, 0.1, 0.3)),
+            _row("zero-cost", "naswot / 1 x 128 train", naswot_tau, (0.1, -0.02, 0.2))]
     doc = _doc(rows)
-    doc["search_check"] = [{"method": "rl", "budget": 120, "runs": 5, "val_mean": 0.876},
+    doc["default_row"] = "shipped / 2000 val"
+    doc["search_check"] = [{"method": "rl", "budget": 120, "runs": 5, "val_mean": 0.876,
+                            "older_supernet": older},
                            {"method": "rl+naswot", "budget": 120, "runs": 5,
-                            "val_mean": naswot}]
+                            "val_mean": naswot, "older_supernet": older}]
     text = F.render(doc)
     assert f"`rl+naswot` {100 * naswot:.2f}%" in text and says in text
 
