@@ -49,15 +49,13 @@ def export_torchvision(name: str) -> bytes:
 
 
 def predict(table_path: Path) -> dict[str, float]:
+    """The table's prediction of mobile224's reference architecture of each network."""
     from mobile_nas.cost.latency import LatencyPredictor, LatencyTable
-    from mobile_nas.space import get_space
-    from mobile_nas.space.architecture import Architecture
-    from mobile_nas.space.reference import REFERENCE_ARCHS
+    from mobile_nas.space import REFERENCE_ARCHS, get_space
 
+    space = get_space("mobile224")
     predictor = LatencyPredictor(LatencyTable.load(table_path))
-    get_space("mobile224")
-    return {n: float(predictor.predict(Architecture.from_string(REFERENCE_ARCHS.get(n).arch,
-                                                                "mobile224")).total_ms)
+    return {n: predictor.predict_ms(space.decode(REFERENCE_ARCHS.get(n).arch))
             for n in NETWORKS}
 
 

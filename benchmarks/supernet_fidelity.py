@@ -23,9 +23,9 @@ Phases, each resumable:
     python benchmarks/supernet_fidelity.py ship VARIANT   # -> mobile_nas/pretrained/ (float16)
     python benchmarks/supernet_fidelity.py report         # benchmarks/results/supernet_fidelity.*
 
-Nothing here looks at the test split. Variants were compared on this set only (there is no
-second ground-truth set to hold out): the reported τ of the chosen one is optimistic by the
-selection among the few variants listed, which the page states.
+Nothing here looks at the test split. Variants were compared on the set's first draw; its
+later draws (``build_groundtruth.py --seed 1``, made after that choice) get a table of their
+own, free of that selection.
 """
 
 from __future__ import annotations
