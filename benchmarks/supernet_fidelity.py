@@ -376,15 +376,18 @@ def later_draws(truth_set, space) -> set[str]:
     from mobile_nas.cost.latency import LatencyPredictor, LatencyTable, shipped_table_path
     from mobile_nas.train.groundtruth import stratified_archs
 
-    predictor = None
-    drawn: set[str] = set()
-    for more in truth_set.header.get("more_selections", []):
-        sel = more["selection"]
-        predictor = predictor or LatencyPredictor(LatencyTable.load(shipped_table_path(SPACE)))
-        drawn |= {a.to_string() for _, a in stratified_archs(
+    more = truth_set.header.get("more_selections", [])
+    if not more:
+        return set()
+    predictor = LatencyPredictor(LatencyTable.load(shipped_table_path(SPACE)))
+
+    def draw(sel: dict) -> set[str]:
+        return {a.to_string() for _, a in stratified_archs(
             space, predictor.predict_ms, bins=sel["bins"], per_bin=sel["per_bin"],
             seed=sel["seed"], pool_size=sel.get("pool", 4000))}
-    return drawn
+
+    later = set().union(*(draw(m["selection"]) for m in more))
+    return later - draw(truth_set.header["selection"])  # a network of both was chosen on
 
 
 def held_out_rows(truth_set, space, keys: list[str], truth: list[float], rows: list[dict],
