@@ -80,7 +80,7 @@ def test_the_search_check_compares_rl_with_and_without_naswot(naswot, naswot_tau
 def test_the_held_out_table_uses_only_the_later_draw_and_its_own_best_baseline(monkeypatch):
     keys = [f"a{i}" for i in range(20)]
     later = set(keys[10:])
-    monkeypatch.setattr(F, "later_draws", lambda truth_set, space: later)
+    monkeypatch.setattr(F, "later_draws", lambda study, truth_set, space: later)
     truth = [float(i) for i in range(20)]
     # latency ranks the first draw perfectly and the later one backwards; MACs the reverse
     latency = truth[:10] + truth[10:][::-1]
@@ -88,7 +88,7 @@ def test_the_held_out_table_uses_only_the_later_draw_and_its_own_best_baseline(m
     scores = {"predicted latency": latency, "MACs": macs, "naswot / 1 x 128 train": truth}
     rows = [{"name": n, "kind": "baseline"} for n in ("predicted latency", "MACs")]
     rows.append({"name": "naswot / 1 x 128 train", "kind": "zero-cost"})
-    held = F.held_out_rows(None, None, keys, truth, rows, scores)
+    held = F.held_out_rows(None, None, None, keys, truth, rows, scores)
     assert held["archs"] == 10 and held["best_baseline"] == "MACs"
     by = {r["name"]: r for r in held["rows"]}
     assert by["predicted latency"]["kendall_tau"] == pytest.approx(-1.0)
@@ -102,6 +102,27 @@ def test_the_held_out_table_uses_only_the_later_draw_and_its_own_best_baseline(m
 
 
 def test_without_a_later_draw_there_is_no_held_out_table(monkeypatch):
-    monkeypatch.setattr(F, "later_draws", lambda truth_set, space: set())
+    monkeypatch.setattr(F, "later_draws", lambda study, truth_set, space: set())
     rows = [{"name": "MACs", "kind": "baseline"}]
-    assert F.held_out_rows(None, None, ["a"], [1.0], rows, {"MACs": [1.0]}) is None
+    assert F.held_out_rows(None, None, None, ["a"], [1.0], rows, {"MACs": [1.0]}) is None
+
+
+def test_a_ceiling_from_few_seed_pairs_does_not_lower_the_bar():
+    rows = [_row("baseline", "predicted latency", 0.3),
+            _row("zero-cost", "naswot / 1 x 128 train", 0.50, (0.2, 0.05, 0.3))]
+    doc = _doc(rows, ceiling=0.42)
+    doc["seed_noise"]["n"] = 4
+    doc["space"] = "nasnet"
+    text = F.render(doc)
+    assert text.startswith("# Rank fidelity of nasnet evaluators")
+    assert "The bar for an evaluator is τ ≥ 0.60 (0.6; 4 pairs are too few" in text
+    assert "`mobile-nas search --space nasnet`" in text
+    assert "below the bar 0.60" in text
+
+
+def test_each_space_reads_its_own_ground_truth_and_recipe():
+    nasnet = F.STUDIES["nasnet"]
+    assert nasnet.recipe.optimizer == "adamw"  # the cell set's header, not the mobile default
+    assert F.STUDIES["fmnist28"].recipe.optimizer == "sgd"
+    assert F.default_row(nasnet) == "default / 2000 val"  # no shipped cell supernet
+    assert F.default_row(F.STUDIES["fmnist28"]) == "shipped / 2000 val"
