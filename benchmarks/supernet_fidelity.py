@@ -96,16 +96,20 @@ class Study:
     work: str
     proxy_preset: str | None = None  # cells: also score `--evaluator proxy` at this preset
 
+    def header(self) -> dict:
+        """The ground truth's header (a clear error when it was never built)."""
+        from mobile_nas.train.groundtruth import GroundTruthError
+
+        path = self.ground_truth.with_suffix(".json")
+        if not path.is_file():
+            raise GroundTruthError(f"{path}: no ground-truth header; build it with "
+                                   f"benchmarks/build_groundtruth.py --space {self.space}")
+        return json.loads(path.read_text())
+
     @property
     def recipe(self) -> Recipe:
         """The recipe the ground truth must have been trained with (its header's)."""
-        from mobile_nas.train.groundtruth import GroundTruthError
-
-        header = self.ground_truth.with_suffix(".json")
-        if not header.is_file():
-            raise GroundTruthError(f"{header}: no ground-truth header; build it with "
-                                   f"benchmarks/build_groundtruth.py --space {self.space}")
-        return Recipe(**json.loads(header.read_text())["recipe"])
+        return Recipe(**self.header()["recipe"])
 
 
 STUDIES = {
@@ -203,7 +207,7 @@ def planned_archs(study: Study, space) -> list:
 
     from mobile_nas.cost.latency import LatencyPredictor, LatencyTable, shipped_table_path
 
-    sel = json.loads(study.ground_truth.with_suffix(".json").read_text())["selection"]
+    sel = study.header()["selection"]
     predictor = LatencyPredictor(LatencyTable.load(shipped_table_path(study.space)))
     return list(dict.fromkeys(a for _, a, _ in plan(
         space, predictor, bins=sel["bins"], per_bin=sel["per_bin"],

@@ -126,3 +126,14 @@ def test_each_space_reads_its_own_ground_truth_and_recipe():
     assert F.STUDIES["fmnist28"].recipe.optimizer == "sgd"
     assert F.default_row(nasnet) == "default / 2000 val"  # no shipped cell supernet
     assert F.default_row(F.STUDIES["fmnist28"]) == "shipped / 2000 val"
+
+
+def test_a_study_without_its_ground_truth_is_one_error_line_and_exit_2(tmp_path, monkeypatch,
+                                                                         capsys):
+    from dataclasses import replace
+
+    missing = replace(F.STUDIES["nasnet"], ground_truth=tmp_path / "none")
+    monkeypatch.setitem(F.STUDIES, "nasnet", missing)
+    assert F.main(["--space", "nasnet", "--work", str(tmp_path), "report"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no ground-truth header" in err[0]
