@@ -112,8 +112,9 @@ def test_a_ceiling_from_few_seed_pairs_does_not_lower_the_bar():
             _row("zero-cost", "naswot / 1 x 128 train", 0.50, (0.2, 0.05, 0.3))]
     doc = _doc(rows, ceiling=0.42)
     doc["seed_noise"]["n"] = 4
-    doc["space"] = "nasnet"
+    doc["space"], doc["chosen_here"], doc["top_k"] = "nasnet", False, 4
     text = F.render(doc)
+    assert "| top-4 overlap |" in text and "nothing was chosen on this ground truth" in text
     assert text.startswith("# Rank fidelity of nasnet evaluators")
     assert "The bar for an evaluator is τ ≥ 0.60 (0.6; 4 pairs are too few" in text
     assert "`mobile-nas search --space nasnet`" in text
