@@ -138,3 +138,13 @@ def test_a_study_without_its_ground_truth_is_one_error_line_and_exit_2(tmp_path,
     assert F.main(["--space", "nasnet", "--work", str(tmp_path), "report"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no ground-truth header" in err[0]
+
+
+@pytest.mark.parametrize("space, archs, pairs", [("fmnist28", 48, 12), ("nasnet", 16, 4)])
+def test_the_committed_ground_truth_sets_load_with_their_own_recipe(space, archs, pairs):
+    from mobile_nas.space import get_space
+
+    study = F.STUDIES[space]
+    truth_set, seed0, keys = F.ground_truth_archs(study, get_space(space))
+    assert len(keys) >= archs and len(truth_set.seed_pairs(0, 1)) >= pairs
+    assert truth_set.header["recipe_id"] == study.recipe.recipe_id
