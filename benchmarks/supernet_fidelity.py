@@ -259,39 +259,37 @@ def truth_of(truth_set, keys: list[str]) -> list[float]:
     return [mean[k] for k in keys]
 
 
-def score_zero_cost(space, proxy: str, dataset, archs, cache_path: Path) -> dict:
-    """Zero-cost scores (resumable, cached in ``cache_path``) with CPU seconds per arch."""
-    from mobile_nas.search.zero_cost import ZeroCostEvaluator
-
+def cached_scores(evaluate, archs, cache_path: Path) -> dict:
+    """``evaluate(arch)`` of every arch with its CPU seconds, cached in ``cache_path`` (one
+    atomic write per arch: resumable)."""
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
-    evaluator = ZeroCostEvaluator(space=space, dataset=dataset, proxy=proxy)
     for arch in archs:
         key = arch.to_string()
         if key not in cache:
             c0 = time.process_time()
-            cache[key] = {"score": evaluator.evaluate(arch), "cpu_s": time.process_time() - c0}
+            cache[key] = {"score": evaluate(arch), "cpu_s": time.process_time() - c0}
             cache_path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_json(cache_path, cache)
     return cache
+
+
+def score_zero_cost(space, proxy: str, dataset, archs, cache_path: Path) -> dict:
+    """Zero-cost scores (see :func:`cached_scores`)."""
+    from mobile_nas.search.zero_cost import ZeroCostEvaluator
+
+    evaluator = ZeroCostEvaluator(space=space, dataset=dataset, proxy=proxy)
+    return cached_scores(evaluator.evaluate, archs, cache_path)
 
 
 def score_proxy(space, preset_name: str, dataset, archs, cache_path: Path) -> dict:
-    """``--evaluator proxy`` scores at ``preset_name``'s budget (resumable, cached)."""
+    """``--evaluator proxy`` scores at ``preset_name``'s budget (see :func:`cached_scores`)."""
     from mobile_nas.search.proxy_evaluator import ProxyTrainEvaluator
 
     preset = PRESETS.get(preset_name)
-    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     evaluator = ProxyTrainEvaluator(space=space, dataset=dataset, epochs=preset.proxy_epochs,
                                     train_images=preset.proxy_train_images,
                                     val_images=preset.val_images, seed=0)
-    for arch in archs:
-        key = arch.to_string()
-        if key not in cache:
-            c0 = time.process_time()
-            cache[key] = {"score": evaluator.evaluate(arch), "cpu_s": time.process_time() - c0}
-            cache_path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(cache_path, cache)
-    return cache
+    return cached_scores(evaluator.evaluate, archs, cache_path)
 
 
 def ship(study: Study, name: str, work: Path, threads: int) -> None:
