@@ -729,9 +729,10 @@ def render(doc: dict) -> str:
         "nothing was chosen on this ground truth: the supernet rows are what the presets "
         "train, as they were before it was built, and the proxy row is the quick preset's "
         "budget")
+    robustness = (" (other batch sizes and seeds were looked at afterwards as a robustness "
+                  "check, not a choice)") if doc.get("chosen_here", True) else ""
     lines += ["", f"Honesty notes: {chosen}; the zero-cost rows use their "
-              "papers' settings, chosen before any was measured here (other batch sizes and "
-              "seeds were looked at afterwards as a robustness check, not a choice). The test "
+              f"papers' settings, chosen before any was measured here{robustness}. The test "
               "split was not used. CPU times are from a shared 2-core VM and are indicative "
               "only.", ""]
     return "\n".join(lines)
