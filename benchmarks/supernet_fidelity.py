@@ -259,15 +259,17 @@ def truth_of(truth_set, keys: list[str]) -> list[float]:
     return [mean[k] for k in keys]
 
 
-def cached_scores(evaluate, archs, cache_path: Path) -> dict:
-    """``evaluate(arch)`` of every arch with its CPU seconds, cached in ``cache_path`` (one
-    atomic write per arch: resumable)."""
+def cached_scores(make_evaluator, archs, cache_path: Path) -> dict:
+    """The score of every arch with its CPU seconds, cached in ``cache_path`` (one atomic
+    write per arch: resumable); ``make_evaluator()`` is called only if one is missing."""
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    evaluator = None
     for arch in archs:
         key = arch.to_string()
         if key not in cache:
+            evaluator = evaluator or make_evaluator()
             c0 = time.process_time()
-            cache[key] = {"score": evaluate(arch), "cpu_s": time.process_time() - c0}
+            cache[key] = {"score": evaluator.evaluate(arch), "cpu_s": time.process_time() - c0}
             cache_path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_json(cache_path, cache)
     return cache
@@ -277,8 +279,8 @@ def score_zero_cost(space, proxy: str, dataset, archs, cache_path: Path) -> dict
     """Zero-cost scores (see :func:`cached_scores`)."""
     from mobile_nas.search.zero_cost import ZeroCostEvaluator
 
-    evaluator = ZeroCostEvaluator(space=space, dataset=dataset, proxy=proxy)
-    return cached_scores(evaluator.evaluate, archs, cache_path)
+    return cached_scores(lambda: ZeroCostEvaluator(space=space, dataset=dataset, proxy=proxy),
+                         archs, cache_path)
 
 
 def score_proxy(space, preset_name: str, dataset, archs, cache_path: Path) -> dict:
@@ -286,10 +288,10 @@ def score_proxy(space, preset_name: str, dataset, archs, cache_path: Path) -> di
     from mobile_nas.search.proxy_evaluator import ProxyTrainEvaluator
 
     preset = PRESETS.get(preset_name)
-    evaluator = ProxyTrainEvaluator(space=space, dataset=dataset, epochs=preset.proxy_epochs,
-                                    train_images=preset.proxy_train_images,
-                                    val_images=preset.val_images, seed=0)
-    return cached_scores(evaluator.evaluate, archs, cache_path)
+    return cached_scores(lambda: ProxyTrainEvaluator(
+        space=space, dataset=dataset, epochs=preset.proxy_epochs,
+        train_images=preset.proxy_train_images, val_images=preset.val_images, seed=0),
+        archs, cache_path)
 
 
 def ship(study: Study, name: str, work: Path, threads: int) -> None:
@@ -335,25 +337,13 @@ def ship(study: Study, name: str, work: Path, threads: int) -> None:
 
 
 def score_supernet(supernet, dataset, archs, budget: str, cache_path: Path) -> dict:
-    """Scores (resumable, cached in ``cache_path``) and the CPU seconds per architecture."""
+    """Supernet scores at scoring ``budget`` (see :func:`cached_scores`)."""
     from mobile_nas.search.supernet_evaluator import SupernetEvaluator
 
     calib_batches, calib_size, val_images = SCORING[budget]
-    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
-    evaluator = None
-    for arch in archs:
-        key = arch.to_string()
-        if key in cache:
-            continue
-        if evaluator is None:
-            evaluator = SupernetEvaluator(supernet=supernet, dataset=dataset,
-                                          calib_batches=calib_batches,
-                                          calib_batch_size=calib_size, val_images=val_images,
-                                          seed=0)
-        c0 = time.process_time()
-        cache[key] = {"score": evaluator.evaluate(arch), "cpu_s": time.process_time() - c0}
-        atomic_write_json(cache_path, cache)
-    return cache
+    return cached_scores(lambda: SupernetEvaluator(
+        supernet=supernet, dataset=dataset, calib_batches=calib_batches,
+        calib_batch_size=calib_size, val_images=val_images, seed=0), archs, cache_path)
 
 
 def report(study: Study, work: Path, threads: int) -> None:

@@ -148,3 +148,29 @@ def test_the_committed_ground_truth_sets_load_with_their_own_recipe(space, archs
     truth_set, seed0, keys = F.ground_truth_archs(study, get_space(space))
     assert len(keys) >= archs and len(truth_set.seed_pairs(0, 1)) >= pairs
     assert truth_set.header["recipe_id"] == study.recipe.recipe_id
+
+
+def test_cached_scores_resume_without_rescoring_or_building_an_evaluator(tmp_path):
+    from mobile_nas.space import get_space
+
+    space = get_space("fmnist28")
+    archs = list(dict.fromkeys(space.sample(i) for i in range(3)))
+    assert len(archs) == 3
+    cache_path = tmp_path / "scores.json"
+    built = []
+
+    class Counting:
+        def evaluate(self, arch):
+            return float(len(arch.to_string()))
+
+    def make():
+        built.append(1)
+        return Counting()
+
+    first = F.cached_scores(make, archs[:2], cache_path)
+    assert len(first) == 2 and len(built) == 1
+    again = F.cached_scores(make, archs[:2], cache_path)  # all cached: nothing built
+    assert again == first and len(built) == 1
+    resumed = F.cached_scores(make, archs, cache_path)
+    assert len(resumed) == 3 and len(built) == 2
+    assert resumed[archs[2].to_string()]["score"] == float(len(archs[2].to_string()))
