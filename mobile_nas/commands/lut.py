@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mobile_nas.commands._common import add_json_arg, positive_int, print_json
+from mobile_nas.cost.latency.settings import DEFAULTS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -74,17 +75,18 @@ def _register_build(lut: argparse._SubParsersAction) -> None:
                         "shape), recorded in the table's metadata; --resume refuses a table "
                         "of the other precision, and 'search --precision int8' needs such a "
                         "table")
-    p.add_argument("--rounds", type=positive_int, default=10,
-                   help="interleaved rounds per key (default 10)")
-    p.add_argument("--runs-per-round", type=positive_int, default=3,
-                   help="inferences per key and round (default 3)")
+    p.add_argument("--rounds", type=positive_int, default=DEFAULTS.rounds,
+                   help=f"interleaved rounds per key (default {DEFAULTS.rounds})")
+    p.add_argument("--runs-per-round", type=positive_int, default=DEFAULTS.runs_per_round,
+                   help=f"inferences per key and round (default {DEFAULTS.runs_per_round})")
     p.add_argument("--warmup", type=int, default=5, help="untimed runs per key (default 5)")
     p.add_argument("--statistic", choices=("median", "min"), default="median",
                    help="per-layer statistic summed: median (default) or min, the fastest "
                         "of the timed runs (far steadier on a busy shared machine); the "
                         "calibration maps the sum to the wall-clock median either way")
-    p.add_argument("--chunk", type=positive_int, default=32,
-                   help="keys timed together and saved together (default 32)")
+    p.add_argument("--chunk", type=positive_int, default=DEFAULTS.chunk,
+                   help=f"keys timed together and saved together, a seeded random mix of "
+                        f"the space's layers (default {DEFAULTS.chunk})")
     p.add_argument("--calibrate", type=int, default=DEFAULT_FIT_NETWORKS, metavar="N",
                    help=f"fit the calibration on N end-to-end measured networks (default "
                         f"{DEFAULT_FIT_NETWORKS}, at least {MIN_FIT_NETWORKS}; 0 = no "
@@ -109,10 +111,13 @@ def _register_calibrate(lut: argparse._SubParsersAction) -> None:
                     "check it on --held-out others, and store both in the table.")
     p.add_argument("--table", "-t", required=True, metavar="T.json")
     p.add_argument("--space", "-s", metavar="S", help="search space (default: the table's)")
-    p.add_argument("--n", type=positive_int, default=8,
-                   help="networks to fit on (default 8, at least 3)")
-    p.add_argument("--held-out", type=positive_int, default=6,
-                   help="networks to check on (default 6, at least 2)")
+    from mobile_nas.cost.latency.calibrate import DEFAULT_FIT_NETWORKS, DEFAULT_HELD_OUT
+
+    p.add_argument("--n", type=positive_int, default=DEFAULT_FIT_NETWORKS,
+                   help=f"networks to fit on (default {DEFAULT_FIT_NETWORKS}, at least 3; "
+                        "12 or more fit the per-op network model)")
+    p.add_argument("--held-out", type=positive_int, default=DEFAULT_HELD_OUT,
+                   help=f"networks to check on (default {DEFAULT_HELD_OUT}, at least 2)")
     p.add_argument("--arch", action="append", default=[], metavar="ARCH",
                    help="calibrate on this architecture first (repeatable)")
     p.add_argument("--seed", type=int, default=0)
@@ -138,8 +143,8 @@ def _register_bundle(lut: argparse._SubParsersAction) -> None:
                         "least 3; 0 = none)")
     p.add_argument("--held-out", type=int, default=6, metavar="M",
                    help="whole networks that check the calibration (default 6, at least 2)")
-    p.add_argument("--rounds", type=positive_int, default=10)
-    p.add_argument("--runs-per-round", type=positive_int, default=3)
+    p.add_argument("--rounds", type=positive_int, default=DEFAULTS.rounds)
+    p.add_argument("--runs-per-round", type=positive_int, default=DEFAULTS.runs_per_round)
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                    help="what the runner times (default wall)")
     p.add_argument("--statistic", choices=("median", "min"), default="median",
@@ -189,8 +194,8 @@ def _register_check(lut: argparse._SubParsersAction) -> None:
                         "name or JSON file), even one the table calibrated on, as for a "
                         "table built with --arch")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--rounds", type=positive_int, default=10,
-                   help="interleaved measurement rounds (default 10)")
+    p.add_argument("--rounds", type=positive_int, default=20,
+                   help="interleaved measurement rounds of 5 runs each (default 20)")
     p.add_argument("--noise", action="store_true",
                    help="measure every model twice to report the noise floor")
     p.add_argument("--plot", metavar="PNG", default="lut_check.png",

@@ -68,3 +68,13 @@ _register(ReferenceArch(
     macs=4_648_800,
     source="MnasNet-B1 pattern scaled to 0.4 ms on the shipped fmnist28 table",
 ))
+# NAS-Bench-201's hand-designed cell, the benchmark paper's "ResNet" row (Dong & Yang 2020,
+# index 11472): two 3x3 convolutions in sequence and a skip connection around them.
+_register(ReferenceArch(
+    name="nb201_resnet",
+    space="nb201",
+    arch="|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|",
+    params=559_386,
+    macs=78_561_920,
+    source="NAS-Bench-201 ResNet cell (Dong & Yang 2020), in this space's 16-32-64 skeleton",
+))

@@ -53,3 +53,11 @@ def test_onnx_export_of_sampled_architectures_passes_checker(tmp_path):
             torch.onnx.export(model, torch.randn(1, *space.input_shape), str(path),
                               opset_version=17, dynamo=False)
         onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+
+
+@pytest.mark.parametrize("name", ["fmnist28_mnasnet", "fmnist28_mobilenet_v2", "nb201_resnet"])
+def test_recorded_costs_of_the_small_references(name):
+    ref = REFERENCE_ARCHS.get(name)
+    arch = load_arch(name, None)
+    costs = model_costs(arch)
+    assert (costs.params, costs.macs) == (ref.params, ref.macs)

@@ -4,9 +4,13 @@ the fit on networks it did not see.
 Sums of isolated layers miss what a whole network does differently: one session call
 instead of one per layer (the per-call overhead is in every table entry), fixed costs, and
 cache effects; and a table timed with the CPU clock or the fastest run measures another
-quantity than a user's wall-clock median. :class:`~.table.Calibration` models the
-difference as ``overhead_ms + scale * sum_ms + per_layer_ms * n_layers``, fitted by least
-squares on the :data:`~.statistic.WALL_MEDIAN` of networks measured end to end.
+quantity than a user's wall-clock median. With enough calibration networks (the default)
+:class:`~.table.Calibration` is the per-op network model of :mod:`.network_model`, fitted in
+fractions of the anchor: the networks are timed interleaved with the anchor (the sentinel
+that also ran in every chunk of layers), so the machine's drift between the layer chunks and
+the calibration run divides out. With few networks it is the linear form
+``overhead_ms + scale * sum_ms + per_layer_ms * n_layers``. Both are fitted by least squares
+(relative error) on the :data:`~.statistic.WALL_MEDIAN` of networks measured end to end.
 
 A calibration cannot fool itself: it is fitted on at least :data:`MIN_FIT_NETWORKS`
 networks with residual degrees of freedom left (:func:`fit_calibration`), and judged on at
@@ -24,10 +28,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from mobile_nas.cost.latency.errors import LatencyTableError
+from mobile_nas.cost.latency.network_model import (
+    apply_weights,
+    fit_network_model,
+    network_features,
+)
 from mobile_nas.cost.latency.predictor import LatencyPredictor
 from mobile_nas.cost.latency.statistic import WALL_MEDIAN, LatencyStatistic
 from mobile_nas.cost.latency.table import Calibration, HeldOutCheck, LatencyTable
 from mobile_nas.space.architecture import Architecture
+from mobile_nas.space.layers import LayerKey
 from mobile_nas.space.reference import REFERENCE_ARCHS
 
 #: The most negative overhead a fit may have, as a fraction of the fastest measured network.
@@ -38,12 +48,27 @@ MIN_FIT_NETWORKS = 3
 MIN_NETWORKS_3_COEFFICIENTS = 5
 #: Fewest networks a calibration is judged on.
 MIN_HELD_OUT = 2
-#: ``lut build`` / ``lut calibrate`` defaults.
-DEFAULT_FIT_NETWORKS = 8
-DEFAULT_HELD_OUT = 6
+#: Fewest fitted networks for the per-op network model (:mod:`.network_model`); fewer fit
+#: the linear form.
+MIN_NETWORK_MODEL = 12
+#: ``lut build`` / ``lut calibrate`` defaults: with 30 fitted networks the network model's
+#: ratio error on 20 others was 0.9-1.2% (fmnist28) and 2.2-3.6% (nasnet) in one run.
+DEFAULT_FIT_NETWORKS = 32
+DEFAULT_HELD_OUT = 16
 
-#: Measures architectures end to end: the target statistic of each, in ms, in order.
-EndToEndMeasure = Callable[[Sequence[Architecture]], Sequence[float]]
+
+@dataclass(frozen=True)
+class AnchoredMeasurement:
+    """End-to-end times (ms) of networks and of the anchor timed interleaved with them."""
+
+    measured_ms: tuple[float, ...]
+    anchor_ms: float
+
+
+#: Measures architectures end to end: the target statistic of each, in ms, in order, or an
+#: :class:`AnchoredMeasurement` that also has the anchor's.
+EndToEndMeasure = Callable[[Sequence[Architecture]],
+                           "Sequence[float] | AnchoredMeasurement"]
 
 
 def fit_calibration(sums_ms: Sequence[float], n_layers: Sequence[int],
@@ -192,23 +217,36 @@ def recalibration_plan(table: LatencyTable, space, *, include: Sequence[Architec
 def onnxruntime_measure(table: LatencyTable, *, progress: bool = False) -> EndToEndMeasure:
     """Measures networks as users do: exported whole at the table's precision (an int8 table:
     the INT8 QDQ export, quantized as ``export --int8`` quantizes), timed with onnxruntime
-    with the table's threads, provider, opset and graph optimizations, repeats interleaved;
-    the wall-clock median of each (:data:`~.statistic.WALL_MEDIAN`), whatever clock the
-    layers used."""
+    with the table's threads, provider, opset and graph optimizations, repeats interleaved
+    with the anchor (the tables' sentinel, fp32); the wall-clock median of each
+    (:data:`~.statistic.WALL_MEDIAN`), whatever clock the layers used."""
     from mobile_nas.cost.latency.measure import measure_archs_ms
+    from mobile_nas.cost.latency.profiler import sentinel_onnx
 
     md = table.metadata
 
-    def measure(archs: Sequence[Architecture]) -> list[float]:
+    def measure(archs: Sequence[Architecture]) -> AnchoredMeasurement:
+        opset = int(md.get("opset", 17))
         rows = measure_archs_ms(archs, threads=int(md.get("threads", 1)),
                                 provider=md.get("provider", "CPUExecutionProvider"),
-                                opset=int(md.get("opset", 17)),
-                                opt_level=md.get("opt_level", "all"),
+                                opset=opset, opt_level=md.get("opt_level", "all"),
                                 clock=WALL_MEDIAN.clock, precision=table.precision,
-                                progress=progress)
-        return [WALL_MEDIAN.of(r) for r in rows]
+                                rounds=20, runs_per_round=5, progress=progress,
+                                anchor=sentinel_onnx(opset))
+        return AnchoredMeasurement(measured_ms=tuple(WALL_MEDIAN.of(r) for r in rows[:-1]),
+                                   anchor_ms=WALL_MEDIAN.of(rows[-1]))
 
     return measure
+
+
+def layer_values(table: LatencyTable, arch: Architecture, *, relative: bool
+                 ) -> list[tuple[LayerKey, float]]:
+    """``arch``'s runtime layers with their table values: anchor fractions when
+    ``relative``, else the table statistic in ms (missing entries raise, as predictions do)."""
+    per_layer = LatencyPredictor(table.with_calibration(None)).layer_ms(arch)
+    if not relative:
+        return per_layer
+    return [(k, table.anchor_fraction(k.id)) for k, _ in per_layer]
 
 
 def calibrate_table(table: LatencyTable, plan: CalibrationPlan, *,
@@ -216,7 +254,11 @@ def calibrate_table(table: LatencyTable, plan: CalibrationPlan, *,
                     progress: bool = False) -> LatencyTable:
     """Measures the plan's networks end to end in one interleaved run (``measure``, default
     :func:`onnxruntime_measure`), fits the calibration on ``plan.fit`` and checks it on
-    ``plan.held_out``; returns a new table holding both."""
+    ``plan.held_out``; returns a new table holding both.
+
+    With :data:`MIN_NETWORK_MODEL` fitted networks or more the per-op network model is
+    fitted (:mod:`.network_model`), in fractions of the anchor when the measurement timed
+    the anchor and the entries have anchor fractions; with fewer, the linear form."""
     fit, held = list(plan.fit), list(plan.held_out)
     if len(fit) < MIN_FIT_NETWORKS or len(held) < MIN_HELD_OUT:
         raise LatencyTableError(f"a calibration needs at least {MIN_FIT_NETWORKS} networks to "
@@ -225,15 +267,36 @@ def calibrate_table(table: LatencyTable, plan: CalibrationPlan, *,
     uncal = LatencyPredictor(table.with_calibration(None))
     preds = [uncal.predict(a) for a in fit + held]
     measure = measure or onnxruntime_measure(table, progress=progress)
-    measured = [float(m) for m in measure(fit + held)]
+    result = measure(fit + held)
+    anchor_ms = result.anchor_ms if isinstance(result, AnchoredMeasurement) else None
+    measured = [float(m) for m in (result.measured_ms if isinstance(result, AnchoredMeasurement)
+                                   else result)]
     if len(measured) != len(preds):
         raise LatencyTableError(f"expected {len(preds)} end-to-end measurements, got "
                                 f"{len(measured)}")
-    sums = [p.sum_ms for p in preds]
-    counts = [len(p.per_layer) for p in preds]
     k = len(fit)
-    cal = fit_calibration(sums[:k], counts[:k], measured[:k], [a.to_string() for a in fit],
-                          target=WALL_MEDIAN)
-    check = held_out_check(cal, sums[k:], counts[k:], measured[k:],
-                           [a.to_string() for a in held])
+    fit_names, held_names = [a.to_string() for a in fit], [a.to_string() for a in held]
+    if k >= MIN_NETWORK_MODEL:
+        relative = anchor_ms is not None and table.anchor_timebase_ms is not None
+        unit = anchor_ms if relative else 1.0
+        feats = [network_features(layer_values(table, a, relative=relative))
+                 for a in fit + held]
+        model = fit_network_model(feats[:k], [m / unit for m in measured[:k]])
+        in_sample = [apply_weights(model.weights, f) * unit for f in feats[:k]]
+        cal = Calibration(
+            overhead_ms=0.0, scale=1.0, per_layer_ms=0.0, archs=tuple(fit_names),
+            measured_ms=tuple(measured[:k]), coefficients=len(model.weights),
+            fit_mape=round(float(np.mean([abs(p / m - 1) for p, m in
+                                          zip(in_sample, measured[:k], strict=True)]) * 100), 3),
+            target=WALL_MEDIAN, weights=model.weights, ridge=model.ridge,
+            loo_mape=model.loo_mape, anchor_ms=anchor_ms if relative else None)
+        check = HeldOutCheck(archs=tuple(held_names), measured_ms=tuple(measured[k:]),
+                             predicted_ms=tuple(apply_weights(model.weights, f) * unit
+                                                for f in feats[k:]))
+    else:
+        sums = [p.sum_ms for p in preds]
+        counts = [len(p.per_layer) for p in preds]
+        cal = fit_calibration(sums[:k], counts[:k], measured[:k], fit_names,
+                              target=WALL_MEDIAN)
+        check = held_out_check(cal, sums[k:], counts[k:], measured[k:], held_names)
     return table.with_calibration(dataclasses.replace(cal, held_out=check, seed=plan.seed))

@@ -18,21 +18,53 @@ from mobile_nas.space.reference import REFERENCE_ARCHS
 
 @dataclass(frozen=True)
 class CheckRow:
+    """One network: predicted and measured latency (ms) and, against the check's reference
+    timed in the same run, predicted and measured ratios (``repeat_*``: the second
+    measurement of a ``noise`` check)."""
+
     arch: str
     name: str
     predicted_ms: float
     measured_ms: float
     measured_iqr_ms: float
     repeat_ms: float | None = None
+    predicted_ratio: float | None = None
+    measured_ratio: float | None = None
+    repeat_ratio: float | None = None
 
     @property
     def error_pct(self) -> float:
         return (self.predicted_ms - self.measured_ms) / self.measured_ms * 100
 
+    @property
+    def ratio_error_pct(self) -> float | None:
+        if self.predicted_ratio is None or self.measured_ratio is None:
+            return None
+        return (self.predicted_ratio - self.measured_ratio) / self.measured_ratio * 100
+
+
+@dataclass(frozen=True)
+class PairOrder:
+    """Among pairs of checked networks whose measured latencies differ by less than
+    ``within_pct`` but by more than the run's noise floor (``floor_pct``), how many the
+    prediction orders as measured: the decision a search under a budget makes."""
+
+    pairs: int
+    correct: int
+    within_pct: float
+    floor_pct: float
+
+    @property
+    def share(self) -> float | None:
+        return self.correct / self.pairs if self.pairs else None
+
 
 @dataclass(frozen=True)
 class CheckReport:
-    """Accuracy figures over ``rows``; ``noise_*`` compare two measurements of each model."""
+    """Accuracy figures over ``rows``: ``ratio_*`` of the ratios to ``reference`` (timed in
+    the same interleaved run; the protocol's measure), the plain ones of milliseconds;
+    ``noise_*`` compare two measurements of each model in the run. ``load_avg``: the
+    1/5/15-minute load averages when the run ended."""
 
     rows: tuple[CheckRow, ...]
     mape: float
@@ -43,11 +75,37 @@ class CheckReport:
     noise_mape: float | None = None
     noise_within_5: float | None = None
     statistic: str = "wall-clock median"
+    reference: str | None = None
+    ratio_mape: float | None = None
+    ratio_within_5: float | None = None
+    ratio_within_10: float | None = None
+    ratio_noise_mape: float | None = None
+    pair_order: PairOrder | None = None
+    load_avg: tuple[float, float, float] | None = None
+    reference_ms: float | None = None
 
     def to_json(self) -> dict:
         d = asdict(self)
-        d["rows"] = [{**asdict(r), "error_pct": round(r.error_pct, 3)} for r in self.rows]
+        d["rows"] = [{**asdict(r), "error_pct": round(r.error_pct, 3),
+                      "ratio_error_pct": None if r.ratio_error_pct is None
+                      else round(r.ratio_error_pct, 3)} for r in self.rows]
+        if self.pair_order is not None:
+            d["pair_order"]["share"] = self.pair_order.share
         return d
+
+
+def pair_order(predicted: Sequence[float], measured: Sequence[float], *, floor_pct: float,
+               within_pct: float = 10.0) -> PairOrder:
+    """:class:`PairOrder` of predicted vs measured latencies (or ratios)."""
+    pairs = correct = 0
+    for i in range(len(measured)):
+        for j in range(i + 1, len(measured)):
+            lo, hi = sorted((measured[i], measured[j]))
+            diff_pct = (hi / lo - 1) * 100
+            if floor_pct < diff_pct < within_pct:
+                pairs += 1
+                correct += (predicted[i] < predicted[j]) == (measured[i] < measured[j])
+    return PairOrder(pairs=pairs, correct=correct, within_pct=within_pct, floor_pct=floor_pct)
 
 
 def summarize_errors(predicted: Sequence[float], measured: Sequence[float]) -> dict:
@@ -109,36 +167,92 @@ def check_archs(table: LatencyTable, space, *, n: int = 20, seed: int = 0,
     return list(chosen.values())
 
 
+def default_reference(table: LatencyTable, space) -> tuple[str, Architecture] | None:
+    """The first of the space's reference architectures that the table covers, else None."""
+    for name in REFERENCE_ARCHS.names():
+        ref = REFERENCE_ARCHS.get(name)
+        if ref.space == space.name:
+            arch = Architecture.from_string(ref.arch, ref.space)
+            if not table.missing(space.runtime_layers(arch)):
+                return name, arch
+    return None
+
+
 def check_table(table: LatencyTable, archs: Sequence[tuple[str, Architecture]], *,
-                rounds: int = 10, noise: bool = False, progress: bool = False,
+                reference: tuple[str, Architecture] | None = None, rounds: int = 20,
+                noise: bool = False, progress: bool = False,
                 table_path: str | os.PathLike | None = None) -> CheckReport:
     """Measures ``archs`` end to end (interleaved, with the table's threads, provider and
-    precision: an int8 table's networks as their INT8 QDQ export) and compares with the
-    predictions; the measurements take the statistic the table predicts
-    (:attr:`LatencyTable.prediction_statistic`: the wall-clock median for tables this release
-    calibrates). With ``noise``, every model is measured twice in the same run, giving the
-    noise floor."""
+    precision: an int8 table's networks as their INT8 QDQ export) with ``reference`` among
+    them (default: :func:`default_reference`; without one, the anchor), and compares
+    predictions with measurements as ratios to the reference in the same run and as
+    milliseconds. The measurements take the statistic the table predicts
+    (:attr:`LatencyTable.prediction_statistic`). With ``noise``, every model is measured
+    twice in the same run: the ratios' test-retest is the noise floor of the pair order."""
+    from mobile_nas.cost.latency.profiler import sentinel_onnx
+
     md = table.metadata
     pred = LatencyPredictor(table, table_path=table_path)
     target = table.prediction_statistic
+    if reference is None:
+        from mobile_nas.space import get_space
+
+        reference = default_reference(table, get_space(table.space))
     predicted = [pred.predict(a).total_ms for _, a in archs]
-    models = [a for _, a in archs] * (2 if noise else 1)
+    cal = table.calibration
+    if reference is not None:
+        ref_predicted = pred.predict(reference[1]).total_ms
+    elif cal is not None and cal.relative:
+        ref_predicted = float(pred.anchor_ms)  # the anchor itself is the reference
+    else:
+        ref_predicted = None
+    base = [a for _, a in archs] + ([reference[1]] if reference else [])
+    models = base * (2 if noise else 1)
     meas = measure_archs_ms(models, threads=int(md.get("threads", 1)),
                             provider=md.get("provider", "CPUExecutionProvider"),
                             opset=int(md.get("opset", 17)), opt_level=md.get("opt_level", "all"),
                             clock=target.clock, precision=table.precision, rounds=rounds,
-                            progress=progress)
-    k = len(archs)
+                            runs_per_round=5, progress=progress,
+                            anchor=None if reference else sentinel_onnx(int(md.get("opset", 17))))
+    k, nb = len(archs), len(base)
+    if reference is not None:  # the reference's row in each repeat
+        ref_ms = [target.of(meas[k]), target.of(meas[k + nb]) if noise else None]
+    else:  # the anchor's row, appended last, serves both repeats
+        ref_ms = [target.of(meas[-1])] * 2
+
+    def ratio(i: int, rep: int) -> float | None:
+        if ref_predicted is None or (rep and not noise):
+            return None
+        return target.of(meas[i + rep * nb]) / float(ref_ms[rep])
+
     rows = tuple(CheckRow(arch=a.to_string(), name=name, predicted_ms=p,
                           measured_ms=target.of(meas[i]), measured_iqr_ms=meas[i]["iqr_ms"],
-                          repeat_ms=target.of(meas[k + i]) if noise else None)
+                          repeat_ms=target.of(meas[nb + i]) if noise else None,
+                          predicted_ratio=None if ref_predicted is None else p / ref_predicted,
+                          measured_ratio=ratio(i, 0), repeat_ratio=ratio(i, 1))
                  for i, ((name, a), p) in enumerate(zip(archs, predicted, strict=True)))
     s = summarize_errors([r.predicted_ms for r in rows], [r.measured_ms for r in rows])
-    noise_figs: dict = {}
+    extra: dict = {"load_avg": tuple(round(x, 2) for x in os.getloadavg()),
+                   "reference_ms": ref_ms[0],
+                   "reference": reference[0] if reference else
+                   ("anchor" if ref_predicted is not None else None)}
     if noise:
         ns = summarize_errors([r.repeat_ms for r in rows], [r.measured_ms for r in rows])
-        noise_figs = {"noise_mape": ns["mape"], "noise_within_5": ns["within_5"]}
-    return CheckReport(rows=rows, **s, **noise_figs, statistic=target.name)
+        extra.update(noise_mape=ns["mape"], noise_within_5=ns["within_5"])
+    if ref_predicted is not None:
+        scored = [r for r in rows if r.arch != (reference[1].to_string() if reference else "")]
+        rs = summarize_errors([r.predicted_ratio for r in scored],
+                              [r.measured_ratio for r in scored])
+        extra.update(ratio_mape=rs["mape"], ratio_within_5=rs["within_5"],
+                     ratio_within_10=rs["within_10"])
+        floor = 0.0
+        if noise:
+            retest = [abs(r.repeat_ratio / r.measured_ratio - 1) * 100 for r in scored]
+            extra["ratio_noise_mape"] = float(np.mean(retest))
+            floor = float(np.percentile(retest, 90))
+        extra["pair_order"] = pair_order([r.predicted_ratio for r in scored],
+                                         [r.measured_ratio for r in scored], floor_pct=floor)
+    return CheckReport(rows=rows, **s, **extra, statistic=target.name)
 
 
 def scatter_plot(report: CheckReport, path: str | os.PathLike, *, title: str = "") -> None:

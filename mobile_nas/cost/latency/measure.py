@@ -114,11 +114,13 @@ def measure_archs_ms(archs: Sequence[Architecture], *, threads: int = 1,
                      provider: str = "CPUExecutionProvider", warmup: int = 5, rounds: int = 10,
                      runs_per_round: int = 3, opset: int = DEFAULT_OPSET,
                      opt_level: str = "all", clock: str = "wall", precision: str = "fp32",
-                     progress: bool = False) -> list[dict]:
+                     progress: bool = False, anchor: bytes | None = None) -> list[dict]:
     """End-to-end medians of many architectures, repeats interleaved across them; each
     exported at ``precision`` (:func:`~.export.export_arch_onnx`).
 
-    Returns one ``{"median_ms", "iqr_ms", "n", "min_ms"}`` per architecture, in order.
+    Returns one ``{"median_ms", "iqr_ms", "n", "min_ms"}`` per architecture, in order; with
+    ``anchor`` (ONNX bytes, e.g. the tables' sentinel) that model is timed interleaved with
+    them and its row is appended last.
     """
     from tqdm import tqdm
 
@@ -130,12 +132,16 @@ def measure_archs_ms(archs: Sequence[Architecture], *, threads: int = 1,
             exported[arch] = export_arch_onnx(arch, opset=opset, precision=precision)
         sessions[str(i)] = load_session(exported[arch], threads=threads, provider=provider,
                                         opt_level=opt_level)
+    if anchor is not None:
+        sessions["anchor"] = load_session(anchor, threads=threads, provider=provider,
+                                          opt_level=opt_level)
     with tqdm(total=rounds, desc="time e2e", unit="round", disable=not progress,
               leave=False) as bar:
         times = time_interleaved(sessions, warmup=warmup, rounds=rounds,
                                  runs_per_round=runs_per_round, clock_name=clock,
                                  on_round=lambda _: bar.update())
-    return [summarize(times[str(i)]) for i in range(len(archs))]
+    rows = [summarize(times[str(i)]) for i in range(len(archs))]
+    return rows + ([summarize(times["anchor"])] if anchor is not None else [])
 
 
 def _check_clock(clock: str, threads: int) -> None:

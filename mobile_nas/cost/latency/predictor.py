@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from mobile_nas.cost.latency.errors import MissingEntryError
+from mobile_nas.cost.latency.errors import LatencyTableError, MissingEntryError
 from mobile_nas.cost.latency.requirements import TableRequest, ensure_usable
 from mobile_nas.cost.latency.table import LatencyTable
 from mobile_nas.space.architecture import Architecture
@@ -18,7 +18,10 @@ class LatencyPrediction:
 
     ``sum_ms`` is the plain sum of ``per_layer``; ``total_ms`` applies the table's
     calibration (equal to ``sum_ms`` for an uncalibrated table). ``statistic`` names what
-    ``total_ms`` is (:attr:`LatencyTable.predicts`, e.g. ``"wall-clock median"``).
+    ``total_ms`` is (:attr:`LatencyTable.predicts`, e.g. ``"wall-clock median"``). A relative
+    table (schema 3) predicts ``anchor_fraction``, the network's latency as a fraction of the
+    anchor's; ``total_ms`` is that times ``anchor_ms`` (the anchor as timed when the table
+    was calibrated, or as re-timed on the device at hand).
     """
 
     total_ms: float
@@ -26,6 +29,8 @@ class LatencyPrediction:
     sum_ms: float = 0.0
     calibrated: bool = False
     statistic: str = ""
+    anchor_fraction: float | None = None
+    anchor_ms: float | None = None
 
 
 class LatencyPredictor:
@@ -38,10 +43,16 @@ class LatencyPredictor:
     """
 
     def __init__(self, table: LatencyTable, *, table_path: str | os.PathLike | None = None,
-                 request: TableRequest | None = None) -> None:
+                 request: TableRequest | None = None, anchor_ms: float | None = None) -> None:
         ensure_usable(table, path=table_path, request=request)
+        if anchor_ms is not None and not anchor_ms > 0:
+            raise LatencyTableError(f"anchor_ms must be positive, got {anchor_ms!r}")
         self.table = table
         self.table_path = None if table_path is None else str(table_path)
+        cal = table.calibration
+        #: ms of the anchor that converts fractions to ms (None: the table is not relative)
+        self.anchor_ms = (anchor_ms or cal.anchor_ms) if cal is not None and cal.relative \
+            else None
 
     @property
     def statistic(self) -> str:
@@ -59,17 +70,24 @@ class LatencyPredictor:
 
     def predict(self, arch: Architecture) -> LatencyPrediction:
         if arch.space != self.table.space:
-            from mobile_nas.cost.latency.errors import LatencyTableError
-
             raise LatencyTableError(f"the latency table is for space {self.table.space!r}, "
                                     f"the architecture for {arch.space!r}")
         per_layer = self.layer_ms(arch)
         sum_ms = sum(ms for _, ms in per_layer)
         cal = self.table.calibration
-        total = cal.apply(sum_ms, len(per_layer)) if cal else sum_ms
+        fraction = None
+        if cal is None:
+            total = sum_ms
+        elif cal.relative:
+            fraction = cal.predict_units([(k, self.table.anchor_fraction(k.id))
+                                          for k, _ in per_layer])
+            total = fraction * float(self.anchor_ms)
+        else:
+            total = cal.predict_units(per_layer)
         return LatencyPrediction(total_ms=float(total), per_layer=per_layer,
                                  sum_ms=float(sum_ms), calibrated=cal is not None,
-                                 statistic=self.table.predicts)
+                                 statistic=self.table.predicts, anchor_fraction=fraction,
+                                 anchor_ms=self.anchor_ms)
 
     def predict_ms(self, arch: Architecture) -> float:
         return self.predict(arch).total_ms

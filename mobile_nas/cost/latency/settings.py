@@ -29,9 +29,12 @@ class ProfileSettings:
     opt_level: str = "all"
     opset: int = DEFAULT_OPSET
     warmup: int = 5
-    rounds: int = 10
-    runs_per_round: int = 3
-    chunk: int = 32
+    # 20 x 5 runs of each key over chunks of 128 seeded-random keys: entries of two fmnist28
+    # builds in a row then agree within 1.3% (mean), where 10 x 3 over 32 sorted keys
+    # agreed within 7-9% (2026-12-07, benchmarks/results/latency_prediction.md)
+    rounds: int = 20
+    runs_per_round: int = 5
+    chunk: int = 128
     clock: str = "wall"
     statistic: str = "median"
     precision: str = "fp32"

@@ -35,9 +35,10 @@ import atexit
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Any
@@ -53,9 +54,10 @@ from mobile_nas.cost.latency.statistic import (
 from mobile_nas.errors import ArchError
 from mobile_nas.space.layers import LayerKey
 
-SCHEMA_VERSION = 2
-#: Versions this release reads (1: legacy calibrations without a held-out check).
-READABLE_SCHEMA_VERSIONS = (1, 2)
+SCHEMA_VERSION = 3
+#: Versions this release reads (1: legacy calibrations without a held-out check; 2: entries
+#: and calibrations in milliseconds only, without anchor fractions).
+READABLE_SCHEMA_VERSIONS = (1, 2, 3)
 KIND = "mobile-nas-latency-table"
 # Package data ``mobile_nas/latency_tables/``: in the repository a symlink to the top-level
 # ``latency_tables/`` (the one source of the tables), in a wheel a copy of its JSON files.
@@ -68,12 +70,17 @@ atexit.register(_extract_stack.close)
 @dataclass(frozen=True)
 class LayerLatency:
     """Robust statistics of one layer's timings: median and interquartile range (ms), count,
-    and the fastest run (``min_ms``, the statistic most robust to a busy machine)."""
+    and the fastest run (``min_ms``, the statistic most robust to a busy machine).
+
+    ``anchor_fraction``: the entry's table statistic divided by the anchor's (the sentinel
+    network timed interleaved in the same chunk), the unit in which a drifting machine's
+    entries stay comparable (None in tables built before schema 3)."""
 
     median_ms: float
     iqr_ms: float
     n: int
     min_ms: float | None = None
+    anchor_fraction: float | None = None
 
     def __post_init__(self) -> None:
         if not (_finite(self.median_ms) and self.median_ms > 0):
@@ -84,6 +91,10 @@ class LayerLatency:
             raise ValueError(f"n must be a positive integer, got {self.n!r}")
         if self.min_ms is not None and not (_finite(self.min_ms) and self.min_ms > 0):
             raise ValueError(f"min_ms must be a positive finite number, got {self.min_ms!r}")
+        if self.anchor_fraction is not None and not (_finite(self.anchor_fraction)
+                                                     and self.anchor_fraction > 0):
+            raise ValueError(f"anchor_fraction must be a positive finite number, got "
+                             f"{self.anchor_fraction!r}")
 
     def value(self, statistic: str) -> float:
         """The entry's ``median`` or ``min`` time in ms."""
@@ -156,14 +167,21 @@ class HeldOutCheck:
 
 @dataclass(frozen=True)
 class Calibration:
-    """End-to-end correction: ``predicted = overhead_ms + scale * sum_ms + per_layer_ms * L``.
+    """End-to-end correction from a network's layer entries to its measured latency.
 
-    ``sum_ms`` is the sum of the layers' table statistic and ``L`` their count; the
-    ``coefficients`` (2: overhead and scale, or 3) are fitted by least squares on ``archs``,
-    whose measured end-to-end ``target`` statistic is ``measured_ms``; ``fit_mape`` is the
-    in-sample error. ``held_out`` is the check on networks the fit did not see; a
-    calibration without one is refused for prediction unless it is ``legacy`` (read from a
-    schema-1 table). ``seed`` drew the random networks.
+    Two forms. The network model (schema 3, ``weights`` set): per-op weights of
+    :func:`~.network_model.network_features` fitted by :func:`~.network_model.fit_network_model`;
+    with ``anchor_ms`` the features and the fit are in fractions of the anchor (entries'
+    ``anchor_fraction``, networks timed interleaved with the anchor) and a prediction is a
+    fraction of the anchor, in ms once multiplied by an anchor time (``anchor_ms``, the
+    anchor as timed in the calibration run, or the anchor re-timed on the device at hand).
+    The linear form (schema 2): ``overhead_ms + scale * sum_ms + per_layer_ms * L`` on ms.
+
+    ``coefficients`` counts the fitted weights; ``archs`` are the fitted networks, whose
+    measured end-to-end ``target`` statistic is ``measured_ms``; ``fit_mape`` the in-sample
+    error (``loo_mape``: leave-one-out, network model only). ``held_out`` is the check on
+    networks the fit did not see; a calibration without one is refused for prediction
+    unless it is ``legacy`` (read from a schema-1 table). ``seed`` drew the random networks.
     """
 
     overhead_ms: float
@@ -177,9 +195,31 @@ class Calibration:
     held_out: HeldOutCheck | None = None
     seed: int | None = None
     legacy: bool = False
+    weights: Mapping[str, float] | None = None
+    anchor_ms: float | None = None
+    ridge: float | None = None
+    loo_mape: float | None = None
 
     def apply(self, sum_ms: float, n_layers: int) -> float:
+        """The linear form's prediction (ms) of a layer sum of ``n_layers`` layers."""
+        if self.weights is not None:
+            raise ValueError("a network-model calibration predicts from features "
+                             "(predict_units), not from a layer sum")
         return self.overhead_ms + self.scale * sum_ms + self.per_layer_ms * n_layers
+
+    @property
+    def relative(self) -> bool:
+        """Predictions are fractions of the anchor (``anchor_ms`` converts them to ms)."""
+        return self.anchor_ms is not None
+
+    def predict_units(self, per_layer: Sequence[tuple[LayerKey, float]]) -> float:
+        """The prediction from the layers' values: in anchor fractions when
+        :attr:`relative` (values must be anchor fractions), else in ms."""
+        if self.weights is None:
+            return self.apply(sum(v for _, v in per_layer), len(per_layer))
+        from mobile_nas.cost.latency.network_model import apply_weights, network_features
+
+        return apply_weights(self.weights, network_features(per_layer))
 
     @property
     def residual_dof(self) -> int:
@@ -193,7 +233,10 @@ class Calibration:
                 "measured_ms": list(self.measured_ms), "fit_mape": self.fit_mape,
                 "seed": self.seed,
                 "held_out": self.held_out.to_json() if self.held_out else None,
-                **({"legacy": True} if self.legacy else {})}
+                **({"legacy": True} if self.legacy else {}),
+                **({"model": "network", "weights": dict(self.weights), "ridge": self.ridge,
+                    "loo_mape": self.loo_mape} if self.weights is not None else {}),
+                **({"anchor_ms": self.anchor_ms} if self.anchor_ms is not None else {})}
 
     @classmethod
     def from_json(cls, data: Mapping, *, legacy_target: LatencyStatistic | None = None
@@ -212,9 +255,17 @@ class Calibration:
                 coefficients=int(data.get("coefficients", 3 if per_layer else 2)),
                 target=legacy_target or LatencyStatistic.from_json(data.get("target") or {}),
                 held_out=HeldOutCheck.from_json(held) if held else None,
-                seed=None if seed is None else int(seed), legacy=legacy)
-        if not all(_finite(x) for x in (c.overhead_ms, c.scale, c.per_layer_ms)):
+                seed=None if seed is None else int(seed), legacy=legacy,
+                weights=({str(k): float(v) for k, v in data["weights"].items()}
+                         if data.get("weights") is not None else None),
+                anchor_ms=None if data.get("anchor_ms") is None else float(data["anchor_ms"]),
+                ridge=None if data.get("ridge") is None else float(data["ridge"]),
+                loo_mape=None if data.get("loo_mape") is None else float(data["loo_mape"]))
+        values = (c.overhead_ms, c.scale, c.per_layer_ms, *(c.weights or {}).values())
+        if not all(_finite(x) for x in values):
             raise ValueError("calibration coefficients must be finite")
+        if c.anchor_ms is not None and not c.anchor_ms > 0:
+            raise ValueError(f"anchor_ms must be positive, got {c.anchor_ms!r}")
         return c
 
 
@@ -251,6 +302,28 @@ class LatencyTable:
         them take: the calibration's target, else (a plain layer sum) the layer statistic."""
         return self.calibration.target if self.calibration is not None \
             else self.layer_statistic
+
+    @cached_property
+    def anchor_timebase_ms(self) -> float | None:
+        """Milliseconds per anchor fraction of the entries (the median over entries that
+        have a fraction): converts an entry added without one (e.g. by on-demand
+        profiling, scaled to the table's timebase) to a fraction. None without fractions."""
+        stat = self.statistic
+        ratios = sorted(e.value(stat) / e.anchor_fraction for e in self.entries.values()
+                        if e.anchor_fraction)
+        return ratios[len(ratios) // 2] if ratios else None
+
+    def anchor_fraction(self, key_id: str) -> float:
+        """The entry's fraction of the anchor (see :attr:`anchor_timebase_ms`); raises
+        :class:`LatencyTableError` for a table without anchor data."""
+        e = self.entries[key_id]
+        if e.anchor_fraction is not None:
+            return e.anchor_fraction
+        base = self.anchor_timebase_ms
+        if base is None:
+            raise LatencyTableError("the table has no anchor timings (built before schema 3); "
+                                    "rebuild it with 'mobile-nas lut build'")
+        return e.value(self.statistic) / base
 
     @property
     def predicts(self) -> str:
@@ -315,10 +388,11 @@ class LatencyTable:
         for key_id, stats in data["entries"].items():
             try:
                 LayerKey.from_id(key_id)
-                mn = stats.get("min_ms")
-                entries[key_id] = LayerLatency(median_ms=float(stats["median_ms"]),
-                                               iqr_ms=float(stats["iqr_ms"]), n=stats["n"],
-                                               min_ms=None if mn is None else float(mn))
+                mn, frac = stats.get("min_ms"), stats.get("anchor_fraction")
+                entries[key_id] = LayerLatency(
+                    median_ms=float(stats["median_ms"]), iqr_ms=float(stats["iqr_ms"]),
+                    n=stats["n"], min_ms=None if mn is None else float(mn),
+                    anchor_fraction=None if frac is None else float(frac))
             except (ArchError, ValueError, TypeError, KeyError) as exc:
                 raise LatencyTableError(f"{source}: bad entry {key_id!r}: {exc}") from None
         table = cls(space=data["space"], metadata=dict(data.get("metadata") or {}),

@@ -23,7 +23,8 @@ def small_table_path(tmp_path_factory, fmnist, small_arch):
 
     out = tmp_path_factory.mktemp("lut") / "small.json"
     keys = sorted(set(fmnist.layers(small_arch)))
-    build_table("fmnist28", keys, out, settings=ProfileSettings(rounds=4, clock="cpu"),
+    build_table("fmnist28", keys, out,
+                settings=ProfileSettings(rounds=4, runs_per_round=3, clock="cpu"),
                 restricted_to=[SMALL_ARCH], progress=False)
     return out
 

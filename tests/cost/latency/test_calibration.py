@@ -257,7 +257,9 @@ def test_the_fix_command_turns_a_legacy_table_into_a_checked_one(tmp_path, fmnis
     cmd = shlex.split(lut_build_command(old, path))
     assert cmd[cmd.index("--arch") + 1] == SMALL_ARCH and cmd[-1] == "--resume"
     settings = ProfileSettings(clock=cmd[cmd.index("--clock") + 1],
-                               statistic=cmd[cmd.index("--statistic") + 1])
+                               statistic=cmd[cmd.index("--statistic") + 1],
+                               rounds=int(cmd[cmd.index("--rounds") + 1]),
+                               runs_per_round=int(cmd[cmd.index("--runs-per-round") + 1]))
     holder = {}
     measure = linear_measure(fmnist, lambda: holder.setdefault("t", LatencyTable.load(path)),
                              overhead_ms=0.01, scale=1.3)
@@ -265,7 +267,7 @@ def test_the_fix_command_turns_a_legacy_table_into_a_checked_one(tmp_path, fmnis
                        n_held_out=2, seed=1, resume=True, progress=False,
                        backend=FakeMachine(settings).backend(), measure=measure)
     table = LatencyTable.load(path)
-    assert json.loads(path.read_text())["schema_version"] == 2
+    assert json.loads(path.read_text())["schema_version"] == 3
     assert all(table.entries[k] == v for k, v in old.entries.items())  # kept, not re-timed
     cal = table.calibration
     assert not cal.legacy and cal.held_out.n == 2 and cal.target == WALL_MEDIAN

@@ -30,7 +30,8 @@ def test_resume_keeps_entries_and_adds_missing(tmp_path, fmnist, small_arch,
                  entries={k.id: full.entries[k.id] for k in keys[:2]}).save(out)
     timed = []
     resumed = build_table("fmnist28", keys, out, resume=True, progress=False,
-                          settings=ProfileSettings(rounds=4, clock="cpu", chunk=3),
+                          settings=ProfileSettings(rounds=4, runs_per_round=3, clock="cpu",
+                                                   chunk=3),
                           on_chunk=lambda t: timed.append(len(t)))
     assert len(resumed) == len(keys)
     assert timed[0] == 5  # the first chunk added 3 keys to the 2 kept ones

@@ -1,6 +1,7 @@
 """The build's sentinel on the fake backend: a disturbance injected into one chunk's timing
 is detected, the chunk re-timed and the event logged; every number is exact."""
 
+import dataclasses
 import json
 
 import pytest
@@ -13,6 +14,7 @@ from mobile_nas.cost.latency.profiler import (
     SENTINEL_REPEATS,
     build_table,
     noise_floor_pct,
+    timing_order,
 )
 from mobile_nas.cost.latency.settings import ProfileSettings
 
@@ -24,12 +26,15 @@ N = SETTINGS.rounds * SETTINGS.runs_per_round  # timed runs per key and timing
 
 @pytest.fixture
 def keys(fmnist):
-    return fmnist.enumerate_layers()[:6]  # 3 chunks of 2
+    """Six keys, timed in 3 chunks of 2 in :func:`timing_order`."""
+    return fmnist.enumerate_layers()[:6]
 
 
 def _exact(keys):
-    return {k.id: LayerLatency(median_ms=layer_ms(k), iqr_ms=0.0, n=N, min_ms=layer_ms(k))
-            for k in keys}
+    """Entries of an undisturbed machine: the sentinel takes 1 ms, so each entry's anchor
+    fraction is its time in ms."""
+    return {k.id: LayerLatency(median_ms=layer_ms(k), iqr_ms=0.0, n=N, min_ms=layer_ms(k),
+                               anchor_fraction=layer_ms(k)) for k in keys}
 
 
 def test_noise_floor_from_the_sentinels_own_repeats():
@@ -64,7 +69,7 @@ def test_a_disturbed_chunk_is_retimed_and_logged(tmp_path, keys):
     assert dict(table.entries) == _exact(keys)
     s = json.loads(out.read_text())["metadata"]["sentinel"]
     assert s["events"] == [{
-        "run": 0, "chunk": 2, "first_key": keys[4].id, "keys": 2, "baseline_ms": 1.0,
+        "run": 0, "chunk": 2, "first_key": timing_order(keys)[4].id, "keys": 2, "baseline_ms": 1.0,
         "noise_floor_pct": MIN_NOISE_FLOOR_PCT, "sentinel_ms": [1.5, 1.0],
         "deviation_pct": [50.0, 0.0], "kept": 1, "resolved": True}]
     assert s["runs"][0]["retimed"] == 1
@@ -82,11 +87,12 @@ def test_a_machine_that_stays_disturbed_keeps_the_nearest_attempt(tmp_path, keys
     assert event["sentinel_ms"] == [1.5, 1.2, 1.3] and len(event["sentinel_ms"]) == \
         1 + MAX_RETIMES
     assert event["kept"] == 1 and event["resolved"] is False and event["chunk"] == 1
+    order = timing_order(keys)
     kept = {k.id: LayerLatency(median_ms=round(layer_ms(k) * 1.2, 6), iqr_ms=0.0, n=N,
-                               min_ms=round(layer_ms(k) * 1.2, 6)) for k in keys[2:4]}
+                               min_ms=round(layer_ms(k) * 1.2, 6)) for k in order[2:4]}
     for kid, entry in kept.items():
         assert table.entries[kid].median_ms == pytest.approx(entry.median_ms)
-    assert {k.id: table.entries[k.id] for k in keys[:2] + keys[4:]} == \
+    assert {k.id: table.entries[k.id] for k in order[:2] + order[4:]} == \
         {k: v for k, v in _exact(keys).items() if k not in kept}
 
 
@@ -112,5 +118,8 @@ def test_resume_appends_a_run_and_keeps_old_events(tmp_path, keys):
     s = table.metadata["sentinel"]
     assert [r["baseline_ms"] for r in s["runs"]] == [1.0, 2.0]
     assert [e["run"] for e in s["events"]] == [0]
-    assert again.opened == [k.id for k in keys[4:]]  # only the missing keys were timed
-    assert dict(table.entries) == _exact(keys)
+    assert sorted(again.opened) == sorted(k.id for k in keys[4:])  # only the missing keys
+    # entries are fractions of the sentinel timed in their own chunk (2 ms in the resumed run)
+    expected = {**_exact(keys[:4]), **{k: dataclasses.replace(v, anchor_fraction=v.median_ms / 2)
+                                       for k, v in _exact(keys[4:]).items()}}
+    assert dict(table.entries) == expected

@@ -1,0 +1,127 @@
+"""The per-op network model and the relative (anchor-fraction) calibration, on exact fakes."""
+
+import json
+
+import numpy as np
+import pytest
+
+from mobile_nas.cost.latency import LatencyPredictor, LatencyTable, LayerLatency
+from mobile_nas.cost.latency.calibrate import (
+    AnchoredMeasurement,
+    CalibrationPlan,
+    calibrate_table,
+)
+from mobile_nas.cost.latency.check import pair_order
+from mobile_nas.cost.latency.network_model import (
+    apply_weights,
+    fit_network_model,
+    network_features,
+)
+from mobile_nas.space.layers import LayerKey
+
+#: What a whole network costs on the fake device: a per-network overhead, per-op scales of
+#: the lone layers' times and a per-layer saving (the lone layer's session call).
+TRUE = {"const": 0.05, "sum:mb": 0.7, "sum:ds": 1.1, "count:mb": -0.002, "sum": 0.9}
+
+
+def _true_units(per_layer) -> float:
+    return apply_weights(TRUE, network_features(per_layer))
+
+
+def _table(fmnist, archs, *, anchor_ms: float) -> LatencyTable:
+    """Entries with a deterministic time per key; anchor fraction = time / ``anchor_ms``."""
+    keys = {k.id: k for a in archs for k in fmnist.runtime_layers(a)}
+    entries = {}
+    for kid, k in keys.items():
+        ms = 0.002 + 1e-9 * k.cin * k.cout * k.h * k.w * k.kernel
+        entries[kid] = LayerLatency(median_ms=ms, iqr_ms=0.0, n=1, min_ms=ms,
+                                    anchor_fraction=ms / anchor_ms)
+    return LatencyTable(space="fmnist28", metadata={"statistic": "median", "clock": "wall"},
+                        entries=entries)
+
+
+@pytest.fixture
+def archs(fmnist):
+    rng = np.random.default_rng(3)
+    out: dict[str, object] = {}
+    while len(out) < 40:
+        a = fmnist.sample(rng)
+        out.setdefault(a.to_string(), a)
+    return list(out.values())
+
+
+def test_features_sum_and_count_per_op():
+    mb = LayerKey.from_id("mb:cin16:cout24:h14:w14:k3:s1:e3:se0:relu:r0")
+    ds = LayerKey.from_id("ds:cin16:cout16:h28:w28:k3:s2:e1:se0:relu:r0")
+    f = network_features([(mb, 0.2), (ds, 0.1), (mb, 0.3)])
+    assert f == pytest.approx({"const": 1.0, "sum": 0.6, "count": 3.0, "sum:mb": 0.5,
+                               "count:mb": 2.0, "sum:ds": 0.1, "count:ds": 1.0})
+
+
+def test_fit_recovers_a_model_it_can_express(fmnist, archs):
+    table = _table(fmnist, archs, anchor_ms=0.2)
+    feats = [network_features([(k, table.entries[k.id].anchor_fraction)
+                               for k in fmnist.runtime_layers(a)]) for a in archs]
+    y = [apply_weights(TRUE, f) for f in feats]
+    fit = fit_network_model(feats[:30], y[:30])
+    pred = [apply_weights(fit.weights, f) for f in feats[30:]]
+    assert pred == pytest.approx(y[30:], rel=0.02)
+    assert fit.loo_mape < 2.0
+
+
+def test_an_op_no_fitted_network_has_is_predicted_by_the_shared_terms():
+    a = LayerKey.from_id("mb:cin16:cout24:h14:w14:k3:s1:e3:se0:relu:r0")
+    unseen = LayerKey.from_id("ds:cin16:cout16:h28:w28:k3:s2:e1:se0:relu:r0")
+    rng = np.random.default_rng(0)
+    feats = [network_features([(a, float(v)) for v in rng.uniform(0.1, 1, n)])
+             for n in rng.integers(2, 9, 20)]
+    y = [0.1 + f["sum"] for f in feats]
+    fit = fit_network_model(feats, y)
+    assert not any(name.endswith(":ds") for name in fit.weights)
+    pred = apply_weights(fit.weights, network_features([(unseen, 0.5), (a, 0.5)]))
+    assert pred == pytest.approx(1.1, rel=0.05)
+
+
+def test_relative_calibration_predicts_fractions_of_the_anchor(fmnist, archs, tmp_path):
+    """Networks measured with the anchor at 0.2 ms, layers timed when it took 0.1 ms (a
+    machine twice as slow during calibration): the fit in anchor fractions is unaffected,
+    and ms follow whichever anchor time the predictor is given."""
+    table = _table(fmnist, archs, anchor_ms=0.1)
+
+    def measure(batch):
+        ms = [_true_units([(k, table.entries[k.id].anchor_fraction)
+                           for k in fmnist.runtime_layers(a)]) * 0.2 for a in batch]
+        return AnchoredMeasurement(measured_ms=tuple(ms), anchor_ms=0.2)
+
+    plan = CalibrationPlan(fit=tuple(archs[:30]), held_out=tuple(archs[30:]), seed=0)
+    cal_table = calibrate_table(table, plan, measure=measure)
+    cal = cal_table.calibration
+    assert cal.relative and cal.anchor_ms == 0.2 and cal.weights is not None
+    assert cal.held_out.mape < 2.0
+    path = tmp_path / "t.json"
+    cal_table.save(path)
+    loaded = LatencyTable.load(path)
+    assert json.loads(path.read_text())["schema_version"] == 3
+    assert loaded.calibration == cal
+    here = LatencyPredictor(loaded).predict(archs[35])
+    elsewhere = LatencyPredictor(loaded, anchor_ms=0.3).predict(archs[35])
+    assert here.anchor_fraction == pytest.approx(elsewhere.anchor_fraction)
+    assert here.total_ms == pytest.approx(here.anchor_fraction * 0.2)
+    assert elsewhere.total_ms == pytest.approx(here.total_ms * 1.5)
+
+
+def test_an_entry_without_a_fraction_is_converted_on_the_tables_timebase(fmnist, archs):
+    table = _table(fmnist, archs, anchor_ms=0.1)
+    kid, e = next(iter(table.entries.items()))
+    added = table.with_entries({kid: LayerLatency(median_ms=e.median_ms, iqr_ms=0.0, n=1)})
+    assert added.anchor_fraction(kid) == pytest.approx(e.anchor_fraction)
+
+
+def test_pair_order_counts_close_pairs_above_the_noise_floor():
+    measured = [1.00, 1.05, 1.30, 1.011]
+    predicted = [1.00, 1.04, 1.20, 0.99]
+    po = pair_order(predicted, measured, floor_pct=2.0)
+    # close pairs (2% < diff < 10%): (0,1) right, (1,3) right; (0,3) 1.1% is under the floor
+    assert (po.pairs, po.correct, po.share) == (2, 2, 1.0)
+    po = pair_order([1.06, 1.04, 1.2, 0.99], measured, floor_pct=2.0)
+    assert (po.pairs, po.correct) == (2, 1)
