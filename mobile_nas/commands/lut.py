@@ -87,10 +87,12 @@ def _register_build(lut: argparse._SubParsersAction) -> None:
     p.add_argument("--chunk", type=positive_int, default=DEFAULTS.chunk,
                    help=f"keys timed together and saved together, a seeded random mix of "
                         f"the space's layers (default {DEFAULTS.chunk})")
-    p.add_argument("--calibrate", type=int, default=DEFAULT_FIT_NETWORKS, metavar="N",
-                   help=f"fit the calibration on N end-to-end measured networks (default "
-                        f"{DEFAULT_FIT_NETWORKS}, at least {MIN_FIT_NETWORKS}; 0 = no "
-                        f"calibration: predictions are plain layer sums)")
+    p.add_argument("--calibrate", type=int, default=None, metavar="N",
+                   help=f"fit the calibration on N end-to-end measured networks, timed "
+                        f"interleaved with the anchor in 3 separate runs (default: three per "
+                        f"weight of the space's per-op network model, at least "
+                        f"{DEFAULT_FIT_NETWORKS}: 39 for fmnist28, 63 for nasnet; at least "
+                        f"{MIN_FIT_NETWORKS}; 0 = no calibration: plain layer sums)")
     p.add_argument("--held-out", type=int, default=DEFAULT_HELD_OUT, metavar="M",
                    help=f"check the calibration on M other networks (default "
                         f"{DEFAULT_HELD_OUT}, at least {MIN_HELD_OUT})")
@@ -113,9 +115,10 @@ def _register_calibrate(lut: argparse._SubParsersAction) -> None:
     p.add_argument("--space", "-s", metavar="S", help="search space (default: the table's)")
     from mobile_nas.cost.latency.calibrate import DEFAULT_FIT_NETWORKS, DEFAULT_HELD_OUT
 
-    p.add_argument("--n", type=positive_int, default=DEFAULT_FIT_NETWORKS,
-                   help=f"networks to fit on (default {DEFAULT_FIT_NETWORKS}, at least 3; "
-                        "12 or more fit the per-op network model)")
+    p.add_argument("--n", type=positive_int, default=None,
+                   help=f"networks to fit on (default: three per weight of the space's "
+                        f"network model, at least {DEFAULT_FIT_NETWORKS}; at least 3; 12 or "
+                        f"more fit the per-op network model)")
     p.add_argument("--held-out", type=positive_int, default=DEFAULT_HELD_OUT,
                    help=f"networks to check on (default {DEFAULT_HELD_OUT}, at least 2)")
     p.add_argument("--arch", action="append", default=[], metavar="ARCH",
@@ -196,8 +199,9 @@ def _register_check(lut: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--rounds", type=positive_int, default=20,
                    help="interleaved measurement rounds of 5 runs each (default 20)")
-    p.add_argument("--noise", action="store_true",
-                   help="measure every model twice to report the noise floor")
+    p.add_argument("--repeats", type=positive_int, default=3,
+                   help="separate interleaved runs; each network's ratio to the reference is "
+                        "the median over them and their spread is the noise (default 3)")
     p.add_argument("--plot", metavar="PNG", default="lut_check.png",
                    help="scatter plot to write (default lut_check.png; '' for none)")
     p.add_argument("--no-progress", action="store_true")
@@ -217,13 +221,15 @@ def _register_info(lut: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_info)
 
 
-def _counts(args: argparse.Namespace) -> tuple[int, int]:
+def _counts(args: argparse.Namespace, space) -> tuple[int, int]:
     """(networks to fit, networks held out); (0, 0) for --calibrate 0."""
+    from mobile_nas.cost.latency.calibrate import default_fit_networks
     from mobile_nas.errors import MobileNasError
 
-    if args.calibrate < 0 or args.held_out < 0:
+    n_fit = default_fit_networks(space) if args.calibrate is None else args.calibrate
+    if n_fit < 0 or args.held_out < 0:
         raise MobileNasError("--calibrate and --held-out must be >= 0")
-    return (0, 0) if args.calibrate == 0 else (args.calibrate, args.held_out)
+    return (0, 0) if n_fit == 0 else (n_fit, args.held_out)
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -232,7 +238,7 @@ def _build(args: argparse.Namespace) -> int:
     from mobile_nas.space import get_space
 
     space = get_space(args.space)
-    n_fit, n_held = _counts(args)
+    n_fit, n_held = _counts(args, space)
     settings = ProfileSettings(threads=args.threads, provider=args.provider,
                                opt_level=args.opt_level, warmup=args.warmup,
                                rounds=args.rounds, runs_per_round=args.runs_per_round,
@@ -247,12 +253,14 @@ def _build(args: argparse.Namespace) -> int:
 
 def _calibrate(args: argparse.Namespace) -> int:
     from mobile_nas.cost.latency.build import load_space_archs, recalibrate_lut
+    from mobile_nas.cost.latency.calibrate import default_fit_networks
     from mobile_nas.cost.latency.table import LatencyTable
     from mobile_nas.space import get_space
 
     space = get_space(args.space or LatencyTable.load(args.table).space)
     result = recalibrate_lut(args.table, space=space,
-                             include=load_space_archs(args.arch, space.name), n_fit=args.n,
+                             include=load_space_archs(args.arch, space.name),
+                             n_fit=default_fit_networks(space) if args.n is None else args.n,
                              n_held_out=args.held_out, seed=args.seed, progress=not args.json)
     _print_result(result, args.json)
     return 0
@@ -283,10 +291,20 @@ def _print_result(result, as_json: bool) -> None:
     if cal is None:
         print(f"calibration: none; predictions are {table.predicts}, with no held-out check")
         return
-    print(f"calibration: predicts the {cal.target.name}: {cal.overhead_ms:+.4f} ms + "
-          f"{cal.scale:.4f} x sum {cal.per_layer_ms:+.4f} ms/layer, fitted on "
-          f"{len(cal.archs)} networks ({cal.coefficients} coefficient(s), in-sample MAPE "
-          f"{cal.fit_mape:.2f}%)" + ("" if result.calibrated else " (kept)"))
+    if cal.weights is not None:
+        unit = (f"as a fraction of the anchor ({cal.anchor_ms:.4f} ms when calibrated)"
+                if cal.relative else "in ms")
+        retest = "" if cal.retest_pct is None else \
+            f"; the calibration run's repeats agreed within {cal.retest_pct:.2f}%"
+        print(f"calibration: predicts the {cal.target.name} {unit}: per-op network model, "
+              f"{cal.coefficients} weights fitted on {len(cal.archs)} networks (in-sample MAPE "
+              f"{cal.fit_mape:.2f}%, leave-one-out {cal.loo_mape:.2f}%{retest})"
+              + ("" if result.calibrated else " (kept)"))
+    else:
+        print(f"calibration: predicts the {cal.target.name}: {cal.overhead_ms:+.4f} ms + "
+              f"{cal.scale:.4f} x sum {cal.per_layer_ms:+.4f} ms/layer, fitted on "
+              f"{len(cal.archs)} networks ({cal.coefficients} coefficient(s), in-sample MAPE "
+              f"{cal.fit_mape:.2f}%)" + ("" if result.calibrated else " (kept)"))
     if cal.held_out is not None:
         print(cal.held_out.summary())
 
@@ -301,7 +319,7 @@ def _bundle(args: argparse.Namespace) -> int:
 
     space = get_space(args.space)
     archs = load_space_archs(args.arch, space.name)
-    n_fit, n_held = _counts(args)
+    n_fit, n_held = _counts(args, space)
     fit, held, sampled = (), (), ()
     if n_fit:
         plan = plan_calibration(space, include=archs, n_fit=n_fit, n_held_out=n_held,
@@ -379,7 +397,7 @@ def _check(args: argparse.Namespace) -> int:
 
     if summary(table) and not args.json:
         print(f"on demand: {summary(table)}")
-    report = check_table(table, archs, rounds=args.rounds, noise=args.noise,
+    report = check_table(table, archs, rounds=args.rounds, repeats=args.repeats,
                          progress=not (args.no_progress or args.json), table_path=args.table)
     if args.plot:
         scatter_plot(report, args.plot, title=f"{table.space}: {len(archs)} networks, "
@@ -388,16 +406,29 @@ def _check(args: argparse.Namespace) -> int:
     if args.json:
         print_json({**report.to_json(), "table": args.table, "plot": args.plot or None})
         return 0
+    ref = report.reference
     for r in report.rows:
+        ratio = "" if r.ratio_error_pct is None else (
+            f"  x{ref}: predicted {r.predicted_ratio:.3f} measured {r.measured_ratio:.3f} "
+            f"{r.ratio_error_pct:+6.1f}%")
         print(f"{r.name:<13} predicted {r.predicted_ms:8.3f} ms  measured {r.measured_ms:8.3f} ms"
-              f"  {r.error_pct:+6.1f}%")
-    print(f"{len(report.rows)} networks, predicted vs measured {report.statistic}: MAPE "
-          f"{report.mape:.2f}%, within 5% "
+              f"  {r.error_pct:+6.1f}%{ratio}")
+    if report.ratio_mape is not None:
+        print(f"{len(report.rows)} networks, ratio to {ref} timed in the same runs (the "
+              f"protocol's measure): MAPE {report.ratio_mape:.2f}%, within 5% "
+              f"{report.ratio_within_5:.0%}, within 10% {report.ratio_within_10:.0%}")
+    if report.pair_order is not None and report.pair_order.pairs:
+        po = report.pair_order
+        print(f"pairs within {po.within_pct:.0f}% of each other and apart by more than the "
+              f"noise ({po.floor_pct:.1f}%): {po.correct} of {po.pairs} ordered right "
+              f"({po.share:.0%})")
+    print(f"milliseconds ({report.statistic}; {ref} measured {report.reference_ms:.4f} ms, "
+          f"load average {report.load_avg[0]:.2f}): MAPE {report.mape:.2f}%, within 5% "
           f"{report.within_5:.0%}, within 10% {report.within_10:.0%}, Spearman "
           f"{report.spearman:.3f}, Kendall {report.kendall:.3f}")
     if report.noise_mape is not None:
-        print(f"noise floor (two measurements of each model): MAPE {report.noise_mape:.2f}%, "
-              f"within 5% {report.noise_within_5:.0%}")
+        print(f"noise: the {args.repeats} runs' ratios were {report.noise_mape:.2f}% from their "
+              f"median (mean)")
     if args.plot:
         print(f"scatter plot: {args.plot}")
     return 0

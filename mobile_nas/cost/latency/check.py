@@ -9,7 +9,6 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from mobile_nas.cost.latency.errors import MissingEntryError
-from mobile_nas.cost.latency.measure import measure_archs_ms
 from mobile_nas.cost.latency.predictor import LatencyPredictor
 from mobile_nas.cost.latency.table import LatencyTable
 from mobile_nas.space.architecture import Architecture
@@ -62,9 +61,9 @@ class PairOrder:
 @dataclass(frozen=True)
 class CheckReport:
     """Accuracy figures over ``rows``: ``ratio_*`` of the ratios to ``reference`` (timed in
-    the same interleaved run; the protocol's measure), the plain ones of milliseconds;
-    ``noise_*`` compare two measurements of each model in the run. ``load_avg``: the
-    1/5/15-minute load averages when the run ended."""
+    the same interleaved runs; the protocol's measure), the plain ones of milliseconds;
+    ``noise_mape`` is how far each run's ratios were from their median (mean %).
+    ``load_avg``: the 1/5/15-minute load averages when the check ended."""
 
     rows: tuple[CheckRow, ...]
     mape: float
@@ -73,7 +72,6 @@ class CheckReport:
     spearman: float
     kendall: float
     noise_mape: float | None = None
-    noise_within_5: float | None = None
     statistic: str = "wall-clock median"
     reference: str | None = None
     ratio_mape: float | None = None
@@ -179,21 +177,23 @@ def default_reference(table: LatencyTable, space) -> tuple[str, Architecture] | 
 
 
 def check_table(table: LatencyTable, archs: Sequence[tuple[str, Architecture]], *,
-                reference: tuple[str, Architecture] | None = None, rounds: int = 20,
-                noise: bool = False, progress: bool = False,
+                reference: tuple[str, Architecture] | None = None, repeats: int = 3,
+                rounds: int = 20, progress: bool = False,
                 table_path: str | os.PathLike | None = None) -> CheckReport:
-    """Measures ``archs`` end to end (interleaved, with the table's threads, provider and
-    precision: an int8 table's networks as their INT8 QDQ export) with ``reference`` among
-    them (default: :func:`default_reference`; without one, the anchor), and compares
-    predictions with measurements as ratios to the reference in the same run and as
-    milliseconds. The measurements take the statistic the table predicts
-    (:attr:`LatencyTable.prediction_statistic`). With ``noise``, every model is measured
-    twice in the same run: the ratios' test-retest is the noise floor of the pair order."""
+    """Measures ``archs`` end to end with ``reference`` (default: :func:`default_reference`;
+    without one, the anchor) interleaved among them, in ``repeats`` separate runs (with the
+    table's threads, provider and precision: an int8 table's networks as their INT8 QDQ
+    export), and compares predictions with measurements as ratios to the reference (the
+    median over the runs of each run's ratio) and as milliseconds (ratio times the
+    reference's median). The ratios' spread over the runs is the check's noise
+    (``noise_mape``, and the floor of the pair order)."""
+    from mobile_nas.cost.latency.export import export_arch_onnx
+    from mobile_nas.cost.latency.measure import measure_archs_anchored
     from mobile_nas.cost.latency.profiler import sentinel_onnx
 
     md = table.metadata
     pred = LatencyPredictor(table, table_path=table_path)
-    target = table.prediction_statistic
+    opset = int(md.get("opset", 17))
     if reference is None:
         from mobile_nas.space import get_space
 
@@ -201,58 +201,46 @@ def check_table(table: LatencyTable, archs: Sequence[tuple[str, Architecture]], 
     predicted = [pred.predict(a).total_ms for _, a in archs]
     cal = table.calibration
     if reference is not None:
-        ref_predicted = pred.predict(reference[1]).total_ms
-    elif cal is not None and cal.relative:
-        ref_predicted = float(pred.anchor_ms)  # the anchor itself is the reference
-    else:
-        ref_predicted = None
-    base = [a for _, a in archs] + ([reference[1]] if reference else [])
-    models = base * (2 if noise else 1)
-    meas = measure_archs_ms(models, threads=int(md.get("threads", 1)),
-                            provider=md.get("provider", "CPUExecutionProvider"),
-                            opset=int(md.get("opset", 17)), opt_level=md.get("opt_level", "all"),
-                            clock=target.clock, precision=table.precision, rounds=rounds,
-                            runs_per_round=5, progress=progress,
-                            anchor=None if reference else sentinel_onnx(int(md.get("opset", 17))))
-    k, nb = len(archs), len(base)
-    if reference is not None:  # the reference's row in each repeat
-        ref_ms = [target.of(meas[k]), target.of(meas[k + nb]) if noise else None]
-    else:  # the anchor's row, appended last, serves both repeats
-        ref_ms = [target.of(meas[-1])] * 2
-
-    def ratio(i: int, rep: int) -> float | None:
-        if ref_predicted is None or (rep and not noise):
-            return None
-        return target.of(meas[i + rep * nb]) / float(ref_ms[rep])
-
+        ref_predicted: float | None = pred.predict(reference[1]).total_ms
+        anchor = export_arch_onnx(reference[1], opset=opset, precision=table.precision)
+    else:  # the anchor itself is the reference
+        ref_predicted = float(pred.anchor_ms) if cal is not None and cal.relative else None
+        anchor = sentinel_onnx(opset)
+    run = measure_archs_anchored([a for _, a in archs], anchor, repeats=repeats,
+                                 threads=int(md.get("threads", 1)),
+                                 provider=md.get("provider", "CPUExecutionProvider"),
+                                 opset=opset, opt_level=md.get("opt_level", "all"),
+                                 precision=table.precision, rounds=rounds, progress=progress)
     rows = tuple(CheckRow(arch=a.to_string(), name=name, predicted_ms=p,
-                          measured_ms=target.of(meas[i]), measured_iqr_ms=meas[i]["iqr_ms"],
-                          repeat_ms=target.of(meas[nb + i]) if noise else None,
+                          measured_ms=run.measured_ms[i], measured_iqr_ms=0.0,
+                          repeat_ms=run.per_repeat[-1][i] * run.anchor_per_repeat_ms[-1]
+                          if repeats > 1 else None,
                           predicted_ratio=None if ref_predicted is None else p / ref_predicted,
-                          measured_ratio=ratio(i, 0), repeat_ratio=ratio(i, 1))
+                          measured_ratio=run.fractions[i])
                  for i, ((name, a), p) in enumerate(zip(archs, predicted, strict=True)))
     s = summarize_errors([r.predicted_ms for r in rows], [r.measured_ms for r in rows])
     extra: dict = {"load_avg": tuple(round(x, 2) for x in os.getloadavg()),
-                   "reference_ms": ref_ms[0],
-                   "reference": reference[0] if reference else
-                   ("anchor" if ref_predicted is not None else None)}
-    if noise:
-        ns = summarize_errors([r.repeat_ms for r in rows], [r.measured_ms for r in rows])
-        extra.update(noise_mape=ns["mape"], noise_within_5=ns["within_5"])
-    if ref_predicted is not None:
-        scored = [r for r in rows if r.arch != (reference[1].to_string() if reference else "")]
+                   "reference_ms": run.anchor_ms,
+                   "reference": reference[0] if reference else "anchor"}
+    if repeats > 1:
+        extra["noise_mape"] = run.retest_pct
+        extra["ratio_noise_mape"] = run.retest_pct
+    ref_text = reference[1].to_string() if reference else None
+    scored = [r for r in rows if r.arch != ref_text]
+    if ref_predicted is not None and scored:
         rs = summarize_errors([r.predicted_ratio for r in scored],
                               [r.measured_ratio for r in scored])
         extra.update(ratio_mape=rs["mape"], ratio_within_5=rs["within_5"],
                      ratio_within_10=rs["within_10"])
         floor = 0.0
-        if noise:
-            retest = [abs(r.repeat_ratio / r.measured_ratio - 1) * 100 for r in scored]
-            extra["ratio_noise_mape"] = float(np.mean(retest))
-            floor = float(np.percentile(retest, 90))
+        if repeats > 1:  # a network's largest deviation of one run from its median
+            idx = [i for i, r in enumerate(rows) if r.arch != ref_text]
+            devs = [max(abs(rep[i] / run.fractions[i] - 1) for rep in run.per_repeat) * 100
+                    for i in idx]
+            floor = float(np.percentile(devs, 90))
         extra["pair_order"] = pair_order([r.predicted_ratio for r in scored],
                                          [r.measured_ratio for r in scored], floor_pct=floor)
-    return CheckReport(rows=rows, **s, **extra, statistic=target.name)
+    return CheckReport(rows=rows, **s, **extra, statistic=table.prediction_statistic.name)
 
 
 def scatter_plot(report: CheckReport, path: str | os.PathLike, *, title: str = "") -> None:

@@ -50,3 +50,27 @@ class TableMismatchError(LatencyTableError):
 class UncheckedCalibrationError(LatencyTableError):
     """A table whose calibration has no held-out check (it could fit its own noise); the
     message names the ``lut build`` command that recalibrates it."""
+
+
+class LatencyTargetError(MobileNasError, ValueError):
+    """A latency target (``REF`` or ``<factor>xREF``) that cannot be read or resolved.
+
+    Fields: ``text`` (the target as given), ``what`` (the part at fault: ``factor``,
+    ``reference``, ``ONNX file``), ``value`` (that part), ``problem`` and ``allowed`` (what
+    would do). The message words them; a command words them with its flag
+    (:meth:`worded`).
+    """
+
+    def __init__(self, *, text: str, what: str, value: object, problem: str,
+                 allowed: str) -> None:
+        self.text, self.what, self.value = text, what, value
+        self.problem, self.allowed = problem, allowed
+        super().__init__(self.worded("latency target"))
+
+    def worded(self, subject: str) -> str:
+        """The one-line message, starting with ``subject`` (e.g. a command's flag)."""
+        return (f"{subject} {self.text!r}: {self.what} {self.value!r} {self.problem}; "
+                f"allowed: {self.allowed}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])

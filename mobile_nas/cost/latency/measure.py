@@ -110,6 +110,25 @@ def measure_arch_ms(arch: Architecture, *, threads: int = 1,
                            opt_level=opt_level, clock=clock)
 
 
+def _arch_sessions(archs: Sequence[Architecture], *, threads: int, provider: str, opset: int,
+                   opt_level: str, precision: str, progress: bool,
+                   anchor: bytes | None) -> dict[str, object]:
+    """Sessions ``"0"``, ``"1"``, ... of the exported ``archs`` (and ``"anchor"``)."""
+    from tqdm import tqdm
+
+    sessions, exported = {}, {}
+    for i, arch in enumerate(tqdm(archs, desc="export", unit="arch", disable=not progress,
+                                  leave=False)):
+        if arch not in exported:  # a repeated arch gets its own session, same bytes
+            exported[arch] = export_arch_onnx(arch, opset=opset, precision=precision)
+        sessions[str(i)] = load_session(exported[arch], threads=threads, provider=provider,
+                                        opt_level=opt_level)
+    if anchor is not None:
+        sessions["anchor"] = load_session(anchor, threads=threads, provider=provider,
+                                          opt_level=opt_level)
+    return sessions
+
+
 def measure_archs_ms(archs: Sequence[Architecture], *, threads: int = 1,
                      provider: str = "CPUExecutionProvider", warmup: int = 5, rounds: int = 10,
                      runs_per_round: int = 3, opset: int = DEFAULT_OPSET,
@@ -125,16 +144,9 @@ def measure_archs_ms(archs: Sequence[Architecture], *, threads: int = 1,
     from tqdm import tqdm
 
     _check_clock(clock, threads)
-    sessions, exported = {}, {}
-    for i, arch in enumerate(tqdm(archs, desc="export", unit="arch", disable=not progress,
-                                  leave=False)):
-        if arch not in exported:  # a repeated arch gets its own session, same bytes
-            exported[arch] = export_arch_onnx(arch, opset=opset, precision=precision)
-        sessions[str(i)] = load_session(exported[arch], threads=threads, provider=provider,
-                                        opt_level=opt_level)
-    if anchor is not None:
-        sessions["anchor"] = load_session(anchor, threads=threads, provider=provider,
-                                          opt_level=opt_level)
+    sessions = _arch_sessions(archs, threads=threads, provider=provider, opset=opset,
+                              opt_level=opt_level, precision=precision, progress=progress,
+                              anchor=anchor)
     with tqdm(total=rounds, desc="time e2e", unit="round", disable=not progress,
               leave=False) as bar:
         times = time_interleaved(sessions, warmup=warmup, rounds=rounds,
@@ -142,6 +154,57 @@ def measure_archs_ms(archs: Sequence[Architecture], *, threads: int = 1,
                                  on_round=lambda _: bar.update())
     rows = [summarize(times[str(i)]) for i in range(len(archs))]
     return rows + ([summarize(times["anchor"])] if anchor is not None else [])
+
+
+@dataclass(frozen=True)
+class AnchoredRun:
+    """Networks timed with an anchor in ``repeats`` separate interleaved runs: each
+    network's median (over repeats) fraction of the anchor, the anchor's median ms, and the
+    test-retest of the fractions (mean absolute deviation of a repeat from the median, %)."""
+
+    fractions: tuple[float, ...]
+    anchor_ms: float
+    retest_pct: float
+    repeats: int
+    per_repeat: tuple[tuple[float, ...], ...] = ()
+    anchor_per_repeat_ms: tuple[float, ...] = ()
+
+    @property
+    def measured_ms(self) -> tuple[float, ...]:
+        return tuple(f * self.anchor_ms for f in self.fractions)
+
+
+def measure_archs_anchored(archs: Sequence[Architecture], anchor: bytes, *, repeats: int = 3,
+                           threads: int = 1, provider: str = "CPUExecutionProvider",
+                           warmup: int = 5, rounds: int = 20, runs_per_round: int = 5,
+                           opset: int = DEFAULT_OPSET, opt_level: str = "all",
+                           precision: str = "fp32", progress: bool = False) -> AnchoredRun:
+    """Times ``archs`` (wall-clock medians) interleaved with ``anchor`` in ``repeats``
+    separate runs (seeds 0, 1, ...): a disturbance of one run moves one of the repeats, not
+    the median fraction. Exports and sessions are made once."""
+    import numpy as np
+    from tqdm import tqdm
+
+    if repeats < 1:
+        raise MeasureError(f"repeats must be >= 1, got {repeats}")
+    sessions = _arch_sessions(archs, threads=threads, provider=provider, opset=opset,
+                              opt_level=opt_level, precision=precision, progress=progress,
+                              anchor=anchor)
+    fractions, anchors = [], []
+    for rep in tqdm(range(repeats), desc="time e2e", unit="run", disable=not progress,
+                    leave=False):
+        times = time_interleaved(sessions, warmup=warmup, rounds=rounds,
+                                 runs_per_round=runs_per_round, seed=rep, clock_name="wall")
+        a = summarize(times["anchor"])["median_ms"]
+        anchors.append(a)
+        fractions.append([summarize(times[str(i)])["median_ms"] / a for i in range(len(archs))])
+    f = np.asarray(fractions)
+    med = np.median(f, axis=0)
+    retest = float(np.mean(np.abs(f / med - 1)) * 100) if repeats > 1 else float("nan")
+    return AnchoredRun(fractions=tuple(float(x) for x in med),
+                       anchor_ms=float(np.median(anchors)), retest_pct=retest, repeats=repeats,
+                       per_repeat=tuple(tuple(float(x) for x in row) for row in fractions),
+                       anchor_per_repeat_ms=tuple(float(a) for a in anchors))
 
 
 def _check_clock(clock: str, threads: int) -> None:

@@ -181,7 +181,8 @@ class Calibration:
     measured end-to-end ``target`` statistic is ``measured_ms``; ``fit_mape`` the in-sample
     error (``loo_mape``: leave-one-out, network model only). ``held_out`` is the check on
     networks the fit did not see; a calibration without one is refused for prediction
-    unless it is ``legacy`` (read from a schema-1 table). ``seed`` drew the random networks.
+    unless it is ``legacy`` (read from a schema-1 table). ``seed`` drew the random networks;
+    ``retest_pct`` is how far the calibration run's repeats were from their median (%).
     """
 
     overhead_ms: float
@@ -199,6 +200,7 @@ class Calibration:
     anchor_ms: float | None = None
     ridge: float | None = None
     loo_mape: float | None = None
+    retest_pct: float | None = None
 
     def apply(self, sum_ms: float, n_layers: int) -> float:
         """The linear form's prediction (ms) of a layer sum of ``n_layers`` layers."""
@@ -236,7 +238,8 @@ class Calibration:
                 **({"legacy": True} if self.legacy else {}),
                 **({"model": "network", "weights": dict(self.weights), "ridge": self.ridge,
                     "loo_mape": self.loo_mape} if self.weights is not None else {}),
-                **({"anchor_ms": self.anchor_ms} if self.anchor_ms is not None else {})}
+                **({"anchor_ms": self.anchor_ms} if self.anchor_ms is not None else {}),
+                **({"retest_pct": self.retest_pct} if self.retest_pct is not None else {})}
 
     @classmethod
     def from_json(cls, data: Mapping, *, legacy_target: LatencyStatistic | None = None
@@ -260,7 +263,9 @@ class Calibration:
                          if data.get("weights") is not None else None),
                 anchor_ms=None if data.get("anchor_ms") is None else float(data["anchor_ms"]),
                 ridge=None if data.get("ridge") is None else float(data["ridge"]),
-                loo_mape=None if data.get("loo_mape") is None else float(data["loo_mape"]))
+                loo_mape=None if data.get("loo_mape") is None else float(data["loo_mape"]),
+                retest_pct=None if data.get("retest_pct") is None
+                else float(data["retest_pct"]))
         values = (c.overhead_ms, c.scale, c.per_layer_ms, *(c.weights or {}).values())
         if not all(_finite(x) for x in values):
             raise ValueError("calibration coefficients must be finite")

@@ -26,7 +26,7 @@ def test_check_real_table(small_table_path, fmnist, small_arch, small_variants, 
     # a restricted table offers its own architectures (here only the calibration one)
     assert archs == []
     report = check_table(table, [("small", small_arch), ("again", small_arch)], rounds=3,
-                         noise=True)
+                         repeats=2)
     assert [r.arch for r in report.rows] == [SMALL_ARCH, SMALL_ARCH]
     assert all(r.measured_ms > 0 and r.predicted_ms > 0 and r.repeat_ms > 0
                for r in report.rows)
