@@ -47,6 +47,7 @@ from mobile_nas.train.groundtruth import (
     done_runs,
     make_header,
     paths_of,
+    repredict,
     stratified_archs,
     train_row,
     write_header,
@@ -116,12 +117,36 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch threads of this process")
     p.add_argument("--limit", type=int, help="stop after this many runs (chunks)")
     p.add_argument("--list", action="store_true", help="print the plan and exit")
+    p.add_argument("--repredict", action="store_true",
+                   help="only recompute every row's predicted_ms with the space's shipped "
+                        "table (after a table rebuild; nothing is trained) and exit")
     args = p.parse_args(argv)
     try:
-        return build(args)
+        return repredict_rows(args) if args.repredict else build(args)
     except MobileNasError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def repredict_rows(args) -> int:
+    """``--repredict``: the rows' predicted_ms from the shipped table as it is now."""
+    import hashlib
+
+    space = get_space(args.space)
+    table = shipped_table_path(space.name)
+    if table is None:
+        raise MobileNasError(f"no shipped latency table for {space.name!r}")
+    loaded = LatencyTable.load(table)
+    predictor = LatencyPredictor(loaded, table_path=table)
+    n = repredict(args.out, lambda a: round(predictor.predict_ms(space.decode(a)), 6),
+                  table={"table": f"latency_tables/{table.name}",
+                         "sha256": hashlib.sha256(table.read_bytes()).hexdigest(),
+                         "table_date": loaded.metadata.get("date"),
+                         "recomputed": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                         "statistic": predictor.statistic})
+    print(f"recomputed predicted_ms of {n} rows of {args.out} with {table.name}",
+          file=sys.stderr)
+    return 0
 
 
 def build(args) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import fcntl
 import hashlib
 import io
@@ -185,13 +186,35 @@ def append_row(stem: str | os.PathLike, row: GroundTruthRow) -> bool:
         existing = _read_rows(csv_path) if csv_path.exists() else []
         if any(r.arch == row.arch and r.seed == row.seed for r in existing):
             return False
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        for r in [*existing, row]:
-            writer.writerow(_format(r))
-        atomic_write_text(csv_path, buf.getvalue())
+        _write_rows(csv_path, [*existing, row])
     return True
+
+
+def _write_rows(csv_path: Path, rows: list[GroundTruthRow]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow(_format(r))
+    atomic_write_text(csv_path, buf.getvalue())
+
+
+def repredict(stem: str | os.PathLike, predict_ms: Callable[[str], float], *,
+              table: dict[str, Any]) -> int:
+    """Recomputes every row's ``predicted_ms`` with ``predict_ms(arch string)`` (a new latency
+    table; nothing is retrained) and records ``table`` (what predicted: path, digest, date)
+    in the header's ``predicted_ms_from``; returns the number of rows. The selection (the
+    latency bins the architectures were drawn from) stays what the header says it was."""
+    header_path, csv_path = paths_of(stem)
+    header = _read_header(header_path)
+    with _locked(csv_path):
+        rows = _read_rows(csv_path)
+        cache: dict[str, float] = {}
+        new = [dataclasses.replace(r, predicted_ms=cache.setdefault(r.arch, predict_ms(r.arch)))
+               for r in rows]
+        _write_rows(csv_path, new)
+    atomic_write_json(header_path, {**header, "predicted_ms_from": table})
+    return len(new)
 
 
 def done_runs(stem: str | os.PathLike) -> set[tuple[str, int]]:

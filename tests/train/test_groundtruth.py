@@ -130,3 +130,15 @@ def test_another_selection_of_the_same_set_is_recorded_once(tmp_path):
     header = json.loads(paths_of(stem)[0].read_text())
     assert header["selection"] == first and header["command"] == "a"
     assert header["more_selections"] == [{"selection": second, "command": "b", "created": "t"}]
+
+
+def test_repredict_replaces_predicted_ms_only_and_records_the_table(stem):
+    from mobile_nas.train.groundtruth import repredict
+
+    before = load_ground_truth(stem).rows
+    n = repredict(stem, lambda arch: 0.1 if arch == ARCHS[0] else 0.3,
+                  table={"table": "latency_tables/fmnist28.json", "sha256": "ab"})
+    gt = load_ground_truth(stem, SPACE, recipe=Recipe())
+    assert n == 3 and [r.predicted_ms for r in gt.rows] == [0.1, 0.3, 0.3]
+    assert [r.val_accuracy for r in gt.rows] == [r.val_accuracy for r in before]
+    assert gt.header["predicted_ms_from"]["sha256"] == "ab"
