@@ -94,3 +94,16 @@ def test_the_int8_prediction_comes_from_an_int8_table_only():
     # the fp32 table is refused for an INT8 prediction: no number, one line saying why
     assert _int8_prediction(arch, shipped_table_path("fmnist28"), said.append) is None
     assert len(said) == 1 and "precision fp32" in said[0]
+
+
+def test_a_millisecond_target_search_is_not_reused_for_a_reference_target(tmp_path):
+    """The fixture searched under 0.4 ms; the default demo's target is fmnist28_mnasnet."""
+    shutil.copytree(OLD_RUN, tmp_path / "search")
+    assert _finished_search(tmp_path / "search", DemoConfig(out_dir=tmp_path, trials=3)) is None
+    pareto_path = tmp_path / "search" / "pareto.json"
+    pareto = json.loads(pareto_path.read_text())
+    pareto["latency_target"] = {"reference": "fmnist28_mnasnet", "factor": 1.0}
+    pareto_path.write_text(json.dumps(pareto))
+    assert _finished_search(tmp_path / "search", DemoConfig(out_dir=tmp_path, trials=3))
+    assert _finished_search(tmp_path / "search", DemoConfig(
+        out_dir=tmp_path, trials=3, latency_target="0.9xfmnist28_mnasnet")) is None

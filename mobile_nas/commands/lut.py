@@ -183,11 +183,15 @@ def _register_import(lut: argparse._SubParsersAction) -> None:
 def _register_check(lut: argparse._SubParsersAction) -> None:
     p = lut.add_parser(
         "check", help="predicted vs measured end-to-end latency",
-        description="Export the reference architectures of the space and N random ones the "
-                    "table covers, measure them end to end (interleaved, with the table's "
-                    "threads, provider and clock) and report mean absolute percentage error, "
-                    "the share within 5% and 10%, Spearman and Kendall rank correlation, and "
-                    "a scatter plot PNG. Example: mobile-nas lut check --table "
+        description="Export N random architectures the table covers (and the space's "
+                    "references), time them end to end with the space's first reference "
+                    "(by name; the table's anchor where the space has none) interleaved "
+                    "among them in --repeats separate runs (wall clock, the table's threads "
+                    "and provider), and report predicted vs measured ratio to that "
+                    "reference (the protocol's measure: MAPE, share within 5%% and 10%%), "
+                    "how many close pairs (within 10%%, apart by more than the runs' noise) "
+                    "the prediction orders right, the same figures in ms with the load "
+                    "average, and a scatter plot PNG. Example: mobile-nas lut check --table "
                     "latency_tables/fmnist28.json --n 20")
     p.add_argument("--table", "-t", required=True, metavar="T.json")
     p.add_argument("--space", "-s", metavar="S", help="search space (default: the table's)")

@@ -33,7 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "search", help="search the space under latency and MAC targets",
         description="Search architectures of a space that maximize validation accuracy under "
                     "a latency target (ms, from the space's latency table, or measured with "
-                    "--measure) and/or a MAC target. Accuracy comes from a weight-sharing "
+                    "--measure; or set by a reference network, --latency-target) and/or a "
+                    "MAC target. Accuracy comes from a weight-sharing "
                     "supernet: the space's shipped pretrained one where it fits the run "
                     "(fmnist28 on Fashion-MNIST), else one trained first on the dataset's "
                     "training split (or --supernet). "
@@ -42,6 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "RUN_DIR/best.json, pareto.json, trials.csv, pareto.png.",
         epilog="Example: mobile-nas search --space fmnist28 --dataset fashion-mnist "
                "--strategy rl --latency-target-ms 1.5 --preset quick --trials 30 --out RUN. "
+               "Faster than a reference: --latency-target 0.9xfmnist28_mnasnet (10% under "
+               "the reference's latency; the finalists are then timed against it here, "
+               "--verify-top). "
                "INT8 latency: add --precision int8 --table T_int8.json (a table built with "
                "'mobile-nas lut build --space fmnist28 --precision int8 --out T_int8.json').",
     )
@@ -55,10 +59,36 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="one of %(known)s (default rl: an LSTM controller trained by maximum likelihood "
              "on the best 5%% of the architectures told so far, i.e. priority-queue training; "
              "its REINFORCE and PPO updates are options from Python)"), _strategy_names)
-    p.add_argument("--latency-target-ms", type=positive_float, metavar="X",
-                   help="latency target in milliseconds")
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--latency-target-ms", type=positive_float, metavar="X",
+                        help="latency target in milliseconds of the latency table (or of "
+                             "--measure), e.g. --latency-target-ms 0.4")
+    target.add_argument("--latency-target", metavar="REF|FxREF",
+                        help="latency target set by a reference network: REF (as fast as "
+                             "it) or FxREF, F a factor with 0 < F <= 10, e.g. "
+                             "--latency-target fmnist28_mnasnet, --latency-target "
+                             "0.9xfmnist28_mnasnet (10%% faster), --latency-target "
+                             "'0.8xds_k3_n1_c16_relu|mb6_k3_n2_c24_relu|...' (an arch string "
+                             "of the space) or --latency-target 1xmodel.onnx (a model "
+                             "exported by mobile-nas). The search predicts it in ms with the "
+                             "latency table (printed: 'target 0.9 x fmnist28_mnasnet = "
+                             "0.360 ms on TABLE'); what holds across machines is the ratio "
+                             "the finalists measure (--verify-top)")
     p.add_argument("--macs-target", type=positive_float, metavar="M",
                    help="MAC target (fused multiply-adds)")
+    p.add_argument("--verify-top", type=_non_negative_int, default=5, metavar="K",
+                   help="after the search, time the K best distinct candidates feasible by "
+                        "prediction against the reference (the --latency-target's, else the "
+                        "space's first reference architecture, the ms target read as a "
+                        "factor of its predicted latency), interleaved in 3 repeats on this "
+                        "machine, and make the most accurate that measures within the "
+                        "target by more than the run's noise best.json's arch (the "
+                        "search's own pick stays as predicted_best; the timing is its "
+                        "'verified' block). Only where the "
+                        "latency is this machine's (its own table, or --measure): a table "
+                        "of another device says so in one line (time them there with "
+                        "'mobile-nas lut bundle --arch'). Default 5, e.g. --verify-top 10; "
+                        "0 turns it off")
     p.add_argument("--reward", default="hard", choices=("soft", "hard", "absolute"),
                    help="hard (default: the target is a budget; MnasNet w=0 under it, w=-1 "
                         "past it), MnasNet soft (w=-0.07 on both sides: trades accuracy for "
@@ -156,15 +186,30 @@ def _margin(text: str) -> float | None:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    """--verify-top: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
 def _search(args: argparse.Namespace) -> int:
+    from mobile_nas.cost.latency.errors import LatencyTargetError
     from mobile_nas.search.runner import SearchConfig, SearchError, run_search
 
-    if args.latency_target_ms is None and args.macs_target is None:
-        raise SearchError("give a target: --latency-target-ms and/or --macs-target")
+    if args.latency_target_ms is None and args.latency_target is None and \
+            args.macs_target is None:
+        raise SearchError("give a target: --latency-target-ms or --latency-target, and/or "
+                          "--macs-target")
     config = SearchConfig(
         space=args.space, strategy=args.strategy, trials=args.trials, out_dir=args.out,
         dataset=args.dataset, data_dir=args.data_dir,
-        latency_target_ms=args.latency_target_ms, macs_target=args.macs_target,
+        latency_target_ms=args.latency_target_ms, latency_target=args.latency_target,
+        macs_target=args.macs_target, verify_top=args.verify_top,
         reward=args.reward, table=args.table, measure=args.measure,
         precision=args.precision, profile_missing=args.profile_missing,
         storage=args.storage,
@@ -179,7 +224,10 @@ def _search(args: argparse.Namespace) -> int:
         space=args.space, evaluator=args.evaluator, accuracy_csv=args.accuracy_csv,
         latency_csv=args.latency_csv, table=args.table, measure=args.measure,
         precision=args.precision)
-    result = run_search(config, evaluator=evaluator, latency_fn=latency_fn)
+    try:
+        result = run_search(config, evaluator=evaluator, latency_fn=latency_fn)
+    except LatencyTargetError as exc:
+        raise SearchError(exc.worded("--latency-target")) from None
     from mobile_nas.report.pareto import plot_run_pareto
 
     plot_run_pareto(result.out_dir)
@@ -189,6 +237,7 @@ def _search(args: argparse.Namespace) -> int:
                     "storage": result.storage, "study_name": result.study_name,
                     "seconds": round(result.seconds, 1), "evaluator": result.evaluator,
                     "best": best, "skipped": result.skipped, "seed": result.seed,
+                    "target": result.target.to_json() if result.target else None,
                     "pareto_size": len(result.pareto)})
         return 0
     print(f"trials   {result.trials} in {result.out_dir} ({result.seconds:.0f} s)"
@@ -198,8 +247,14 @@ def _search(args: argparse.Namespace) -> int:
         print(f"scored   {result.evaluator.get('name')} on {result.evaluator['device']}"
               + (f" ({result.evaluator['supernet']} supernet)"
                  if result.evaluator.get("supernet") == "shipped" else ""))
+    if result.target is not None:
+        from mobile_nas.search.finalists import source_words
+
+        print(f"target   {result.target.describe(source_words(best['latency']))}")
     if "arch" in best:
         flag = "feasible" if best["feasible"] else "NOT feasible (no trial met the targets)"
+        if result.verification is not None and result.verification.chosen_arch:
+            flag += ", measured within the target"
         print(f"best     {best['arch']}  [{flag}]")
         score = (f"{best['accuracy']:.4g} ({result.evaluator['name']} score)"
                  if str(result.evaluator.get("name", "")).startswith("zero-cost") else
@@ -207,6 +262,12 @@ def _search(args: argparse.Namespace) -> int:
         print(f"         accuracy {score}  latency "
               f"{best['latency_ms']:.3f} ms  macs {best['macs'] / 1e6:.2f}M  params "
               f"{best['params'] / 1e3:.1f}k  reward {best['reward']:.4f}")
+    if result.verification is not None:
+        print(f"verified {result.verification.summary()}")
+        predicted = best.get("predicted_best")
+        if predicted and predicted["arch"] != best.get("arch"):
+            print(f"         the search's own pick (predicted_best in best.json): "
+                  f"{predicted['arch']}")
     print(f"pareto   {len(result.pareto)} non-dominated trials -> "
           f"{result.out_dir}/pareto.json, pareto.png; all trials -> trials.csv")
     return 0

@@ -12,6 +12,8 @@ from mobile_nas.atomic import atomic_write_json, atomic_write_text
 from mobile_nas.search.pareto import non_dominated
 
 OUTPUT_SCHEMA_VERSION = 1
+#: The fields of a trial that best.json holds at its top level (and in ``predicted_best``).
+BEST_FIELDS = ("arch", "accuracy", "latency_ms", "macs", "params", "reward", "feasible")
 CSV_FIELDS = ("number", "arch", "accuracy", "latency_ms", "macs", "params", "reward",
               "feasible", "duration_s")
 
@@ -74,8 +76,7 @@ def write_outputs(out_dir: str | Path, study, *, meta: dict[str, Any]) -> dict[s
     best_doc = {"schema_version": OUTPUT_SCHEMA_VERSION, **meta, "trials": len(records),
                 "skipped": skipped_count(study)}
     if best is not None:
-        best_doc.update({k: best[k] for k in ("arch", "accuracy", "latency_ms", "macs",
-                                              "params", "reward", "feasible")})
+        best_doc.update({k: best[k] for k in BEST_FIELDS})
         best_doc["trial"] = best["number"]
     else:
         best_doc["feasible"] = False
@@ -90,3 +91,26 @@ def write_outputs(out_dir: str | Path, study, *, meta: dict[str, Any]) -> dict[s
     writer.writerows(records)
     atomic_write_text(out_dir / "trials.csv", buf.getvalue())
     return best_doc
+
+
+def write_verified_best(out_dir: str | Path, best_doc: dict[str, Any],
+                        records: list[dict[str, Any]], verified: dict[str, Any],
+                        chosen_arch: str | None) -> dict[str, Any]:
+    """Rewrites best.json with the ``verified`` block of the finalists' timing
+    (:meth:`mobile_nas.search.finalists.Verification.to_json`); returns it.
+
+    When finalists were timed, ``predicted_best`` keeps the search's own best and the top
+    level becomes the trial of ``chosen_arch`` (its best-rewarded record); with no pick
+    (none measured within the target) the top level stays the predicted best.
+    """
+    doc = {**best_doc, "verified": verified}
+    if "skipped" not in verified and "arch" in best_doc:
+        doc["predicted_best"] = {**{k: best_doc[k] for k in BEST_FIELDS},
+                                 "trial": best_doc["trial"]}
+        picks = [r for r in records if r["arch"] == chosen_arch]
+        if picks:
+            pick = max(picks, key=lambda r: (r["reward"], -r["number"]))
+            doc.update({k: pick[k] for k in BEST_FIELDS})
+            doc["trial"] = pick["number"]
+    atomic_write_json(Path(out_dir) / "best.json", doc)
+    return doc

@@ -15,6 +15,13 @@ more than ``skip_margin`` (the table's error) is not evaluated: its trial is rec
 PRUNED with ``skipped=True`` and the reward it would get at accuracy 0, which the strategy is
 told, and it does not count towards ``trials`` (the saved evaluations are counted in
 ``SearchResult.skipped``).
+
+A latency target is milliseconds (``latency_target_ms``) or a reference network
+(``latency_target``: ``REF`` or ``<factor>xREF``, resolved to milliseconds by the latency
+source in use, :mod:`mobile_nas.cost.latency.relative`). With ``verify_top`` > 0 a search
+with a latency target ends by timing its best ``verify_top`` feasible candidates against the
+reference on this machine (where its latency is this machine's) and best.json names the most
+accurate that measured within the target (:mod:`mobile_nas.search.finalists`).
 """
 
 from __future__ import annotations
@@ -30,10 +37,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mobile_nas.cost.latency.relative import ResolvedTarget
 from mobile_nas.cost.latency.settings import PRECISIONS
 from mobile_nas.errors import MobileNasError
 from mobile_nas.search.costs import CostModel, LatencyFn
 from mobile_nas.search.evaluator import Evaluator
+from mobile_nas.search.finalists import FinalistTimer, Verification
 from mobile_nas.search.rewards import Reward, make_reward
 from mobile_nas.space.base import SearchSpace
 
@@ -64,7 +73,13 @@ class SearchConfig:
     out_dir: str
     dataset: str = "fashion-mnist"
     latency_target_ms: float | None = None
+    # a target set by a reference: "REF" or "<factor>xREF" (e.g. "0.9xfmnist28_mnasnet"),
+    # REF a reference name, an arch string or a mobile-nas ONNX file; excludes the ms target
+    latency_target: str | None = None
     macs_target: float | None = None
+    # time this many of the best feasible candidates against the reference after the
+    # search and pick the most accurate that measures within the target (0: do not)
+    verify_top: int = 5
     reward: str = "hard"  # the target is a budget (see mobile_nas.search.rewards)
     table: str | None = None
     measure: bool = False
@@ -111,12 +126,15 @@ class SearchResult:
     evaluator: dict[str, Any] = field(default_factory=dict)  # what scored, where (device)
     skipped: int = 0  # candidates beyond a target by more than skip_margin, not evaluated
     seed: int = 0  # the strategy seed this process used
+    target: ResolvedTarget | None = None  # a reference target, resolved to milliseconds
+    verification: Verification | None = None  # the finalists' timing (None: no target/off)
 
 
 def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
                latency_fn: LatencyFn | None = None,
                on_trial: Callable[[dict[str, Any]], None] | None = None,
-               stop_when: Callable[[], bool] | None = None) -> SearchResult:
+               stop_when: Callable[[], bool] | None = None,
+               finalist_timer: FinalistTimer | None = None) -> SearchResult:
     """Runs (or resumes) the search of ``config`` until it has ``config.trials`` finished
     trials and writes best.json, pareto.json and trials.csv to ``out_dir``.
 
@@ -125,14 +143,17 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
     counted by ``on_trial`` (benchmarks/nb201_protocol.py).
 
     ``evaluator`` / ``latency_fn`` replace the supernet evaluator and the latency table
-    (library use, benchmarks, tests). Without ``latency_fn``, latency comes from the table
+    (library use, benchmarks, tests); ``finalist_timer`` replaces onnxruntime when the
+    finalists are timed (tests). Without ``latency_fn``, latency comes from the table
     built for ``config.precision`` (a table of another precision is refused, naming the
     ``lut build`` command that makes one) or is measured at that precision. Bad input raises
     a :class:`MobileNasError` before the study is created or changed.
     """
     import optuna
 
+    from mobile_nas.cost.latency.relative import parse_latency_target, resolve_latency_target
     from mobile_nas.search.costs import measured_latency_fn, table_latency_fn
+    from mobile_nas.search.finalists import source_words, verify_search
     from mobile_nas.search.sampler import (
         MULTI_OBJECTIVE_STRATEGIES,
         STATE_FILE,
@@ -154,8 +175,13 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
     if config.strategy not in strategy_names():
         raise SearchError(f"unknown strategy {config.strategy!r}; known: "
                           f"{', '.join(strategy_names())}")
-    reward = make_reward(latency_target_ms=config.latency_target_ms,
-                         macs_target=config.macs_target, kind=config.reward)
+    if config.latency_target is not None and config.latency_target_ms is not None:
+        raise SearchError("give one latency target: milliseconds or a reference, not both")
+    if config.verify_top < 0:
+        raise SearchError(f"verify_top must be >= 0 (0: no finalists timed), got "
+                          f"{config.verify_top}")
+    spec = None if config.latency_target is None else parse_latency_target(
+        config.latency_target)
     if config.precision not in PRECISIONS:
         raise SearchError(f"unknown precision {config.precision!r}; known: "
                           f"{', '.join(PRECISIONS)}")
@@ -175,6 +201,14 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
                                   profile_missing=config.profile_missing,
                                   report=_stderr_line if config.progress else None)
         cost_model = CostModel(latency_fn=fn, source=source)
+    say = _stderr_line if config.progress else None
+    target = None if spec is None else resolve_latency_target(spec, space.name,
+                                                              cost_model.latency_fn)
+    target_ms = config.latency_target_ms if target is None else target.target_ms
+    reward = make_reward(latency_target_ms=target_ms, macs_target=config.macs_target,
+                         kind=config.reward)
+    if target is not None and say is not None:
+        say(target.describe(source_words(cost_model.source)))
     out_dir = Path(config.out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise SearchError(f"--out {str(out_dir)!r} exists and is not a folder")
@@ -190,6 +224,8 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
     meta = {"space": space.name, "strategy": config.strategy, "dataset": config.dataset,
             "reward_fn": reward.to_json(), "latency": cost_model.source,
             "precision": config.precision}
+    if target is not None:
+        meta["latency_target"] = target.to_json()
     out_dir.mkdir(parents=True, exist_ok=True)
     storage = _open_storage(storage_url, config.heartbeat_s, config.grace_s)
     existed = _check_existing_study(storage, config, meta)
@@ -223,13 +259,26 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
         skipped_count,
         trial_records,
         write_outputs,
+        write_verified_best,
     )
 
-    best = write_outputs(out_dir, study, meta=meta)
+    best = write_outputs(out_dir, study, meta=meta)  # written before the finalists are timed
     records = trial_records(study)
+    verification = None
+    if config.verify_top > 0:
+        verification = verify_search(records, top_k=config.verify_top, space_name=space.name,
+                                     latency_source=cost_model.source,
+                                     predict_ms=cost_model.latency_fn, target=target,
+                                     target_ms=target_ms, precision=config.precision,
+                                     timer=finalist_timer, report=say)
+    if verification is not None:
+        if say is not None:
+            say(verification.summary())
+        best = write_verified_best(out_dir, best, records, verification.to_json(),
+                                   verification.chosen_arch)
     return SearchResult(out_dir, best, pareto_records(records), len(records), storage_url,
                         config.study_name, time.time() - t0, evaluator.describe(),
-                        skipped_count(study), seed)
+                        skipped_count(study), seed, target, verification)
 
 
 # -- helpers ---------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ def test_demo_names_the_measured_and_the_predicted_statistic(run_cli, monkeypatc
                          latency_table="/site-packages/mobile_nas/latency_tables/fmnist28.json")
     assert ("latency        measured wall-clock median (p50) fp32 0.096 ms, int8 0.135 ms "
             "(batch 1, 1 thread); predicted cpu-clock min 0.301 ms (table fmnist28.json, "
-            "target 0.4 ms)") in lines
+            "target fmnist28_mnasnet)") in lines
     start = lines.index("vs hand design (fp32, batch 1, 1 thread, one interleaved timing run; "
                         "accuracy: stand-alone 1-epoch ground truth, validation)")
     assert lines[start + 1:start + 5] == [
@@ -71,7 +71,7 @@ def test_a_record_without_the_statistic_prints_no_guess(run_cli, monkeypatch, tm
     """A record written before the statistic was recorded (the fixture as it is)."""
     lines = _demo_output(run_cli, monkeypatch, tmp_path)
     assert ("latency        measured wall-clock median (p50) fp32 0.096 ms, int8 0.135 ms "
-            "(batch 1, 1 thread); predicted 0.301 ms (table, target 0.4 ms)") in lines
+            "(batch 1, 1 thread); predicted 0.301 ms (table, target fmnist28_mnasnet)") in lines
     assert "  measured wall-clock median; predicted (table)" in lines
 
 

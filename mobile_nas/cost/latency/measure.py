@@ -207,6 +207,22 @@ def measure_archs_anchored(archs: Sequence[Architecture], anchor: bytes, *, repe
                        anchor_per_repeat_ms=tuple(float(a) for a in anchors))
 
 
+def time_anchor_ms(*, threads: int = 1, provider: str = "CPUExecutionProvider",
+                   opset: int = DEFAULT_OPSET, opt_level: str = "all", rounds: int = 40,
+                   runs_per_round: int = 5) -> float:
+    """The anchor of the latency tables (their sentinel network) timed on this machine now:
+    the wall-clock median of ``rounds * runs_per_round`` runs (about a second). A relative
+    table's prediction times this is this machine's milliseconds now
+    (``LatencyPredictor(table, anchor_ms=...)``)."""
+    from mobile_nas.cost.latency.profiler import sentinel_onnx
+
+    session = load_session(sentinel_onnx(opset), threads=threads, provider=provider,
+                           opt_level=opt_level)
+    times = time_interleaved({"anchor": session}, warmup=20, rounds=rounds,
+                             runs_per_round=runs_per_round, clock_name="wall")
+    return float(summarize(times["anchor"])["median_ms"])
+
+
 def _check_clock(clock: str, threads: int) -> None:
     if clock not in CLOCKS:
         raise MeasureError(f"unknown clock {clock!r}; choose from {', '.join(CLOCKS)}")

@@ -1,4 +1,6 @@
-"""LatencyPredictor: architecture latency as the calibrated sum of its layers' table entries."""
+"""LatencyPredictor: a network's latency from its runtime layers' table entries through the
+table's calibration (the per-op network model, in fractions of the anchor, or the linear
+form in ms)."""
 
 from __future__ import annotations
 

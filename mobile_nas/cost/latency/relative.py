@@ -178,10 +178,11 @@ def _onnx_arch(spec: TargetSpec, refuse: Callable[[str, object, str], LatencyTar
     """(arch string, space or None) from the ``metadata_props`` of the ONNX file of ``spec``."""
     if not _is_file(spec.reference):
         raise refuse("ONNX file", spec.reference, "does not exist")
-    from mobile_nas.export.onnx_export import read_metadata
+    import onnx  # cost/ reads the file itself: it never imports mobile_nas.export
 
     try:
-        meta = read_metadata(spec.reference)
+        model = onnx.load(spec.reference, load_external_data=False)
+        meta = {p.key: p.value for p in model.metadata_props}
     except Exception as exc:  # noqa: BLE001  (onnx raises protobuf's and its own errors)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise refuse("ONNX file", spec.reference, f"cannot be read as ONNX ({first})") from None
@@ -408,13 +409,13 @@ class FinalistChoice:
         if self.chosen is None:
             closest = min(v.row.measured_ratio for v in self.verdicts)
             return (f"no finalist measured within the target {self.target_factor:.3g}x the "
-                    f"reference (closest {closest:.3f}x; {noise})")
+                    f"reference by more than the noise (closest {closest:.3f}x; {noise})")
         v = next(v for v in self.verdicts if v.chosen)
         n_ok = sum(v.accepted for v in self.verdicts)
         return (f"finalist {v.row.arch}: measured {v.row.measured_ratio:.3f}x the reference, "
-                f"target {self.target_factor:.3g}x ({v.margin_pct:+.1f}%"
-                f"{', within the noise' if v.within_noise else ''}; {noise}); "
-                f"{n_ok} of {len(self.verdicts)} measured within the target")
+                f"target {self.target_factor:.3g}x ({v.margin_pct:+.1f}%; {noise}); "
+                f"{n_ok} of {len(self.verdicts)} measured within the target by more than "
+                f"the noise")
 
     def to_json(self) -> dict[str, Any]:
         return {"target_factor": self.target_factor, "noise_pct": self.noise_pct,
@@ -424,19 +425,17 @@ class FinalistChoice:
 
 def select_finalist(rows: Sequence[FinalistRow], target_factor: float,
                     noise_pct: float) -> FinalistChoice:
-    """The most accurate row whose measured ratio is at most ``target_factor`` (ties: the
-    faster one, then the earlier row).
-
-    The noise margin does not move the line: a row is within the target exactly when its
-    measured ratio (the median of the repeats) is ``<= target_factor``. It is reported: a
-    verdict whose margin is within ``noise_pct`` is marked ``within_noise`` (a rerun may
-    flip it), and the summary says so for the pick.
+    """The most accurate row that measured within the target with a margin of the run's
+    noise: ``measured_ratio * (1 + noise_pct / 100) <= target_factor`` (ties: the faster
+    one, then the earlier row). A row over that line but not over the target itself is
+    ``within_noise``: a rerun could put it on either side, so it is not taken.
     """
+    line = target_factor / (1 + noise_pct / 100)
     scored = []
     for r in rows:
         margin = (r.measured_ratio / target_factor - 1) * 100
-        scored.append((r, r.measured_ratio <= target_factor, margin,
-                       abs(margin) <= noise_pct))
+        scored.append((r, r.measured_ratio <= line, margin,
+                       line < r.measured_ratio <= target_factor * (1 + noise_pct / 100)))
     within = [i for i, (_, ok, _, _) in enumerate(scored) if ok]
     best = max(within, key=lambda i: (rows[i].accuracy, -rows[i].measured_ratio, -i),
                default=None)
@@ -446,11 +445,13 @@ def select_finalist(rows: Sequence[FinalistRow], target_factor: float,
             reason = "chosen: the most accurate that measured within the target"
         elif ok:
             reason = "within the target, but less accurate than the chosen one"
+        elif noisy:
+            reason = (f"measured {r.measured_ratio:.3f}x the reference, {margin:+.1f}% from "
+                      f"the target {target_factor:.3g}x: within the run's noise of "
+                      f"±{noise_pct:.1f}%, not taken")
         else:
             reason = (f"measured {r.measured_ratio:.3f}x the reference, over the target "
                       f"{target_factor:.3g}x by {margin:.1f}%")
-        if noisy:
-            reason += f" (within the run's noise of ±{noise_pct:.1f}%)"
         verdicts.append(FinalistVerdict(row=r, accepted=ok, chosen=i == best,
                                         margin_pct=margin, within_noise=noisy, reason=reason))
     return FinalistChoice(chosen=None if best is None else rows[best],

@@ -1,30 +1,34 @@
 """LatencyTable: per-layer latency statistics of one device, as versioned JSON.
 
-File format (``schema_version`` 2)::
+File format (``schema_version`` 3)::
 
-    {"schema_version": 2, "kind": "mobile-nas-latency-table", "space": "fmnist28",
+    {"schema_version": 3, "kind": "mobile-nas-latency-table", "space": "fmnist28",
      "metadata": {"device": ..., "cpu": ..., "os": ..., "onnxruntime": ..., "provider": ...,
                   "threads": 1, "precision": "fp32", "opset": 17, "clock": "wall",
                   "statistic": "median", "date": ..., "mobile_nas_version": ...,
                   "sentinel": {...}, ...},
-     "calibration": {"overhead_ms": ..., "scale": ..., "per_layer_ms": ...,
-                     "coefficients": 3, "target": {"clock": "wall", "statistic": "median"},
+     "calibration": {"model": "network", "weights": {"const": ..., "sum": ..., "sum:mb": ...},
+                     "ridge": ..., "loo_mape": ..., "anchor_ms": 0.18, "retest_pct": ...,
+                     "coefficients": 13, "target": {"clock": "wall", "statistic": "median"},
                      "archs": [...], "measured_ms": [...], "fit_mape": ..., "seed": 0,
                      "held_out": {"archs": [...], "measured_ms": [...],
                                   "predicted_ms": [...], "mape": ..., "within_5": ...,
                                   "within_10": ..., "n": ...}} | null,
-     "entries": {"<LayerKey.id>": {"median_ms": 0.0123, "iqr_ms": 0.0004, "n": 30,
-                                   "min_ms": 0.0117}, ...}}
+     "entries": {"<LayerKey.id>": {"median_ms": 0.0123, "iqr_ms": 0.0004, "n": 100,
+                                   "min_ms": 0.0117, "anchor_fraction": 0.069}, ...}}
 
 ``metadata.clock`` and ``metadata.statistic`` say how the layers were timed and which
-per-entry statistic the predictor sums. The calibration maps that sum to its ``target``, the
-end-to-end statistic users measure (:data:`~.statistic.WALL_MEDIAN` for every table this
-release builds, whatever the layer clock), and records its check on ``held_out`` networks
-that the fit did not see.
+per-entry statistic the predictor reads. Each entry's ``anchor_fraction`` is that statistic
+over the anchor's (the sentinel, timed in the same chunk). The calibration (a per-op network
+model, :mod:`.network_model`, fitted in anchor fractions when it has ``anchor_ms``; or the
+linear form ``overhead_ms + scale * sum + per_layer_ms * n``) maps the entries to its
+``target``, the end-to-end statistic users measure (:data:`~.statistic.WALL_MEDIAN`), and
+records its check on ``held_out`` networks that the fit did not see.
 
-Schema 1 (the tables shipped before held-out checks) still loads: its calibration was fitted
-in sample, on the table's own clock and statistic; it is marked ``legacy`` and predicts with
-a warning (:mod:`.requirements`).
+Schema 2 has no anchor fractions and only the linear form; schema 1 (the tables shipped
+before held-out checks) also loads: its calibration was fitted in sample, on the table's own
+clock and statistic; it is marked ``legacy`` and predicts with a warning
+(:mod:`.requirements`).
 
 Tables are immutable values: ``with_entries`` / ``with_calibration`` return new tables.
 """

@@ -104,3 +104,36 @@ def local_table(space, keys, settings: ProfileSettings, *, factor: float = 1.0,
                                   min_ms=factor * layer_ms(k)) for k in keys}
     return LatencyTable(space=space.name, entries=entries, calibration=calibration,
                         metadata=table_metadata(settings, source="test", **metadata))
+
+
+class FakeClock:
+    """A nanosecond clock that :class:`FakeNet` runs advance; ``drift(repeat)`` scales all
+    runs of the ``repeat``-th block of ``per_repeat`` runs (one interleaved timing of
+    :func:`~mobile_nas.cost.latency.relative.time_against_reference`: the machine speeding
+    up and slowing down between repeats)."""
+
+    def __init__(self, per_repeat: int = 1, drift: Callable[[int], float] = lambda r: 1.0
+                 ) -> None:
+        self.ns, self.runs, self.per_repeat, self.drift = 0, 0, per_repeat, drift
+
+    def __call__(self) -> int:
+        return self.ns
+
+
+class FakeNet:
+    """A whole network on a :class:`FakeClock`: every run takes ``ms`` (times the clock's
+    drift and its own ``jitter(repeat)``)."""
+
+    def __init__(self, clock: FakeClock, ms: float,
+                 jitter: Callable[[int], float] = lambda r: 1.0) -> None:
+        self.clock, self.ms, self.jitter = clock, ms, jitter
+
+    def get_inputs(self):
+        return [SimpleNamespace(name="x", shape=[1, 1, 2, 2], type="tensor(float)")]
+
+    def run(self, outputs, feed):
+        c = self.clock
+        repeat = c.runs // c.per_repeat
+        c.runs += 1
+        c.ns += round(self.ms * c.drift(repeat) * self.jitter(repeat) * MS)
+        return [np.zeros(1, np.float32)]

@@ -162,12 +162,14 @@ def test_check_and_cost_measure_time_the_tables_precision(monkeypatch, tmp_path,
     table.save(path)
     seen = []
 
-    def fake_many(archs, **kw):
+    def fake_anchored(archs, anchor, **kw):
         seen.append(kw["precision"])
-        return [{"median_ms": 0.1, "iqr_ms": 0.0, "n": 1, "min_ms": 0.1} for _ in archs]
+        return measure.AnchoredRun(fractions=(1.0,) * len(archs), anchor_ms=0.1,
+                                   retest_pct=0.0, repeats=1, per_repeat=((1.0,) * len(archs),),
+                                   anchor_per_repeat_ms=(0.1,))
 
-    monkeypatch.setattr(check, "measure_archs_ms", fake_many)
-    check.check_table(table, [("a", small_arch), ("b", small_variants[1])])
+    monkeypatch.setattr(measure, "measure_archs_anchored", fake_anchored)
+    check.check_table(table, [("a", small_arch), ("b", small_variants[1])], repeats=1)
     monkeypatch.setattr(measure, "measure_arch_ms", lambda arch, **kw: (
         seen.append(kw["precision"]) or SimpleNamespace(median_ms=0.1, p50_ms=0.1, min_ms=0.1)))
     s = summarize_costs(small_arch, table=path, measure=True)

@@ -1,0 +1,195 @@
+"""Measured finalists: a search ends by timing its best candidates against a reference on the
+machine at hand and names the most accurate one that measures within the target (DESIGN.md,
+"Latency that holds").
+
+The finalists are the ``top_k`` distinct architectures of the trials feasible by prediction,
+by reward (:func:`finalist_records`). They are timed interleaved with the reference in
+separate repeats (:func:`~mobile_nas.cost.latency.relative.time_against_reference`) and
+chosen by :func:`~mobile_nas.cost.latency.relative.select_finalist`: the most accurate whose
+measured ratio to the reference is at most the target factor.
+
+The reference is the target's (``0.9xfmnist28_mnasnet``); a millisecond target is read as a
+factor of the space's first reference architecture (``target_ms`` / its predicted ms).
+Finalists are timed only where the latency being optimized is this machine's
+(:func:`timing_protocol`): a latency table timed on it (same host, CPU, cores, OS and
+onnxruntime: :func:`~mobile_nas.cost.latency.ondemand.machine_mismatches`), timed with the
+table's protocol (threads, provider, graph optimization, opset, precision), or latency
+measured here. Otherwise :func:`verify_search` says why it did not time them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mobile_nas.cost.latency.relative import (
+    FinalistChoice,
+    FinalistRow,
+    RelativeTiming,
+    ResolvedTarget,
+    reference_for_target_ms,
+    select_finalist,
+    time_against_reference,
+)
+from mobile_nas.cost.latency.settings import ProfileSettings
+from mobile_nas.space.architecture import Architecture
+
+#: Times candidates against a reference with a protocol (threads, provider, ...).
+FinalistTimer = Callable[[Sequence[Architecture], Architecture, ProfileSettings],
+                         RelativeTiming]
+
+
+def time_finalists(candidates: Sequence[Architecture], reference: Architecture,
+                   settings: ProfileSettings) -> RelativeTiming:
+    """The default :data:`FinalistTimer`: onnxruntime with the threads, provider, graph
+    optimization, opset and precision of ``settings`` (a table's protocol), wall clock."""
+    return time_against_reference(candidates, reference, threads=settings.threads,
+                                  provider=settings.provider, opt_level=settings.opt_level,
+                                  precision=settings.precision, opset=settings.opset)
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What timing the finalists found, or why they were not timed (``skipped``).
+
+    ``target``: the reference and the target factor the finalists were held to; ``timing``:
+    the interleaved timing; ``choice``: the verdicts and the pick (``choice.chosen`` None
+    when no finalist measured within the target: the search keeps its predicted best).
+    """
+
+    target: ResolvedTarget | None = None
+    timing: RelativeTiming | None = None
+    choice: FinalistChoice | None = None
+    skipped: str | None = None
+
+    @property
+    def chosen_arch(self) -> str | None:
+        """The arch string of the pick, None if none (or not timed)."""
+        return self.choice.chosen.arch if self.choice and self.choice.chosen else None
+
+    def summary(self) -> str:
+        """One line: the pick, that none measured within the target, or why not timed."""
+        if self.choice is None:
+            return f"finalists not timed: {self.skipped}"
+        if self.choice.chosen is None:
+            return f"{self.choice.summary()}; keeping the predicted best"
+        return self.choice.summary()
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``verified`` block of best.json."""
+        if self.choice is None or self.target is None or self.timing is None:
+            return {"skipped": self.skipped}
+        t, timing = self.target, self.timing
+        candidates = [{**v.to_json(), "ratios": list(c.ratios)}
+                      for v, c in zip(self.choice.verdicts, timing.candidates, strict=True)]
+        return {"reference": t.reference_name, "reference_arch": str(t.reference_arch),
+                "target_factor": t.factor, "target_ms": t.target_ms,
+                "reference_predicted_ms": t.reference_predicted_ms,
+                "reference_ms": list(timing.reference_ms), "candidates": candidates,
+                "noise_pct": timing.noise_pct,
+                "load_avg": list(timing.load_avg) if timing.load_avg else None,
+                "chosen": self.chosen_arch, "summary": self.summary(),
+                "protocol": {k: v for k, v in timing.to_json().items()
+                             if k not in ("reference", "reference_ms", "candidates",
+                                          "noise_pct", "load_avg")}}
+
+
+def finalist_records(records: Sequence[dict[str, Any]], top_k: int) -> list[dict[str, Any]]:
+    """The ``top_k`` distinct architectures among the feasible trial records (those a
+    search writes to trials.csv), by reward (ties: the earlier trial); one record each, its
+    best."""
+    best: dict[str, dict[str, Any]] = {}
+    for r in records:
+        if not r["feasible"]:
+            continue
+        have = best.get(r["arch"])
+        if have is None or r["reward"] > have["reward"]:
+            best[r["arch"]] = r
+    ranked = sorted(best.values(), key=lambda r: (-r["reward"], r["number"]))
+    return ranked[:top_k]
+
+
+def source_words(latency_source: str) -> str:
+    """Where a search's latency comes from, in words (``table:PATH`` → ``PATH``)."""
+    if latency_source.startswith("table:"):
+        return latency_source.removeprefix("table:")
+    if latency_source.startswith("measured:"):
+        return "this machine (measured)"
+    return "a custom latency function"
+
+
+def timing_protocol(latency_source: str, *, precision: str = "fp32"
+                    ) -> tuple[ProfileSettings | None, str | None]:
+    """``(settings, None)`` when finalists can be timed on this machine as the search's
+    latency was (``latency_source``: ``table:PATH``, ``measured:...`` or another source, as
+    :class:`~mobile_nas.search.costs.CostModel` names it); ``(None, why not)`` otherwise."""
+    from mobile_nas.cost.latency.errors import LatencyTableError
+    from mobile_nas.cost.latency.ondemand import machine_mismatches, table_profile_settings
+    from mobile_nas.cost.latency.table import LatencyTable
+
+    if latency_source.startswith("measured:"):
+        return ProfileSettings(precision=precision), None
+    if not latency_source.startswith("table:"):
+        return None, ("latency comes from a custom function, not a latency table of this "
+                      "machine")
+    path = source_words(latency_source)
+    table = LatencyTable.load(path)
+    bad = machine_mismatches(table)
+    if bad:
+        diff = ", ".join(f"{f} {h!r} (here {n!r})" for f, h, n in bad)
+        return None, (f"latency table {path!r} was timed on another device ({diff}); time "
+                      f"them there with 'mobile-nas lut bundle --space {table.space} --arch "
+                      f"ARCH --out bundle.zip'")
+    try:
+        return table_profile_settings(table), None
+    except LatencyTableError as exc:
+        return None, f"latency table {path!r}: {exc}"
+
+
+def verify_finalists(records: Sequence[dict[str, Any]], *, top_k: int,
+                     target: ResolvedTarget, settings: ProfileSettings,
+                     timer: FinalistTimer = time_finalists,
+                     report: Callable[[str], None] | None = None) -> Verification:
+    """Times the :func:`finalist_records` against ``target``'s reference with ``settings``
+    and chooses among them (:func:`~mobile_nas.cost.latency.relative.select_finalist`;
+    predicted ratios are the records' ``latency_ms`` over the reference's predicted ms)."""
+    finals = finalist_records(records, top_k)
+    if not finals:
+        return Verification(target=target, skipped="no trial was feasible by prediction")
+    space = target.reference_arch.space
+    archs = [Architecture.from_string(r["arch"], space) for r in finals]
+    if report is not None:
+        report(f"finalists: timing the best {len(archs)} against {target.reference_name}, "
+               f"interleaved ({settings.threads} thread(s), {settings.provider}, "
+               f"{settings.precision})")
+    timing = timer(archs, target.reference_arch, settings)
+    rows = [FinalistRow(arch=r["arch"], accuracy=float(r["accuracy"]),
+                        predicted_ratio=float(r["latency_ms"]) / target.reference_predicted_ms,
+                        measured_ratio=c.ratio, measured_ms=c.median_ms)
+            for r, c in zip(finals, timing.candidates, strict=True)]
+    choice = select_finalist(rows, target.factor, timing.noise_pct)
+    return Verification(target=target, timing=timing, choice=choice)
+
+
+def verify_search(records: Sequence[dict[str, Any]], *, top_k: int, space_name: str,
+                  latency_source: str, predict_ms: Callable[[Architecture], float],
+                  target: ResolvedTarget | None = None, target_ms: float | None = None,
+                  precision: str = "fp32", timer: FinalistTimer | None = None,
+                  report: Callable[[str], None] | None = None) -> Verification | None:
+    """The finalist step of a search: None without a latency target (``target`` or
+    ``target_ms``); a skipped :class:`Verification` where the finalists cannot be timed
+    here (:func:`timing_protocol`) or the space has no reference for a millisecond target;
+    else :func:`verify_finalists`."""
+    if target is None and target_ms is None:
+        return None
+    settings, why = timing_protocol(latency_source, precision=precision)
+    if settings is None:
+        return Verification(target=target, skipped=why)
+    if target is None and target_ms is not None:
+        target = reference_for_target_ms(target_ms, space_name, predict_ms)
+    if target is None:
+        return Verification(skipped=f"space {space_name!r} has no reference architecture to "
+                                    f"time the finalists against")
+    return verify_finalists(records, top_k=top_k, target=target, settings=settings,
+                            timer=timer or time_finalists, report=report)
