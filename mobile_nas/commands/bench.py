@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from mobile_nas.commands._common import add_json_arg, positive_int, print_json
 
@@ -26,6 +27,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    default="all", help="graph optimization level (default all)")
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                    help="wall: elapsed time (default); cpu: the timing thread's CPU time")
+    p.add_argument("--vs", metavar="REF|FxREF",
+                   help="also time the model against a reference, interleaved in --repeats "
+                        "separate runs, and report the ratio (what holds on a drifting "
+                        "machine): a reference name (fmnist28_mnasnet), an ONNX file, or an "
+                        "arch string with --space; FxREF (0.9xfmnist28_mnasnet) also says "
+                        "whether the model is within F times the reference")
+    p.add_argument("--space", metavar="S", help="space of an arch string given to --vs")
+    p.add_argument("--repeats", type=positive_int, default=3,
+                   help="separate interleaved runs for --vs (default 3)")
     add_json_arg(p)
     p.set_defaults(handler=_bench)
 
@@ -48,6 +58,19 @@ def _bench(args: argparse.Namespace) -> int:
               "latency_statistic": statistic.name, **timing.to_json(),
               "opt_level": args.opt_level, "clock": args.clock, "inputs": inputs,
               "machine": machine_info()}
+    vs = None
+    if args.vs:
+        from mobile_nas.cost.latency.errors import LatencyTargetError
+        from mobile_nas.cost.latency.relative import compare_model, parse_latency_target
+
+        try:
+            vs = compare_model(args.model, parse_latency_target(args.vs),
+                               space_name=args.space, repeats=args.repeats,
+                               threads=args.threads, provider=args.provider,
+                               opt_level=args.opt_level)
+        except LatencyTargetError as exc:
+            raise MobileNasError(exc.worded("--vs")) from None
+        record["vs"] = vs.to_json()
     if args.json:
         print_json(record)
         return 0
@@ -57,7 +80,16 @@ def _bench(args: argparse.Namespace) -> int:
           f"predicts)")
     print(f"p50 {timing.p50_ms:.3f} ms  p90 {timing.p90_ms:.3f} ms  p99 {timing.p99_ms:.3f} ms  "
           f"mean {timing.mean_ms:.3f} ± {timing.std_ms:.3f} ms")
+    if vs is not None:
+        target = ("" if args.vs == vs.reference else
+                  f"; target {vs.target_factor:g}x: "
+                  f"{'within' if vs.within_target else 'over'}")
+        print(f"vs {vs.reference}: {vs.ratio:.3f}x (runs "
+              + ", ".join(f"{r:.3f}" for r in vs.ratios)
+              + f"; noise {vs.noise_pct:.2f}%), {vs.model_ms:.3f} ms vs {vs.reference_ms:.3f} "
+              f"ms in the same runs{target}")
     m = record["machine"]
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"machine: {m['cpu']}, {m['cpu_count']} cores, {m['os']}, "
-          f"onnxruntime {m['onnxruntime']}")
+          f"onnxruntime {m['onnxruntime']}; load average {load:.2f}")
     return 0

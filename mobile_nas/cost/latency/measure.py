@@ -182,14 +182,35 @@ def measure_archs_anchored(archs: Sequence[Architecture], anchor: bytes, *, repe
     """Times ``archs`` (wall-clock medians) interleaved with ``anchor`` in ``repeats``
     separate runs (seeds 0, 1, ...): a disturbance of one run moves one of the repeats, not
     the median fraction. Exports and sessions are made once."""
+    sessions = _arch_sessions(archs, threads=threads, provider=provider, opset=opset,
+                              opt_level=opt_level, precision=precision, progress=progress,
+                              anchor=anchor)
+    return _anchored_run(sessions, len(archs), repeats=repeats, warmup=warmup, rounds=rounds,
+                         runs_per_round=runs_per_round, progress=progress)
+
+
+def measure_models_anchored(models: Sequence[bytes | str | os.PathLike],
+                            anchor: bytes | str | os.PathLike, *, repeats: int = 3,
+                            threads: int = 1, provider: str = "CPUExecutionProvider",
+                            warmup: int = 5, rounds: int = 20, runs_per_round: int = 5,
+                            opt_level: str = "all") -> AnchoredRun:
+    """:func:`measure_archs_anchored` for ONNX models (bytes or files) as they are."""
+    sessions: dict[str, object] = {
+        str(i): load_session(m, threads=threads, provider=provider, opt_level=opt_level)
+        for i, m in enumerate(models)}
+    sessions["anchor"] = load_session(anchor, threads=threads, provider=provider,
+                                      opt_level=opt_level)
+    return _anchored_run(sessions, len(models), repeats=repeats, warmup=warmup, rounds=rounds,
+                         runs_per_round=runs_per_round, progress=False)
+
+
+def _anchored_run(sessions: dict[str, object], n: int, *, repeats: int, warmup: int,
+                  rounds: int, runs_per_round: int, progress: bool) -> AnchoredRun:
     import numpy as np
     from tqdm import tqdm
 
     if repeats < 1:
         raise MeasureError(f"repeats must be >= 1, got {repeats}")
-    sessions = _arch_sessions(archs, threads=threads, provider=provider, opset=opset,
-                              opt_level=opt_level, precision=precision, progress=progress,
-                              anchor=anchor)
     fractions, anchors = [], []
     for rep in tqdm(range(repeats), desc="time e2e", unit="run", disable=not progress,
                     leave=False):
@@ -197,7 +218,7 @@ def measure_archs_anchored(archs: Sequence[Architecture], anchor: bytes, *, repe
                                  runs_per_round=runs_per_round, seed=rep, clock_name="wall")
         a = summarize(times["anchor"])["median_ms"]
         anchors.append(a)
-        fractions.append([summarize(times[str(i)])["median_ms"] / a for i in range(len(archs))])
+        fractions.append([summarize(times[str(i)])["median_ms"] / a for i in range(n)])
     f = np.asarray(fractions)
     med = np.median(f, axis=0)
     retest = float(np.mean(np.abs(f / med - 1)) * 100) if repeats > 1 else float("nan")

@@ -192,6 +192,83 @@ def _onnx_arch(spec: TargetSpec, refuse: Callable[[str, object, str], LatencyTar
     return meta["arch"], meta.get("space") or None
 
 
+@dataclass(frozen=True)
+class ModelVsReference:
+    """An ONNX model timed against a reference (:func:`compare_model`): ``ratio`` is the
+    median over ``repeats`` separate interleaved runs of the model's median over the
+    reference's (``ratios``: each run's); ms of both on this machine now; ``noise_pct`` the
+    mean distance of a run's ratio from the median; ``target_factor`` the factor of a
+    ``FxREF`` form (1 for ``REF``)."""
+
+    reference: str
+    target_factor: float
+    ratio: float
+    ratios: tuple[float, ...]
+    model_ms: float
+    reference_ms: float
+    noise_pct: float
+    load_avg: tuple[float, float, float] | None
+
+    @property
+    def within_target(self) -> bool:
+        return self.ratio <= self.target_factor
+
+    def to_json(self) -> dict[str, Any]:
+        return {"reference": self.reference, "target_factor": self.target_factor,
+                "ratio": self.ratio, "ratios": list(self.ratios), "model_ms": self.model_ms,
+                "reference_ms": self.reference_ms, "noise_pct": self.noise_pct,
+                "within_target": self.within_target,
+                "load_avg": list(self.load_avg) if self.load_avg else None}
+
+
+def reference_onnx(spec: TargetSpec, space_name: str | None = None) -> bytes | str:
+    """The model a target's reference names: its ONNX file as given, or the export (as the
+    latency tables time networks) of a reference architecture or of an arch string of
+    ``space_name`` (needed for an arch string). Raises :class:`LatencyTargetError`."""
+    from mobile_nas.cost.latency.export import export_arch_onnx
+    from mobile_nas.errors import ArchError
+    from mobile_nas.space import get_space
+    from mobile_nas.space.reference import REFERENCE_ARCHS
+
+    if spec.kind == "onnx":
+        if not _is_file(spec.reference):
+            raise LatencyTargetError(text=spec.text, what="ONNX file", value=spec.reference,
+                                     problem="does not exist", allowed=_FORMS)
+        return spec.reference
+    if spec.kind == "name":
+        ref = REFERENCE_ARCHS.get(spec.reference)
+        return export_arch_onnx(Architecture.from_string(ref.arch, ref.space))
+    if space_name is None:
+        raise LatencyTargetError(text=spec.text, what="reference", value=spec.reference,
+                                 problem="is an arch string without a space",
+                                 allowed="a reference name, an ONNX file, or an arch string "
+                                         "with its space")
+    try:
+        return export_arch_onnx(get_space(space_name).decode(spec.reference))
+    except ArchError as exc:
+        raise LatencyTargetError(text=spec.text, what="reference", value=spec.reference,
+                                 problem=f"is not an arch string of {space_name!r} ({exc})",
+                                 allowed=_FORMS) from None
+
+
+def compare_model(model: bytes | str | os.PathLike, spec: TargetSpec, *,
+                  space_name: str | None = None, repeats: int = 3, rounds: int = 20,
+                  threads: int = 1, provider: str = "CPUExecutionProvider",
+                  opt_level: str = "all") -> ModelVsReference:
+    """Times ``model`` against the reference of ``spec`` (:func:`reference_onnx`) in
+    ``repeats`` separate interleaved runs (:func:`~.measure.measure_models_anchored`)."""
+    from mobile_nas.cost.latency.measure import measure_models_anchored
+
+    run = measure_models_anchored([model], reference_onnx(spec, space_name), repeats=repeats,
+                                  rounds=rounds, threads=threads, provider=provider,
+                                  opt_level=opt_level)
+    return ModelVsReference(reference=spec.reference, target_factor=spec.factor,
+                            ratio=run.fractions[0],
+                            ratios=tuple(r[0] for r in run.per_repeat),
+                            model_ms=run.measured_ms[0], reference_ms=run.anchor_ms,
+                            noise_pct=run.retest_pct, load_avg=_load_avg())
+
+
 def reference_for_target_ms(target_ms: float, space_name: str,
                             predict_ms: Callable[[Architecture], float]
                             ) -> ResolvedTarget | None:

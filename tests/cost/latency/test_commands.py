@@ -232,3 +232,50 @@ def test_lut_check_shipped_table(run_cli, tmp_path):
     assert 0 <= rec["within_10"] <= 1
     assert all(r["measured_ms"] > 0 and r["predicted_ms"] > 0 for r in rec["rows"])
     assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_bench_vs_a_reference_reports_the_ratio_of_each_run(run_cli, tmp_path, monkeypatch):
+    """The ratio arithmetic on a fake measurement (each run: the model 0.9x, then 0.92x,
+    then 0.88x the reference): the median, the runs, and the FxREF verdict."""
+    import mobile_nas.cost.latency.measure as measure
+    from mobile_nas.cost.latency.export import export_arch_onnx
+    from mobile_nas.space import get_space
+
+    model = tmp_path / "m.onnx"
+    model.write_bytes(export_arch_onnx(get_space("fmnist28").decode(SMALL_ARCH)))
+    seen = []
+
+    def fake(models, anchor, *, repeats, **kw):
+        seen.append((list(models), anchor, repeats))
+        per = ((0.9,), (0.92,), (0.88,))[:repeats]
+        return measure.AnchoredRun(fractions=(0.9,), anchor_ms=0.2, retest_pct=1.48,
+                                   repeats=repeats, per_repeat=per,
+                                   anchor_per_repeat_ms=(0.2,) * repeats)
+
+    monkeypatch.setattr(measure, "measure_models_anchored", fake)
+    code, out, err = run_cli("bench", str(model), "--runs", "3", "--warmup", "0",
+                             "--vs", "0.85xfmnist28_mnasnet", "--json")
+    assert code == 0, err
+    vs = json.loads(out)["vs"]
+    assert (vs["reference"], vs["target_factor"], vs["ratio"]) == ("fmnist28_mnasnet", 0.85, 0.9)
+    assert vs["ratios"] == [0.9, 0.92, 0.88] and vs["within_target"] is False
+    assert vs["model_ms"] == pytest.approx(0.18) and vs["reference_ms"] == 0.2
+    (models, anchor, repeats), = seen
+    assert models == [str(model)] and repeats == 3 and isinstance(anchor, bytes)
+    code, out, err = run_cli("bench", str(model), "--runs", "3", "--warmup", "0",
+                             "--vs", "fmnist28_mnasnet")
+    assert "vs fmnist28_mnasnet: 0.900x (runs 0.900, 0.920, 0.880; noise 1.48%)" in out
+
+
+@pytest.mark.parametrize("vs, words", [
+    ("nope", "--vs 'nope': reference 'nope' is an arch string without a space"),
+    ("0xfmnist28_mnasnet", "--vs '0xfmnist28_mnasnet': factor '0'"),
+])
+def test_bench_vs_bad_reference_is_one_line(run_cli, tmp_path, vs, words):
+    from mobile_nas.cost.latency.export import export_arch_onnx
+    from mobile_nas.space import get_space
+
+    model = tmp_path / "m.onnx"
+    model.write_bytes(export_arch_onnx(get_space("fmnist28").decode(SMALL_ARCH)))
+    code, out, err = run_cli("bench", str(model), "--runs", "2", "--warmup", "0", "--vs", vs)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and words in err, err
