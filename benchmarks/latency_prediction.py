@@ -20,10 +20,12 @@ is in the JSON.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import subprocess
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from mobile_nas.atomic import atomic_write_json, atomic_write_text
@@ -31,13 +33,36 @@ from mobile_nas.cost.latency import LatencyTable, shipped_table_path
 from mobile_nas.cost.latency.check import (
     check_archs,
     check_table,
+    pair_order,
     scatter_plot,
+    summarize_errors,
 )
 from mobile_nas.cost.latency.runner import cpu_model
 from mobile_nas.space import get_space
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGETS = {"ratio_within_10": 0.95, "ratio_within_5": 0.80, "pair_order": 0.85}
+#: What is known of a space's remaining error (written with the first run of this protocol,
+#: 2026-12-07; suspected causes are named so, not measured here).
+NOTES = {
+    "nasnet": "The space has no registered reference network, so its ratios are to the anchor "
+              "(a pair of 3x3 convolutions on 16x32x32), a different kind of network whose "
+              "drift between runs does not cancel that of the cell networks (suspected); a "
+              "NASNet-cell reference would be the next thing to try.",
+    "nb201": "The per-op model misses the cell's structure (suspected from the worst-predicted "
+             "cells, which are pooling- and skip-heavy): a skip edge makes a node an alias of "
+             "another, and onnxruntime then shares one pooling or one ReLU between edges that "
+             "runtime_layers counts twice; Adds of conv-free nodes run unfused. Structural "
+             "features (aliased nodes, unfused Adds) brought the leave-one-out error of a "
+             "single-run diagnosis from 6.5% to 5.0% only.",
+    "mobile224": "This restricted table was built in two runs: the calibration networks' layers "
+                 "with the calibration, then the test networks' layers without refitting. The "
+                 "test networks are predicted about 4% low in ms while the reference is about "
+                 "2% high (suspected: entries of 224x224 layers timed in the second run sit on "
+                 "another anchor timebase; the small anchor does not track large, memory-bound "
+                 "layers). Re-timing some first-run entries in the second run, as on-demand "
+                 "profiling does, would test it.",
+}
 
 
 def main() -> None:
@@ -50,10 +75,18 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=20, help="interleaved rounds of 5 runs")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", default=str(RESULTS / "latency_prediction"))
+    p.add_argument("--from-json", action="store_true",
+                   help="measure nothing: recompute every figure from the per-network rows "
+                        "of OUT.json and rewrite OUT.json and OUT.md")
     p.add_argument("--table", action="append", default=[], metavar="SPACE=PATH",
                    help="check this table of SPACE instead of the shipped one (repeatable), "
                         "e.g. one `benchmarks/build_shipped_tables.sh` just built")
     args = p.parse_args()
+    if args.from_json:
+        result = recompute(json.loads(Path(f"{args.out}.json").read_text()))
+        atomic_write_json(f"{args.out}.json", result)
+        atomic_write_text(f"{args.out}.md", _markdown(result))
+        return
     tables = dict(t.split("=", 1) for t in args.table if "=" in t)
     if len(tables) != len(args.table):
         p.error("--table takes SPACE=PATH")
@@ -102,6 +135,29 @@ def main() -> None:
               "spaces": spaces}
     atomic_write_json(f"{args.out}.json", result)
     atomic_write_text(f"{args.out}.md", _markdown(result))
+
+
+def recompute(result: dict) -> dict:
+    """Every run's figures from its rows (predicted and measured ratios, ms) and its recorded
+    noise: what anyone can recompute from the JSON alone. The pair-order floor is twice the
+    run's noise (``check_table``'s rule)."""
+    for s in result["spaces"].values():
+        for run in s["runs"]:
+            ref = run["reference"]
+            rows = [r for r in run["rows"] if r["name"] != ref]
+            ratio = summarize_errors([r["predicted_ratio"] for r in rows],
+                                     [r["measured_ratio"] for r in rows])
+            ms = summarize_errors([r["predicted_ms"] for r in run["rows"]],
+                                  [r["measured_ms"] for r in run["rows"]])
+            po = pair_order([r["predicted_ratio"] for r in rows],
+                            [r["measured_ratio"] for r in rows],
+                            floor_pct=2 * run["noise_mape"])
+            run.update(ratio_mape=ratio["mape"], ratio_within_5=ratio["within_5"],
+                       ratio_within_10=ratio["within_10"], **ms,
+                       pair_order={**asdict(po), "share": po.share})
+            run["passes"] = _passes(run)
+        s["meets_goal"] = all(r["passes"]["all"] for r in s["runs"])
+    return result
 
 
 def _passes(report: dict) -> dict:
@@ -182,12 +238,14 @@ def _markdown(r: dict) -> str:
             + (f", its held-out check in the build run: MAPE {held['mape']:.2f}%, "
                f"{held['within_5']:.0%} within ±5%, {held['within_10']:.0%} within ±10%"
                if held else "")
-            + f". Meets the goal in every run: {'yes' if s['meets_goal'] else 'no'}.")
+            + f". Meets the goal in every run: {'yes' if s['meets_goal'] else 'no'}."
+            + (f" {NOTES[name]}" if not s["meets_goal"] and name in NOTES else ""))
     lines += [
         "",
         "Noise: the mean distance of one timing run's ratio from the median of the check's "
-        "runs; its floor for the pair order is the 90th percentile of each network's largest "
-        "such distance. The test networks are drawn with the same seed in every run and are "
+        "runs; the pair order counts pairs apart by more than twice that (the noise of a "
+        "difference). `--from-json` recomputes every figure here from the per-network rows "
+        "of the JSON. The test networks are drawn with the same seed in every run and are "
         "never calibration networks.",
         "",
         "Scatter plots (last run): " + ", ".join(s["plot"] for s in r["spaces"].values()),
