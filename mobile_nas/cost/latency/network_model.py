@@ -2,13 +2,11 @@
 entries of its layers.
 
 A network is not the sum of its lone layers. Measured on onnxruntime (CPU, 1 thread) with the
-layers and 50 whole networks in one interleaved run (2026-12-07, AMD EPYC; the page
-``benchmarks/results/latency_prediction.md`` has the figures): a lone layer pays a session
-call and, for the NCHWc kernels, a layout reorder at both ends, which a network pays once;
-convolutions fuse with what follows them differently inside a network; and each kind of
-operator shifts by its own factor (depthwise and pointwise convolutions, pooling and the
-classifier do not share a memory behaviour). The plain layer sum overestimates the small
-fmnist28 networks by 30% and its ratios to a reference are within ±10% for 36% of them.
+layers and 50 whole networks in one interleaved run (``benchmarks/latency_diagnosis.py`` and
+its page): a lone layer pays a session call and, for the NCHWc kernels, a layout reorder at
+both ends, which a network pays once; and each kind of operator shifts by its own factor
+(depthwise and pointwise convolutions, pooling and the classifier do not share a memory
+behaviour). The plain layer sum overestimates the small fmnist28 networks by about 30%.
 
 :func:`network_features` describes a network by its layers' entries, per operator kind
 (``sum:<op>``: the sum of that op's entries, ``count:<op>``: how many) and over all layers
@@ -17,9 +15,8 @@ fits weights for them by least squares on *relative* error (small and large netw
 alike) with a ridge penalty on the per-op terms only: an op seen in few calibration networks
 keeps the shared ``sum``/``count`` weights, an op never seen is predicted by them alone. The
 penalty is chosen by leave-one-out error on the fitted networks (no held-out network is
-seen). Measured the same way, this model's leave-one-out ratio error was 1.1% (fmnist28),
-2.4% (nasnet), 6.5% (nb201) where the linear ``overhead + scale * sum + per_layer * count``
-had 2.2%, 2.4% and 6.5%.
+seen). The diagnosis page compares it with the linear ``overhead + scale * sum + per_layer *
+count`` per space.
 """
 
 from __future__ import annotations

@@ -1,0 +1,170 @@
+"""Why summed lone layers miss whole small networks, and which network model fits them.
+
+For each space: N random networks (seed 1234) and every runtime layer they contain are
+exported to ONNX and timed with onnxruntime (CPU, 1 thread, wall clock) in ONE interleaved
+run (20 rounds x 5 runs), so the layers and the networks see the same machine; a second run
+repeats it (the test-retest). On those times, in fractions of the first network (the
+reference), the ratio of every other network to it is predicted by leave-one-out fits of:
+the plain layer sum; ``overhead + scale * sum``; ``overhead + scale * sum + per_layer * count``
+(the linear calibration of schema 2); and the per-op network model
+(:mod:`mobile_nas.cost.latency.network_model`, what tables fit now). Every time is in the JSON.
+
+    .venv/bin/python benchmarks/latency_diagnosis.py [--spaces fmnist28 nasnet nb201] [--n 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from mobile_nas.atomic import atomic_write_json, atomic_write_text
+from mobile_nas.cost.latency.export import export_arch_onnx, export_layer_onnx
+from mobile_nas.cost.latency.network_model import (
+    apply_weights,
+    fit_network_model,
+    network_features,
+)
+from mobile_nas.cost.latency.runner import cpu_model, make_session, time_interleaved
+from mobile_nas.space import get_space
+from mobile_nas.space.layers import LayerKey
+
+RESULTS = Path(__file__).resolve().parent / "results"
+MODELS = ("plain sum", "overhead + scale x sum", "overhead + scale x sum + per-layer x count",
+          "per-op network model")
+
+
+def measure(space_name: str, n: int, seed: int) -> dict:
+    """Layers and networks timed together, twice: their medians (ms) per run."""
+    space = get_space(space_name)
+    rng = np.random.default_rng(seed)
+    archs: dict[str, object] = {}
+    while len(archs) < n + 1:
+        a = space.sample(rng)
+        archs.setdefault(a.to_string(), a)
+    layers = {k.id: k for a in archs.values() for k in space.runtime_layers(a)}
+    sessions = {f"net{i}": make_session(export_arch_onnx(a))
+                for i, a in enumerate(archs.values())}
+    sessions.update({f"L{kid}": make_session(export_layer_onnx(k))
+                     for kid, k in layers.items()})
+    runs = []
+    for rep in range(2):
+        t = time_interleaved(sessions, warmup=5, rounds=20, runs_per_round=5, seed=rep)
+        runs.append({name: float(np.median(v)) for name, v in t.items()})
+    return {"archs": list(archs), "layers": {str(i): [k.id for k in space.runtime_layers(a)]
+                                             for i, a in enumerate(archs.values())},
+            "times": runs, "load_avg": [round(x, 2) for x in os.getloadavg()]}
+
+
+def evaluate(data: dict) -> dict:
+    """Leave-one-out ratio errors (%) of every model in every run, and the test-retest."""
+    n = len(data["archs"])
+    out: dict = {"runs": []}
+    for t in data["times"]:
+        ref = t["net0"]
+        y = np.array([t[f"net{i}"] for i in range(n)]) / ref
+        per_layer = [[(LayerKey.from_id(k), t["L" + k] / ref) for k in data["layers"][str(i)]]
+                     for i in range(n)]
+        feats = [network_features(p) for p in per_layer]
+        s = np.array([f["sum"] for f in feats])
+        c = np.array([f["count"] for f in feats])
+        preds = {"plain sum": s}
+        for name, cols in ((MODELS[1], [s]), (MODELS[2], [s, c])):
+            x = np.column_stack([np.ones(n), *cols])
+            p = np.zeros(n)
+            for j in range(n):
+                keep = np.arange(n) != j
+                coef, *_ = np.linalg.lstsq(x[keep] / y[keep, None], np.ones(n - 1), rcond=None)
+                p[j] = x[j] @ coef
+            preds[name] = p
+        p = np.zeros(n)
+        for j in range(n):
+            keep = [i for i in range(n) if i != j]
+            fit = fit_network_model([feats[i] for i in keep], y[keep])
+            p[j] = apply_weights(fit.weights, feats[j])
+        preds[MODELS[3]] = p
+        row = {"sum_over_measured_median": float(np.median(s / y))}
+        for name, pr in preds.items():
+            err = np.abs((pr / pr[0]) / y - 1)[1:] * 100
+            row[name] = {"ratio_mape": float(err.mean()), "within_5": float((err <= 5).mean()),
+                         "within_10": float((err <= 10).mean())}
+        out["runs"].append(row)
+    a, b = data["times"]
+    ratios = [(a[f"net{i}"] / a["net0"]) / (b[f"net{i}"] / b["net0"]) for i in range(1, n)]
+    out["retest_ratio_mape"] = float(np.mean(np.abs(np.array(ratios) - 1)) * 100)
+    return out
+
+
+def optimized_ops(arch) -> dict[str, int]:
+    """Operator counts of the graph onnxruntime runs for ``arch`` (all optimizations, CPU):
+    where the NCHWc layout starts and ends."""
+    import collections
+    import tempfile
+
+    import onnx
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory() as tmp:
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = 1
+        so.log_severity_level = 3
+        so.optimized_model_filepath = str(Path(tmp) / "opt.onnx")
+        ort.InferenceSession(export_arch_onnx(arch), so, providers=["CPUExecutionProvider"])
+        graph = onnx.load(so.optimized_model_filepath).graph
+    return dict(collections.Counter(node.op_type for node in graph.node))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--spaces", nargs="+", default=["fmnist28", "nasnet", "nb201"])
+    p.add_argument("--n", type=int, default=50)
+    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--out", default=str(RESULTS / "latency_diagnosis"))
+    args = p.parse_args()
+    result = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "cpu": cpu_model(), "n": args.n, "seed": args.seed, "spaces": {}}
+    from mobile_nas.space import load_arch
+
+    result["fmnist28_mnasnet_ops"] = optimized_ops(load_arch("fmnist28_mnasnet", None))
+    for name in args.spaces:
+        data = measure(name, args.n, args.seed)
+        result["spaces"][name] = {**data, **evaluate(data)}
+        print(name, result["spaces"][name]["runs"][0][MODELS[3]], flush=True)
+    atomic_write_json(f"{args.out}.json", result)
+    atomic_write_text(f"{args.out}.md", _markdown(result))
+
+
+def _markdown(r: dict) -> str:
+    lines = ["# Summed lone layers vs whole networks (benchmarks/latency_diagnosis.py)", "",
+             f"{r['cpu']}, onnxruntime CPU, 1 thread, fp32. {r['date']}. Per space: "
+             f"{r['n']} random networks (seed {r['seed']}) and their layers timed in one "
+             "interleaved run, twice. Predicted vs measured ratio of each network to the first "
+             "one, leave-one-out fits, in fractions of that reference. Generated by the "
+             "script; every time is in `latency_diagnosis.json`.", "",
+             "| space | run | model | ratio MAPE | within ±5% | within ±10% |",
+             "|---|---|---|---|---|---|"]
+    for name, s in r["spaces"].items():
+        for i, run in enumerate(s["runs"]):
+            for m in MODELS:
+                f = run[m]
+                lines.append(f"| {name} | {i + 1} | {m} | {f['ratio_mape']:.2f}% | "
+                             f"{f['within_5']:.0%} | {f['within_10']:.0%} |")
+    lines += ["", "| space | layer sum / measured (median) | test-retest of the ratios "
+              "(mean) | load (1 min) |", "|---|---|---|---|"]
+    for name, s in r["spaces"].items():
+        lines.append(f"| {name} | {s['runs'][0]['sum_over_measured_median']:.2f} | "
+                     f"{s['retest_ratio_mape']:.2f}% | {s['load_avg'][0]:.2f} |")
+    ops = ", ".join(f"{n} {k}" for k, n in sorted(r["fmnist28_mnasnet_ops"].items()))
+    lines += ["", "Why a lone layer is not a network's layer: the lone model pays an "
+              "onnxruntime session call and, for NCHWc kernels, a layout reorder at both ends, "
+              "where a network keeps the NCHWc layout between its layers (the graph onnxruntime "
+              f"runs for fmnist28_mnasnet: {ops}); and each kind of operator shifts by its own "
+              "factor, which the per-op model fits.", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
