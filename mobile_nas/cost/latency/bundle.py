@@ -20,6 +20,7 @@ import uncalibrated (``metadata.calibration_skipped`` says why).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -29,14 +30,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mobile_nas import __version__
 from mobile_nas.atomic import atomic_path
 from mobile_nas.cost.latency import runner
 from mobile_nas.cost.latency.calibrate import (
     MIN_FIT_NETWORKS,
     MIN_HELD_OUT,
-    fit_calibration,
-    held_out_check,
+    AnchoredMeasurement,
+    CalibrationPlan,
+    calibrate_table,
 )
 from mobile_nas.cost.latency.errors import BundleError
 from mobile_nas.cost.latency.export import (
@@ -44,7 +48,7 @@ from mobile_nas.cost.latency.export import (
     export_layer_onnx,
     layer_input_shape,
 )
-from mobile_nas.cost.latency.predictor import LatencyPredictor
+from mobile_nas.cost.latency.profiler import sentinel_onnx
 from mobile_nas.cost.latency.statistic import LatencyStatistic
 from mobile_nas.cost.latency.table import LatencyTable, LayerLatency
 from mobile_nas.errors import ArchError
@@ -54,6 +58,8 @@ from mobile_nas.torch_onnx import DEFAULT_OPSET
 
 BUNDLE_KIND = "mobile-nas-lut-bundle"
 ARCH_PREFIX = "arch:"
+#: The anchor model's id in a manifest (runner.ANCHOR_ID, the same string).
+ANCHOR_ID = runner.ANCHOR_ID
 
 
 def manifest_bytes(manifest: dict) -> bytes:
@@ -95,6 +101,10 @@ def make_bundle(space, keys: Sequence[LayerKey], out: str | os.PathLike, *,
             entry["sha256"] = runner.sha256_bytes(data)
             zf.writestr(entry["file"], data)
             models.append(entry)
+        anchor = sentinel_onnx(opset)  # timed in every chunk on the device (the tables' anchor)
+        models.append({"id": ANCHOR_ID, "kind": "anchor", "file": "anchor.onnx",
+                       "input_shape": [1, 16, 32, 32], "sha256": runner.sha256_bytes(anchor)})
+        zf.writestr("anchor.onnx", anchor)
         manifest = {
             "schema_version": runner.MANIFEST_SCHEMA_VERSION, "kind": BUNDLE_KIND,
             "space": space.name, "opset": opset, "mobile_nas_version": __version__,
@@ -188,19 +198,33 @@ def import_results(results_path: str | os.PathLike, *, bundle: str | os.PathLike
                           f"e.g. {missing[0]!r} (rerun run_lut.py with --resume)")
     if extra:
         raise BundleError(f"{src}: result {extra[0]!r} is not in the bundle manifest")
+    anchored = any(m.get("kind") == "anchor" for m in manifest["models"])
     layers: dict[str, LayerLatency] = {}
     arch_ms: dict[str, tuple[str, LayerLatency]] = {}
+    anchor_of: dict[str, float] = {}
     for mid, m in expected.items():
         e = entries[mid]
         if not isinstance(e, dict) or e.get("sha256") != m.get("sha256"):
             raise BundleError(f"{src}: model {m.get('file')!r} ({mid}) was not the bundle's "
                               f"(SHA-256 mismatch)")
         stats = _stats(e, mid, src)
+        if anchored and m["kind"] != "anchor":
+            a = e.get("anchor_ms")
+            if not (isinstance(a, (int, float)) and not isinstance(a, bool)
+                    and math.isfinite(a) and a > 0):
+                raise BundleError(f"{src}: {mid!r} has no anchor timing (results of an older "
+                                  f"run_lut.py?); time the bundle again with its own "
+                                  f"run_lut.py, which times the anchor in every chunk")
+            anchor_of[mid] = float(a)
         if m["kind"] == "layer":
             try:
                 LayerKey.from_id(mid)
             except ArchError:
                 raise BundleError(f"{src}: malformed layer key {mid!r}") from None
+            if anchored:
+                stats = dataclasses.replace(stats, anchor_fraction=(
+                    stats.value((manifest.get("protocol") or {}).get("statistic", "median"))
+                    / anchor_of[mid]))
             layers[mid] = stats
         elif m["kind"] == "arch":
             arch_ms[mid[len(ARCH_PREFIX):]] = (str(m.get("role", "fit")), stats)
@@ -221,7 +245,8 @@ def import_results(results_path: str | os.PathLike, *, bundle: str | os.PathLike
     fit = {a: target.of(st) for a, (r, st) in arch_ms.items() if r == "fit"}
     held = {a: target.of(st) for a, (r, st) in arch_ms.items() if r == "held_out"}
     if len(fit) >= MIN_FIT_NETWORKS and len(held) >= MIN_HELD_OUT:
-        return _calibrate_from(table, fit, held, space, target=target,
+        anchors = {a: anchor_of[ARCH_PREFIX + a] for a in arch_ms} if anchored else None
+        return _calibrate_from(table, fit, held, space, target=target, anchors=anchors,
                                seed=manifest.get("calibration_seed"))
     if arch_ms:
         table = table.with_metadata(calibration_skipped=(
@@ -258,6 +283,11 @@ def perf_text_to_results(text_path: str | os.PathLike, bundle: str | os.PathLike
             m = by_file[name]
             entries[m["id"]] = {"median_ms": ms, "iqr_ms": 0.0, "n": 1,
                                 "sha256": runner.sha256_bytes(zf.read(name))}
+    anchor = entries.get(ANCHOR_ID)
+    if anchor is not None:  # one timing of the anchor in the same session of the tool
+        for mid, e in entries.items():
+            if mid != ANCHOR_ID:
+                e["anchor_ms"] = anchor["median_ms"]
     return {"schema_version": runner.RESULTS_SCHEMA_VERSION, "kind": "mobile-nas-lut-results",
             "manifest_sha256": runner.sha256_bytes(raw), "manifest": manifest,
             "metadata": {"device": device, "runner": "onnxruntime_perf_test",
@@ -277,23 +307,34 @@ def _stats(e: dict, mid: str, src: str) -> LayerLatency:
 
 
 def _calibrate_from(table: LatencyTable, fit: dict[str, float], held: dict[str, float],
-                    space, *, target: LatencyStatistic, seed: int | None) -> LatencyTable:
-    import dataclasses
-
+                    space, *, target: LatencyStatistic, anchors: dict[str, float] | None,
+                    seed: int | None) -> LatencyTable:
+    """The device's whole networks calibrate the table as ``lut build`` does
+    (:func:`~.calibrate.calibrate_table`): with ``anchors`` (each network's anchor time in
+    its chunk) in fractions of the anchor, converted to ms at the anchor's median."""
     from mobile_nas.space import get_space
 
     space = space or get_space(table.space)
-    pred = LatencyPredictor(table)
+    measured = {**fit, **held}
+    plan = CalibrationPlan(fit=tuple(space.decode(a) for a in fit),
+                           held_out=tuple(space.decode(a) for a in held), seed=seed or 0)
 
-    def sums(arch_ms: dict[str, float]) -> tuple[list[float], list[int]]:
-        preds = [pred.predict(Architecture.from_string(a, space.name)) for a in arch_ms]
-        return [p.sum_ms for p in preds], [len(p.per_layer) for p in preds]
+    def measure(archs: Sequence[Architecture]):
+        if anchors is None:
+            return [measured[a.to_string()] for a in archs]
+        anchor_ms = float(np.median(list(anchors.values())))
+        return AnchoredMeasurement(
+            measured_ms=tuple(measured[a.to_string()] / anchors[a.to_string()] * anchor_ms
+                              for a in archs), anchor_ms=anchor_ms)
 
-    fit_sums, fit_counts = sums(fit)
-    cal = fit_calibration(fit_sums, fit_counts, list(fit.values()), list(fit), target=target)
-    held_sums, held_counts = sums(held)
-    check = held_out_check(cal, held_sums, held_counts, list(held.values()), list(held))
-    return table.with_calibration(dataclasses.replace(cal, held_out=check, seed=seed))
+    cal_table = calibrate_table(table, plan, measure=measure)
+    cal = cal_table.calibration
+    if cal is not None and cal.target != target:
+        cal_table = cal_table.with_calibration(dataclasses.replace(cal, target=target,
+                                                                   seed=seed))
+    elif cal is not None:
+        cal_table = cal_table.with_calibration(dataclasses.replace(cal, seed=seed))
+    return cal_table
 
 
 def load_results(path: str | os.PathLike, *, bundle: str | os.PathLike | None = None,
@@ -337,7 +378,7 @@ The import refuses results whose hashes or keys do not match the manifest.
 onnxruntime's own benchmark tool (built with onnxruntime, e.g. for Android) can time the same
 files. For each model, run it with one thread and the graph optimizations on, e.g.
 
-    for f in models/*.onnx archs/*.onnx; do
+    for f in anchor.onnx models/*.onnx archs/*.onnx; do
       ms=$(onnxruntime_perf_test -e cpu -x 1 -y 1 -o 99 -m times -r 100 -I "$f" \\
            | awk '/P50 Latency/ {{print $3 * 1000}}')
       echo "$f $ms" >> perf_results.txt

@@ -38,6 +38,10 @@ import numpy as np
 
 RESULTS_SCHEMA_VERSION = 1
 MANIFEST_SCHEMA_VERSION = 1
+#: The anchor model's id in a bundle manifest: timed in every chunk, its median recorded
+#: with each entry of the chunk (``anchor_ms``), so the import has every time as a fraction
+#: of it whatever the device's speed did between chunks.
+ANCHOR_ID = "anchor"
 
 OPT_LEVELS = ("disable", "basic", "extended", "all")
 CLOCKS = ("wall", "cpu")
@@ -316,7 +320,9 @@ def run_bundle(bundle: str | os.PathLike, out: str | os.PathLike, *, threads: in
         # layers with the protocol's clock; whole networks (calibration) with arch_clock,
         # the wall clock users measure, in chunks of their own
         arch_clock = proto.get("arch_clock", clock)
-        todo = [m for m in manifest["models"] if m["id"] not in results["entries"]]
+        anchor = next((m for m in manifest["models"] if m.get("kind") == "anchor"), None)
+        todo = [m for m in manifest["models"]
+                if m["id"] not in results["entries"] and m.get("kind") != "anchor"]
         parts = []
         for kind_clock, group in ((clock, [m for m in todo if m.get("kind") != "arch"]),
                                   (arch_clock, [m for m in todo if m.get("kind") == "arch"])):
@@ -329,11 +335,24 @@ def run_bundle(bundle: str | os.PathLike, out: str | os.PathLike, *, threads: in
                 hashes[m["id"]] = sha256_bytes(data)
                 sessions[m["id"]] = make_session(data, threads=threads, provider=provider,
                                                  opt_level=opt_level)
+            if anchor is not None:
+                data = (root / anchor["file"]).read_bytes()
+                hashes[ANCHOR_ID] = sha256_bytes(data)
+                sessions[ANCHOR_ID] = make_session(data, threads=threads, provider=provider,
+                                                   opt_level=opt_level)
             times = time_interleaved(sessions, warmup=proto["warmup"], rounds=rounds,
                                      runs_per_round=runs_per_round, clock_name=part_clock)
+            anchor_row = summarize(times.pop(ANCHOR_ID)) if anchor is not None else None
             for mid, t in times.items():
                 results["entries"][mid] = {**summarize(t), "sha256": hashes[mid],
                                            "clock": part_clock}
+                if anchor_row is not None:
+                    stat = "min_ms" if part_clock == clock and \
+                        proto.get("statistic") == "min" else "median_ms"
+                    results["entries"][mid]["anchor_ms"] = anchor_row[stat]
+            if anchor_row is not None:
+                results["entries"][ANCHOR_ID] = {**anchor_row, "sha256": hashes[ANCHOR_ID],
+                                                 "clock": part_clock}
             _atomic_json(out, results)
             done += len(part)
             if not quiet:

@@ -1,5 +1,6 @@
 import ast
 import json
+import statistics
 import subprocess
 import sys
 import zipfile
@@ -8,12 +9,14 @@ import pytest
 
 from mobile_nas.cost.latency import WALL_MEDIAN, BundleError, LatencyTable
 from mobile_nas.cost.latency.bundle import (
+    ANCHOR_ID,
     extract_bundle,
     import_results,
     make_bundle,
     read_manifest,
 )
 from mobile_nas.cost.latency.export import export_layer_onnx
+from mobile_nas.cost.latency.profiler import sentinel_onnx
 from mobile_nas.cost.latency.runner import sha256_bytes
 
 from .conftest import SMALL_VARIANTS
@@ -86,15 +89,26 @@ def test_round_trip_agrees_with_direct_build(bundle_and_results, small_table_pat
     assert md["clock"] == "cpu" and md["threads"] == 1 and md["opset"] == 17
     # layers timed with the bundle's clock, whole networks with the wall clock
     assert {e["clock"] for k, e in measured.items() if k.startswith("arch:")} == {"wall"}
-    assert {e["clock"] for k, e in measured.items() if not k.startswith("arch:")} == {"cpu"}
-    # three bundled networks calibrated the table, two others checked it
+    assert {e["clock"] for k, e in measured.items()
+            if not k.startswith("arch:") and k != ANCHOR_ID} == {"cpu"}
+    # the anchor ran in every chunk: each entry is a fraction of the anchor of its chunk
+    assert all(e["anchor_ms"] > 0 for k, e in measured.items() if k != ANCHOR_ID)
+    assert measured[ANCHOR_ID]["sha256"] == sha256_bytes(sentinel_onnx())
+    for key, entry in imported.entries.items():
+        assert entry.anchor_fraction == measured[key]["median_ms"] / measured[key]["anchor_ms"]
+    # three bundled networks calibrated the table, two others checked it, each network's
+    # time a fraction of its chunk's anchor, in ms at the anchors' median
+    anchor_ms = statistics.median(measured["arch:" + a]["anchor_ms"] for a in SMALL_VARIANTS[:5])
+
+    def in_ms(a):
+        e = measured["arch:" + a]
+        return e["median_ms"] / e["anchor_ms"] * anchor_ms
+
     cal = imported.calibration
     assert cal.archs == tuple(SMALL_VARIANTS[:3]) and cal.seed == 11
-    assert cal.measured_ms == tuple(measured["arch:" + a]["median_ms"]
-                                    for a in SMALL_VARIANTS[:3])
+    assert cal.measured_ms == pytest.approx([in_ms(a) for a in SMALL_VARIANTS[:3]])
     assert cal.held_out.archs == tuple(SMALL_VARIANTS[3:5]) and cal.target == WALL_MEDIAN
-    assert cal.held_out.measured_ms == tuple(measured["arch:" + a]["median_ms"]
-                                             for a in SMALL_VARIANTS[3:5])
+    assert cal.held_out.measured_ms == pytest.approx([in_ms(a) for a in SMALL_VARIANTS[3:5]])
     assert imported.predicts == "wall-clock median"
 
 
@@ -136,6 +150,7 @@ def _first(data):
     (lambda d: d["entries"].update({"stem:extra": {}}), "not in the bundle manifest"),
     (lambda d: d["manifest"].update(space="other"), "manifest_sha256"),
     (lambda d: d.update(schema_version=7), "schema_version 7"),
+    (lambda d: d["entries"][_first(d)].pop("anchor_ms"), "has no anchor timing"),
 ])
 def test_import_refuses_bad_results(bundle_and_results, tmp_path, edit, match):
     zpath, results = bundle_and_results
