@@ -250,7 +250,8 @@ def _search(args: argparse.Namespace) -> int:
     if result.target is not None:
         from mobile_nas.search.finalists import source_words
 
-        print(f"target   {result.target.describe(source_words(best['latency']))}")
+        described = result.target.describe(source_words(best["latency"]))
+        print(f"target   {described.removeprefix('target ')}")
     if "arch" in best:
         flag = "feasible" if best["feasible"] else "NOT feasible (no trial met the targets)"
         if result.verification is not None and result.verification.chosen_arch:
