@@ -141,11 +141,12 @@ def _register_bundle(lut: argparse._SubParsersAction) -> None:
     p.add_argument("--arch", action="append", default=[], metavar="ARCH",
                    help="only the layers of this architecture, plus those of the random "
                         "calibration networks (repeatable)")
-    p.add_argument("--calibrate", type=int, default=8, metavar="N",
-                   help="whole networks the imported table is calibrated on (default 8, at "
-                        "least 3; 0 = none)")
-    p.add_argument("--held-out", type=int, default=6, metavar="M",
-                   help="whole networks that check the calibration (default 6, at least 2)")
+    p.add_argument("--calibrate", type=int, default=None, metavar="N",
+                   help="whole networks the imported table is calibrated on, timed with the "
+                        "anchor on the device (default: three per weight of the space's "
+                        "network model, at least 32, as 'lut build'; at least 3; 0 = none)")
+    p.add_argument("--held-out", type=int, default=16, metavar="M",
+                   help="whole networks that check the calibration (default 16, at least 2)")
     p.add_argument("--rounds", type=positive_int, default=DEFAULTS.rounds)
     p.add_argument("--runs-per-round", type=positive_int, default=DEFAULTS.runs_per_round)
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall",

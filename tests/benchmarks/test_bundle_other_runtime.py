@@ -222,7 +222,7 @@ def test_bundles_hold_the_space_and_disjoint_check_networks(chain, fmnist):
     manifest, _ = read_manifest(work.bundle)
     layers = [m for m in manifest["models"] if m["kind"] == "layer"]
     assert len(layers) == len(layer_keys(fmnist, []))  # the full space
-    assert len(made["bundle_networks"]) == 14  # lut bundle's default 8 + 6
+    assert len(made["bundle_networks"]) == 39 + 16  # lut bundle's default, as lut build's
     check, _ = read_manifest(work.check)
     assert [m["kind"] for m in check["models"]] == ["arch"] * 22 + ["anchor"]
     assert {m["role"] for m in check["models"] if m["kind"] == "arch"} == {"held_out"}
@@ -244,19 +244,21 @@ def test_report_from_crafted_results(chain):
     head = r["comparisons"][0]
     assert (head["table"], head["measured"], head["headline"]) == ("other", "other", True)
     errs = {row["name"]: row["error_pct"] for row in head["rows"]}
+    # the network model (ridge-regularized, 39 networks) fits the fake device to within
+    # 0.05 percentage points; the crafted errors come through
     for name, e in CRAFTED.items():
-        assert errs[name] == pytest.approx(100 * e, abs=1e-6)
+        assert errs[name] == pytest.approx(100 * e, abs=0.05)
     others = [e for n, e in errs.items() if n not in CRAFTED]
-    assert max(map(abs, others)) < 1e-6  # the calibration fits the fake device exactly
+    assert max(map(abs, others)) < 0.05
     k = head["check"]
     assert k["networks"] == 20
-    assert k["mape"] == pytest.approx((4 + 8 + 20 + 5) / 20, abs=1e-6)
+    assert k["mape"] == pytest.approx((4 + 8 + 20 + 5) / 20, abs=0.01)
     assert k["within_5"] == pytest.approx(18 / 20) and k["within_10"] == pytest.approx(19 / 20)
     assert k["meets_bar"] is True
     # the project's table predicts its own runtime exactly, the other one at half its time
     same = r["comparisons"][1]["check"]
     cross = r["comparisons"][2]["check"]
-    assert same["mape"] == pytest.approx(0, abs=1e-6) and same["meets_bar"]
+    assert same["mape"] == pytest.approx(0, abs=0.05) and same["meets_bar"]
     assert cross["within_10"] < 0.1 and not cross["meets_bar"]
     assert [row["name"] for row in r["rows"]][:2] == ["fmnist28_mnasnet",
                                                       "fmnist28_mobilenet_v2"]
