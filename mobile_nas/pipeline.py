@@ -185,7 +185,8 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] | None = None) ->
                                data_dir=config.data_dir, time_runs=200, threads=1,
                                int8_required=False, log=lambda s: say(f"   {s}"))
     ratio_to = _target_reference(config)
-    say(f"   the pick beside the references, as ratios to {ratio_to} (5 interleaved runs)")
+    say(f"   the pick beside the references, as ratios to {ratio_to or 'the first reference'} "
+        f"(5 interleaved runs)")
     compared = compare_with_references(arch, ratio_to=ratio_to,
                                        predict_ms=predictor.predict_ms)
     int8_table = shipped_table_path(SPACE, "int8")
@@ -248,7 +249,9 @@ def _finished_search(run_dir: Path, config: DemoConfig) -> dict | None:
                                                                       spec.factor)
     else:
         same_target = targets == {"latency_ms": config.latency_target_ms}
+    verified = config.verify_top == 0 or isinstance(best.get("verified"), dict)
     same = (best.get("space") == SPACE and best.get("strategy") == "rl" and same_target
+            and verified
             and isinstance(reward_fn, dict) and reward_fn.get("kind") == "hard"
             and isinstance(best.get("trials"), int) and best["trials"] >= config.trials
             and isinstance(best.get("arch"), str))

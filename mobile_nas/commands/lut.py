@@ -189,8 +189,8 @@ def _register_check(lut: argparse._SubParsersAction) -> None:
                     "(by name; the table's anchor where the space has none) interleaved "
                     "among them in --repeats separate runs (wall clock, the table's threads "
                     "and provider), and report predicted vs measured ratio to that "
-                    "reference (the protocol's measure: MAPE, share within 5%% and 10%%), "
-                    "how many close pairs (within 10%%, apart by more than the runs' noise) "
+                    "reference (the protocol's measure: MAPE, share within 5% and 10%), "
+                    "how many close pairs (within 10%, apart by more than the runs' noise) "
                     "the prediction orders right, the same figures in ms with the load "
                     "average, and a scatter plot PNG. Example: mobile-nas lut check --table "
                     "latency_tables/fmnist28.json --n 20")

@@ -6,15 +6,16 @@ The finalists are the ``top_k`` distinct architectures of the trials feasible by
 by reward (:func:`finalist_records`). They are timed interleaved with the reference in
 separate repeats (:func:`~mobile_nas.cost.latency.relative.time_against_reference`) and
 chosen by :func:`~mobile_nas.cost.latency.relative.select_finalist`: the most accurate whose
-measured ratio to the reference is at most the target factor.
+measured ratio to the reference is within the target by more than the run's noise.
 
 The reference is the target's (``0.9xfmnist28_mnasnet``); a millisecond target is read as a
 factor of the space's first reference architecture (``target_ms`` / its predicted ms).
-Finalists are timed only where the latency being optimized is this machine's
-(:func:`timing_protocol`): a latency table timed on it (same host, CPU, cores, OS and
-onnxruntime: :func:`~mobile_nas.cost.latency.ondemand.machine_mismatches`), timed with the
-table's protocol (threads, provider, graph optimization, opset, precision), or latency
-measured here. Otherwise :func:`verify_search` says why it did not time them.
+Finalists are timed on the machine at hand, with the table's protocol (threads, provider,
+graph optimization, opset, precision) or as the search measured (:func:`timing_protocol`):
+a ratio measured here holds here, whichever machine built the table (:func:`machine_note`
+says so when they differ). They are not timed for a table imported from a device bundle (a
+phone's latency is not this machine's) or a custom latency function: :func:`verify_search`
+says why.
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ def timing_protocol(latency_source: str, *, precision: str = "fp32"
     latency was (``latency_source``: ``table:PATH``, ``measured:...`` or another source, as
     :class:`~mobile_nas.search.costs.CostModel` names it); ``(None, why not)`` otherwise."""
     from mobile_nas.cost.latency.errors import LatencyTableError
-    from mobile_nas.cost.latency.ondemand import machine_mismatches, table_profile_settings
+    from mobile_nas.cost.latency.ondemand import table_profile_settings
     from mobile_nas.cost.latency.table import LatencyTable
 
     if latency_source.startswith("measured:"):
@@ -134,17 +135,35 @@ def timing_protocol(latency_source: str, *, precision: str = "fp32"
         return None, ("latency comes from a custom function, not a latency table of this "
                       "machine")
     path = source_words(latency_source)
-    table = LatencyTable.load(path)
-    bad = machine_mismatches(table)
-    if bad:
-        diff = ", ".join(f"{f} {h!r} (here {n!r})" for f, h, n in bad)
-        return None, (f"latency table {path!r} was timed on another device ({diff}); time "
-                      f"them there with 'mobile-nas lut bundle --space {table.space} --arch "
-                      f"ARCH --out bundle.zip'")
     try:
+        table = LatencyTable.load(path)
+        if table.metadata.get("source") == "mobile-nas lut import":
+            return None, (f"latency table {path!r} was measured on another device (imported "
+                          f"from a bundle); time the finalists there with a bundle of their "
+                          f"networks (lut bundle --space {table.space} --arch ARCH)")
         return table_profile_settings(table), None
     except LatencyTableError as exc:
         return None, f"latency table {path!r}: {exc}"
+
+
+def machine_note(latency_source: str) -> str | None:
+    """One line when the finalists are timed on another machine than the one that built the
+    table: the ratio measured here is what holds here (None when it is the same machine)."""
+    from mobile_nas.cost.latency.errors import LatencyTableError
+    from mobile_nas.cost.latency.ondemand import machine_mismatches
+    from mobile_nas.cost.latency.table import LatencyTable
+
+    if not latency_source.startswith("table:"):
+        return None
+    try:
+        bad = machine_mismatches(LatencyTable.load(source_words(latency_source)))
+    except LatencyTableError:
+        return None
+    if not bad:
+        return None
+    diff = ", ".join(f"{f} {h!r} (here {n!r})" for f, h, n in bad)
+    return (f"finalists timed on this machine, not the one that built the table ({diff}): "
+            f"their measured ratios hold here")
 
 
 def verify_finalists(records: Sequence[dict[str, Any]], *, top_k: int,
@@ -186,6 +205,9 @@ def verify_search(records: Sequence[dict[str, Any]], *, top_k: int, space_name: 
     settings, why = timing_protocol(latency_source, precision=precision)
     if settings is None:
         return Verification(target=target, skipped=why)
+    note = machine_note(latency_source)
+    if note and report is not None:
+        report(note)
     if target is None and target_ms is not None:
         target = reference_for_target_ms(target_ms, space_name, predict_ms)
     if target is None:

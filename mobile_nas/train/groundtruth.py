@@ -210,8 +210,10 @@ def repredict(stem: str | os.PathLike, predict_ms: Callable[[str], float], *,
     with _locked(csv_path):
         rows = _read_rows(csv_path)
         cache: dict[str, float] = {}
-        new = [dataclasses.replace(r, predicted_ms=cache.setdefault(r.arch, predict_ms(r.arch)))
-               for r in rows]
+        for r in rows:
+            if r.arch not in cache:
+                cache[r.arch] = predict_ms(r.arch)
+        new = [dataclasses.replace(r, predicted_ms=cache[r.arch]) for r in rows]
         _write_rows(csv_path, new)
     atomic_write_json(header_path, {**header, "predicted_ms_from": table})
     return len(new)

@@ -51,8 +51,7 @@ MIN_HELD_OUT = 2
 #: Fewest fitted networks for the per-op network model (:mod:`.network_model`); fewer fit
 #: the linear form.
 MIN_NETWORK_MODEL = 12
-#: ``lut build`` / ``lut calibrate`` defaults: with 30 fitted networks the network model's
-#: ratio error on 20 others was 0.9-1.2% (fmnist28) and 2.2-3.6% (nasnet) in one run.
+#: ``lut build`` / ``lut calibrate`` defaults (see :func:`default_fit_networks`).
 DEFAULT_FIT_NETWORKS = 32
 DEFAULT_HELD_OUT = 16
 
@@ -266,36 +265,41 @@ def layer_values(table: LatencyTable, arch: Architecture, *, relative: bool
 def calibrate_table(table: LatencyTable, plan: CalibrationPlan, *,
                     measure: EndToEndMeasure | None = None,
                     progress: bool = False) -> LatencyTable:
-    """Measures the plan's networks end to end in one interleaved run (``measure``, default
+    """Measures the plan's networks end to end, interleaved (``measure``, default
     :func:`onnxruntime_measure`), fits the calibration on ``plan.fit`` and checks it on
     ``plan.held_out``; returns a new table holding both.
 
-    With :data:`MIN_NETWORK_MODEL` fitted networks or more the per-op network model is
-    fitted (:mod:`.network_model`), in fractions of the anchor when the measurement timed
-    the anchor and the entries have anchor fractions; with fewer, the linear form."""
+    With :data:`MIN_NETWORK_MODEL` fitted networks or more, and at least the model's weights
+    plus :data:`MIN_HELD_OUT` (residuals left to see the noise by), the per-op network model
+    is fitted (:mod:`.network_model`), in fractions of the anchor when the measurement timed
+    the anchor (in 3 separate runs) and the entries have anchor fractions; with fewer, the
+    linear form."""
     fit, held = list(plan.fit), list(plan.held_out)
     if len(fit) < MIN_FIT_NETWORKS or len(held) < MIN_HELD_OUT:
         raise LatencyTableError(f"a calibration needs at least {MIN_FIT_NETWORKS} networks to "
                                 f"fit and {MIN_HELD_OUT} held out, got {len(fit)} and "
                                 f"{len(held)}")
-    uncal = LatencyPredictor(table.with_calibration(None))
-    preds = [uncal.predict(a) for a in fit + held]
     measure = measure or onnxruntime_measure(table, progress=progress)
     result = measure(fit + held)
     anchor_ms = result.anchor_ms if isinstance(result, AnchoredMeasurement) else None
     retest = result.retest_pct if isinstance(result, AnchoredMeasurement) else None
     measured = [float(m) for m in (result.measured_ms if isinstance(result, AnchoredMeasurement)
                                    else result)]
-    if len(measured) != len(preds):
-        raise LatencyTableError(f"expected {len(preds)} end-to-end measurements, got "
-                                f"{len(measured)}")
+    if len(measured) != len(fit) + len(held):
+        raise LatencyTableError(f"expected {len(fit) + len(held)} end-to-end measurements, "
+                                f"got {len(measured)}")
     k = len(fit)
     fit_names, held_names = [a.to_string() for a in fit], [a.to_string() for a in held]
-    if k >= MIN_NETWORK_MODEL:
-        relative = anchor_ms is not None and table.anchor_timebase_ms is not None
+    if not all(np.isfinite(m) and m > 0 for m in measured):
+        raise LatencyTableError("end-to-end measurements must be positive finite numbers")
+    seen = set(fit_names) & set(held_names)
+    if seen:
+        raise LatencyTableError(f"held-out network {sorted(seen)[0]!r} was used in the fit")
+    relative = anchor_ms is not None and table.anchor_timebase_ms is not None
+    feats = [network_features(layer_values(table, a, relative=relative)) for a in fit + held]
+    n_weights = len({name for f in feats[:k] for name in f})
+    if k >= max(MIN_NETWORK_MODEL, n_weights + MIN_HELD_OUT):  # residuals left to see by
         unit = anchor_ms if relative else 1.0
-        feats = [network_features(layer_values(table, a, relative=relative))
-                 for a in fit + held]
         model = fit_network_model(feats[:k], [m / unit for m in measured[:k]])
         in_sample = [apply_weights(model.weights, f) * unit for f in feats[:k]]
         cal = Calibration(
@@ -310,6 +314,8 @@ def calibrate_table(table: LatencyTable, plan: CalibrationPlan, *,
                              predicted_ms=tuple(apply_weights(model.weights, f) * unit
                                                 for f in feats[k:]))
     else:
+        uncal = LatencyPredictor(table.with_calibration(None))
+        preds = [uncal.predict(a) for a in fit + held]
         sums = [p.sum_ms for p in preds]
         counts = [len(p.per_layer) for p in preds]
         cal = fit_calibration(sums[:k], counts[:k], measured[:k], fit_names,

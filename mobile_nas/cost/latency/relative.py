@@ -259,6 +259,9 @@ def compare_model(model: bytes | str | os.PathLike, spec: TargetSpec, *,
     ``repeats`` separate interleaved runs (:func:`~.measure.measure_models_anchored`)."""
     from mobile_nas.cost.latency.measure import measure_models_anchored
 
+    if repeats < 2:
+        raise MeasureError(f"repeats must be >= 2 (one run has no noise to compare against), "
+                           f"got {repeats}")
     run = measure_models_anchored([model], reference_onnx(spec, space_name), repeats=repeats,
                                   rounds=rounds, threads=threads, provider=provider,
                                   opt_level=opt_level)

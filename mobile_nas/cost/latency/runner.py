@@ -321,8 +321,10 @@ def run_bundle(bundle: str | os.PathLike, out: str | os.PathLike, *, threads: in
         # the wall clock users measure, in chunks of their own
         arch_clock = proto.get("arch_clock", clock)
         anchor = next((m for m in manifest["models"] if m.get("kind") == "anchor"), None)
-        todo = [m for m in manifest["models"]
-                if m["id"] not in results["entries"] and m.get("kind") != "anchor"]
+        # an entry of an anchored bundle without its chunk's anchor time is not done
+        todo = [m for m in manifest["models"] if m.get("kind") != "anchor" and (
+            m["id"] not in results["entries"]
+            or (anchor is not None and "anchor_ms" not in results["entries"][m["id"]]))]
         parts = []
         for kind_clock, group in ((clock, [m for m in todo if m.get("kind") != "arch"]),
                                   (arch_clock, [m for m in todo if m.get("kind") == "arch"])):
@@ -346,9 +348,11 @@ def run_bundle(bundle: str | os.PathLike, out: str | os.PathLike, *, threads: in
             for mid, t in times.items():
                 results["entries"][mid] = {**summarize(t), "sha256": hashes[mid],
                                            "clock": part_clock}
-                if anchor_row is not None:
-                    stat = "min_ms" if part_clock == clock and \
-                        proto.get("statistic") == "min" else "median_ms"
+                if anchor_row is not None:  # layers: the protocol's statistic; networks:
+                    # the median, as the import reads each
+                    layer = part[0].get("kind") != "arch"
+                    stat = "min_ms" if layer and proto.get("statistic") == "min" \
+                        else "median_ms"
                     results["entries"][mid]["anchor_ms"] = anchor_row[stat]
             if anchor_row is not None:
                 results["entries"][ANCHOR_ID] = {**anchor_row, "sha256": hashes[ANCHOR_ID],

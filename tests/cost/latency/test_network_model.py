@@ -125,3 +125,23 @@ def test_pair_order_counts_close_pairs_above_the_noise_floor():
     assert (po.pairs, po.correct, po.share) == (2, 2, 1.0)
     po = pair_order([1.06, 1.04, 1.2, 0.99], measured, floor_pct=2.0)
     assert (po.pairs, po.correct) == (2, 1)
+
+
+def test_too_few_networks_for_the_models_weights_fit_the_linear_form(fmnist, archs):
+    """fmnist28's model has 13 weights: 12 fitted networks leave no residual to see by."""
+    table = _table(fmnist, archs, anchor_ms=0.1)
+
+    def measure(batch):
+        return AnchoredMeasurement(measured_ms=tuple(
+            _true_units([(k, table.entries[k.id].anchor_fraction)
+                         for k in fmnist.runtime_layers(a)]) * 0.2 for a in batch),
+            anchor_ms=0.2)
+
+    few = calibrate_table(table, CalibrationPlan(fit=tuple(archs[:12]),
+                                                 held_out=tuple(archs[12:16]), seed=0),
+                          measure=measure).calibration
+    assert few.weights is None and few.coefficients in (1, 2, 3)
+    enough = calibrate_table(table, CalibrationPlan(fit=tuple(archs[:15]),
+                                                    held_out=tuple(archs[15:20]), seed=0),
+                             measure=measure).calibration
+    assert enough.weights is not None and enough.relative
