@@ -83,7 +83,7 @@ def _bench(args: argparse.Namespace) -> int:
     if vs is not None:
         target = ("" if args.vs == vs.reference else
                   f"; target {vs.target_factor:g}x: "
-                  f"{'within' if vs.within_target else 'over'}")
+                  f"{'within by more than the noise' if vs.within_target else 'not within'}")
         print(f"vs {vs.reference}: {vs.ratio:.3f}x (runs "
               + ", ".join(f"{r:.3f}" for r in vs.ratios)
               + f"; noise {vs.noise_pct:.2f}%), {vs.model_ms:.3f} ms vs {vs.reference_ms:.3f} "

@@ -211,7 +211,9 @@ class ModelVsReference:
 
     @property
     def within_target(self) -> bool:
-        return self.ratio <= self.target_factor
+        """Within the target by more than the runs' noise, the finalists' rule
+        (:func:`select_finalist`)."""
+        return self.ratio * (1 + self.noise_pct / 100) <= self.target_factor
 
     def to_json(self) -> dict[str, Any]:
         return {"reference": self.reference, "target_factor": self.target_factor,
