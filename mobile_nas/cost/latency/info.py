@@ -71,7 +71,11 @@ def info_lines(table: LatencyTable, info: dict) -> list[str]:
     if cal is None:
         calib = "no calibration: a plain layer sum"
     else:
-        calib = f"calibration fitted on {len(cal.archs)} networks (in-sample MAPE " \
+        model = ("per-op network model in fractions of the anchor "
+                 f"({cal.anchor_ms:.4f} ms when calibrated)" if cal.relative else
+                 "per-op network model in ms" if cal.weights is not None else
+                 "linear calibration in ms")
+        calib = f"{model} fitted on {len(cal.archs)} networks (in-sample MAPE " \
                 f"{cal.fit_mape:.2f}%); " + (cal.held_out.summary() if cal.held_out else
                                              "legacy: no held-out check")
     lines = [
