@@ -145,3 +145,30 @@ def test_too_few_networks_for_the_models_weights_fit_the_linear_form(fmnist, arc
                                                     held_out=tuple(archs[15:20]), seed=0),
                              measure=measure).calibration
     assert enough.weights is not None and enough.relative
+
+
+def test_a_schema_2_table_still_loads_and_predicts_with_its_linear_calibration(tmp_path):
+    """The shipped nasnet table as of 2026-11-30 (schema 2: ms entries, no anchor, the
+    linear calibration), kept as a fixture: it predicts overhead + scale * sum + per_layer * n
+    in ms, has no anchor fraction, and saves as schema 3 without inventing one."""
+    from pathlib import Path
+
+    from mobile_nas.space import get_space
+
+    path = Path(__file__).parent / "data" / "v2_table_nasnet.json"
+    table = LatencyTable.load(path)
+    cal = table.calibration
+    assert cal.weights is None and not cal.relative and cal.coefficients == 3
+    assert table.anchor_timebase_ms is None
+    space = get_space("nasnet")
+    arch = space.sample(0)
+    pred = LatencyPredictor(table).predict(arch)
+    assert pred.anchor_fraction is None
+    assert pred.total_ms == pytest.approx(cal.overhead_ms + cal.scale * pred.sum_ms
+                                          + cal.per_layer_ms * len(pred.per_layer))
+    out = tmp_path / "t.json"
+    table.save(out)
+    saved = json.loads(out.read_text())
+    assert saved["schema_version"] == 3
+    assert not any("anchor_fraction" in e for e in saved["entries"].values())
+    assert LatencyTable.load(out).calibration == cal
