@@ -100,6 +100,43 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    """An integer >= 0 (e.g. --verify-top, where 0 turns a step off)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def add_latency_target_args(p: argparse.ArgumentParser, *, default: str | None,
+                            ms_help: str) -> None:
+    """``--latency-target REF|FxREF`` or ``--latency-target-ms X`` (one of them), and
+    ``--verify-top K``: the finalists timed against the reference on the machine at hand."""
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--latency-target", default=default, metavar="REF|FxREF",
+                        help="latency target set by a reference network: REF (as fast as it) "
+                             "or FxREF, F a factor with 0 < F <= 10: a reference name "
+                             "(fmnist28_mnasnet; 0.9xfmnist28_mnasnet is 10%% faster), an arch "
+                             "string of the space, or an ONNX file exported by mobile-nas "
+                             "(1xmodel.onnx). Predicted in ms with the latency table (printed: "
+                             "'target 0.9 x fmnist28_mnasnet = 0.112 ms on TABLE'); what holds "
+                             "across machines is the ratio the finalists measure"
+                             + (f" (default {default})" if default else ""))
+    target.add_argument("--latency-target-ms", type=positive_float, metavar="X", help=ms_help)
+    p.add_argument("--verify-top", type=non_negative_int, default=5, metavar="K",
+                   help="time the K best distinct candidates feasible by prediction against "
+                        "the reference (the --latency-target's, else the space's first "
+                        "reference, the ms target read as a factor of its predicted latency) "
+                        "in 3 interleaved runs on this machine, and pick the most accurate "
+                        "that measures within the target by more than the runs' noise "
+                        "(best.json: the pick, predicted_best, and the 'verified' block). Not "
+                        "for a table imported from a device bundle (time them there with "
+                        "'mobile-nas lut bundle --arch'). Default 5; 0 turns it off")
+
+
 def positive_float(text: str) -> float:
     try:
         value = float(text)

@@ -10,7 +10,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from mobile_nas.commands._common import add_device_args, positive_float, positive_int
+from mobile_nas.commands._common import (
+    add_device_args,
+    add_latency_target_args,
+    positive_int,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,16 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "the HTML report. Re-running resumes.",
     )
     p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
-    target = p.add_mutually_exclusive_group()
-    target.add_argument("--latency-target", default="fmnist28_mnasnet", metavar="REF",
-                        help="REF or FACTORxREF: a reference name, arch string or mobile-nas "
-                             "ONNX file (default fmnist28_mnasnet; 0.9xfmnist28_mnasnet: 10%% "
-                             "faster than it)")
-    target.add_argument("--latency-target-ms", type=positive_float, metavar="X",
-                        help="a target in milliseconds of the shipped table instead")
-    p.add_argument("--verify-top", type=int, default=5, metavar="K",
-                   help="finalists timed against the reference on this machine (default 5; "
-                        "0: keep the predicted best)")
+    add_latency_target_args(p, default="fmnist28_mnasnet",
+                            ms_help="a target in milliseconds of the shipped table instead")
     p.add_argument("--trials", type=positive_int, default=40, help="search trials (default 40)")
     p.add_argument("--epochs", type=positive_int, default=2,
                    help="epochs to train the winner (default 2)")

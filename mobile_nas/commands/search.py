@@ -8,6 +8,7 @@ from mobile_nas.commands._common import (
     LazyNames,
     add_device_args,
     add_json_arg,
+    add_latency_target_args,
     known_names,
     positive_float,
     positive_int,
@@ -59,36 +60,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="one of %(known)s (default rl: an LSTM controller trained by maximum likelihood "
              "on the best 5%% of the architectures told so far, i.e. priority-queue training; "
              "its REINFORCE and PPO updates are options from Python)"), _strategy_names)
-    target = p.add_mutually_exclusive_group()
-    target.add_argument("--latency-target-ms", type=positive_float, metavar="X",
-                        help="latency target in milliseconds of the latency table (or of "
-                             "--measure), e.g. --latency-target-ms 0.4")
-    target.add_argument("--latency-target", metavar="REF|FxREF",
-                        help="latency target set by a reference network: REF (as fast as "
-                             "it) or FxREF, F a factor with 0 < F <= 10, e.g. "
-                             "--latency-target fmnist28_mnasnet, --latency-target "
-                             "0.9xfmnist28_mnasnet (10%% faster), --latency-target "
-                             "'0.8xds_k3_n1_c16_relu|mb6_k3_n2_c24_relu|...' (an arch string "
-                             "of the space) or --latency-target 1xmodel.onnx (a model "
-                             "exported by mobile-nas). The search predicts it in ms with the "
-                             "latency table (printed: 'target 0.9 x fmnist28_mnasnet = "
-                             "0.360 ms on TABLE'); what holds across machines is the ratio "
-                             "the finalists measure (--verify-top)")
+    add_latency_target_args(p, default=None,
+                            ms_help="latency target in milliseconds of the latency table (or "
+                                    "of --measure), e.g. --latency-target-ms 0.12")
     p.add_argument("--macs-target", type=positive_float, metavar="M",
                    help="MAC target (fused multiply-adds)")
-    p.add_argument("--verify-top", type=_non_negative_int, default=5, metavar="K",
-                   help="after the search, time the K best distinct candidates feasible by "
-                        "prediction against the reference (the --latency-target's, else the "
-                        "space's first reference architecture, the ms target read as a "
-                        "factor of its predicted latency), interleaved in 3 repeats on this "
-                        "machine, and make the most accurate that measures within the "
-                        "target by more than the run's noise best.json's arch (the "
-                        "search's own pick stays as predicted_best; the timing is its "
-                        "'verified' block). Only where the "
-                        "latency is this machine's (its own table, or --measure): a table "
-                        "of another device says so in one line (time them there with "
-                        "'mobile-nas lut bundle --arch'). Default 5, e.g. --verify-top 10; "
-                        "0 turns it off")
     p.add_argument("--reward", default="hard", choices=("soft", "hard", "absolute"),
                    help="hard (default: the target is a budget; MnasNet w=0 under it, w=-1 "
                         "past it), MnasNet soft (w=-0.07 on both sides: trades accuracy for "
@@ -183,17 +159,6 @@ def _margin(text: str) -> float | None:
     if not 0 <= value < 10:
         raise argparse.ArgumentTypeError(f"expected a fraction >= 0 (0.1 = 10%) or 'off', "
                                          f"got {text!r}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    """--verify-top: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
     return value
 
 
