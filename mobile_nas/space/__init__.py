@@ -4,7 +4,7 @@ from mobile_nas.space.architecture import Architecture, load_arch, load_arch_or_
 from mobile_nas.space.base import SearchSpace
 from mobile_nas.space.decision import Decision
 from mobile_nas.space.layers import LayerKey
-from mobile_nas.space.reference import REFERENCE_ARCHS, ReferenceArch
+from mobile_nas.space.reference import BASELINE_ARCHS, REFERENCE_ARCHS, ReferenceArch
 from mobile_nas.space.registry import (
     canonical_space_name,
     get_space,
@@ -13,7 +13,8 @@ from mobile_nas.space.registry import (
 )
 
 __all__ = [
-    "Architecture", "Decision", "LayerKey", "REFERENCE_ARCHS", "ReferenceArch", "SearchSpace",
+    "BASELINE_ARCHS", "Architecture", "Decision", "LayerKey", "REFERENCE_ARCHS", "ReferenceArch",
+    "SearchSpace",
     "canonical_space_name", "get_space", "list_spaces", "load_arch", "load_arch_or_run",
     "register_space",
 ]

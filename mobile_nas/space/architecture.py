@@ -67,11 +67,12 @@ class Architecture:
 
 
 def load_arch(spec: str, space: str | None) -> Architecture:
-    """Resolves what users pass as ARCH: a reference name, a JSON file, or an arch string."""
-    from mobile_nas.space.reference import REFERENCE_ARCHS
+    """Resolves what users pass as ARCH: a reference or baseline name, a JSON file, or an
+    arch string."""
+    from mobile_nas.space.reference import BASELINE_ARCHS, REFERENCE_ARCHS
 
-    if spec in REFERENCE_ARCHS:
-        ref = REFERENCE_ARCHS.get(spec)
+    if spec in REFERENCE_ARCHS or spec in BASELINE_ARCHS:
+        ref = (REFERENCE_ARCHS if spec in REFERENCE_ARCHS else BASELINE_ARCHS).get(spec)
         if space is not None and space != ref.space:
             raise ArchError(f"reference architecture {spec!r} lives in space {ref.space!r}, "
                             f"not {space!r}")

@@ -9,7 +9,7 @@ import torchvision
 from mobile_nas.cost.flops import count_macs, count_params
 from mobile_nas.cost.model_costs import model_costs
 from mobile_nas.models import build_model
-from mobile_nas.space import REFERENCE_ARCHS, get_space, load_arch
+from mobile_nas.space import BASELINE_ARCHS, REFERENCE_ARCHS, get_space, load_arch
 
 
 @pytest.mark.parametrize("name, n", [("fmnist28", 8), ("mobile224", 3)])
@@ -55,9 +55,10 @@ def test_onnx_export_of_sampled_architectures_passes_checker(tmp_path):
         onnx.checker.check_model(onnx.load(str(path)), full_check=True)
 
 
-@pytest.mark.parametrize("name", ["fmnist28_mnasnet", "fmnist28_mobilenet_v2", "nb201_resnet"])
+@pytest.mark.parametrize("name", ["fmnist28_mnasnet", "fmnist28_mobilenet_v2", "nb201_resnet",
+                                  "fmnist28_mobilenet_v2_scaled", "fmnist28_mobilenet_v3_small"])
 def test_recorded_costs_of_the_small_references(name):
-    ref = REFERENCE_ARCHS.get(name)
+    ref = (REFERENCE_ARCHS if name in REFERENCE_ARCHS else BASELINE_ARCHS).get(name)
     arch = load_arch(name, None)
     costs = model_costs(arch)
     assert (costs.params, costs.macs) == (ref.params, ref.macs)
