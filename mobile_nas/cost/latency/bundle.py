@@ -72,10 +72,13 @@ def make_bundle(space, keys: Sequence[LayerKey], out: str | os.PathLike, *,
                 opset: int = DEFAULT_OPSET, warmup: int = 5, rounds: int = 10,
                 runs_per_round: int = 3, opt_level: str = "all", clock: str = "wall",
                 statistic: str = "median", seed: int | None = None,
-                progress: bool = True) -> dict:
+                arch_repeats: int = 3, progress: bool = True) -> dict:
     """Writes the bundle zip atomically; returns its manifest. ``archs`` are the whole
     networks the imported table is calibrated on, ``held_out`` those that check it (their
-    layers should be among ``keys``); ``seed`` is recorded (it drew the random ones)."""
+    layers should be among ``keys``); ``seed`` is recorded (it drew the random ones).
+    ``arch_repeats``: separate interleaved passes over each chunk of whole networks on the
+    device (the median fraction of the anchor is kept), as ``lut build`` times its
+    calibration networks."""
     from tqdm import tqdm
 
     out = Path(out)
@@ -111,7 +114,7 @@ def make_bundle(space, keys: Sequence[LayerKey], out: str | os.PathLike, *,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "protocol": {"warmup": warmup, "rounds": rounds, "runs_per_round": runs_per_round,
                          "opt_level": opt_level, "clock": clock, "statistic": statistic,
-                         "arch_clock": "wall"},
+                         "arch_clock": "wall", "arch_repeats": arch_repeats},
             "calibration_seed": seed, "models": models,
         }
         zf.writestr("manifest.json", manifest_bytes(manifest))

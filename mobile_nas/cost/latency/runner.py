@@ -277,6 +277,32 @@ def _atomic_json(path: Path, data: dict) -> None:
             os.unlink(tmp)
 
 
+def _entry(passes: Sequence[Sequence[float]], anchor_passes: Sequence[Sequence[float]], *,
+           layer: bool, statistic: str) -> dict:
+    """A results entry from one or more interleaved passes of a model's times (and the
+    anchor's in the same passes, if the bundle has one). One pass: the summary of its times
+    with the anchor's statistic (layers: the protocol's; networks: the median, as the import
+    reads each) as ``anchor_ms``. Several passes (whole networks): ``anchor_ms`` the anchor's
+    median over the passes and ``median_ms`` that times the median over the passes of the
+    network's fraction of the anchor; ``repeat_fractions`` lists the passes' fractions."""
+    entry = summarize([x for p in passes for x in p])
+    if len(passes) == 1:
+        if anchor_passes:
+            stat = "min_ms" if layer and statistic == "min" else "median_ms"
+            entry["anchor_ms"] = summarize(anchor_passes[0])[stat]
+        return entry
+    medians = [summarize(p)["median_ms"] for p in passes]
+    if not anchor_passes:
+        entry["median_ms"] = float(np.median(medians))
+        return entry
+    anchors = [summarize(a)["median_ms"] for a in anchor_passes]
+    fractions = [m / a for m, a in zip(medians, anchors, strict=True)]
+    entry["anchor_ms"] = float(np.median(anchors))
+    entry["median_ms"] = float(np.median(fractions)) * entry["anchor_ms"]
+    entry["repeat_fractions"] = fractions
+    return entry
+
+
 def run_bundle(bundle: str | os.PathLike, out: str | os.PathLike, *, threads: int = 1,
                provider: str = "CPUExecutionProvider", opt_level: str | None = None,
                rounds: int | None = None, runs_per_round: int | None = None,
@@ -342,21 +368,29 @@ def run_bundle(bundle: str | os.PathLike, out: str | os.PathLike, *, threads: in
                 hashes[ANCHOR_ID] = sha256_bytes(data)
                 sessions[ANCHOR_ID] = make_session(data, threads=threads, provider=provider,
                                                    opt_level=opt_level)
-            times = time_interleaved(sessions, warmup=proto["warmup"], rounds=rounds,
-                                     runs_per_round=runs_per_round, clock_name=part_clock)
-            anchor_row = summarize(times.pop(ANCHOR_ID)) if anchor is not None else None
-            for mid, t in times.items():
-                results["entries"][mid] = {**summarize(t), "sha256": hashes[mid],
-                                           "clock": part_clock}
-                if anchor_row is not None:  # layers: the protocol's statistic; networks:
-                    # the median, as the import reads each
-                    layer = part[0].get("kind") != "arch"
-                    stat = "min_ms" if layer and proto.get("statistic") == "min" \
-                        else "median_ms"
-                    results["entries"][mid]["anchor_ms"] = anchor_row[stat]
-            if anchor_row is not None:
-                results["entries"][ANCHOR_ID] = {**anchor_row, "sha256": hashes[ANCHOR_ID],
-                                                 "clock": part_clock}
+            layer = part[0].get("kind") != "arch"
+            # whole networks: ``arch_repeats`` separate interleaved passes (seeds 0, 1, ...),
+            # each network's fraction of the anchor the median over the passes (a
+            # disturbance of one pass moves one repeat, not the entry)
+            reps = 1 if layer else max(1, int(proto.get("arch_repeats", 1)))
+            passes, anchor_times = [], []
+            for rep in range(reps):
+                times = time_interleaved(sessions, warmup=proto["warmup"], rounds=rounds,
+                                         runs_per_round=runs_per_round, seed=rep,
+                                         clock_name=part_clock)
+                if anchor is not None:
+                    anchor_times.append(times.pop(ANCHOR_ID))
+                passes.append(times)
+            statistic = proto.get("statistic", "median")
+            for mid in passes[0]:
+                results["entries"][mid] = {
+                    **_entry([t[mid] for t in passes], anchor_times, layer=layer,
+                             statistic=statistic),
+                    "sha256": hashes[mid], "clock": part_clock}
+            if anchor is not None:
+                results["entries"][ANCHOR_ID] = {
+                    **summarize([x for t in anchor_times for x in t]),
+                    "sha256": hashes[ANCHOR_ID], "clock": part_clock}
             _atomic_json(out, results)
             done += len(part)
             if not quiet:

@@ -50,6 +50,7 @@ def test_manifest_lists_hashed_models(bundle_and_results, fmnist, small_arch):
     assert [m["id"] for m in archs] == ["arch:" + a for a in SMALL_VARIANTS[:5]]
     assert [m["role"] for m in archs] == ["fit"] * 3 + ["held_out"] * 2
     assert manifest["protocol"]["arch_clock"] == "wall" and manifest["calibration_seed"] == 11
+    assert manifest["protocol"]["arch_repeats"] == 3  # as lut build times calibration nets
     with zipfile.ZipFile(zpath) as zf:
         names = set(zf.namelist())
         assert {"manifest.json", "run_lut.py", "README.md"} <= names
@@ -96,6 +97,12 @@ def test_round_trip_agrees_with_direct_build(bundle_and_results, small_table_pat
     assert measured[ANCHOR_ID]["sha256"] == sha256_bytes(sentinel_onnx())
     for key, entry in imported.entries.items():
         assert entry.anchor_fraction == measured[key]["median_ms"] / measured[key]["anchor_ms"]
+    # whole networks: three separate passes, the entry at the median fraction of the anchor
+    for a in SMALL_VARIANTS[:5]:
+        e = measured["arch:" + a]
+        assert len(e["repeat_fractions"]) == 3
+        assert e["median_ms"] / e["anchor_ms"] == pytest.approx(
+            statistics.median(e["repeat_fractions"]))
     # three bundled networks calibrated the table, two others checked it, each network's
     # time a fraction of its chunk's anchor, in ms at the anchors' median
     anchor_ms = statistics.median(measured["arch:" + a]["anchor_ms"] for a in SMALL_VARIANTS[:5])
@@ -188,3 +195,22 @@ def test_runner_refuses_escaping_entries_itself(tmp_path):
     with pytest.raises(RunnerError, match="escape"):
         safe_extract(evil, tmp_path / "dest")
     assert not (tmp_path / "up.txt").exists()
+
+
+def test_runner_entry_of_several_passes_is_the_median_fraction():
+    from mobile_nas.cost.latency.runner import _entry
+
+    # a network at 0.5, 0.6 and 0.55 of the anchor in three passes whose speed drifted
+    anchors = [[1.0, 1.0, 1.0], [2.0, 2.0, 2.0], [1.5, 1.5, 1.5]]
+    passes = [[0.5] * 3, [1.2] * 3, [0.825] * 3]
+    e = _entry(passes, anchors, layer=False, statistic="median")
+    assert e["anchor_ms"] == 1.5 and e["median_ms"] == pytest.approx(0.55 * 1.5)
+    assert e["repeat_fractions"] == pytest.approx([0.5, 0.6, 0.55])
+    assert e["n"] == 9
+    # one pass: its own summary, the anchor's statistic of the protocol for layers
+    one = _entry([[0.2, 0.3, 0.4]], [[1.0, 2.0, 3.0]], layer=True, statistic="min")
+    assert one["median_ms"] == pytest.approx(0.3) and one["anchor_ms"] == 1.0
+    assert "repeat_fractions" not in one
+    # several passes without an anchor (an older bundle): the median of the passes' medians
+    bare = _entry([[1.0], [3.0], [2.0]], [], layer=False, statistic="median")
+    assert bare["median_ms"] == 2.0 and "anchor_ms" not in bare
