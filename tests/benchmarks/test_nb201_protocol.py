@@ -1,5 +1,6 @@
-"""benchmarks/nb201_protocol.py: the separation of tuning and reporting, equal tuning
-effort, the raw store (resume, claims, torn lines) and, with the NB201 data, runs end to end."""
+"""benchmarks/nb201_protocol.py and its package benchmarks/nb201/: the separation of tuning
+and reporting, equal tuning effort, the raw store (resume, claims, torn lines) and, with the
+NB201 data, runs end to end and the report with its per-setting tests."""
 
 import json
 import subprocess
@@ -14,7 +15,13 @@ REPO = Path(__file__).resolve().parents[2]
 DATA = REPO.parent / "shared" / "data" / "nb201"
 
 
-P = load_script("nb201_protocol")
+ENTRY = load_script("nb201_protocol")  # puts benchmarks/ on the path for the package
+from nb201 import data as D  # noqa: E402
+from nb201 import metrics as M  # noqa: E402
+from nb201 import protocol as P  # noqa: E402
+from nb201 import statistics as S  # noqa: E402
+from nb201.store import RunStore  # noqa: E402
+
 DEVICES = ["1080ti_1", "essential_ph_1", "eyeriss", "fpga", "gold_6226", "pixel2", "pixel3",
            "raspi4", "samsung_a50", "samsung_s7", "silver_4114", "titan_rtx_1"]
 
@@ -106,12 +113,6 @@ def test_interleave_takes_one_of_each_part_in_turn():
     assert P.interleave([]) == []
 
 
-def test_holm_adjusts_step_down():
-    assert P.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
-    assert P.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
-    assert P.holm([]) == []
-
-
 def _spec(seed, phase="tuning", setting=None):
     return P.RunSpec(phase, setting or P.TUNING_SETTING, "random", 0, "{}", seed)
 
@@ -124,21 +125,21 @@ def _record(spec):
 
 def test_store_resumes_without_losing_or_repeating(tmp_path):
     plan = [_spec(s) for s in (100, 101, 102)]
-    store = P.RunStore(tmp_path / "tuning.jsonl")
+    store = RunStore(tmp_path / "tuning.jsonl")
     first = store.claim_next(plan)
     assert first == plan[0]
     assert store.claim_next(plan) == plan[1]  # plan[0] is claimed by this (live) process
     store.append(_record(first))
     store.release(plan[1].key)
     # a new process (a fresh store object) sees the stored run and skips it
-    again = P.RunStore(tmp_path / "tuning.jsonl")
+    again = RunStore(tmp_path / "tuning.jsonl")
     assert again.done() == {plan[0].key}
     assert again.claim_next(plan) == plan[1]
 
 
 def test_packed_runs_are_read_back_and_a_sharing_process_notices(tmp_path):
-    store = P.RunStore(tmp_path / "reporting.jsonl")
-    other = P.RunStore(tmp_path / "reporting.jsonl")  # another process on the same store
+    store = RunStore(tmp_path / "reporting.jsonl")
+    other = RunStore(tmp_path / "reporting.jsonl")  # another process on the same store
     for seed in range(3):
         store.append(_record(_spec(seed)))
     assert len(other.done()) == 3
@@ -147,29 +148,29 @@ def test_packed_runs_are_read_back_and_a_sharing_process_notices(tmp_path):
     assert store.pack() == 3
     assert store.path.read_bytes() == b"" and len(store.parts()) == 1
     store.append(_record(_spec(3)))
-    assert P.RunStore(tmp_path / "reporting.jsonl").done() == {_spec(k).key for k in range(4)}
+    assert RunStore(tmp_path / "reporting.jsonl").done() == {_spec(k).key for k in range(4)}
     assert other.done() == {_spec(k).key for k in range(4)}  # re-read after the pack
     assert store.pack() == 1 and len(store.parts()) == 2
-    assert P.RunStore(tmp_path / "reporting.jsonl").done() == {_spec(k).key for k in range(4)}
+    assert RunStore(tmp_path / "reporting.jsonl").done() == {_spec(k).key for k in range(4)}
     assert store.pack() == 0
 
 
 def test_a_torn_line_is_ignored_and_the_next_append_is_whole(tmp_path):
     plan = [_spec(s) for s in (100, 101)]
-    store = P.RunStore(tmp_path / "tuning.jsonl")
+    store = RunStore(tmp_path / "tuning.jsonl")
     store.append(_record(plan[0]))
     with open(store.path, "ab") as fh:
         fh.write(b'{"key": "tuning:pixel3/cifar10_test/p50:random#0:101", "ind')  # killed
-    fresh = P.RunStore(tmp_path / "tuning.jsonl")
+    fresh = RunStore(tmp_path / "tuning.jsonl")
     assert fresh.done() == {plan[0].key}
     fresh.append(_record(plan[1]))
-    last = P.RunStore(tmp_path / "tuning.jsonl")
+    last = RunStore(tmp_path / "tuning.jsonl")
     assert last.done() == {plan[0].key, plan[1].key} and last.torn == 1
 
 
 def test_a_dead_process_claim_is_taken_over(tmp_path):
     plan = [_spec(100)]
-    store = P.RunStore(tmp_path / "tuning.jsonl")
+    store = RunStore(tmp_path / "tuning.jsonl")
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     import socket
@@ -182,11 +183,11 @@ def test_a_dead_process_claim_is_taken_over(tmp_path):
 
 
 def test_a_reporting_store_holding_a_tuning_setting_is_refused(tmp_path):
-    store = P.RunStore(tmp_path / "reporting.jsonl")
+    store = RunStore(tmp_path / "reporting.jsonl")
     bad = _spec(0, phase="reporting", setting=P.Setting("pixel3", "cifar10_test", 75))
     store.append(_record(bad))
     with pytest.raises(P.ProtocolError, match="tuning pair"):
-        P._checked_records(store, "reporting")
+        P.checked_records(store, "reporting")
 
 
 @pytest.mark.skipif(not (DATA / "accuracy.csv").is_file(), reason="needs ../shared/data/nb201")
@@ -194,9 +195,9 @@ def test_runs_end_to_end_with_stored_indices(tmp_path, monkeypatch):
     monkeypatch.setattr(P, "QUERIES", 12)
     monkeypatch.setattr(P, "DISTINCT", 12)
     monkeypatch.setattr(P, "QUERY_CAP", 40)
-    data = P.Nb201Data(DATA)
+    data = D.Nb201Data(DATA)
     plan = [P.RunSpec("tuning", P.TUNING_SETTING, s, 0, "{}", 100) for s in ("tpe", "local")]
-    store = P.RunStore(tmp_path / "tuning.jsonl")
+    store = RunStore(tmp_path / "tuning.jsonl")
     assert P.work(plan, store, data, max_runs=1, max_minutes=None) == 1  # a chunk
     assert P.work(plan, store, data, max_runs=None, max_minutes=None) == 1  # the rest
     assert P.work(plan, store, data, max_runs=None, max_minutes=None) == 0  # nothing twice
@@ -205,7 +206,7 @@ def test_runs_end_to_end_with_stored_indices(tmp_path, monkeypatch):
         assert r["distinct"] >= 12 and r["queries"] >= 12
         assert r["repeats"] == [i for i, f in enumerate(
             P.repeat_flags(r["indices"])) if f]
-        m = P.Metrics(data).of(r)
+        m = M.Metrics(data).of(r)
         assert len(m["regret_query"]) == 12 and (m["regret_query"] >= 0).all()
         assert 0 < m["hv2_query_10"] <= 1 and 0 < m["hv3_query_10"] <= 1
     assert records["local"]["repeats"] == []  # local search never re-asks
@@ -216,7 +217,7 @@ def test_the_front_strategies_run_and_rl_sweep_interleaves_its_targets(tmp_path,
     monkeypatch.setattr(P, "QUERIES", 12)
     monkeypatch.setattr(P, "DISTINCT", 12)
     monkeypatch.setattr(P, "QUERY_CAP", 40)
-    data = P.Nb201Data(DATA)
+    data = D.Nb201Data(DATA)
     setting = P.Setting("fpga", "cifar10_test", 50)
     sweep = P.execute(P.RunSpec("reporting", setting, "rl-sweep", 0, "{}", 0), data)
     lat = data.latency("fpga")
@@ -232,7 +233,7 @@ def test_the_front_strategies_run_and_rl_sweep_interleaves_its_targets(tmp_path,
     motpe = P.execute(P.RunSpec("reporting", setting, "motpe", 0, "{}", 0), data)
     assert motpe["queries"] >= 12 and motpe["distinct"] >= 12
     for r in (sweep, motpe):
-        m = P.Metrics(data).of(r)
+        m = M.Metrics(data).of(r)
         assert 0 < m["hv2_query_10"] <= 1 and 0 < m["hv3_query_10"] <= 1
 
 
@@ -257,13 +258,13 @@ def test_report_is_generated_from_stored_runs_and_states_coverage(tmp_path, monk
             rec["frozen_sha256"] = frozen_sha
         return rec
 
-    tuning = P.RunStore(tmp_path / "tuning.jsonl")
+    tuning = RunStore(tmp_path / "tuning.jsonl")
     for spec in P.tuning_plan()[:40]:
         tuning.append(fake(spec))
     frozen = {"strategies": {s: {"config": 0, "options": {}} for s in P.STRATEGIES}}
     (tmp_path / "frozen.json").write_text(json.dumps(frozen))
-    sha = P._sha256(tmp_path / "frozen.json")
-    reporting = P.RunStore(tmp_path / "reporting.jsonl")
+    sha = P.sha256_file(tmp_path / "frozen.json")
+    reporting = RunStore(tmp_path / "reporting.jsonl")
     settings = [P.Setting("raspi4", "cifar100_test", 50), P.Setting("fpga", "cifar10_test", 25)]
     for spec in P.reporting_plan(DEVICES, frozen):
         if spec.setting in settings and spec.seed < 3:
@@ -272,16 +273,16 @@ def test_report_is_generated_from_stored_runs_and_states_coverage(tmp_path, monk
     reporting.append(fake(P.RunSpec(extra.phase, P.Setting("eyeriss", "cifar10_test", 75),
                                     "rl", 0, "{}", 7), sha))
     out = tmp_path / "r"
-    assert P.main(["report", "--store", str(tmp_path), "--out", str(out),
+    assert ENTRY.main(["report", "--store", str(tmp_path), "--out", str(out),
                    "--data", str(DATA)]) == 0
     result = json.loads(out.with_suffix(".json").read_text())
     s = result["reporting"]
     assert s["matched_runs"] == 6 and s["stored_runs"] == 2 * 3 * 6 + 1
     assert s["settings_covered"] == 2 and len(s["uncovered_settings"]) == 103
-    assert len(s["tests"]) == len(P.TESTED_METRICS) * 2 * len(P.comparisons())
+    assert len(s["tests"]) == len(S.TESTED_METRICS) * 2 * len(S.comparisons())
     f = s["front"]  # the eight-strategy hypervolume comparison, its own Holm family
     assert f["matched_runs"] == 6 and set(f["all"]) == set(P.ALL_STRATEGIES)
-    assert len(f["tests"]) == len(P.FRONT_METRICS) * 2 * len(P.front_comparisons())
+    assert len(f["tests"]) == len(S.FRONT_METRICS) * 2 * len(S.front_comparisons())
     for key, rank in f["rl_sweep_rank"].items():  # 1 + how many have a larger fraction
         mine = f["all"]["rl-sweep"][key][0]
         assert rank == 1 + sum(row[key][0] > mine for row in f["all"].values())
@@ -297,5 +298,5 @@ def test_report_is_generated_from_stored_runs_and_states_coverage(tmp_path, monk
     # a reporting run made with other frozen settings is refused
     reporting.append(fake(P.RunSpec("reporting", P.Setting("fpga", "cifar10_test", 75),
                                     "rl", 0, "{}", 0), "another"))
-    assert P.main(["report", "--store", str(tmp_path), "--out", str(out),
+    assert ENTRY.main(["report", "--store", str(tmp_path), "--out", str(out),
                    "--data", str(DATA)]) == 2
