@@ -139,6 +139,22 @@ def file_sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def shipped_artifacts(space: str) -> dict[str, str]:
+    """SHA-256 of the space's shipped ``supernet`` (if one ships) and latency ``table``: what
+    a search with the defaults runs with, recorded by every search benchmark."""
+    from mobile_nas.cost.latency import shipped_table_path
+    from mobile_nas.pretrained import pretrained_supernet_path
+
+    out = {}
+    supernet = pretrained_supernet_path(space)
+    if supernet is not None:
+        out["supernet"] = file_sha256(supernet)
+    table = shipped_table_path(space)
+    if table is not None:
+        out["table"] = file_sha256(table)
+    return out
+
+
 def require_same(records: Mapping[str, Mapping[str, Any]], keys: tuple[str, ...]) -> None:
     """Raises :class:`ProtocolError` when ``records`` (run name -> its recorded values)
     disagree on any of ``keys`` (e.g. the digests of the supernet and table they used)."""
