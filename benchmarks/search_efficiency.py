@@ -8,12 +8,16 @@ Part 2 (surrogate, for budgets of hundreds of trials that the shared 2-core mach
 afford with the supernet): a ridge regression on one-hot decisions fitted to every cached
 supernet score stands in for the supernet; it also tunes the RL controller's settings.
 Curves: best feasible accuracy and hypervolume of (accuracy, latency) against trials.
+
+Every result file records the SHA-256 of the supernet and latency table it was made with; the
+score cache and the markdown refuse to mix parts made with different ones (one error line).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -21,6 +25,12 @@ import numpy as np
 import torch
 
 from mobile_nas.atomic import atomic_write_json
+from mobile_nas.report.protocol import (
+    ProtocolError,
+    file_sha256,
+    require_same,
+    shipped_artifacts,
+)
 from mobile_nas.search.evaluator import Evaluator, TableEvaluator
 from mobile_nas.search.pareto import hypervolume_2d
 from mobile_nas.search.runner import SearchConfig, run_search
@@ -191,10 +201,13 @@ def write_markdown() -> None:
     from mobile_nas.atomic import atomic_write_text
 
     doc: dict = {}
+    parts = {}
     for part in ("surrogate", "supernet"):  # the supernet file's header wins
         path = RESULTS / f"search_efficiency_{part}.json"
         if path.exists():
-            doc.update(json.loads(path.read_text()))
+            parts[part] = json.loads(path.read_text())
+            doc.update(parts[part])
+    require_same(parts, DIGESTS)
     atomic_write_json(RESULTS / "search_efficiency.json", doc, indent=None)
     m = doc["machine"]
     lines = ["# Search efficiency (fmnist28, Fashion-MNIST validation split)", "",
@@ -204,7 +217,12 @@ def write_markdown() -> None:
              f"Latency: {doc['latency']} (shipped table), target "
              f"{doc['latency_target_ms']} ms (about 35% of random architectures meet it). "
              f"Hypervolume of (accuracy, latency) up to the reference (0, "
-             f"{doc['hypervolume_reference']['latency_ms']} ms).", ""]
+             f"{doc['hypervolume_reference']['latency_ms']} ms).",
+             "Made with supernet sha256 " + (
+                 f"{doc['supernet_sha256'][:12]} and table sha256 {doc['table_sha256'][:12]}."
+                 if doc.get("supernet_sha256") else
+                 "(not recorded: these runs predate the digests; the shipped fmnist28 table "
+                 "has been rebuilt since, so a rerun today uses another one)."), ""]
     for part, title in (("supernet_part", "Frozen supernet (accuracies cached per arch)"),
                         ("surrogate_part", "Ridge surrogate of the same supernet")):
         if part not in doc:
@@ -251,7 +269,28 @@ def write_markdown() -> None:
             f"efficiency runs. Cached repeats are not counted.", ""]) + "\n")
 
 
+DIGESTS = ("supernet_sha256", "table_sha256")
+
+
+def check_cache(cache: Path, digests: dict[str, str]) -> None:
+    """The score cache belongs to one supernet and table: its digests are kept beside it,
+    and a cache of other files is refused."""
+    side = cache.with_name(cache.name + ".sha256.json")
+    if cache.exists():
+        recorded = json.loads(side.read_text()) if side.exists() else {}
+        require_same({str(side): recorded, "this run": digests}, DIGESTS)
+    atomic_write_json(side, digests)
+
+
 def main() -> None:
+    try:
+        run(sys.argv[1:])
+    except ProtocolError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+def run(argv: list[str]) -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--report-only", action="store_true",
@@ -267,7 +306,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--part", choices=("all", "supernet", "surrogate"), default="all",
                     help="run one part (the surrogate part fits on the --cache so far)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.report_only:
         write_markdown()
         return
@@ -287,6 +326,9 @@ def main() -> None:
                                 val_images=args.val_images, seed=0)
     counting = CountingEvaluator(sn_eval)
     cache = Path(args.cache)
+    digests = {"supernet_sha256": file_sha256(args.supernet),
+               "table_sha256": shipped_artifacts(space.name)["table"]}
+    check_cache(cache, digests)
     table = TableEvaluator.load(cache, space=space, fallback=counting) if cache.exists() \
         else TableEvaluator(space=space, table={}, fallback=counting)
     seeds = list(range(args.seeds))
@@ -297,7 +339,7 @@ def main() -> None:
                        "torch_threads": args.threads},
            "latency": source, "latency_target_ms": args.latency_target_ms,
            "hypervolume_reference": {"accuracy": 0.0, "latency_ms": args.ref_latency_ms},
-           "supernet": str(args.supernet), "val_images": args.val_images,
+           "supernet": str(args.supernet), **digests, "val_images": args.val_images,
            "calibration": "1 x 128 train images"}
     if args.part in ("all", "supernet"):
         runs = experiment(space, STRATEGIES, seeds, args.trials, table, latency_fn,
