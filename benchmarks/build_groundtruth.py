@@ -188,10 +188,10 @@ def build(args) -> int:
     print(f"{len(runs) - left} of {len(runs)} runs done; {left} to go"
           f"{f', {len(todo)} in this chunk' if len(todo) < left else ''} -> {csv_path}",
           file=sys.stderr, flush=True)
-    from tqdm import tqdm
+    from mobile_nas.progress import progress_bar
 
     claims = csv_path.with_name(f".{csv_path.stem}.claims")
-    bar = tqdm(todo, desc="ground truth", unit="arch", disable=None)
+    bar = progress_bar(todo, desc="ground truth", unit="arch")
     for role, arch, s in bar:
         key = arch.to_string()
         if (key, s) in done_runs(args.out) or not claim(claims, key, s):

@@ -39,21 +39,20 @@ def measure_pairs(archs: Sequence[Any], *, threads: int, provider: str, opset: i
     """fp32 and INT8 timing summaries of every architecture (exported with ``opset``, run
     with ``opt_level``: the table's), all sessions interleaved in one wall-clock run
     (:func:`~mobile_nas.cost.latency.runner.time_interleaved`)."""
-    from tqdm import tqdm
-
     from mobile_nas.cost.latency.export import export_arch_onnx
     from mobile_nas.cost.latency.measure import load_session
     from mobile_nas.cost.latency.runner import summarize, time_interleaved
+    from mobile_nas.progress import progress_bar
 
     sessions = {}
-    for i, arch in enumerate(tqdm(archs, desc="export fp32 + int8", unit="arch",
-                                  disable=not progress, leave=False)):
+    for i, arch in enumerate(progress_bar(archs, desc="export fp32 + int8", unit="arch",
+                                          disable=not progress, leave=False)):
         for precision in ("fp32", "int8"):
             sessions[f"{precision}:{i}"] = load_session(
                 export_arch_onnx(arch, opset=opset, precision=precision), threads=threads,
                 provider=provider, opt_level=opt_level)
-    with tqdm(total=rounds, desc="time", unit="round", disable=not progress,
-              leave=False) as bar:
+    with progress_bar(total=rounds, desc="time", unit="round", disable=not progress,
+                      leave=False) as bar:
         times = time_interleaved(sessions, rounds=rounds, on_round=lambda _: bar.update())
     return [{p: summarize(times[f"{p}:{i}"]) for p in ("fp32", "int8")}
             for i in range(len(archs))]

@@ -284,9 +284,9 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
 # -- helpers ---------------------------------------------------------------------------------
 def _stderr_line(text: str) -> None:
     """One line on stderr that does not break the progress bar."""
-    from tqdm import tqdm
+    from mobile_nas.progress import write_line
 
-    tqdm.write(text, file=sys.stderr)
+    write_line(text)
 
 
 def _open_storage(url: str, heartbeat_s: int, grace_s: int):
@@ -526,7 +526,8 @@ def _loop(study, objective, config: SearchConfig, on_trial, stop_when=None, *,
           score_not_accuracy: bool = False) -> None:
     from optuna.storages import fail_stale_trials
     from optuna.trial import TrialState
-    from tqdm import tqdm
+
+    from mobile_nas.progress import progress_bar
 
     def counts() -> tuple[int, int]:
         trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,
@@ -535,9 +536,8 @@ def _loop(study, objective, config: SearchConfig, on_trial, stop_when=None, *,
         return done, len(trials) - done
 
     done, _ = counts()
-    bar = tqdm(total=config.trials, initial=min(done, config.trials), unit="trial",
-               desc=f"search {config.strategy}", file=sys.stderr, disable=not config.progress,
-               dynamic_ncols=True)
+    bar = progress_bar(total=config.trials, initial=min(done, config.trials), unit="trial",
+                       desc=f"search {config.strategy}", disable=not config.progress)
     best: tuple[float, float, float] | None = None  # reward, accuracy, latency
     skipped_in_a_row = failed_in_a_row = 0
 

@@ -26,6 +26,7 @@ from torch import nn
 from mobile_nas import pretrained
 from mobile_nas.errors import MobileNasError
 from mobile_nas.models.supernet import build_supernet
+from mobile_nas.progress import progress_bar
 from mobile_nas.space.base import SearchSpace
 from mobile_nas.train.data import Dataset
 from mobile_nas.weightfile import WeightFile
@@ -97,8 +98,6 @@ def train_supernet(supernet: nn.Module, dataset: Dataset, config: SupernetTrainC
     If that file holds a run of the same config, training resumes from it (or, finished,
     is just loaded). Seeds torch's global RNG per step (dropout masks).
     """
-    from tqdm import tqdm
-
     from mobile_nas.device import autocast, choose_precision, grad_scaler, resolve_device
 
     dev = resolve_device(device)
@@ -139,8 +138,8 @@ def train_supernet(supernet: nn.Module, dataset: Dataset, config: SupernetTrainC
     supernet.to(memory_format=torch.channels_last)
     t0 = time.time()
     loss_value = float("nan")
-    bar = tqdm(total=config.steps, initial=start, desc="supernet", unit="step",
-               disable=not progress, leave=False)
+    bar = progress_bar(total=config.steps, initial=start, desc="supernet", unit="step",
+                       disable=not progress, leave=False)
     for step in range(start, config.steps):
         rng = np.random.default_rng([config.seed, step])
         torch.manual_seed(config.seed * 1_000_003 + step)  # dropout: same masks on resume

@@ -248,9 +248,9 @@ def _cosine(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
 def _progress(total: int, desc: str, enabled: bool):
     if not enabled:
         return None
-    from tqdm import tqdm
+    from mobile_nas.progress import progress_bar
 
-    return tqdm(total=total, desc=desc, unit="step", leave=False, dynamic_ncols=True)
+    return progress_bar(total=total, desc=desc, unit="step", leave=False)
 
 
 def _save_state(path, model, opt, sched, config, history) -> None:

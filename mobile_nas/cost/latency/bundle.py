@@ -79,7 +79,7 @@ def make_bundle(space, keys: Sequence[LayerKey], out: str | os.PathLike, *,
     ``arch_repeats``: separate interleaved passes over each chunk of whole networks on the
     device (the median fraction of the anchor is kept), as ``lut build`` times its
     calibration networks."""
-    from tqdm import tqdm
+    from mobile_nas.progress import progress_bar
 
     out = Path(out)
     if not out.parent.is_dir():
@@ -90,8 +90,8 @@ def make_bundle(space, keys: Sequence[LayerKey], out: str | os.PathLike, *,
         for a in held_out:
             roles.setdefault(a, "held_out")
         items = [(k, None) for k in dict.fromkeys(keys)] + [(None, a) for a in roles]
-        for i, (key, arch) in enumerate(tqdm(items, desc="lut bundle", unit="model",
-                                             disable=not progress)):
+        for i, (key, arch) in enumerate(progress_bar(items, desc="lut bundle", unit="model",
+                                                     disable=not progress)):
             if key is not None:
                 data = export_layer_onnx(key, opset=opset)
                 entry = {"id": key.id, "kind": "layer", "file": f"models/{i:05d}.onnx",

@@ -114,11 +114,11 @@ def _arch_sessions(archs: Sequence[Architecture], *, threads: int, provider: str
                    opt_level: str, precision: str, progress: bool,
                    anchor: bytes | None) -> dict[str, object]:
     """Sessions ``"0"``, ``"1"``, ... of the exported ``archs`` (and ``"anchor"``)."""
-    from tqdm import tqdm
+    from mobile_nas.progress import progress_bar
 
     sessions, exported = {}, {}
-    for i, arch in enumerate(tqdm(archs, desc="export", unit="arch", disable=not progress,
-                                  leave=False)):
+    for i, arch in enumerate(progress_bar(archs, desc="export", unit="arch",
+                                          disable=not progress, leave=False)):
         if arch not in exported:  # a repeated arch gets its own session, same bytes
             exported[arch] = export_arch_onnx(arch, opset=opset, precision=precision)
         sessions[str(i)] = load_session(exported[arch], threads=threads, provider=provider,
@@ -141,14 +141,14 @@ def measure_archs_ms(archs: Sequence[Architecture], *, threads: int = 1,
     ``anchor`` (ONNX bytes, e.g. the tables' sentinel) that model is timed interleaved with
     them and its row is appended last.
     """
-    from tqdm import tqdm
+    from mobile_nas.progress import progress_bar
 
     _check_clock(clock, threads)
     sessions = _arch_sessions(archs, threads=threads, provider=provider, opset=opset,
                               opt_level=opt_level, precision=precision, progress=progress,
                               anchor=anchor)
-    with tqdm(total=rounds, desc="time e2e", unit="round", disable=not progress,
-              leave=False) as bar:
+    with progress_bar(total=rounds, desc="time e2e", unit="round", disable=not progress,
+                      leave=False) as bar:
         times = time_interleaved(sessions, warmup=warmup, rounds=rounds,
                                  runs_per_round=runs_per_round, clock_name=clock,
                                  on_round=lambda _: bar.update())
@@ -207,13 +207,14 @@ def measure_models_anchored(models: Sequence[bytes | str | os.PathLike],
 def _anchored_run(sessions: dict[str, object], n: int, *, repeats: int, warmup: int,
                   rounds: int, runs_per_round: int, progress: bool) -> AnchoredRun:
     import numpy as np
-    from tqdm import tqdm
+
+    from mobile_nas.progress import progress_bar
 
     if repeats < 1:
         raise MeasureError(f"repeats must be >= 1, got {repeats}")
     fractions, anchors = [], []
-    for rep in tqdm(range(repeats), desc="time e2e", unit="run", disable=not progress,
-                    leave=False):
+    for rep in progress_bar(range(repeats), desc="time e2e", unit="run",
+                            disable=not progress, leave=False):
         times = time_interleaved(sessions, warmup=warmup, rounds=rounds,
                                  runs_per_round=runs_per_round, seed=rep, clock_name="wall")
         a = summarize(times["anchor"])["median_ms"]

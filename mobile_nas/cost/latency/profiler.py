@@ -220,7 +220,7 @@ def build_table(space: str, keys: Sequence[LayerKey], out: str | os.PathLike, *,
     recorded in the metadata when the keys are a subset of the space; ``metadata`` is added
     to it.
     """
-    from tqdm import tqdm
+    from mobile_nas.progress import progress_bar
 
     backend = backend or onnxruntime_backend()
     out = Path(out)
@@ -261,8 +261,8 @@ def build_table(space: str, keys: Sequence[LayerKey], out: str | os.PathLike, *,
     watch = _SentinelWatch(settings, old_sentinel)
     sentinel = backend.sentinel_session(settings) if todo else None
     start = time.monotonic()
-    with tqdm(total=len(todo), desc=f"lut build {space}", unit="key", disable=not progress,
-              dynamic_ncols=True) as bar:
+    with progress_bar(total=len(todo), desc=f"lut build {space}", unit="key",
+                      disable=not progress) as bar:
         for index, i in enumerate(range(0, len(todo), settings.chunk)):
             chunk = todo[i:i + settings.chunk]
             sessions = {k.id: backend.layer_session(k, settings) for k in chunk}
