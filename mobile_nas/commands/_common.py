@@ -137,6 +137,31 @@ def add_latency_target_args(p: argparse.ArgumentParser, *, default: str | None,
                         "'mobile-nas lut bundle --arch'). Default 5; 0 turns it off")
 
 
+def val_size(text: str) -> int | float:
+    """--val-size: a count N >= 1 or a fraction 0 < F < 1 of the training images."""
+    try:
+        value: int | float = int(text)
+    except ValueError:
+        try:
+            value = float(text)
+        except ValueError:
+            value = -1
+        if not 0 < value < 1:
+            value = -1
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a count N >= 1 or a fraction 0 < F < 1 "
+                                         f"of the training images, got {text!r}")
+    return value
+
+
+def add_val_size_arg(p: argparse.ArgumentParser) -> None:
+    """``--val-size N|F``: the validation split held out of the training images."""
+    p.add_argument("--val-size", type=val_size, metavar="N|F",
+                   help="validation images held out of the training split: a count N or a "
+                        "fraction F (0.1 = 10%%); default 10%% of the training images, at "
+                        "most 5000 (Fashion-MNIST: 5000)")
+
+
 def positive_float(text: str) -> float:
     try:
         value = float(text)

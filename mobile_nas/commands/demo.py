@@ -13,6 +13,7 @@ from pathlib import Path
 from mobile_nas.commands._common import (
     add_device_args,
     add_latency_target_args,
+    add_val_size_arg,
     positive_int,
 )
 
@@ -45,6 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="seed of the search and of the winner's training (default 0; the "
                         "train/validation split stays the shipped supernet's)")
     p.add_argument("--data-dir", help="folder with the Fashion-MNIST files")
+    add_val_size_arg(p)
     p.set_defaults(handler=_demo)
 
 
@@ -62,7 +64,8 @@ def _demo(args: argparse.Namespace) -> int:
         latency_target_ms=args.latency_target_ms, verify_top=args.verify_top,
         trials=args.trials,
         epochs=args.epochs, train_subset=args.train_subset, threads=args.threads,
-        device=args.device, amp=args.amp, seed=args.seed, data_dir=args.data_dir), log=_say)
+        device=args.device, amp=args.amp, seed=args.seed, data_dir=args.data_dir,
+        val_size=args.val_size), log=_say)
     d = result.deploy
     report, mobile, q = d.export, d.export_mobile, d.export.int8
     timing = report.timing or {}

@@ -9,6 +9,7 @@ from mobile_nas.commands._common import (
     add_device_args,
     add_json_arg,
     add_latency_target_args,
+    add_val_size_arg,
     known_names,
     positive_float,
     positive_int,
@@ -54,6 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", "-d", default="fashion-mnist", metavar="D",
                    help="fashion-mnist (default), cifar10, synthetic or folder:PATH")
     p.add_argument("--data-dir", metavar="DIR", help="folder holding the dataset files")
+    add_val_size_arg(p)
     # checked by run_search (a one-line error), not by argparse
     known_names(p.add_argument(
         "--strategy", default="rl", metavar="X",
@@ -138,7 +140,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "supernet when this run's dataset and --split-seed match its "
                         "split")
     p.add_argument("--train-supernet", action="store_true",
-                   help="train a fresh supernet (--preset budget) instead of the shipped one")
+                   help="train a fresh supernet (--preset budget) instead of the shipped one; "
+                        "under torchrun (torchrun --nproc_per_node N -m mobile_nas search "
+                        "--train-supernet ...) every process trains it, rank 0 searches")
     p.add_argument("--threads", type=positive_int, default=1, metavar="N",
                    help="torch threads (default 1: these small networks train 3-4x faster "
                         "on one thread than on two when the 2 cores are shared)")
@@ -164,7 +168,12 @@ def _margin(text: str) -> float | None:
 
 def _search(args: argparse.Namespace) -> int:
     from mobile_nas.cost.latency.errors import LatencyTargetError
-    from mobile_nas.search.runner import SearchConfig, SearchError, run_search
+    from mobile_nas.search.runner import (
+        SearchConfig,
+        SearchError,
+        run_search,
+        train_search_supernet,
+    )
 
     if args.latency_target_ms is None and args.latency_target is None and \
             args.macs_target is None:
@@ -172,7 +181,7 @@ def _search(args: argparse.Namespace) -> int:
                           "--macs-target")
     config = SearchConfig(
         space=args.space, strategy=args.strategy, trials=args.trials, out_dir=args.out,
-        dataset=args.dataset, data_dir=args.data_dir,
+        dataset=args.dataset, data_dir=args.data_dir, val_size=args.val_size,
         latency_target_ms=args.latency_target_ms, latency_target=args.latency_target,
         macs_target=args.macs_target, verify_top=args.verify_top,
         reward=args.reward, table=args.table, measure=args.measure,
@@ -189,10 +198,17 @@ def _search(args: argparse.Namespace) -> int:
         space=args.space, evaluator=args.evaluator, accuracy_csv=args.accuracy_csv,
         latency_csv=args.latency_csv, table=args.table, measure=args.measure,
         precision=args.precision)
-    try:
-        result = run_search(config, evaluator=evaluator, latency_fn=latency_fn)
-    except LatencyTargetError as exc:
-        raise SearchError(exc.worded("--latency-target")) from None
+    from mobile_nas.train.distributed import distributed
+
+    with distributed(args.device) as dist:
+        if not dist.is_main:  # trains the supernet with rank 0, which searches
+            train_search_supernet(config, dist)
+            return 0
+        try:
+            result = run_search(config, evaluator=evaluator, latency_fn=latency_fn,
+                                distributed=dist if dist.enabled else None)
+        except LatencyTargetError as exc:
+            raise SearchError(exc.worded("--latency-target")) from None
     from mobile_nas.report.pareto import plot_run_pareto
 
     plot_run_pareto(result.out_dir)

@@ -162,7 +162,9 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
     arch = ckpt.architecture()
     net = ckpt.build_model()
     dataset = load_dataset(ckpt.dataset["name"], data_dir=data_dir,
-                           seed=int(ckpt.recipe.get("seed", 0)))
+                           seed=int(ckpt.recipe.get("seed", 0)),
+                           image_shape=tuple(ckpt.dataset["input_shape"])
+                           if ckpt.dataset.get("input_shape") else None)
     if tuple(dataset.classes) != ckpt.classes:
         raise ExportError(f"dataset {ckpt.dataset['name']!r} has classes {dataset.classes}, "
                           f"the checkpoint {ckpt.classes}")

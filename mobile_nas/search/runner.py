@@ -35,7 +35,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mobile_nas.cost.latency.relative import ResolvedTarget
 from mobile_nas.cost.latency.settings import PRECISIONS
@@ -45,6 +45,9 @@ from mobile_nas.search.evaluator import Evaluator
 from mobile_nas.search.finalists import FinalistTimer, Verification
 from mobile_nas.search.rewards import Reward, make_reward
 from mobile_nas.space.base import SearchSpace
+
+if TYPE_CHECKING:
+    from mobile_nas.train.distributed import Distributed
 
 HEARTBEAT_S = 5
 GRACE_S = 20
@@ -72,6 +75,9 @@ class SearchConfig:
     trials: int
     out_dir: str
     dataset: str = "fashion-mnist"
+    # validation images held out of the training split: a count, a fraction, or None (10%
+    # of the training images, at most 5,000: mobile_nas.train.data.resolve_val_size)
+    val_size: int | float | None = None
     latency_target_ms: float | None = None
     # a target set by a reference: "REF" or "<factor>xREF" (e.g. "0.9xfmnist28_mnasnet"),
     # REF a reference name, an arch string or a mobile-nas ONNX file; excludes the ms target
@@ -134,13 +140,19 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
                latency_fn: LatencyFn | None = None,
                on_trial: Callable[[dict[str, Any]], None] | None = None,
                stop_when: Callable[[], bool] | None = None,
-               finalist_timer: FinalistTimer | None = None) -> SearchResult:
+               finalist_timer: FinalistTimer | None = None,
+               distributed: Distributed | None = None) -> SearchResult:
     """Runs (or resumes) the search of ``config`` until it has ``config.trials`` finished
     trials and writes best.json, pareto.json and trials.csv to ``out_dir``.
 
     ``stop_when`` (checked before every new trial) ends the search early when it returns
     True: a budget ``config.trials`` cannot express, e.g. a number of distinct architectures
     counted by ``on_trial`` (benchmarks/nb201_protocol.py).
+
+    ``distributed`` (rank 0 of a torchrun job): the fresh supernet (``train_supernet``, which
+    the job requires) is trained by every process, the others running
+    :func:`train_search_supernet`; the search itself, with batch-norm recalibration and
+    scoring, runs on rank 0 alone.
 
     ``evaluator`` / ``latency_fn`` replace the supernet evaluator and the latency table
     (library use, benchmarks, tests); ``finalist_timer`` replaces onnxruntime when the
@@ -217,7 +229,8 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
         if config.evaluator not in BUILT_IN_EVALUATORS:
             raise SearchError(f"evaluator {config.evaluator!r} needs run_search(..., "
                               f"evaluator=...); built in: {', '.join(BUILT_IN_EVALUATORS)}")
-        build_evaluator = _supernet_evaluator_factory(config, space, out_dir)
+        _check_distributed(config, distributed)
+        build_evaluator = _supernet_evaluator_factory(config, space, out_dir, distributed)
     if config.storage == "memory" and config.resume:
         raise SearchError("an in-memory storage cannot be resumed")
     storage_url = config.storage or f"sqlite:///{(out_dir / 'study.db').resolve()}"
@@ -366,18 +379,67 @@ def _shown(config: SearchConfig) -> str:
     return config.storage or f"{config.out_dir}/study.db"
 
 
-def _supernet_evaluator_factory(config: SearchConfig, space: SearchSpace, out_dir: Path):
+def _check_distributed(config: SearchConfig, distributed: Distributed | None) -> None:
+    """Under torchrun the processes train one fresh supernet together: nothing else."""
+    if distributed is None or not distributed.enabled:
+        return
+    if config.evaluator != "supernet" or config.supernet or not config.train_supernet:
+        raise SearchError("under torchrun, search trains its supernet on every process and "
+                          "searches on rank 0: pass --train-supernet (with the supernet "
+                          "evaluator, no --supernet), or run the search in one process")
+
+
+def _search_dataset(config: SearchConfig, space: SearchSpace):
+    """The dataset a search validates on, at the space's input size."""
+    from mobile_nas.train.data import load_dataset
+
+    return load_dataset(config.dataset, data_dir=config.data_dir, val_size=config.val_size,
+                        seed=config.split_seed, image_shape=tuple(space.input_shape))
+
+
+def _train_fresh_supernet(config: SearchConfig, space: SearchSpace, dataset, out_dir: Path,
+                          distributed: Distributed | None):
+    """RUN_DIR/supernet.pt trained (or resumed, or reused) with the preset's settings."""
+    from mobile_nas.device import resolve_device
+    from mobile_nas.models.supernet import build_supernet
+    from mobile_nas.search.presets import get_preset
+    from mobile_nas.train.supernet import train_supernet
+
+    supernet = build_supernet(space)
+    path = out_dir / "supernet.pt"
+    device = distributed.device if distributed is not None else resolve_device(config.device)
+    train_supernet(supernet, dataset, get_preset(config.preset).supernet_config(space.family),
+                   checkpoint_path=path, progress=config.progress, device=device,
+                   amp=config.amp, distributed=distributed)
+    return supernet, path
+
+
+def train_search_supernet(config: SearchConfig, distributed: Distributed) -> None:
+    """The part of ``search --train-supernet`` that ranks other than 0 of a torchrun job
+    run: the supernet's training, with rank 0 (which writes RUN_DIR/supernet.pt)."""
+    from mobile_nas.search.presets import get_preset
+    from mobile_nas.space import get_space
+
+    _check_distributed(config, distributed)
+    space = get_space(config.space)
+    get_preset(config.preset)
+    _train_fresh_supernet(config, space, _search_dataset(config, space),
+                          Path(config.out_dir), distributed)
+
+
+def _supernet_evaluator_factory(config: SearchConfig, space: SearchSpace, out_dir: Path,
+                                distributed: Distributed | None = None):
     """Validates dataset and supernet inputs now; returns a builder of the evaluator (it
     trains the supernet, or resumes or reuses RUN_DIR/supernet.pt)."""
     from mobile_nas.device import resolve_device
-    from mobile_nas.models.supernet import build_supernet, supernet_families
+    from mobile_nas.models.supernet import supernet_families
     from mobile_nas.search.presets import get_preset
     from mobile_nas.search.supernet_evaluator import SupernetEvaluator
-    from mobile_nas.train.data import load_dataset
-    from mobile_nas.train.supernet import load_supernet, supernet_split, train_supernet
+    from mobile_nas.train.supernet import load_supernet, supernet_split
 
     preset = get_preset(config.preset)
-    device = resolve_device(config.device)  # a bad or absent device fails before any work
+    # a bad or absent device fails before any work; rank 0 of a job scores on its own GPU
+    device = distributed.device if distributed is not None else resolve_device(config.device)
     if config.evaluator == "supernet" and space.family not in supernet_families():
         raise SearchError(f"no weight-sharing supernet for space {space.name!r}; use "
                           f"--evaluator proxy or table")
@@ -392,8 +454,7 @@ def _supernet_evaluator_factory(config: SearchConfig, space: SearchSpace, out_di
 
         return lambda: ZeroCostEvaluator(space=space, dataset=None, proxy="synflow",
                                          seed=config.split_seed)
-    dataset = load_dataset(config.dataset, data_dir=config.data_dir, val_size=preset.val_size,
-                           seed=config.split_seed)
+    dataset = _search_dataset(config, space)
     if tuple(dataset.input_shape) != tuple(space.input_shape) or \
             len(dataset.classes) != space.num_classes:
         raise SearchError(f"dataset {config.dataset!r} ({dataset.input_shape}, "
@@ -424,7 +485,7 @@ def _supernet_evaluator_factory(config: SearchConfig, space: SearchSpace, out_di
                 f"(pass the same --dataset/--split-seed, or --train-supernet)")
     source, why = str(config.supernet or ""), ""
     if supernet is None and not config.train_supernet:
-        supernet, why = _shipped_supernet(config, space, preset.val_size)
+        supernet, why = _shipped_supernet(config, space, len(dataset.val))
         source = "shipped" if supernet is not None else ""
 
     def build() -> SupernetEvaluator:  # runs once the study is open: messages come after
@@ -437,12 +498,11 @@ def _supernet_evaluator_factory(config: SearchConfig, space: SearchSpace, out_di
             if why:
                 print(f"supernet: {why}", file=sys.stderr)
         if supernet is None:
-            supernet = build_supernet(space)
-            path = out_dir / "supernet.pt"
-            train_supernet(supernet, dataset, preset.supernet_config(space.family),
-                           checkpoint_path=path, progress=config.progress, device=device,
-                           amp=config.amp)
+            supernet, path = _train_fresh_supernet(config, space, dataset, out_dir,
+                                                   distributed)
             source = f"trained: {path}"
+            if distributed is not None and distributed.enabled:
+                source += f" ({distributed.world_size} processes, {distributed.backend})"
         return SupernetEvaluator(supernet=supernet, dataset=dataset,
                                  calib_batches=preset.calib_batches,
                                  calib_batch_size=preset.calib_batch_size,

@@ -1,13 +1,15 @@
 """Datasets as in-memory uint8 tensors, with seeded train/validation splits and fast batching.
 
 Small vision datasets (Fashion-MNIST, CIFAR-10) fit in memory; batching tensors directly is
-several times faster on a 2-core CPU than a per-image ``DataLoader`` pipeline. Images are
+several times faster on a 2-core CPU than a per-image ``DataLoader`` pipeline. Folder datasets
+(``folder:PATH``) of any size stream from disk instead (:mod:`mobile_nas.train.folder`). Images are
 loaded through torchvision's dataset classes. Fashion-MNIST is looked for in ``--data-dir``,
 then ``$MOBILE_NAS_DATA``, then ``/usr/share/datasets/fashion-mnist`` (Debian's
 ``dataset-fashion-mnist``), then downloaded where the network allows.
 
 The search only ever sees ``train`` and ``val`` (held out from the training images with a
-seed); ``test`` is for final reports.
+seed; by default 10% of them, at most 5,000: :func:`resolve_val_size`); ``test`` is for
+final reports.
 """
 
 from __future__ import annotations
@@ -19,16 +21,23 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from mobile_nas.errors import MobileNasError
 
+if TYPE_CHECKING:
+    from mobile_nas.train.folder import FolderImageSet
+
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 _FMNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                  "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 DATASETS = ("fashion-mnist", "cifar10", "synthetic")
+#: the default validation split: this fraction of the training images, at most VAL_CAP
+VAL_FRACTION = 0.1
+VAL_CAP = 5000
 
 
 class DatasetError(MobileNasError):
@@ -44,6 +53,14 @@ class ImageSet:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.images.shape[1:])  # type: ignore[return-value]
+
+    def shard(self, rank: int, world_size: int) -> ImageSet:
+        """Images ``rank``, ``rank + world_size``, ... (evaluation split over processes)."""
+        return ImageSet(self.images[rank::world_size], self.labels[rank::world_size])
 
     def to(self, device: torch.device | str) -> ImageSet:
         """The same images on ``device`` (small datasets are kept on the GPU whole)."""
@@ -64,9 +81,9 @@ class Dataset:
     """Train/validation/test splits and what a model needs to consume them."""
 
     name: str
-    train: ImageSet
-    val: ImageSet
-    test: ImageSet
+    train: ImageSet | FolderImageSet
+    val: ImageSet | FolderImageSet
+    test: ImageSet | FolderImageSet
     classes: tuple[str, ...]
     mean: tuple[float, ...]
     std: tuple[float, ...]
@@ -79,26 +96,54 @@ class Dataset:
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
-        return tuple(self.train.images.shape[1:])  # type: ignore[return-value]
+        return self.train.image_shape
+
+    @property
+    def streamed(self) -> bool:
+        """True for a folder dataset read from disk batch by batch."""
+        return not isinstance(self.train, ImageSet)
 
 
-def load_dataset(name: str, *, data_dir: str | os.PathLike | None = None, val_size: int = 5000,
-                 seed: int = 0, download: bool = True) -> Dataset:
+def resolve_val_size(val_size: int | float | None, train_images: int) -> int:
+    """Validation images for ``val_size``: a count N, a fraction F of the training images
+    (0 < F < 1), or None: ``VAL_FRACTION`` of them, at most ``VAL_CAP`` (5,000 of
+    Fashion-MNIST's 60,000, 60 of a 600-image folder). Raises :class:`DatasetError`."""
+    if val_size is None:
+        n = min(VAL_CAP, max(1, round(VAL_FRACTION * train_images)))
+    elif isinstance(val_size, float) and not float(val_size).is_integer():
+        if not 0.0 < val_size < 1.0:
+            raise DatasetError(f"validation fraction {val_size:g} must be in (0, 1)")
+        n = max(1, round(val_size * train_images))
+    else:
+        n = int(val_size)
+    if not 0 < n < train_images:
+        raise DatasetError(f"validation size {n} must be in 1..{train_images - 1} (the "
+                           f"dataset has {train_images} training images; --val-size takes a "
+                           f"count or a fraction such as 0.1)")
+    return n
+
+
+def load_dataset(name: str, *, data_dir: str | os.PathLike | None = None,
+                 val_size: int | float | None = None, seed: int = 0, download: bool = True,
+                 image_shape: tuple[int, int, int] | None = None) -> Dataset:
     """Loads ``name`` (``fashion-mnist``, ``cifar10``, ``synthetic`` or an ImageFolder path
-    given as ``folder:PATH``) and holds ``val_size`` training images out for validation."""
+    given as ``folder:PATH``) and holds ``val_size`` training images out for validation
+    (:func:`resolve_val_size`: a count, a fraction, or None for the default).
+
+    A folder dataset streams from disk, its images decoded to ``image_shape`` (C, H, W; the
+    space's input; default 3x32x32)."""
+    if name.startswith("folder:"):
+        return _folder_dataset(name, val_size, seed, image_shape)
     if name == "fashion-mnist":
         train, test, classes = _fashion_mnist(data_dir, download)
     elif name == "cifar10":
         train, test, classes = _cifar10(data_dir, download)
     elif name == "synthetic":
         train, test, classes = _synthetic(seed)
-    elif name.startswith("folder:"):
-        train, test, classes = _image_folder(Path(name[len("folder:"):]))
     else:
         raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}, "
                            f"folder:PATH (an ImageFolder with train/ and test/)")
-    if not 0 < val_size < len(train):
-        raise DatasetError(f"validation size {val_size} must be in 1..{len(train) - 1}")
+    val_size = resolve_val_size(val_size, len(train))
     perm = torch.from_numpy(np.random.default_rng(seed).permutation(len(train)))
     val_idx, train_idx = perm[:val_size], perm[val_size:]
     floats = train.images[train_idx[:10000]].float() / 255.0
@@ -109,11 +154,27 @@ def load_dataset(name: str, *, data_dir: str | os.PathLike | None = None, val_si
                    tuple(classes), mean, std, split_seed=seed)
 
 
-def batches(data: ImageSet, batch_size: int, *, mean: tuple[float, ...], std: tuple[float, ...],
-            shuffle: bool = False, augment: bool = False,
+def _folder_dataset(name: str, val_size: int | float | None, seed: int,
+                    image_shape: tuple[int, int, int] | None) -> Dataset:
+    """A folder dataset split as the in-memory ones are (the same seeded permutation)."""
+    from mobile_nas.train.folder import folder_stats, read_folder
+
+    train, test, classes = read_folder(Path(name[len("folder:"):]), image_shape)
+    val_size = resolve_val_size(val_size, len(train))
+    perm = np.random.default_rng(seed).permutation(len(train))
+    train, val = train.select(perm[val_size:]), train.select(perm[:val_size])
+    mean, std = folder_stats(train, seed)
+    return Dataset(name, train, val, test, tuple(classes), mean, std, split_seed=seed)
+
+
+def batches(data: ImageSet | FolderImageSet, batch_size: int, *, mean: tuple[float, ...],
+            std: tuple[float, ...], shuffle: bool = False, augment: bool = False,
             rng: np.random.Generator | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Normalized float batches on the images' device. ``augment``: random 2-pixel shifts and
-    horizontal flips (same random stream on every device)."""
+    horizontal flips (same random stream on every device). A folder set is decoded first
+    (small sets: scoring; training streams with ``FolderImageSet.loader``)."""
+    if not isinstance(data, ImageSet):
+        data = data.decode()
     rng = rng or np.random.default_rng(0)
     order = rng.permutation(len(data)) if shuffle else np.arange(len(data))
     device = data.images.device
@@ -213,20 +274,6 @@ def _cifar10(data_dir, download: bool) -> tuple[ImageSet, ImageSet, list[str]]:
                            f"({exc}); pass --data-dir with cifar-10-batches-py inside") from None
     out = [ImageSet(torch.from_numpy(s.data).permute(0, 3, 1, 2).contiguous(),
                     torch.tensor(s.targets, dtype=torch.long)) for s in sets]
-    return out[0], out[1], list(sets[0].classes)
-
-
-def _image_folder(path: Path) -> tuple[ImageSet, ImageSet, list[str]]:
-    from torchvision import transforms
-    from torchvision.datasets import ImageFolder
-
-    if not (path / "train").is_dir() or not (path / "test").is_dir():
-        raise DatasetError(f"ImageFolder dataset {str(path)!r} needs train/ and test/ folders")
-    tf = transforms.Compose([transforms.Resize((32, 32)), transforms.PILToTensor()])
-    sets = [ImageFolder(str(path / split), transform=tf) for split in ("train", "test")]
-    if sets[0].classes != sets[1].classes:
-        raise DatasetError(f"train/ and test/ of {str(path)!r} have different classes")
-    out = [ImageSet(torch.stack([img for img, _ in s]), torch.tensor(s.targets)) for s in sets]
     return out[0], out[1], list(sets[0].classes)
 
 

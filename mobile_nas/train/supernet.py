@@ -8,6 +8,16 @@ and the smallest path plus ``random_paths`` random ones, each either on the labe
 from per-step seeds, so a run resumed from a checkpoint (written atomically every
 ``checkpoint_every`` steps, loaded with ``weights_only=True``) continues exactly where the
 killed one stopped. The file also serves ``--supernet PATH`` in later searches.
+
+Under torchrun (``distributed``): every rank draws the same step seed, hence the same global
+batch and the same sampled path(s); each trains that path on its share of the batch, and
+the gradients are averaged with one all-reduce per step, after every path of the step is
+backpropagated (DistributedDataParallel expects one forward per backward over a fixed set of
+used parameters; the sandwich rule runs several paths per step). So N processes take the
+steps one process takes on the same images and paths, at the same learning rate
+(``batch_size`` is the global batch); batch norm normalises each rank's share. Rank 0 alone
+reads (then broadcasts) and writes the file. A folder dataset streams each step's images
+through DataLoader workers.
 """
 
 from __future__ import annotations
@@ -28,7 +38,15 @@ from mobile_nas.errors import MobileNasError
 from mobile_nas.models.supernet import build_supernet
 from mobile_nas.progress import progress_bar
 from mobile_nas.space.base import SearchSpace
-from mobile_nas.train.data import Dataset
+from mobile_nas.train.data import Dataset, ImageSet
+from mobile_nas.train.distributed import (
+    Distributed,
+    all_reduce_sum,
+    average_gradients,
+    broadcast_state,
+    on_main,
+    shard,
+)
 from mobile_nas.weightfile import WeightFile
 
 SUPERNET_SCHEMA_VERSION = 1
@@ -85,26 +103,39 @@ class SupernetTrainResult:
     resumed_from_step: int
     final_loss: float
     seconds: float
+    losses: tuple[float, ...] = ()  # each step's loss (mean over processes) in this call
+    world_size: int = 1
+    backend: str = "none"
 
 
 def train_supernet(supernet: nn.Module, dataset: Dataset, config: SupernetTrainConfig, *,
                    checkpoint_path: str | os.PathLike | None = None,
                    checkpoint_every: int = 100, progress: bool = True,
                    device: str | torch.device = "auto",
-                   amp: bool | None = None) -> SupernetTrainResult:
+                   amp: bool | None = None, distributed: Distributed | None = None,
+                   workers: int | None = None) -> SupernetTrainResult:
     """Trains ``supernet`` in place on ``device`` (mixed precision ``amp``: default on for
     CUDA) and leaves the finished supernet in ``checkpoint_path`` (device-independent).
+    ``distributed``: this process's place in a torchrun job (its device replaces
+    ``device``; see the module docstring). ``workers``: DataLoader workers of a folder
+    dataset.
 
     If that file holds a run of the same config, training resumes from it (or, finished,
     is just loaded). Seeds torch's global RNG per step (dropout masks).
     """
     from mobile_nas.device import autocast, choose_precision, grad_scaler, resolve_device
 
-    dev = resolve_device(device)
+    dev = distributed.device if distributed is not None else resolve_device(device)
     precision = choose_precision(dev, amp)
+    world = distributed.world_size if distributed is not None else 1
+    if distributed is not None:
+        distributed.per_process_batch(config.batch_size)
+    main = distributed is None or distributed.is_main
     space = supernet.space
     supernet.to(dev)
-    train = dataset.train.subset(config.train_subset, seed=config.seed).to(dev)
+    train = dataset.train.subset(config.train_subset, seed=config.seed)
+    if isinstance(train, ImageSet):
+        train = train.to(dev)
     params = [p for p in supernet.parameters()]
     decay = [p for p in params if p.ndim > 1]
     no_decay = [p for p in params if p.ndim <= 1]
@@ -113,8 +144,11 @@ def train_supernet(supernet: nn.Module, dataset: Dataset, config: SupernetTrainC
     opt = torch.optim.AdamW(groups, lr=config.lr) if config.optimizer == "adamw" else \
         torch.optim.SGD(groups, lr=config.lr, momentum=0.9, nesterov=True)
     start = 0
-    if checkpoint_path is not None and Path(checkpoint_path).exists():
-        state = load_supernet_file(checkpoint_path, space)
+    state = None
+    if checkpoint_path is not None:
+        state = on_main(distributed, lambda: load_supernet_file(checkpoint_path, space)
+                        if Path(checkpoint_path).exists() else None)
+    if state is not None:
         # files written before a setting existed hold its default (e.g. optimizer "sgd")
         saved = {**asdict(SupernetTrainConfig()), **state["config"]}
         if saved == asdict(config):
@@ -122,8 +156,11 @@ def train_supernet(supernet: nn.Module, dataset: Dataset, config: SupernetTrainC
             start = int(state["steps_done"])
             if start >= config.steps:  # already trained: reuse it
                 supernet.eval()
-                return SupernetTrainResult(config.steps, start, float("nan"), 0.0)
+                return SupernetTrainResult(config.steps, start, float("nan"), 0.0,
+                                           world_size=world,
+                                           backend=_backend(distributed))
             opt.load_state_dict(state["optimizer"])
+    broadcast_state(distributed, supernet)  # every rank starts from rank 0's weights
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     mean = torch.tensor(dataset.mean, device=dev).view(1, -1, 1, 1)
     std = torch.tensor(dataset.std, device=dev).view(1, -1, 1, 1)
@@ -138,21 +175,33 @@ def train_supernet(supernet: nn.Module, dataset: Dataset, config: SupernetTrainC
     supernet.to(memory_format=torch.channels_last)
     t0 = time.time()
     loss_value = float("nan")
+    losses: list[float] = []
     bar = progress_bar(total=config.steps, initial=start, desc="supernet", unit="step",
-                       disable=not progress, leave=False)
+                       disable=not (progress and main), leave=False)
+    streamed = None
+    if not isinstance(train, ImageSet):
+        from mobile_nas.train.folder import step_loader
+
+        streamed = iter(step_loader(train, batch_size=config.batch_size, seed=config.seed,
+                                    start=start, steps=config.steps, augment=config.augment,
+                                    distributed=distributed, workers=workers, device=dev))
     for step in range(start, config.steps):
         rng = np.random.default_rng([config.seed, step])
         torch.manual_seed(config.seed * 1_000_003 + step)  # dropout: same masks on resume
         for group in opt.param_groups:
             group["lr"] = config.lr * _lr_factor(step, config)
         idx = torch.from_numpy(rng.integers(0, len(train), config.batch_size)).to(dev)
-        x = train.images[idx].float().div_(255.0)
-        if config.augment:
-            from mobile_nas.train.data import _augment
+        if streamed is None:  # the global batch, then this rank's share
+            x = train.images[idx].float().div_(255.0)
+            if config.augment:
+                from mobile_nas.train.data import _augment
 
-            x = _augment(x, rng)
+                x = _augment(x, rng)
+            x, y = shard(distributed, x, train.labels[idx])
+        else:  # decoded (and augmented) by the workers: this rank's share
+            x, y = next(streamed)
+            x, y = x.to(dev, non_blocking=True).float().div_(255.0), y.to(dev)
         x = ((x - mean) / std).contiguous(memory_format=torch.channels_last)
-        y = train.labels[idx]
         opt.zero_grad(set_to_none=True)
         if largest is None:
             with autocast(dev, precision):
@@ -163,23 +212,34 @@ def train_supernet(supernet: nn.Module, dataset: Dataset, config: SupernetTrainC
                                   [smallest] + [space.sample(rng)
                                                 for _ in range(config.random_paths)],
                                   lambda: autocast(dev, precision), scaler)
+        average_gradients(distributed, params)
         scaler.unscale_(opt)
         nn.utils.clip_grad_norm_(params, 5.0)
         scaler.step(opt)
         scaler.update()
-        loss_value = float(loss.detach())
+        loss_value = all_reduce_sum(distributed, [float(loss.detach())])[0] / world
+        losses.append(loss_value)
         bar.update(1)
         bar.set_postfix(loss=f"{loss_value:.3f}")
         done = step + 1
-        if checkpoint_path is not None and (done % checkpoint_every == 0
-                                            or done == config.steps):
+        if done == config.steps:  # batch-norm statistics: rank 0's on every rank
+            broadcast_state(distributed, supernet, buffers_only=True)
+        if main and checkpoint_path is not None and (done % checkpoint_every == 0
+                                                     or done == config.steps):
+            extra: dict[str, Any] = {"split": dataset.split}
+            if world > 1:  # a one-process file keeps its layout
+                extra["distributed"] = distributed.to_json(config.batch_size)
             save_supernet(checkpoint_path, supernet, config=config, steps_done=done,
-                          optimizer=opt if done < config.steps else None,
-                          extra={"split": dataset.split})
+                          optimizer=opt if done < config.steps else None, extra=extra)
     bar.close()
     supernet.to(memory_format=torch.contiguous_format)
     supernet.eval()
-    return SupernetTrainResult(config.steps, start, loss_value, time.time() - t0)
+    return SupernetTrainResult(config.steps, start, loss_value, time.time() - t0,
+                               tuple(losses), world, _backend(distributed))
+
+
+def _backend(distributed: Distributed | None) -> str:
+    return distributed.backend if distributed is not None else "none"
 
 
 def _sandwich_step(supernet: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module,

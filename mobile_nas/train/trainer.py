@@ -9,8 +9,16 @@ are handed back in the default format.
 
 With ``checkpoint_path`` the full training state (weights, optimizer, schedule, history) is
 written atomically after each epoch; ``resume=True`` continues a killed run from its last
-completed epoch and yields the same weights as an uninterrupted run (per-epoch seeds).
+completed epoch and yields the same weights as an uninterrupted run (per-epoch seeds; a
+folder dataset's worker augmentation is not replayed bit for bit).
 Checkpoints hold only tensors and plain containers and load with ``weights_only=True``.
+
+Under torchrun (``distributed``, :mod:`mobile_nas.train.distributed`) the model is wrapped in
+DistributedDataParallel: ``batch_size`` is the global batch, every process draws the
+one-process run's batch of each step and trains on its share of it (a folder dataset: its
+``DistributedSampler`` share), the learning rate is the one-process run's (no scaling: the
+global batch is unchanged), validation is split over the processes and summed, and rank 0
+alone reads and writes the checkpoints.
 """
 
 from __future__ import annotations
@@ -28,6 +36,15 @@ from torch import nn
 
 from mobile_nas.errors import MobileNasError
 from mobile_nas.train.data import Dataset, ImageSet, batches
+from mobile_nas.train.distributed import (
+    Distributed,
+    all_reduce_sum,
+    barrier,
+    broadcast_state,
+    on_main,
+    shard,
+)
+from mobile_nas.train.folder import FolderImageSet
 from mobile_nas.weightfile import WeightFile
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -68,6 +85,10 @@ class TrainResult:
     seconds: float  # wall-clock time spent in this call (not counting resumed epochs)
     device: str = "cpu"  # where it trained, e.g. "cuda:0 (NVIDIA H200)"
     precision: str = "fp32"
+    optimizer_steps: int = 0  # steps taken in all (resumed epochs included)
+    world_size: int = 1  # processes that trained it (torchrun)
+    backend: str = "none"  # their process group's backend: gloo, nccl, none
+    global_batch: int = 0  # images per optimizer step over all processes
 
     @property
     def val_accuracy(self) -> float:
@@ -82,25 +103,55 @@ class TrainResult:
         return {"epochs": self.epochs, "train_images": self.train_images,
                 "resumed_from_epoch": self.resumed_from_epoch, "seconds": self.seconds,
                 "device": self.device, "precision": self.precision,
+                "optimizer_steps": self.optimizer_steps, "world_size": self.world_size,
+                "backend": self.backend, "global_batch": self.global_batch,
                 "val_accuracy": self.val_accuracy, "best_val_accuracy": self.best_val_accuracy,
                 "history": [asdict(h) for h in self.history]}
 
 
-def evaluate_accuracy(model: nn.Module, imageset: ImageSet, mean: tuple[float, ...],
-                      std: tuple[float, ...], batch_size: int = 512) -> float:
+def evaluate_accuracy(model: nn.Module, imageset: ImageSet | FolderImageSet,
+                      mean: tuple[float, ...], std: tuple[float, ...], batch_size: int = 512,
+                      *, distributed: Distributed | None = None,
+                      workers: int | None = None) -> float:
     """Top-1 accuracy (fraction) of ``model`` in eval mode on ``imageset``, computed on the
-    device that holds the model's weights."""
+    device that holds the model's weights (a folder set streamed through ``workers``
+    DataLoader workers). With ``distributed`` each process scores its share and the counts
+    are summed: every rank returns the same accuracy."""
     if len(imageset) == 0:
         raise TrainError("cannot evaluate accuracy on an empty image set")
-    imageset = imageset.to(_device_of(model))
+    part = imageset if distributed is None or not distributed.enabled else \
+        imageset.shard(distributed.rank, distributed.world_size)
+    correct = _correct(model, part, mean, std, batch_size, workers) if len(part) else 0
+    correct, total = all_reduce_sum(distributed, [correct, len(part)])
+    return correct / total
+
+
+def _correct(model: nn.Module, imageset: ImageSet | FolderImageSet, mean, std,
+             batch_size: int, workers: int | None) -> int:
+    dev = _device_of(model)
     was_training = model.training
     model.eval()
     correct = 0
     with torch.inference_mode():
-        for x, y in batches(imageset, batch_size, mean=mean, std=std):
+        if isinstance(imageset, ImageSet):
+            stream = batches(imageset.to(dev), batch_size, mean=mean, std=std)
+        else:
+            loader = imageset.loader(batch_size, shuffle=False, augment=False,
+                                     workers=workers, device=dev)
+            stream = _normalized(loader.epoch(0), mean, std, dev)
+        for x, y in stream:
             correct += int((model(_to_format(x)).argmax(1) == y).sum())
     model.train(was_training)
-    return correct / len(imageset)
+    return correct
+
+
+def _normalized(stream, mean, std, dev: torch.device):
+    """Float batches on ``dev`` from a folder loader's uint8 batches."""
+    m = torch.tensor(mean, device=dev).view(1, -1, 1, 1)
+    s = torch.tensor(std, device=dev).view(1, -1, 1, 1)
+    for x, y in stream:
+        x = x.to(dev, non_blocking=True).float().div_(255.0)
+        yield (x - m) / s, y.to(dev, non_blocking=True)
 
 
 def train_model(model: nn.Module, dataset: Dataset, *, epochs: int, batch_size: int = 128,
@@ -110,14 +161,20 @@ def train_model(model: nn.Module, dataset: Dataset, *, epochs: int, batch_size: 
                 val_subset: int | None = None, seed: int = 0, progress: bool = True,
                 checkpoint_path: str | os.PathLike | None = None, resume: bool = False,
                 on_epoch: Callable[[EpochStats], None] | None = None,
-                device: str | torch.device = "auto", amp: bool | None = None) -> TrainResult:
+                device: str | torch.device = "auto", amp: bool | None = None,
+                distributed: Distributed | None = None,
+                workers: int | None = None) -> TrainResult:
     """Trains ``model`` in place on ``dataset.train`` and validates on ``dataset.val``.
 
     ``train_subset`` / ``val_subset``: seeded random subsets (proxy training). ``on_epoch`` is
     called after each epoch (e.g. to report to an Optuna pruner; it may raise to stop).
-    ``device``: ``auto|cpu|cuda[:N]|mps`` (see :mod:`mobile_nas.device`); the data moves to it
-    once. ``amp``: mixed precision (default: on for CUDA only). The model stays on ``device``.
-    Raises :class:`TrainError` on bad settings or a checkpoint of a different run.
+    ``device``: ``auto|cpu|cuda[:N]|mps`` (see :mod:`mobile_nas.device`); in-memory data
+    moves to it once, a folder dataset streams through ``workers`` DataLoader workers
+    (default :func:`~mobile_nas.train.folder.default_workers`). ``amp``: mixed precision
+    (default: on for CUDA only). The model stays on ``device``. ``distributed``: this
+    process's place in a torchrun job (its device replaces ``device``; see the module
+    docstring). Raises :class:`TrainError` on bad settings or a checkpoint of a different
+    run.
     """
     from mobile_nas.device import (
         autocast,
@@ -127,8 +184,9 @@ def train_model(model: nn.Module, dataset: Dataset, *, epochs: int, batch_size: 
         resolve_device,
     )
 
-    dev = resolve_device(device)
+    dev = distributed.device if distributed is not None else resolve_device(device)
     precision = choose_precision(dev, amp)
+    world = distributed.world_size if distributed is not None else 1
     if optimizer not in OPTIMIZERS:
         raise TrainError(f"unknown optimizer {optimizer!r}; known: {', '.join(OPTIMIZERS)}")
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
@@ -138,12 +196,22 @@ def train_model(model: nn.Module, dataset: Dataset, *, epochs: int, batch_size: 
     weight_decay = DEFAULT_WEIGHT_DECAY[optimizer] if weight_decay is None else weight_decay
     if not lr > 0:
         raise TrainError(f"learning rate must be positive, got {lr!r}")
+    local_batch = batch_size // world
+    if distributed is not None:
+        local_batch = distributed.per_process_batch(batch_size)
     train = dataset.train.subset(train_subset, seed)
     val = dataset.val.subset(val_subset, seed)
     if len(train) == 0 or len(val) == 0:
         raise TrainError("training and validation sets must not be empty")
     model.to(dev)
-    train, val = train.to(dev), val.to(dev)
+    loader = None
+    if isinstance(train, ImageSet):
+        train = train.to(dev)
+    else:
+        loader = train.loader(local_batch, shuffle=True, augment=True, seed=seed,
+                              distributed=distributed, workers=workers, device=dev)
+    if isinstance(val, ImageSet):
+        val = val.to(dev)
     steps_per_epoch = math.ceil(len(train) / batch_size)
     total_steps = epochs * steps_per_epoch
     warmup_steps = min(int(warmup_epochs * steps_per_epoch), total_steps // 2)
@@ -157,25 +225,41 @@ def train_model(model: nn.Module, dataset: Dataset, *, epochs: int, batch_size: 
               "val_images": len(val), "seed": seed}
     history: list[EpochStats] = []
     start_epoch = 0
-    if checkpoint_path is not None and resume and Path(checkpoint_path).exists():
-        history, start_epoch = _load_state(checkpoint_path, model, opt, sched, config)
+    if checkpoint_path is not None and resume:
+        state = on_main(distributed, lambda: TRAINING_STATE_FILE.load(checkpoint_path)
+                        if Path(checkpoint_path).exists() else None)
+        if state is not None:
+            history, start_epoch = _apply_state(state, checkpoint_path, model, opt, sched,
+                                                config)
 
     t0 = time.perf_counter()
     mean, std = dataset.mean, dataset.std
     model.to(memory_format=torch.channels_last)
+    net = model
+    if distributed is not None and distributed.enabled:
+        from torch.nn.parallel import DistributedDataParallel
+
+        # wrapping broadcasts rank 0's weights and buffers: every rank starts the same
+        net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda"
+                                      else None)
+    main = distributed is None or distributed.is_main
     scaler = grad_scaler(dev, precision)
     for epoch in range(start_epoch, epochs):
         t_epoch = time.perf_counter()
         torch.manual_seed(seed * 100_003 + epoch)
         rng = np.random.default_rng([seed, epoch])
-        model.train()
+        net.train()
         loss_sum, correct, seen = 0.0, 0, 0
         lr_now = opt.param_groups[0]["lr"]
-        bar = _progress(steps_per_epoch, f"epoch {epoch + 1}/{epochs}", progress)
-        for x, y in batches(train, batch_size, mean=mean, std=std, shuffle=True, augment=True,
-                            rng=rng):
+        bar = _progress(steps_per_epoch, f"epoch {epoch + 1}/{epochs}", progress and main)
+        if loader is None:  # the one-process batch stream, each rank keeping its share
+            stream = (shard(distributed, x, y) for x, y in batches(
+                train, batch_size, mean=mean, std=std, shuffle=True, augment=True, rng=rng))
+        else:
+            stream = _normalized(loader.epoch(epoch), mean, std, dev)
+        for x, y in stream:
             with autocast(dev, precision):
-                logits = model(_to_format(x))
+                logits = net(_to_format(x))
                 loss = criterion(logits, y)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
@@ -190,12 +274,16 @@ def train_model(model: nn.Module, dataset: Dataset, *, epochs: int, batch_size: 
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}",
                                 refresh=False)
+        loss_sum, correct, seen = all_reduce_sum(distributed, [loss_sum, correct, seen])
+        # DDP keeps parameters equal; batch-norm statistics are each rank's own: rank 0's
+        broadcast_state(distributed, model, buffers_only=True)
         if not math.isfinite(loss_sum):
             if bar is not None:
                 bar.close()
             raise TrainError(f"training diverged in epoch {epoch + 1} (loss is not finite); "
                              f"lower the learning rate (now {lr:g})")
-        val_acc = evaluate_accuracy(model, val, mean, std)
+        val_acc = evaluate_accuracy(model, val, mean, std, distributed=distributed,
+                                    workers=workers)
         stats = EpochStats(epoch + 1, lr_now, loss_sum / seen, correct / seen, val_acc,
                            time.perf_counter() - t_epoch)
         if bar is not None:
@@ -203,14 +291,17 @@ def train_model(model: nn.Module, dataset: Dataset, *, epochs: int, batch_size: 
                             val=f"{val_acc:.4f}")
             bar.close()
         history.append(stats)
-        if checkpoint_path is not None:
+        if checkpoint_path is not None and main:
             _save_state(checkpoint_path, model, opt, sched, config, history)
         if on_epoch is not None:
             on_epoch(stats)
     model.to(memory_format=torch.contiguous_format)
     model.eval()
     return TrainResult(tuple(history), epochs, len(train), start_epoch,
-                       time.perf_counter() - t0, describe_device(dev), precision.name)
+                       time.perf_counter() - t0, describe_device(dev), precision.name,
+                       optimizer_steps=int(sched.last_epoch), world_size=world,
+                       backend=distributed.backend if distributed is not None else "none",
+                       global_batch=batch_size)
 
 
 # -- pieces ----------------------------------------------------------------------------------
@@ -260,8 +351,8 @@ def _save_state(path, model, opt, sched, config, history) -> None:
         "optimizer": opt.state_dict(), "scheduler": sched.state_dict()})
 
 
-def _load_state(path, model, opt, sched, config) -> tuple[list[EpochStats], int]:
-    state = TRAINING_STATE_FILE.load(path)
+def _apply_state(state, path, model, opt, sched, config) -> tuple[list[EpochStats], int]:
+    """Loads a training state read from ``path`` into the model, optimizer and schedule."""
     diff = sorted(k for k in config if state["config"].get(k) != config[k])
     if diff:
         shown = ", ".join(f"{k}={state['config'].get(k)!r} (now {config[k]!r})" for k in diff)
@@ -306,31 +397,41 @@ def check_fits_dataset(arch, dataset: Dataset) -> None:
 
 
 def train_architecture(arch, dataset: Dataset, *, out: str | os.PathLike, epochs: int,
-                       resume: bool = False, progress: bool = True, **recipe):
+                       resume: bool = False, progress: bool = True,
+                       distributed: Distributed | None = None, **recipe):
     """Builds ``arch``, trains it with :func:`train_model`, measures test accuracy and writes
     the model checkpoint ``out`` (see :mod:`mobile_nas.train.checkpoint`).
 
     The per-epoch training state goes to ``<out>.state`` and is removed once ``out`` is
-    written; ``resume=True`` continues from it. Returns the
-    :class:`~mobile_nas.train.checkpoint.ModelCheckpoint`.
+    written; ``resume=True`` continues from it. Under torchrun (``distributed``) rank 0
+    writes both, the others wait until ``out`` is written. Returns the
+    :class:`~mobile_nas.train.checkpoint.ModelCheckpoint` (on every rank).
     """
     from mobile_nas.models.build import build_model
     from mobile_nas.train.checkpoint import CheckpointError, make_checkpoint, save_checkpoint
 
     out = Path(out)
-    if not out.parent.is_dir():
-        raise CheckpointError(f"cannot write {str(out)!r}: folder {str(out.parent)!r} "
-                              f"does not exist")
+
+    def check_folder() -> None:
+        if not out.parent.is_dir():
+            raise CheckpointError(f"cannot write {str(out)!r}: folder {str(out.parent)!r} "
+                                  f"does not exist")
+
+    on_main(distributed, check_folder)
     state_path = out.with_name(out.name + ".state")
     torch.manual_seed(recipe.get("seed", 0))
     model = build_model(arch)
     result = train_model(model, dataset, epochs=epochs, progress=progress,
-                         checkpoint_path=state_path, resume=resume, **recipe)
-    test_acc = evaluate_accuracy(model, dataset.test, dataset.mean, dataset.std)
+                         checkpoint_path=state_path, resume=resume, distributed=distributed,
+                         **recipe)
+    test_acc = evaluate_accuracy(model, dataset.test, dataset.mean, dataset.std,
+                                 distributed=distributed, workers=recipe.get("workers"))
     metrics = {**result.to_json(), "test_accuracy": test_acc, "test_images": len(dataset.test)}
     ckpt = make_checkpoint(model, arch, dataset, metrics=metrics,
                            recipe={"epochs": epochs, **{k: v for k, v in recipe.items()
                                                         if v is not None}})
-    save_checkpoint(ckpt, out)
-    state_path.unlink(missing_ok=True)
+    if distributed is None or distributed.is_main:
+        save_checkpoint(ckpt, out)
+        state_path.unlink(missing_ok=True)
+    barrier(distributed)
     return ckpt

@@ -16,7 +16,7 @@ def tiny_supernet(tmp_path_factory):
 
     path = tmp_path_factory.mktemp("sn") / "supernet.pt"
     space = get_space("fmnist28")
-    train_supernet(MobileSupernet(space), load_dataset("synthetic", val_size=5000),
+    train_supernet(MobileSupernet(space), load_dataset("synthetic"),
                    SupernetTrainConfig(steps=3, batch_size=16, warmup_steps=1),
                    checkpoint_path=path, progress=False)
     return path

@@ -1,0 +1,245 @@
+"""Training under torchrun on this CPU (gloo): 2 processes take the steps 1 process takes.
+
+Tolerance of the loss comparisons: batch norm normalises each process's half of the batch
+(no SyncBatchNorm on CPUs), so the per-step losses of 1 and 2 processes differ by that
+alone; at these batch sizes (16-32 images per process) by up to 0.03 in the runs that set
+it, so the tests allow 0.08 (losses start at ln 10 = 2.30).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKER = Path(__file__).with_name("ddp_worker.py")
+LOSS_TOLERANCE = 0.08
+ARCH = "fmnist28_mnasnet"
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
+    env.update(OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+    return env
+
+
+def torchrun(*args: str, nproc: int = 2, **kw) -> subprocess.Popen:
+    """``torchrun --standalone`` (a free port of its own choosing) with ``nproc`` processes."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+           "--nproc_per_node", str(nproc), *args]
+    return subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kw)
+
+
+def finish(proc: subprocess.Popen, timeout: float = 300) -> tuple[int, str, str]:
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out, err
+
+
+# -- pieces ----------------------------------------------------------------------------------
+def test_shard_is_distributed_samplers_rule():
+    from torch.utils.data import DistributedSampler
+
+    from mobile_nas.train.distributed import Distributed, shard
+
+    batch = torch.arange(5) * 10
+    parts = [shard(Distributed(rank=r, world_size=2), batch)[0].tolist() for r in (0, 1)]
+    for r in (0, 1):  # DistributedSampler pads with the first items, rank r takes r, r+N...
+        ds = DistributedSampler(range(5), num_replicas=2, rank=r, shuffle=False)
+        assert parts[r] == [10 * i for i in ds]
+    assert sorted(parts[0] + parts[1])[1:] == sorted(batch.tolist())  # all, one padded
+    assert shard(None, batch)[0] is batch  # one process: untouched
+
+
+def test_without_torchrun_one_process_and_no_group(monkeypatch):
+    import torch.distributed as dist
+
+    from mobile_nas.train.distributed import distributed
+
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(k, raising=False)
+    with distributed("cpu") as ctx:
+        assert (ctx.world_size, ctx.backend, ctx.enabled, ctx.is_main) == (1, "none", False,
+                                                                          True)
+        assert not dist.is_initialized()
+
+
+def test_backend_follows_the_device():
+    from mobile_nas.train.distributed import Distributed, DistributedError, choose_backend
+
+    assert choose_backend(torch.device("cpu"), local_world_size=2, shared_gpu=False) == "gloo"
+    with pytest.raises(DistributedError, match="CPUs .gloo. or CUDA"):
+        choose_backend(torch.device("mps"), local_world_size=2, shared_gpu=False)
+    with pytest.raises(DistributedError, match="batch size 127 does not split over 2"):
+        Distributed(world_size=2).per_process_batch(127)
+
+
+# -- supernet: 2 processes against 1 (default run) -------------------------------------------
+def _worker_here(out: Path, *args: str) -> None:
+    """The one-process run, in this process (spares a start-up of torch)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ddp_worker", WORKER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    threads = torch.get_num_threads()
+    try:
+        module.main(out, *args)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _ranks(folder: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("rank*.json"))]
+
+
+def test_supernet_on_two_processes_takes_the_steps_of_one(tmp_path):
+    from mobile_nas.space import get_space
+    from mobile_nas.train.supernet import load_supernet_file
+
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    proc = torchrun(str(WORKER), str(two))
+    _worker_here(one)
+    code, out, err = finish(proc)
+    assert code == 0, err[-3000:]
+    [single] = _ranks(one)
+    ranks = _ranks(two)
+    assert len(ranks) == 2
+    # the same weights on both ranks (started from different ones: rank 0's were broadcast)
+    assert ranks[0]["digest"] == ranks[1]["digest"]
+    assert ranks[0]["losses"] == ranks[1]["losses"]  # reduced over the ranks
+    assert len(ranks[0]["losses"]) == len(single["losses"]) == 6  # the same optimizer steps
+    diffs = [abs(a - b) for a, b in zip(ranks[0]["losses"], single["losses"], strict=True)]
+    assert max(diffs) <= LOSS_TOLERANCE, diffs
+    assert (ranks[0]["world_size"], ranks[0]["backend"]) == (2, "gloo")
+    # rank 0 alone wrote one file, atomically (no temporary file left)
+    assert sorted(p.name for p in two.iterdir()) == ["rank0.json", "rank1.json",
+                                                     "supernet.pt"]
+    state = load_supernet_file(two / "supernet.pt", get_space("fmnist28"))
+    assert state["distributed"] == {"world_size": 2, "backend": "gloo", "global_batch": 32,
+                                    "per_process_batch": 16}
+    assert state["steps_done"] == 6
+
+
+@pytest.mark.slow
+def test_sandwich_supernet_on_two_processes(tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    proc = torchrun(str(WORKER), str(two), "sandwich")
+    _worker_here(one, "sandwich")
+    code, _, err = finish(proc)
+    assert code == 0, err[-3000:]
+    [single] = _ranks(one)
+    ranks = _ranks(two)
+    assert ranks[0]["digest"] == ranks[1]["digest"]
+    diffs = [abs(a - b) for a, b in zip(ranks[0]["losses"], single["losses"], strict=True)]
+    assert max(diffs) <= LOSS_TOLERANCE, diffs
+
+
+# -- mobile-nas train: 2 processes against 1, and a kill of one rank (slow) ------------------
+TRAIN = ["-m", "mobile_nas", "train", ARCH, "--dataset", "synthetic", "--subset", "1024",
+         "--batch-size", "64", "--threads", "1", "--no-progress", "--json"]
+
+
+def _train_one(out: Path, epochs: int) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *TRAIN, "--epochs", str(epochs), "--out", str(out)],
+                          cwd=ROOT, env=_env(), capture_output=True, text=True)
+
+
+def _rank_pid(parent: int, rank: int) -> int | None:
+    """The worker of torchrun process ``parent`` whose RANK is ``rank`` (from /proc)."""
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit():
+            continue
+        try:
+            stat = (p / "stat").read_text()
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            env = (p / "environ").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == parent and f"RANK={rank}".encode() in env:
+            return int(p.name)
+    return None
+
+
+@pytest.mark.slow
+def test_train_on_two_processes_matches_one_and_resumes_after_a_kill(tmp_path):
+    from mobile_nas.train.checkpoint import load_checkpoint
+
+    epochs = 3
+    single = _train_one(tmp_path / "one.pt", epochs)
+    assert single.returncode == 0, single.stderr[-3000:]
+    code, out, err = finish(torchrun(*TRAIN, "--epochs", str(epochs), "--out",
+                                     str(tmp_path / "two.pt")))
+    assert code == 0, err[-3000:]
+    a, b = json.loads(single.stdout), json.loads(out)
+    assert (b["world_size"], b["backend"], b["global_batch"]) == (2, "gloo", 64)
+    assert a["optimizer_steps"] == b["optimizer_steps"] == epochs * 1024 // 64
+    one_ckpt, two_ckpt = load_checkpoint(tmp_path / "one.pt"), load_checkpoint(tmp_path /
+                                                                               "two.pt")
+    la = [h["train_loss"] for h in one_ckpt.metrics["history"]]
+    lb = [h["train_loss"] for h in two_ckpt.metrics["history"]]
+    assert max(abs(x - y) for x, y in zip(la, lb, strict=True)) <= LOSS_TOLERANCE, (la, lb)
+    assert two_ckpt.metrics["world_size"] == 2 and two_ckpt.metrics["backend"] == "gloo"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.pt", "two.pt"]
+
+    # kill rank 1 once rank 0 has written the first epoch's state; restart the job
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    out_pt = killed / "m.pt"
+    args = [*TRAIN, "--epochs", str(epochs), "--out", str(out_pt), "--resume"]
+    proc = torchrun(*args)
+    state = killed / "m.pt.state"
+    deadline = time.monotonic() + 240
+    while not state.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    victim = _rank_pid(proc.pid, 1)
+    assert victim is not None and proc.poll() is None, "the job ended before the kill"
+    os.kill(victim, signal.SIGKILL)
+    code, _, err = finish(proc)
+    assert code != 0 and not out_pt.exists()
+    code, out, err = finish(torchrun(*args))
+    assert code == 0, err[-3000:]
+    resumed = json.loads(out)
+    assert resumed["resumed_from_epoch"] >= 1 and resumed["optimizer_steps"] == \
+        b["optimizer_steps"]
+    final = load_checkpoint(out_pt).state_dict
+    for k, v in two_ckpt.state_dict.items():  # the uninterrupted 2-process run's weights
+        assert torch.allclose(v.float(), final[k].float(), atol=1e-6), k
+    assert sorted(p.name for p in killed.iterdir() if not p.name.startswith(".")) == ["m.pt"]
+
+
+# -- README: the torchrun commands run as written (single node) ------------------------------
+def _readme_torchrun_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    return [line.strip() for line in text.splitlines()
+            if re.match(r"\s*torchrun --standalone", line)]
+
+
+@pytest.mark.slow
+def test_readme_single_node_torchrun_train(tmp_path):
+    commands = [c for c in _readme_torchrun_commands() if " train " in c]
+    assert commands, "README has no single-node torchrun train command"
+    cmd = commands[0].split()
+    assert cmd[:4] == ["torchrun", "--standalone", "--nproc_per_node", "2"]
+    rest = cmd[4:]
+    out = rest[rest.index("--out") + 1]
+    proc = torchrun(*rest[:rest.index("--out")], "--out", str(tmp_path / out),
+                    "--no-progress", "--json", nproc=2)
+    code, stdout, err = finish(proc, timeout=600)
+    assert code == 0, err[-3000:]
+    doc = json.loads(stdout)
+    assert doc["world_size"] == 2 and (tmp_path / out).is_file()
