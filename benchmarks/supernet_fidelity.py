@@ -25,6 +25,7 @@ its 95% interval excludes 0). Rows:
 Phases, each resumable:
 
     python benchmarks/supernet_fidelity.py train VARIANT  # runs/fidelity/VARIANT/supernet.pt
+    torchrun --nproc_per_node N benchmarks/supernet_fidelity.py train VARIANT  # on N processes
     python benchmarks/supernet_fidelity.py prescore       # score planned archs (optional, early)
     python benchmarks/supernet_fidelity.py ship VARIANT   # -> mobile_nas/pretrained/ (float16)
     python benchmarks/supernet_fidelity.py report         # benchmarks/results/supernet_fidelity.*
@@ -141,27 +142,41 @@ ZERO_COST = {"naswot": "1 x 128 train", "synflow": "data-free"}
 MATCHED_RATIO = 1.25  # pairs whose predicted latencies differ by at most 25%
 
 
-def train_variant(study: Study, name: str, work: Path, threads: int) -> None:
+def train_variant(study: Study, name: str, work: Path, threads: int,
+                  device: str = "auto") -> None:
+    """Trains (or resumes) a variant's supernet; under torchrun on every process (the same
+    steps and paths as one process, each on its share of the batch; rank 0 writes)."""
     from mobile_nas.models.supernet import build_supernet
     from mobile_nas.space import get_space
     from mobile_nas.train.data import load_dataset
+    from mobile_nas.train.distributed import all_reduce_sum, distributed
     from mobile_nas.train.supernet import train_supernet
 
     _check_variant(study, name)
     torch.set_num_threads(threads)
     config, _ = study.variants[name]
     folder = work / name
-    folder.mkdir(parents=True, exist_ok=True)
-    log_path = folder / "train.json"
-    log = json.loads(log_path.read_text()) if log_path.exists() else {"cpu_s": 0.0, "wall_s": 0.0}
-    dataset = load_dataset("fashion-mnist", seed=0)
-    space = get_space(study.space)
-    c0, w0 = time.process_time(), time.perf_counter()
-    result = train_supernet(build_supernet(space), dataset, config,
-                            checkpoint_path=folder / "supernet.pt", checkpoint_every=50,
-                            progress=sys.stderr.isatty())
-    log = {"cpu_s": log["cpu_s"] + time.process_time() - c0,
+    with distributed(device) as dist:
+        if dist.is_main:
+            folder.mkdir(parents=True, exist_ok=True)
+        log_path = folder / "train.json"
+        log = json.loads(log_path.read_text()) if dist.is_main and log_path.exists() \
+            else {"cpu_s": 0.0, "wall_s": 0.0}
+        dataset = load_dataset("fashion-mnist", seed=0)
+        space = get_space(study.space)
+        c0, w0 = time.process_time(), time.perf_counter()
+        result = train_supernet(build_supernet(space), dataset, config,
+                                checkpoint_path=folder / "supernet.pt", checkpoint_every=50,
+                                progress=sys.stderr.isatty(), device=dist.device,
+                                distributed=dist if dist.enabled else None)
+        # CPU time of every process (one process's figure is comparable with it)
+        cpu_s = all_reduce_sum(dist if dist.enabled else None,
+                               [time.process_time() - c0])[0]
+    if not dist.is_main:
+        return
+    log = {"cpu_s": log["cpu_s"] + cpu_s,
            "wall_s": log["wall_s"] + time.perf_counter() - w0, "threads": threads,
+           **dist.to_json(config.batch_size),
            "config": asdict(config), "final_loss": result.final_loss,
            "load_average_end": os.getloadavg()[0]}
     atomic_write_json(log_path, log)
@@ -179,6 +194,8 @@ def main(argv=None) -> int:
     ap.add_argument("--work", help="supernets and scores (default: runs/fidelity for "
                                    "fmnist28, runs/fidelity_nasnet for nasnet)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="auto",
+                    help="train: auto (CUDA, else the CPU), cpu, cuda, cuda:N")
     args = ap.parse_args(argv)
     study = STUDIES[args.space]
     work = Path(args.work or study.work)
@@ -198,7 +215,7 @@ def _check_variant(study: Study, name: str) -> None:
 
 def run_phase(study: Study, args, work: Path) -> None:
     if args.phase == "train":
-        train_variant(study, args.variant or "", work, args.threads)
+        train_variant(study, args.variant or "", work, args.threads, args.device)
     elif args.phase == "prescore":
         prescore(study, work, args.threads)
     elif args.phase == "ship":
