@@ -37,6 +37,39 @@ def test_cost_json_of_reference_and_string(run_cli):
     assert "fused multiply-add" in out
 
 
+def test_cost_predicts_with_the_spaces_shipped_table_and_names_it(run_cli):
+    from mobile_nas.cost.latency import LatencyPredictor, LatencyTable, shipped_table_path
+    from mobile_nas.space import load_arch
+
+    table = shipped_table_path("fmnist28")
+    want = LatencyPredictor(LatencyTable.load(table)).predict(
+        load_arch(FMNIST_ARCH, "fmnist28")).total_ms
+    code, out, err = run_cli("cost", FMNIST_ARCH, "--space", "fmnist28")
+    assert code == 0 and err == ""
+    (line,) = [s for s in out.splitlines() if s.startswith("latency_ms")]
+    assert f"{want:.3f} ms (predicted" in line and line.endswith(f"table {table.name})")
+    code, out, _ = run_cli("cost", FMNIST_ARCH, "--space", "fmnist28", "--json")
+    record = json.loads(out)
+    assert record["latency_ms"] == round(want, 4) and record["latency_table"] == str(table)
+    code, out, _ = run_cli("cost", FMNIST_ARCH, "--space", "fmnist28", "--no-table", "--json")
+    assert code == 0 and "latency_ms" not in json.loads(out)
+
+
+def test_cost_without_a_usable_shipped_table_says_why_and_still_costs(run_cli):
+    code, out, err = run_cli("cost", FMNIST_ARCH, "--space", "fmnist28", "--threads", "3")
+    assert code == 0 and "macs" in out and "latency_ms" not in out
+    assert err.startswith("note: no predicted latency: the shipped table fmnist28.json")
+    assert "threads 3" in err and err.count("\n") == 1
+    nb201 = ("|avg_pool_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|"
+             "skip_connect~1|none~2|")
+    code, out, err = run_cli("cost", nb201, "--space", "nb201@n1-f8-r28-c1-k10")
+    assert code == 0 and "latency_ms" not in out
+    assert "no latency table is shipped for space 'nb201@n1-f8-1x28x28-k10'" in err
+    code, out, err = run_cli("cost", FMNIST_ARCH, "--space", "fmnist28", "--table", "t.json",
+                             "--no-table")
+    assert code == 2 and "not allowed with argument" in err
+
+
 def test_bad_input_one_line_exit_2(run_cli, tmp_path):
     bad = FMNIST_ARCH.replace("k5", "k4")
     cases = [

@@ -1,8 +1,11 @@
-"""``mobile-nas cost ARCH``: MACs, parameters and (with a table) latency of an architecture."""
+"""``mobile-nas cost ARCH``: MACs, parameters and latency (predicted by the space's shipped
+table or ``--table``, and/or measured) of an architecture."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 from mobile_nas.commands._common import add_json_arg, human, positive_int, print_json
 from mobile_nas.cost.latency.settings import PRECISIONS
@@ -19,10 +22,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("arch", metavar="ARCH", help="arch string, reference name or JSON file")
     p.add_argument("--space", "-s", metavar="S",
                    help="search space (optional for reference names and JSON files)")
-    p.add_argument("--table", "-t", metavar="T.json",
-                   help="latency table: adds latency_ms, the calibrated prediction of the "
-                        "statistic named by latency_statistic (the wall-clock median, as "
-                        "'bench' reports it, for tables built by this release)")
+    table = p.add_mutually_exclusive_group()
+    table.add_argument("--table", "-t", metavar="T.json",
+                       help="latency table (default: the one shipped for the space, as "
+                            "'search' uses): adds latency_ms, the calibrated prediction of "
+                            "the statistic named by latency_statistic (the wall-clock median, "
+                            "as 'bench' reports it, for tables built by this release), and "
+                            "latency_table")
+    table.add_argument("--no-table", action="store_true",
+                       help="no predicted latency (MACs and params; with --measure, the "
+                            "measurement alone)")
     p.add_argument("--measure", action="store_true",
                    help="export to ONNX and time it with onnxruntime: adds measured_ms, the "
                         "same statistic as latency_ms (wall-clock median without --table) "
@@ -51,8 +60,11 @@ def _cost(args: argparse.Namespace) -> int:
 
     request = TableRequest(precision=args.precision, threads=args.threads,
                            provider=args.provider)
-    record = summarize_costs(arch, table=args.table, measure=args.measure,
-                             request=request).to_json()
+    summary = summarize_costs(arch, table=args.table, measure=args.measure, request=request,
+                              shipped_table=not args.no_table)
+    if summary.note:
+        print(f"note: no predicted latency: {summary.note}", file=sys.stderr)
+    record = summary.to_json()
     if args.json:
         print_json(record)
         return 0
@@ -63,7 +75,8 @@ def _cost(args: argparse.Namespace) -> int:
     for key, what, stat in (("latency_ms", "predicted", "latency_statistic"),
                             ("measured_ms", "measured", "measured_statistic")):
         if key in record:
+            by = f", table {Path(record['latency_table']).name}" if key == "latency_ms" else ""
             print(f"{key:<12}{record[key]:.3f} ms ({what} {record[stat]}, "
                   f"{record['threads']} thread(s), {record['provider']}, "
-                  f"{record['precision']})")
+                  f"{record['precision']}{by})")
     return 0

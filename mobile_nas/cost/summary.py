@@ -23,7 +23,9 @@ class CostSummary:
     """Costs of one architecture. ``latency_ms``: the table's calibrated prediction (None
     without a table); ``measured_ms``: onnxruntime end to end (None unless measured); both
     rounded to 0.1 µs; each with the statistic it is (e.g. "wall-clock median") and the
-    threads, provider and precision it is for."""
+    threads, provider and precision it is for. ``latency_table``: the table that predicted
+    ``latency_ms``; ``note``: why the space's shipped table gave no prediction (None when
+    it did, or when none was asked for)."""
 
     arch: Architecture
     macs: int
@@ -35,13 +37,16 @@ class CostSummary:
     threads: int | None = None
     provider: str | None = None
     precision: str | None = None
+    latency_table: str | None = None
+    note: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """``arch, space, macs, params`` and whichever latencies are known, with their
-        statistics, threads, provider and precision."""
+        statistics, the table that predicted, threads, provider and precision."""
         record: dict[str, Any] = {"arch": self.arch.to_string(), "space": self.arch.space,
                                   "macs": self.macs, "params": self.params}
-        for key in ("latency_ms", "latency_statistic", "measured_ms", "measured_statistic"):
+        for key in ("latency_ms", "latency_statistic", "latency_table", "measured_ms",
+                    "measured_statistic"):
             if getattr(self, key) is not None:
                 record[key] = getattr(self, key)
         if self.latency_ms is not None or self.measured_ms is not None:
@@ -51,26 +56,58 @@ class CostSummary:
 
 
 def summarize_costs(arch: Architecture, *, table: str | os.PathLike | None = None,
-                    measure: bool = False,
-                    request: TableRequest | None = None) -> CostSummary:
+                    measure: bool = False, request: TableRequest | None = None,
+                    shipped_table: bool = False) -> CostSummary:
     """MACs and params of ``arch``; with ``table`` its predicted latency (a table that does
     not meet ``request`` is refused); with ``measure`` its ONNX export (at the table's or
     requested precision) timed with onnxruntime
     (:func:`mobile_nas.cost.latency.estimate.arch_latency`: the statistic the table
-    predicts, the wall-clock median of :data:`MEASURE_RUNS` runs without one)."""
+    predicts, the wall-clock median of :data:`MEASURE_RUNS` runs without one).
+
+    ``shipped_table`` (without ``table``): predict with the space's shipped table for the
+    requested precision, as ``search`` does; where it cannot predict ``arch`` (none shipped,
+    layers it lacks, other settings requested) the summary has no prediction and ``note``
+    says why, instead of an error."""
     from mobile_nas.cost.model_costs import model_costs
 
     costs = model_costs(arch)
+    note = None
+    defaulted = table is None and shipped_table
+    if defaulted:
+        table, note = _shipped_table(arch, request)
     if not (table or measure):
-        return CostSummary(arch, costs.macs, costs.params)
+        return CostSummary(arch, costs.macs, costs.params, note=note)
+    from mobile_nas.cost.latency.errors import LatencyTableError, MissingEntryError
     from mobile_nas.cost.latency.estimate import arch_latency
 
-    lat = arch_latency(arch, table_path=table, measure=measure, request=request,
-                       warmup=10, runs=MEASURE_RUNS)
+    try:
+        lat = arch_latency(arch, table_path=table, measure=measure, request=request,
+                           warmup=10, runs=MEASURE_RUNS)
+    except (LatencyTableError, MissingEntryError) as exc:  # prediction, before measuring
+        if not defaulted or table is None:
+            raise
+        note = f"the shipped table {os.path.basename(table)} cannot predict it: {exc}"
+        if not measure:
+            return CostSummary(arch, costs.macs, costs.params, note=note)
+        lat = arch_latency(arch, measure=True, request=request, warmup=10, runs=MEASURE_RUNS)
     return CostSummary(arch, costs.macs, costs.params, latency_ms=lat.predicted_ms,
                        measured_ms=lat.measured_ms, latency_statistic=lat.predicted_statistic,
                        measured_statistic=lat.measured_statistic, threads=lat.threads,
-                       provider=lat.provider, precision=lat.precision)
+                       provider=lat.provider, precision=lat.precision,
+                       latency_table=lat.table, note=note)
+
+
+def _shipped_table(arch: Architecture, request: TableRequest | None
+                   ) -> tuple[str | os.PathLike | None, str | None]:
+    """(the table shipped for ``arch``'s space at the requested precision, None), or
+    (None, why there is none)."""
+    from mobile_nas.cost.latency.table import resolve_table
+
+    precision = (request.precision if request else None) or "fp32"
+    path = resolve_table(arch.space, precision=precision)
+    if path is None:
+        return None, f"no latency table is shipped for space {arch.space!r}"
+    return path, None
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ def test_table_adds_the_prediction_rounded():
     arch = load_arch("fmnist28_mnasnet", None)
     s = summarize_costs(arch, table=shipped_table_path("fmnist28"))
     assert list(s.to_json()) == ["arch", "space", "macs", "params", "latency_ms",
-                                 "latency_statistic", "threads", "provider", "precision"]
+                                 "latency_statistic", "latency_table", "threads", "provider",
+                                 "precision"]
     assert s.latency_statistic == "wall-clock median"  # what the shipped table predicts
     assert (s.threads, s.provider, s.precision) == (1, "CPUExecutionProvider", "fp32")
     assert 0 < s.latency_ms < 5 and s.latency_ms == round(s.latency_ms, 4)
