@@ -266,6 +266,9 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
     study.set_user_attr(f"seed:{worker}", seed)  # which worker drew from which stream
     objective = _objective(space, evaluator, cost_model, reward, multi, config.skip_margin)
     zero_cost = str(evaluator.describe().get("name", "")).startswith("zero-cost")
+    names = objective_names(reward, multi=multi, score_not_accuracy=zero_cost)
+    if study.metric_names != names:  # what optuna-dashboard shows instead of "Objective 0"
+        study.set_metric_names(names)
     _loop(study, objective, config, on_trial, stop_when, score_not_accuracy=zero_cost)
     from mobile_nas.search.outputs import (
         pareto_records,
@@ -292,6 +295,16 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
     return SearchResult(out_dir, best, pareto_records(records), len(records), storage_url,
                         config.study_name, time.time() - t0, evaluator.describe(),
                         skipped_count(study), seed, target, verification)
+
+
+def objective_names(reward: Reward, *, multi: bool, score_not_accuracy: bool = False
+                    ) -> list[str]:
+    """The names of a study's objective values, in order: ``["reward"]`` for one objective;
+    for the Pareto strategies ``"accuracy"`` (``"score"`` for a zero-cost evaluator) and
+    each targeted metric (e.g. ``"latency_ms"``)."""
+    if not multi:
+        return ["reward"]
+    return ["score" if score_not_accuracy else "accuracy", *(t.metric for t in reward.targets)]
 
 
 # -- helpers ---------------------------------------------------------------------------------

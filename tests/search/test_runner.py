@@ -146,6 +146,25 @@ def test_pareto_strategies_use_objectives_and_constraints(tmp_path, width_evalua
         assert (constraint <= 0) == t.user_attrs["feasible"]
 
 
+@pytest.mark.parametrize("strategy, names", [("nsga2", ["accuracy", "latency_ms"]),
+                                              ("rl", ["reward"])])
+def test_the_study_names_its_objectives_for_optuna_dashboard(tmp_path, width_evaluator,
+                                                             strategy, names):
+    run_search(_config(tmp_path, strategy=strategy, trials=2, strategy_options={}),
+               evaluator=width_evaluator, latency_fn=macs_latency_ms)
+    study = optuna.load_study(study_name="search", storage=f"sqlite:///{tmp_path}/study.db")
+    assert study.metric_names == names
+
+
+def test_a_zero_cost_score_and_a_macs_target_are_named_as_they_are():
+    from mobile_nas.search.rewards import make_reward
+    from mobile_nas.search.runner import objective_names
+
+    reward = make_reward(latency_target_ms=5.0, macs_target=1e6, kind="hard")
+    assert objective_names(reward, multi=True, score_not_accuracy=True) == [
+        "score", "latency_ms", "macs"]
+
+
 def _worker(out, storage, trials, strategy="rl", delay_s=0.3, die_at=None):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     args = [str(out), storage, str(trials), strategy, str(delay_s)]
