@@ -243,3 +243,41 @@ def test_readme_single_node_torchrun_train(tmp_path):
     assert code == 0, err[-3000:]
     doc = json.loads(stdout)
     assert doc["world_size"] == 2 and (tmp_path / out).is_file()
+
+
+# -- search --train-supernet: every process trains the supernet, rank 0 searches (slow) -----
+SEARCH_SCRIPT = """
+import sys
+from mobile_nas.cli import main
+from mobile_nas.search.presets import Preset, register_preset
+from mobile_nas.train.supernet import SupernetTrainConfig
+
+register_preset(Preset("tiny", SupernetTrainConfig(steps=4, batch_size=16, warmup_steps=1),
+                       calib_batches=1, calib_batch_size=16, val_images=64))
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+def test_search_trains_its_supernet_on_two_processes(tmp_path):
+    from mobile_nas.space import get_space
+    from mobile_nas.train.supernet import load_supernet_file
+    from tests.search.conftest import synthetic_table_json
+
+    table = tmp_path / "table.json"
+    table.write_text(json.dumps(synthetic_table_json(get_space("fmnist28"))))
+    script = tmp_path / "search.py"
+    script.write_text(SEARCH_SCRIPT)
+    common = ["search", "--space", "fmnist28", "--dataset", "synthetic", "--strategy",
+              "random", "--latency-target-ms", "1000", "--table", str(table), "--trials",
+              "2", "--verify-top", "0", "--preset", "tiny", "--no-progress", "--json"]
+    code, out, err = finish(torchrun(str(script), *common, "--train-supernet", "--out",
+                                     str(tmp_path / "run")))
+    assert code == 0, err[-3000:]
+    doc = json.loads(out)  # rank 0 alone printed
+    assert doc["trials"] == 2 and "2 processes, gloo" in doc["evaluator"]["supernet"]
+    state = load_supernet_file(tmp_path / "run" / "supernet.pt", get_space("fmnist28"))
+    assert state["distributed"]["world_size"] == 2 and state["steps_done"] == 4
+    # without --train-supernet the job refuses (one line from each process, exit != 0)
+    code, _, err = finish(torchrun(str(script), *common, "--out", str(tmp_path / "r2")))
+    assert code != 0 and "pass --train-supernet" in err
