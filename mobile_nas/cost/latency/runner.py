@@ -14,6 +14,11 @@ machine therefore touches every model alike. Each model gets the median, interqu
 range and count of its ``rounds * runs_per_round`` times in milliseconds (wall clock, or
 the CPU time of the timing thread with ``clock='cpu'``, see :func:`_clock`).
 
+A bundle run times each chunk of models with the bundle's anchor (one session for the whole
+run) among them; a chunk of layers whose anchor strays from the run's baseline (its first
+chunk timed 5 times) by more than the noise floor is timed again, as ``lut build`` does with
+its sentinel, and chunks of whole networks are timed in ``arch_repeats`` separate passes.
+
 Everything mobile-nas times goes through here: ``lut build``/``check``/``bundle``, ``bench``,
 ``cost --measure`` and ``export``'s fp32/INT8 timing; the ONNX files come from the one
 exporter, :mod:`mobile_nas.torch_onnx` (not imported here: this file stays standalone).
@@ -277,6 +282,52 @@ def _atomic_json(path: Path, data: dict) -> None:
             os.unlink(tmp)
 
 
+#: Passes of a run's first chunk of layers that set the anchor's baseline and noise floor;
+#: the floor's minimum; re-timings of a chunk whose anchor strays (lut build's sentinel).
+ANCHOR_REPEATS = 5
+MIN_NOISE_FLOOR_PCT = 2.0
+MAX_RETIMES = 2
+
+
+class _AnchorWatch:
+    """The anchor's baseline over a run's first chunk of layers and the chunks re-timed
+    because their anchor strayed from it (the protocol of lut build's sentinel)."""
+
+    def __init__(self, stat: str) -> None:
+        self.stat, self.baseline, self.floor = stat, 0.0, 0.0
+        self.repeats: list[float] = []
+        self.events: list[dict] = []
+
+    def chunk(self, first_id: str, timed: Callable[[int], tuple[dict, list[float]]]):
+        """The kept pass of a chunk of layers: ``timed(seed)`` -> (times, anchor times)."""
+        def value(attempt: tuple[dict, list[float]]) -> float:
+            return summarize(attempt[1])[self.stat]
+
+        if not self.repeats:
+            attempts = [timed(seed) for seed in range(ANCHOR_REPEATS)]
+            self.repeats = [value(a) for a in attempts]
+            self.baseline = float(np.median(self.repeats))
+            devs = sorted(abs(v / self.baseline - 1) * 100 for v in self.repeats)
+            self.floor = max(2 * max(devs[:-1] if len(devs) > 2 else devs),
+                             MIN_NOISE_FLOOR_PCT)
+        else:
+            attempts = [timed(0)]
+            while (abs(value(attempts[-1]) / self.baseline - 1) * 100 > self.floor
+                   and len(attempts) <= MAX_RETIMES):
+                attempts.append(timed(len(attempts)))
+            if len(attempts) > 1:
+                devs = [round((value(a) / self.baseline - 1) * 100, 3) for a in attempts]
+                kept = min(range(len(devs)), key=lambda i: abs(devs[i]))
+                self.events.append({"first_id": first_id, "deviation_pct": devs,
+                                    "kept": kept, "resolved": abs(devs[kept]) <= self.floor})
+        return min(attempts, key=lambda a: abs(value(a) - self.baseline))
+
+    def to_json(self) -> dict:
+        return {"baseline_ms": self.baseline, "repeats_ms": self.repeats,
+                "noise_floor_pct": round(self.floor, 3), "max_retimes": MAX_RETIMES,
+                "retimed": self.events}
+
+
 def _entry(passes: Sequence[Sequence[float]], anchor_passes: Sequence[Sequence[float]], *,
            layer: bool, statistic: str) -> dict:
     """A results entry from one or more interleaved passes of a model's times (and the
@@ -356,6 +407,14 @@ def run_bundle(bundle: str | os.PathLike, out: str | os.PathLike, *, threads: in
                                   (arch_clock, [m for m in todo if m.get("kind") == "arch"])):
             parts += [(kind_clock, group[i:i + chunk]) for i in range(0, len(group), chunk)]
         start, done = time.monotonic(), 0
+        anchor_session = None
+        if anchor is not None:  # one session for the whole run, as lut build's sentinel
+            data = (root / anchor["file"]).read_bytes()
+            anchor_hash = sha256_bytes(data)
+            anchor_session = make_session(data, threads=threads, provider=provider,
+                                          opt_level=opt_level)
+        statistic = proto.get("statistic", "median")
+        watch = _AnchorWatch("min_ms" if statistic == "min" else "median_ms")
         for part_clock, part in parts:
             sessions, hashes = {}, {}
             for m in part:
@@ -363,34 +422,36 @@ def run_bundle(bundle: str | os.PathLike, out: str | os.PathLike, *, threads: in
                 hashes[m["id"]] = sha256_bytes(data)
                 sessions[m["id"]] = make_session(data, threads=threads, provider=provider,
                                                  opt_level=opt_level)
-            if anchor is not None:
-                data = (root / anchor["file"]).read_bytes()
-                hashes[ANCHOR_ID] = sha256_bytes(data)
-                sessions[ANCHOR_ID] = make_session(data, threads=threads, provider=provider,
-                                                   opt_level=opt_level)
-            layer = part[0].get("kind") != "arch"
-            # whole networks: ``arch_repeats`` separate interleaved passes (seeds 0, 1, ...),
-            # each network's fraction of the anchor the median over the passes (a
-            # disturbance of one pass moves one repeat, not the entry)
-            reps = 1 if layer else max(1, int(proto.get("arch_repeats", 1)))
-            passes, anchor_times = [], []
-            for rep in range(reps):
+            if anchor_session is not None:
+                sessions[ANCHOR_ID] = anchor_session
+
+            def timed(seed: int, sessions=sessions, part_clock=part_clock):
                 times = time_interleaved(sessions, warmup=proto["warmup"], rounds=rounds,
-                                         runs_per_round=runs_per_round, seed=rep,
+                                         runs_per_round=runs_per_round, seed=seed,
                                          clock_name=part_clock)
-                if anchor is not None:
-                    anchor_times.append(times.pop(ANCHOR_ID))
-                passes.append(times)
-            statistic = proto.get("statistic", "median")
-            for mid in passes[0]:
+                return times, times.pop(ANCHOR_ID) if anchor_session is not None else None
+
+            layer = part[0].get("kind") != "arch"
+            if layer and anchor_session is not None:
+                # a chunk whose anchor strays from the run's baseline by more than the
+                # noise floor is timed again (at most MAX_RETIMES times), as lut build does
+                passes = [watch.chunk(part[0]["id"], timed)]
+            else:
+                # whole networks: ``arch_repeats`` separate interleaved passes (seeds 0,
+                # 1, ...), each network's fraction of the anchor the median over the passes
+                reps = 1 if layer else max(1, int(proto.get("arch_repeats", 1)))
+                passes = [timed(rep) for rep in range(reps)]
+            anchor_times = [a for _, a in passes if a is not None]
+            for mid in passes[0][0]:
                 results["entries"][mid] = {
-                    **_entry([t[mid] for t in passes], anchor_times, layer=layer,
+                    **_entry([t[mid] for t, _ in passes], anchor_times, layer=layer,
                              statistic=statistic),
                     "sha256": hashes[mid], "clock": part_clock}
-            if anchor is not None:
+            if anchor_session is not None:
                 results["entries"][ANCHOR_ID] = {
                     **summarize([x for t in anchor_times for x in t]),
-                    "sha256": hashes[ANCHOR_ID], "clock": part_clock}
+                    "sha256": anchor_hash, "clock": part_clock}
+                results["metadata"]["anchor_watch"] = watch.to_json()
             _atomic_json(out, results)
             done += len(part)
             if not quiet:

@@ -214,3 +214,34 @@ def test_runner_entry_of_several_passes_is_the_median_fraction():
     # several passes without an anchor (an older bundle): the median of the passes' medians
     bare = _entry([[1.0], [3.0], [2.0]], [], layer=False, statistic="median")
     assert bare["median_ms"] == 2.0 and "anchor_ms" not in bare
+
+
+def test_runner_retimes_a_chunk_whose_anchor_strays():
+    from mobile_nas.cost.latency.runner import MAX_RETIMES, _AnchorWatch
+
+    def fake(anchors):
+        calls = []
+
+        def timed(seed):
+            calls.append(seed)
+            return {"layer": [float(seed)]}, [anchors[len(calls) - 1]] * 3
+        return timed, calls
+
+    watch = _AnchorWatch("median_ms")
+    timed, calls = fake([1.0, 1.015, 0.985, 1.0, 1.05])  # the first chunk: the baseline
+    watch.chunk("first", timed)
+    assert calls == [0, 1, 2, 3, 4] and watch.baseline == 1.0
+    # twice the largest deviation (1.5%) once the farthest (5%) is set aside
+    assert watch.floor == pytest.approx(3.0)
+    timed, calls = fake([1.3, 1.01])  # disturbed, then fine: the second pass is kept
+    times, _ = watch.chunk("second", timed)
+    assert calls == [0, 1] and times == {"layer": [1.0]}
+    timed, calls = fake([1.0])  # within the floor: timed once
+    watch.chunk("third", timed)
+    assert calls == [0]
+    timed, calls = fake([1.3, 1.5, 1.2])  # never settles: the closest of 1 + MAX_RETIMES
+    times, _ = watch.chunk("fourth", timed)
+    assert len(calls) == 1 + MAX_RETIMES and times == {"layer": [2.0]}
+    events = watch.to_json()["retimed"]
+    assert [(e["first_id"], e["kept"], e["resolved"]) for e in events] == [
+        ("second", 1, True), ("fourth", 2, False)]
