@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from mobile_nas.atomic import atomic_write_json, atomic_write_text
-from mobile_nas.commands._common import positive_int
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -144,14 +143,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--table", default=str(DEFAULT_TABLE.relative_to(ROOT)),
                    help="an INT8 latency table")
-    p.add_argument("--n", type=positive_int, default=20, help="random held-out networks")
+    p.add_argument("--n", type=int, default=20, help="random held-out networks")
     p.add_argument("--seed", type=int, default=CHECK_SEED)
-    p.add_argument("--rounds", type=positive_int, default=30)
-    p.add_argument("--repeats", type=positive_int, default=3,
+    p.add_argument("--rounds", type=int, default=30)
+    p.add_argument("--repeats", type=int, default=3,
                    help="separate measurement runs, one after the other (the table's error "
                         "from run to run shows how far this machine drifts)")
     p.add_argument("--out", default=str(RESULTS / "int8_latency"), help="prefix (.json/.md)")
     args = p.parse_args(argv)
+    for name in ("n", "rounds", "repeats"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name} must be a positive integer, got {getattr(args, name)}")
     from mobile_nas.errors import MobileNasError
 
     try:
