@@ -140,3 +140,27 @@ def test_loader_memory_stays_flat_over_a_dataset_larger_than_its_batches(tmp_pat
     assert doc["seen"] == 2 * 400
     growth = (doc["peaks_kib"][-1] - doc["peaks_kib"][2]) * 1024  # after 3 warm-up batches
     assert growth < doc["dataset_bytes"] / 5, (growth, doc["dataset_bytes"])
+
+
+def test_supernet_trains_and_scores_on_a_folder(folder600, tmp_path):
+    """Supernet steps stream their batches from the files (the in-memory path's draw of
+    images per step); scoring decodes its small calibration and validation subsets."""
+    import torch
+
+    from mobile_nas.models.supernet import build_supernet
+    from mobile_nas.search.supernet_evaluator import SupernetEvaluator
+    from mobile_nas.space import get_space
+    from mobile_nas.train.data import load_dataset
+    from mobile_nas.train.supernet import SupernetTrainConfig, load_supernet, train_supernet
+
+    space = get_space("fmnist28")
+    data = load_dataset(f"folder:{folder600}", image_shape=tuple(space.input_shape))
+    torch.manual_seed(0)
+    config = SupernetTrainConfig(steps=3, batch_size=16, warmup_steps=1, augment=True)
+    result = train_supernet(build_supernet(space), data, config, progress=False,
+                            checkpoint_path=tmp_path / "sn.pt", device="cpu", workers=0)
+    assert len(result.losses) == 3 and all(0 < x < 10 for x in result.losses)
+    evaluator = SupernetEvaluator(supernet=load_supernet(tmp_path / "sn.pt", space),
+                                  dataset=data, calib_batches=1, calib_batch_size=16,
+                                  val_images=32, device="cpu")
+    assert 0.0 <= evaluator.evaluate(space.sample(0)) <= 1.0 and evaluator.n_val == 32
