@@ -79,6 +79,8 @@ are committed). ``report`` writes ``benchmarks/results/nb201_hand_design.{json,m
 from the stored runs alone and refuses a run outside this protocol (strategy, seed, device,
 dataset, budget, frozen options).
 
+Changes after the first run are listed in ``CHANGES`` (and on the page).
+
 Run::
 
     python benchmarks/nb201_hand_design.py run [--max-minutes M]   # resumable, shareable
@@ -106,6 +108,7 @@ from nb201.data import DATASET_NAMES, DATASETS, DEFAULT_DATA, Nb201Data
 from nb201.store import RunStore
 
 from mobile_nas.atomic import atomic_path, atomic_write_json, atomic_write_text
+from mobile_nas.search.comparison import compare_pairs, with_holm
 from mobile_nas.search.counting import repeat_flags
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -134,6 +137,18 @@ SWEEP_PERCENTILES = (25, 50, 75)
 SWEEP_REWARD = "soft"
 TRANSFER_FROM = "cifar10_test"
 TRANSFER_TO = ("cifar100_test", "imagenet16_test")
+
+
+#: Every change after the first run, stated on the page.
+CHANGES = (
+    "2026-12-07, after about 1,100 of the 4,320 runs, seen in a report of the runs so far: "
+    "the page also counts the runs whose pick is strictly faster than the ResNet cell (a "
+    "speed-up above 1: the search beat the hand design) and adds an exploratory test, not "
+    "planned before the runs: per dataset, each strategy against `random` by a one-sided "
+    "Wilcoxon signed-rank test over the 12 devices (one mean speed-up per device), Holm "
+    "over the 15 comparisons, with the pooled Mann-Whitney test beside it "
+    "(mobile_nas.search.comparison). No run, pick or speed-up changed.",
+)
 
 
 class HandDesignError(Exception):
@@ -360,10 +375,32 @@ def summarize(records: Sequence[dict[str, Any]], data: Nb201Data) -> dict[str, A
                     "picks": [p[1] for p in picks],
                     "found": sum(p[1] is not None for p in picks),
                     "at_best": sum(math.isclose(x, best) for x in speeds),
+                    "faster": sum(x > 1.0 for x in speeds),
                     **_spread(speeds),
                     "mean_cpu_seconds": float(np.mean([r["cpu_seconds"] for r in runs]))}
             cells[f"{device}/{ds}"] = row
-    return {"cells": cells, "transfer": transfer(by, data, ref)}
+    return {"cells": cells, "tests": strategy_tests(cells, data.devices),
+            "transfer": transfer(by, data, ref)}
+
+
+def strategy_tests(cells: dict[str, dict[str, Any]], devices: Sequence[str]
+                   ) -> list[dict[str, Any]]:
+    """Exploratory (see ``CHANGES``): per dataset, every strategy against ``random``, a
+    one-sided Wilcoxon signed-rank test over the devices on the mean speed-up of their
+    seeds (greater), and the pooled Mann-Whitney test; Holm over all of them."""
+    family, labels = [], []
+    for ds in DATASETS:
+        runs = {s: [(d, x) for d in devices
+                    for x in (cells[f"{d}/{ds}"]["strategies"].get(s) or {}).get(
+                        "speedups", [])]
+                for s in STRATEGIES}
+        pairs = [(s, "random") for s in STRATEGIES if s != "random"
+                 and runs[s] and runs["random"]]
+        for c in compare_pairs(runs, pairs, alternative="greater"):
+            family.append(c)
+            labels.append({"dataset": ds})
+    return [label | c.to_json() | {"a_better": c.a_better, "b_better": c.b_better}
+            for label, c in zip(labels, with_holm(family), strict=True)]
 
 
 def transfer(by: dict[tuple[str, str, str], list[dict[str, Any]]], data: Nb201Data,
@@ -420,7 +457,7 @@ def phase_report(args, data: Nb201Data) -> int:
                                  "(the data have no validation accuracy); the transfer's "
                                  "CIFAR-100 / ImageNet16-120 accuracies were never used for "
                                  "a choice"},
-        "resnet": {"accuracy": resnet, "paper": RESNET_PAPER},
+        "resnet": {"accuracy": resnet, "paper": RESNET_PAPER}, "changes": list(CHANGES),
         "planned_runs": len(planned), "stored_runs": len(records),
         "summary": summarize(records, data),
         "machine": {"cpu": _cpu(), "python": platform.python_version()},
@@ -482,7 +519,7 @@ def _cell(st: dict[str, Any] | None) -> str:
         return "-"
     n = len(st["speedups"])
     return (f"{st['median']:.2f} [{st['q25']:.2f}-{st['q75']:.2f}] "
-            f"({st['found']}/{n})")
+            f"{st['found']}/{n}, >1: {st['faster']}")
 
 
 def markdown(r: dict[str, Any]) -> str:
@@ -534,11 +571,14 @@ def markdown(r: dict[str, Any]) -> str:
          "is the held-out part: picks made on CIFAR-10 accuracy, judged on CIFAR-100 and "
          "ImageNet16-120, which no decision used.", "",
          f"Coverage: {r['stored_runs']} of {r['planned_runs']} planned runs stored.", ""]
+    if r.get("changes"):
+        L += ["Changes after the first run:", ""] + [f"- {c}" for c in r["changes"]] + [""]
     if not r["stored_runs"]:
         return "\n".join(L + ["No run yet.", ""])
     L += ["## Speed-up at the ResNet cell's accuracy", "",
-          "Per cell: median speed-up [interquartile range] over the seeds (found k of n: "
-          "runs that queried at least one cell as accurate as the ResNet cell). Best: the "
+          "Per cell: median speed-up [interquartile range] over the seeds, then k/n: the "
+          "runs that queried at least one cell as accurate as the ResNet cell, and >1: "
+          "those whose pick is strictly faster than the ResNet cell. Best: the "
           "exhaustive best speed-up and how many of the 15,625 cells are at least as "
           "accurate as the ResNet cell. ResNet ms: its latency on the device "
           "(its percentile among all cells).", ""]
@@ -553,8 +593,32 @@ def markdown(r: dict[str, Any]) -> str:
                      + " | ".join(_cell(c["strategies"].get(s)) for s in STRATEGIES) + " |")
         L.append("")
     L += _headline(r)
+    L += _tests_section(r)
     L += _transfer_section(r)
     return "\n".join(L)
+
+
+def _tests_section(r: dict[str, Any]) -> list[str]:
+    tests = r["summary"]["tests"]
+    if not tests:
+        return []
+    L = ["## Against random sampling (exploratory, added after the runs started)", "",
+         "Per dataset, each strategy against `random`: one mean speed-up per device (over "
+         "its seeds; a run without a pick counts 0), a one-sided Wilcoxon signed-rank test "
+         f"over the {max(t['settings'] for t in tests)} devices, paired by device, Holm "
+         f"over these {len(tests)} comparisons. Secondary, for comparison only: the "
+         "one-sided Mann-Whitney U test on the pooled runs (every device's seeds together). "
+         "Not part of the protocol written before the runs (see the changes below).", "",
+         "| dataset | comparison | devices better / worse / tied | mean difference | "
+         "Wilcoxon p | **Holm p** | pooled MW p (secondary) | pooled Holm p (secondary) |",
+         "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for t in tests:
+        mark = " *" if t["p_holm"] < 0.05 else ""
+        L.append(f"| {DATASET_NAMES[t['dataset']]} | {t['a']} faster than {t['b']} | "
+                 f"{t['a_better']} / {t['b_better']} / {t['ties']} | "
+                 f"{t['mean_difference']:+.3f} | {t['p']:.3g} | **{t['p_holm']:.3g}**{mark} | "
+                 f"{t['pooled_p']:.3g} | {t['pooled_p_holm']:.3g} |")
+    return L + ["", "`*`: below 0.05 after Holm (per-device test).", ""]
 
 
 def _headline(r: dict[str, Any]) -> list[str]:
