@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from contextlib import nullcontext
 
 from mobile_nas.commands._common import (
     LazyNames,
@@ -198,15 +199,17 @@ def _search(args: argparse.Namespace) -> int:
         space=args.space, evaluator=args.evaluator, accuracy_csv=args.accuracy_csv,
         latency_csv=args.latency_csv, table=args.table, measure=args.measure,
         precision=args.precision)
-    from mobile_nas.train.distributed import distributed
+    from mobile_nas.train.distributed import distributed, launched_by_torchrun
 
-    with distributed(args.device) as dist:
-        if not dist.is_main:  # trains the supernet with rank 0, which searches
+    # one process: as ever (the device is checked only where torch computes)
+    with distributed(args.device) if launched_by_torchrun() else nullcontext() as dist:
+        if dist is not None and not dist.is_main:  # trains the supernet with rank 0
             train_search_supernet(config, dist)
             return 0
         try:
             result = run_search(config, evaluator=evaluator, latency_fn=latency_fn,
-                                distributed=dist if dist.enabled else None)
+                                distributed=dist if dist is not None and dist.enabled
+                                else None)
         except LatencyTargetError as exc:
             raise SearchError(exc.worded("--latency-target")) from None
     from mobile_nas.report.pareto import plot_run_pareto
