@@ -1,7 +1,8 @@
 """Run by tests/train/test_distributed.py, alone (one process) or under torchrun: trains a
 tiny fmnist28 supernet on synthetic data twice and writes what this rank saw to
 OUT/<mode>_rank<R>.json (per-step losses, a digest of its final weights and buffers), rank 0
-the supernet to OUT/<mode>.pt. Modes: ``batchnorm`` (as users train) and ``frozen`` (batch
+the supernet to OUT/<mode>.pt; then a stand-alone network, frozen, to OUT/train.state
+(OUT/train_rank<R>.json). Modes: ``batchnorm`` (as users train) and ``frozen`` (batch
 norm on its running statistics and dropout off, so that 1 and 2 processes compute the same
 thing up to summation order: what is left to compare is which steps, images and paths)."""
 
@@ -16,11 +17,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from mobile_nas.models.build import build_model
 from mobile_nas.models.supernet import build_supernet
 from mobile_nas.space import get_space
 from mobile_nas.train.data import load_dataset
 from mobile_nas.train.distributed import distributed
 from mobile_nas.train.supernet import SupernetTrainConfig, train_supernet
+from mobile_nas.train.trainer import train_model
 
 MODES = ("batchnorm", "frozen")
 
@@ -58,6 +61,18 @@ def main(out: Path, sampling: str = "uniform") -> None:
             (out / f"{mode}_rank{dist.rank}.json").write_text(json.dumps({
                 "losses": list(result.losses), "digest": digest(supernet),
                 "world_size": result.world_size, "backend": result.backend}))
+        # stand-alone training (DistributedDataParallel), statistics frozen; rank 0 writes
+        # the training state after each epoch
+        torch.manual_seed(1000 + dist.rank)
+        model = build_model(get_space("fmnist28").smallest_arch())
+        freeze_statistics(model)
+        result = train_model(model, data, epochs=2, batch_size=32, train_subset=96,
+                             val_subset=50, progress=False, distributed=dist if dist.enabled
+                             else None, device="cpu", checkpoint_path=out / "train.state")
+        (out / f"train_rank{dist.rank}.json").write_text(json.dumps({
+            "losses": [h.train_loss for h in result.history], "digest": digest(model),
+            "steps": result.optimizer_steps, "world_size": result.world_size,
+            "val_accuracy": result.val_accuracy}))
 
 
 if __name__ == "__main__":

@@ -144,7 +144,7 @@ def _compare_supernets(tmp_path: Path, *args: str) -> tuple[Path, Path]:
     return one, two
 
 
-def test_supernet_on_two_processes_takes_the_steps_of_one(tmp_path):
+def test_two_processes_take_the_steps_of_one_supernet_and_train(tmp_path):
     from mobile_nas.space import get_space
     from mobile_nas.train.supernet import load_supernet_file
 
@@ -156,7 +156,20 @@ def test_supernet_on_two_processes_takes_the_steps_of_one(tmp_path):
     # rank 0 alone wrote the files, atomically (no temporary file left)
     assert sorted(p.name for p in two.iterdir()) == [
         "batchnorm.pt", "batchnorm_rank0.json", "batchnorm_rank1.json", "frozen.pt",
-        "frozen_rank0.json", "frozen_rank1.json"]
+        "frozen_rank0.json", "frozen_rank1.json", "train.state", "train_rank0.json",
+        "train_rank1.json"]
+    # stand-alone training under DistributedDataParallel: the one-process run's steps
+    from mobile_nas.train.trainer import TRAINING_STATE_FILE
+
+    [single], ranks = _ranks(one, "train"), _ranks(two, "train")
+    assert ranks[0]["digest"] == ranks[1]["digest"] and ranks[0]["world_size"] == 2
+    assert ranks[0]["steps"] == single["steps"] == 2 * 3  # 96 images, global batch 32
+    assert max(abs(a - b) for a, b in zip(ranks[0]["losses"], single["losses"],
+                                          strict=True)) <= EXACT
+    assert ranks[0]["val_accuracy"] == ranks[1]["val_accuracy"] == single["val_accuracy"]
+    weights = [TRAINING_STATE_FILE.load(d / "train.state")["model"] for d in (one, two)]
+    for k, v in weights[0].items():
+        assert torch.allclose(v.float(), weights[1][k].float(), atol=EXACT), k
     state = load_supernet_file(two / "batchnorm.pt", get_space("fmnist28"))
     assert state["distributed"] == {"world_size": 2, "backend": "gloo", "global_batch": 32,
                                     "per_process_batch": 16}
