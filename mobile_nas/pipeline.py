@@ -87,7 +87,7 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] | None = None) ->
     input (e.g. ``out_dir`` is a file) and what each stage raises."""
     import torch
 
-    from mobile_nas.cost.latency import LatencyPredictor, LatencyTable, resolve_table
+    from mobile_nas.cost.latency.source import open_table
     from mobile_nas.cost.latency.table import shipped_table_path
     from mobile_nas.cost.model_costs import model_costs
     from mobile_nas.errors import MobileNasError
@@ -115,18 +115,21 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] | None = None) ->
     # its milliseconds made this machine's by re-timing the anchor now
     from mobile_nas.cost.latency.measure import time_anchor_ms
 
-    table_path = resolve_table(SPACE)
-    table = LatencyTable.load(table_path)
-    anchor_ms = time_anchor_ms() if table.calibration and table.calibration.relative else None
-    predictor = LatencyPredictor(table, table_path=table_path, anchor_ms=anchor_ms)
+    latency = open_table(SPACE)
+    if latency is None:
+        raise MobileNasError(f"no latency table is shipped for space {SPACE!r}")
+    table_path = Path(latency.path)
+    calibration = latency.table.calibration
+    anchor_ms = time_anchor_ms() if calibration and calibration.relative else None
     if anchor_ms is not None:
+        latency = latency.at_anchor_ms(anchor_ms)
         say(f"== 0/5 the tables' anchor network on this machine: {anchor_ms:.4f} ms "
-            f"({anchor_ms / table.calibration.anchor_ms:.2f}x its time when "
+            f"({anchor_ms / calibration.anchor_ms:.2f}x its time when "
             f"{table_path.name} was calibrated); predictions below are in this machine's ms")
     target = (f"{config.latency_target_ms:g} ms" if config.latency_target_ms is not None
               else config.latency_target)
     say(f"== 1/5 search: shipped supernet + RL controller, {config.trials} trials, latency "
-        f"target {target} ({predictor.statistic} predicted by the shipped fmnist28 table), "
+        f"target {target} ({latency.statistic} predicted by the shipped fmnist28 table), "
         f"then the best {config.verify_top} timed against the reference")
     t = time.perf_counter()
     best = _finished_search(run_dir, config)
@@ -147,7 +150,7 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] | None = None) ->
     stage_s["search"] = time.perf_counter() - t
     arch = Architecture.from_string(best["arch"], SPACE)
     say(f"   pick {best['arch']}: proxy accuracy {100 * best['accuracy']:.1f}%, "
-        f"predicted {predictor.predict_ms(arch):.3f} ms, {best['macs'] / 1e6:.2f}M MACs "
+        f"predicted {latency.predict_ms(arch):.3f} ms, {best['macs'] / 1e6:.2f}M MACs "
         f"({stage_s['search']:.0f} s)")
 
     say(f"== 2/5 train the winner: {config.epochs} epochs, SGD + cosine, label smoothing")
@@ -190,7 +193,7 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] | None = None) ->
     say(f"   the pick beside the references, as ratios to {ratio_to or 'the first reference'} "
         f"(5 interleaved runs)")
     compared = compare_with_references(arch, ratio_to=ratio_to,
-                                       predict_ms=predictor.predict_ms)
+                                       predict_ms=latency.predict_ms)
     int8_table = shipped_table_path(SPACE, "int8")
     int8_predicted = None
     if int8_table is not None and server.int8 is not None:  # next to the INT8 measurement
@@ -206,7 +209,7 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] | None = None) ->
                            train_images=m["train_images"], seconds=m["seconds"],
                            val_accuracy=m["val_accuracy"], test_accuracy=m["test_accuracy"]),
         export=server, export_mobile=mobile, references=tuple(compared),
-        stage_seconds=dict(stage_s), predicted_statistic=predictor.statistic,
+        stage_seconds=dict(stage_s), predicted_statistic=latency.statistic,
         latency_table=str(table_path), predicted_int8_ms=int8_predicted and int8_predicted[0],
         int8_latency_table=int8_predicted and str(int8_table),
         predicted_int8_statistic=int8_predicted and int8_predicted[1])
@@ -264,13 +267,14 @@ def _int8_prediction(arch, table_path, say: Callable[[str], None]
                      ) -> tuple[float, str] | None:
     """The INT8 latency the space's shipped INT8 table predicts for ``arch`` and what it
     predicts (statistic), or None (said) when that table cannot predict it."""
-    from mobile_nas.cost.latency import LatencyPredictor, LatencyTable, TableRequest
+    from mobile_nas.cost.latency import TableRequest
+    from mobile_nas.cost.latency.source import open_table
     from mobile_nas.errors import MobileNasError
 
     try:
-        predictor = LatencyPredictor(LatencyTable.load(table_path), table_path=table_path,
-                                     request=TableRequest(precision="int8"))
-        return float(predictor.predict(arch).total_ms), predictor.statistic
+        latency = open_table(SPACE, table_path, request=TableRequest(precision="int8"))
+        assert latency is not None  # table_path is given
+        return latency.predict_ms(arch), latency.statistic
     except MobileNasError as exc:
         say(f"   no INT8 prediction: {exc}")
         return None

@@ -46,20 +46,19 @@ def predicted_latency(arch, table_path: str | os.PathLike | None = None) -> dict
     ``"cpu-clock min"`` for a legacy shipped table), or None when there is no table or it
     lacks layers of ``arch``."""
     try:
-        from mobile_nas.cost.latency import LatencyPredictor, LatencyTable, resolve_table
+        from mobile_nas.cost.latency.source import open_table
     except ImportError:
         return None
     from mobile_nas.errors import MobileNasError
 
-    path = resolve_table(arch.space, table_path)
-    if path is None:
-        return None
     try:
-        table = LatencyTable.load(path)
-        prediction = LatencyPredictor(table, table_path=str(path)).predict(arch)
+        source = open_table(arch.space, table_path)
+        if source is None:
+            return None
+        prediction = source.predict(arch)
     except MobileNasError:
         if table_path is not None:
             raise
         return None
     return {"latency_ms": float(prediction.total_ms), "statistic": prediction.statistic,
-            "table": str(path)}
+            "table": str(source.path)}

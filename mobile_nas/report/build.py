@@ -119,12 +119,8 @@ def _predict(arch, run: Run, table, notes: list[str]):
     from mobile_nas.errors import MobileNasError
 
     try:
-        from mobile_nas.cost.latency import (
-            LatencyPredictor,
-            LatencyTable,
-            TableRequest,
-            resolve_table,
-        )
+        from mobile_nas.cost.latency import TableRequest
+        from mobile_nas.cost.latency.source import open_table
     except ImportError:
         notes.append("no latency package: per-layer breakdown skipped")
         return None, ""
@@ -134,15 +130,14 @@ def _predict(arch, run: Run, table, notes: list[str]):
     recorded = source if isinstance(source, str) and source.endswith(".json") \
         and Path(source).is_file() else None
     precision = str(run.meta.get("precision") or "fp32")  # what the search optimized
-    path = resolve_table(arch.space, table, recorded, precision=precision)
-    if path is None:
-        notes.append(f"no latency table for space {arch.space!r}: per-layer breakdown skipped")
-        return None, ""
     try:
-        t = LatencyTable.load(path)
-        predictor = LatencyPredictor(t, table_path=str(path),
-                                     request=TableRequest(precision=precision))
-        return predictor.predict(arch), f"table {path}"
+        latency = open_table(arch.space, table, recorded, precision=precision,
+                             request=TableRequest(precision=precision))
+        if latency is None:
+            notes.append(f"no latency table for space {arch.space!r}: per-layer breakdown "
+                         f"skipped")
+            return None, ""
+        return latency.predict(arch), f"table {latency.path}"
     except MobileNasError as exc:
         if table:
             raise

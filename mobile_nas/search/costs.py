@@ -97,36 +97,29 @@ def table_latency_fn(space, table_path: str | os.PathLike | None = None, *,
     ``True`` refuses them with the reason. Returns the function and a description of its
     source.
     """
-    from mobile_nas.cost.latency import (
-        LatencyPredictor,
-        LatencyTable,
-        TableMismatchError,
-        TableRequest,
-        resolve_table,
-    )
+    from mobile_nas.cost.latency import TableMismatchError, TableRequest
+    from mobile_nas.cost.latency.source import open_table
 
-    request = TableRequest(precision=precision)
-    path = resolve_table(space.name, table_path, precision=precision)
-    if path is None:
+    try:
+        source = open_table(space.name, table_path, precision=precision,
+                            request=TableRequest(precision=precision),
+                            refuse_other_space=True)
+    except TableMismatchError as exc:
+        if precision != "fp32":
+            raise
+        have = dict((f, h) for f, h, _ in exc.mismatches)["precision"]
+        raise TableMismatchError(f"{exc}; or search its {have} latency with "
+                                 f"--precision {have}") from None
+    if source is None:
         flag = "" if precision == "fp32" else f" --precision {precision}"
         raise CostError(f"no latency table is shipped for space {space.name!r}; build one "
                         f"with 'mobile-nas lut build --space {space.name}{flag} --out T.json' "
                         f"and pass --table T.json (or use --measure)")
-    table = LatencyTable.load(path)
-    if table.space != space.name:
-        raise CostError(f"latency table {str(path)!r} is for space {table.space!r}, not "
-                        f"{space.name!r}")
-    try:
-        predictor = LatencyPredictor(table, table_path=str(path), request=request)
-    except TableMismatchError as exc:
-        if precision != "fp32":
-            raise
-        raise TableMismatchError(f"{exc}; or search its {table.precision} latency with "
-                                 f"--precision {table.precision}") from None
-    missing = table.missing(space.enumerate_layers())
+    missing = source.table.missing(space.enumerate_layers())
     if missing:
-        return _on_demand_latency_fn(space, table, path, missing, profile_missing, report)
-    return (lambda arch: float(predictor.predict(arch).total_ms)), f"table:{path}"
+        return _on_demand_latency_fn(space, source.table, source.path, missing,
+                                     profile_missing, report)
+    return source.predict_ms, source.name
 
 
 def _on_demand_latency_fn(space, table, path, missing: list[str],
@@ -162,8 +155,7 @@ def measured_latency_fn(*, threads: int = 1, precision: str = "fp32") -> tuple[L
     """Latency measured end to end: export to ONNX (for ``precision='int8'`` quantized as
     INT8 latency tables quantize it, :mod:`mobile_nas.cost.latency.precision`) and time it
     in onnxruntime (median)."""
-    from mobile_nas.cost.latency.measure import measure_arch_ms
+    from mobile_nas.cost.latency.source import MeasuredLatency
 
-    return (lambda arch: float(measure_arch_ms(arch, threads=threads,
-                                               precision=precision).p50_ms)), \
-        f"measured:onnxruntime:{threads}thread"
+    source = MeasuredLatency(threads=threads, precision=precision)
+    return source.predict_ms, source.name

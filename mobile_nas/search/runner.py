@@ -29,7 +29,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -41,7 +40,14 @@ from mobile_nas.cost.latency.relative import ResolvedTarget
 from mobile_nas.cost.latency.settings import PRECISIONS
 from mobile_nas.errors import MobileNasError
 from mobile_nas.search.costs import CostModel, LatencyFn
+from mobile_nas.search.errors import SearchError
 from mobile_nas.search.evaluator import Evaluator
+from mobile_nas.search.evaluators import (
+    EVALUATORS,
+    search_dataset,
+    shipped_supernet,
+    train_fresh_supernet,
+)
 from mobile_nas.search.finalists import FinalistTimer, Verification
 from mobile_nas.search.rewards import Reward, make_reward
 from mobile_nas.space.base import SearchSpace
@@ -53,17 +59,11 @@ HEARTBEAT_S = 5
 GRACE_S = 20
 MAX_SKIPPED_IN_A_ROW = 2000
 MAX_FAILED_IN_A_ROW = 5
-#: evaluators run_search builds itself (others are passed as run_search(evaluator=...))
-BUILT_IN_EVALUATORS = ("supernet", "proxy", "naswot", "synflow")
 
 
 class _EvaluationFailed(Exception):
     """An evaluation that raised: its trial fails (reason in ``error``) and the search goes
     on; bad settings (:class:`MobileNasError`) still end it."""
-
-
-class SearchError(MobileNasError):
-    """A search that cannot start: bad settings, an unreachable storage, a study mismatch."""
 
 
 @dataclass(frozen=True)
@@ -226,11 +226,9 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
         raise SearchError(f"--out {str(out_dir)!r} exists and is not a folder")
     build_evaluator = None
     if evaluator is None:
-        if config.evaluator not in BUILT_IN_EVALUATORS:
-            raise SearchError(f"evaluator {config.evaluator!r} needs run_search(..., "
-                              f"evaluator=...); built in: {', '.join(BUILT_IN_EVALUATORS)}")
+        factory = EVALUATORS.get(config.evaluator)  # mobile_nas.search.evaluators
         _check_distributed(config, distributed)
-        build_evaluator = _supernet_evaluator_factory(config, space, out_dir, distributed)
+        build_evaluator = factory(config, space, out_dir, distributed)
     if config.storage == "memory" and config.resume:
         raise SearchError("an in-memory storage cannot be resumed")
     storage_url = config.storage or f"sqlite:///{(out_dir / 'study.db').resolve()}"
@@ -402,31 +400,6 @@ def _check_distributed(config: SearchConfig, distributed: Distributed | None) ->
                           "evaluator, no --supernet), or run the search in one process")
 
 
-def _search_dataset(config: SearchConfig, space: SearchSpace):
-    """The dataset a search validates on, at the space's input size."""
-    from mobile_nas.train.data import load_dataset
-
-    return load_dataset(config.dataset, data_dir=config.data_dir, val_size=config.val_size,
-                        seed=config.split_seed, image_shape=tuple(space.input_shape))
-
-
-def _train_fresh_supernet(config: SearchConfig, space: SearchSpace, dataset, out_dir: Path,
-                          distributed: Distributed | None):
-    """RUN_DIR/supernet.pt trained (or resumed, or reused) with the preset's settings."""
-    from mobile_nas.device import resolve_device
-    from mobile_nas.models.supernet import build_supernet
-    from mobile_nas.search.presets import get_preset
-    from mobile_nas.train.supernet import train_supernet
-
-    supernet = build_supernet(space)
-    path = out_dir / "supernet.pt"
-    device = distributed.device if distributed is not None else resolve_device(config.device)
-    train_supernet(supernet, dataset, get_preset(config.preset).supernet_config(space.family),
-                   checkpoint_path=path, progress=config.progress, device=device,
-                   amp=config.amp, distributed=distributed)
-    return supernet, path
-
-
 def train_search_supernet(config: SearchConfig, distributed: Distributed) -> None:
     """The part of ``search --train-supernet`` that ranks other than 0 of a torchrun job
     run: the supernet's training, with rank 0 (which writes RUN_DIR/supernet.pt)."""
@@ -436,120 +409,12 @@ def train_search_supernet(config: SearchConfig, distributed: Distributed) -> Non
     _check_distributed(config, distributed)
     space = get_space(config.space)
     get_preset(config.preset)
-    _train_fresh_supernet(config, space, _search_dataset(config, space),
-                          Path(config.out_dir), distributed)
+    train_fresh_supernet(config, space, search_dataset(config, space), Path(config.out_dir),
+                         distributed)
 
 
-def _supernet_evaluator_factory(config: SearchConfig, space: SearchSpace, out_dir: Path,
-                                distributed: Distributed | None = None):
-    """Validates dataset and supernet inputs now; returns a builder of the evaluator (it
-    trains the supernet, or resumes or reuses RUN_DIR/supernet.pt)."""
-    from mobile_nas.device import resolve_device
-    from mobile_nas.models.supernet import supernet_families
-    from mobile_nas.search.presets import get_preset
-    from mobile_nas.search.supernet_evaluator import SupernetEvaluator
-    from mobile_nas.train.supernet import load_supernet, supernet_split
-
-    preset = get_preset(config.preset)
-    # a bad or absent device fails before any work; rank 0 of a job scores on its own GPU
-    device = distributed.device if distributed is not None else resolve_device(config.device)
-    if config.evaluator == "supernet" and space.family not in supernet_families():
-        raise SearchError(f"no weight-sharing supernet for space {space.name!r}; use "
-                          f"--evaluator proxy or table")
-    if config.evaluator == "synflow":  # data-free: scores any space, reads no dataset
-        from mobile_nas.search.zero_cost import ZeroCostEvaluator
-        from mobile_nas.train.data import DATASETS
-
-        if config.dataset not in DATASETS and not config.dataset.startswith("folder:"):
-            raise SearchError(f"unknown dataset {config.dataset!r}; known: "
-                              f"{', '.join(DATASETS)}, folder:PATH (--evaluator synflow "
-                              f"reads none of them)")
-
-        return lambda: ZeroCostEvaluator(space=space, dataset=None, proxy="synflow",
-                                         seed=config.split_seed)
-    dataset = _search_dataset(config, space)
-    if tuple(dataset.input_shape) != tuple(space.input_shape) or \
-            len(dataset.classes) != space.num_classes:
-        raise SearchError(f"dataset {config.dataset!r} ({dataset.input_shape}, "
-                          f"{len(dataset.classes)} classes) does not fit space {space.name!r} "
-                          f"({space.input_shape}, {space.num_classes} classes); "
-                          f"--evaluator synflow reads no data and scores any space")
-    if config.evaluator == "naswot":
-        from mobile_nas.search.zero_cost import ZeroCostEvaluator
-
-        return lambda: ZeroCostEvaluator(space=space, dataset=dataset, proxy=config.evaluator,
-                                         seed=config.split_seed)
-    if config.evaluator == "proxy":
-        from mobile_nas.search.proxy_evaluator import ProxyTrainEvaluator
-
-        return lambda: ProxyTrainEvaluator(space=space, dataset=dataset,
-                                           epochs=preset.proxy_epochs,
-                                           train_images=preset.proxy_train_images,
-                                           val_images=preset.val_images,
-                                           seed=config.split_seed,
-                                           device=str(device), amp=config.amp)
-    supernet = load_supernet(config.supernet, space) if config.supernet else None
-    if config.supernet:
-        trained_beside = supernet_split(config.supernet, space)
-        if trained_beside is not None and trained_beside != dataset.split:
-            raise SearchError(
-                f"supernet {config.supernet!r} was trained beside split {trained_beside}; "
-                f"this run validates on {dataset.split}, images it may have trained on "
-                f"(pass the same --dataset/--split-seed, or --train-supernet)")
-    source, why = str(config.supernet or ""), ""
-    if supernet is None and not config.train_supernet:
-        supernet, why = _shipped_supernet(config, space, len(dataset.val))
-        source = "shipped" if supernet is not None else ""
-
-    def build() -> SupernetEvaluator:  # runs once the study is open: messages come after
-        nonlocal supernet, source        # every input check
-        if config.progress:
-            from mobile_nas.device import describe_device
-
-            print(f"device: {describe_device(device)} (training and scoring; latency is "
-                  f"onnxruntime's)", file=sys.stderr)
-            if why:
-                print(f"supernet: {why}", file=sys.stderr)
-        if supernet is None:
-            supernet, path = _train_fresh_supernet(config, space, dataset, out_dir,
-                                                   distributed)
-            source = f"trained: {path}"
-            if distributed is not None and distributed.enabled:
-                source += f" ({distributed.world_size} processes, {distributed.backend})"
-        return SupernetEvaluator(supernet=supernet, dataset=dataset,
-                                 calib_batches=preset.calib_batches,
-                                 calib_batch_size=preset.calib_batch_size,
-                                 val_images=preset.val_images, seed=config.split_seed,
-                                 source=source,
-                                 device=device)
-
-    return build
-
-
-def _shipped_supernet(config: SearchConfig, space: SearchSpace, val_size: int):
-    """(the space's pretrained supernet, a line saying so) when this run validates on the
-    split it was trained beside (same dataset, split seed and validation size); (None, why)
-    otherwise, and then a supernet is trained."""
-    from mobile_nas.pretrained import pretrained_supernet_path, read_metadata
-    from mobile_nas.train.supernet import load_supernet
-
-    path = pretrained_supernet_path(space.name)
-    if path is None:
-        return None, ""
-    meta = read_metadata(path)
-    wanted = {"dataset": config.dataset, "split_seed": config.split_seed,
-              "val_size": val_size}
-    differs = [f"{k} {meta.get(k)!r} (this run: {v!r})" for k, v in wanted.items()
-               if meta.get(k) != v]
-    if config.data_dir is None and not differs:
-        tau = meta.get("fidelity", {}).get("kendall_tau", float("nan"))
-        return load_supernet(path, space), (
-            f"shipped {path.name} (Kendall tau {tau:.2f} against stand-alone training; "
-            f"--train-supernet trains a fresh one)")
-    if differs:
-        return None, (f"not using the shipped one, it was trained with {', '.join(differs)}; "
-                      f"training a fresh one")
-    return None, "not using the shipped one with --data-dir; training a fresh one"
+#: the name earlier releases (and tests/models/test_pretrained.py) import from here
+_shipped_supernet = shipped_supernet
 
 
 def _objective(space: SearchSpace, evaluator: Evaluator, cost_model: CostModel,

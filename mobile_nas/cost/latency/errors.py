@@ -44,7 +44,13 @@ class MissingEntryError(MobileNasError, KeyError):
 
 class TableMismatchError(LatencyTableError):
     """A table built for another precision, thread count or execution provider than the one
-    requested; the message names the mismatch and the ``lut build`` command that fixes it."""
+    requested; the message names the mismatch and the ``lut build`` command that fixes it,
+    ``mismatches`` holds ``(field, the table's value, the requested value)``."""
+
+    def __init__(self, message: str,
+                 mismatches: tuple[tuple[str, object, object], ...] = ()) -> None:
+        super().__init__(message)
+        self.mismatches = mismatches
 
 
 class UncheckedCalibrationError(LatencyTableError):

@@ -39,19 +39,18 @@ def arch_latency(arch: Architecture, *, table_path: str | os.PathLike | None = N
     export, quantized as INT8 tables quantize it), timed with onnxruntime with the requested
     (else the table's, else 1 thread, CPU) threads and provider, summarized by the statistic
     the table predicts (the wall-clock median without a table, what ``bench`` reports)."""
-    from mobile_nas.cost.latency.predictor import LatencyPredictor
-    from mobile_nas.cost.latency.table import LatencyTable
+    from mobile_nas.cost.latency.source import open_table
 
     request = request or TableRequest()
     rec: dict = {}
     statistic: LatencyStatistic = WALL_MEDIAN
     md: dict = {}
-    if table_path:
-        table = LatencyTable.load(table_path)
-        pred = LatencyPredictor(table, table_path=table_path, request=request).predict(arch)
+    source = open_table(arch.space, table_path, request=request) if table_path else None
+    if source is not None:
+        pred = source.predict(arch)
         rec.update(predicted_ms=round(pred.total_ms, 4), predicted_statistic=pred.statistic,
                    table=str(table_path))
-        statistic, md = table.prediction_statistic, dict(table.metadata)
+        statistic, md = source.table.prediction_statistic, dict(source.table.metadata)
     threads = request.threads or int(md.get("threads", 1))
     provider = request.provider or str(md.get("provider", "CPUExecutionProvider"))
     precision = request.precision or str(md.get("precision", "fp32"))

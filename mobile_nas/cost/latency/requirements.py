@@ -115,7 +115,8 @@ def ensure_usable(table: LatencyTable, *, path: str | os.PathLike | None = None,
             want = ", ".join(f"{f} {w}" for f, _, w in bad)
             raise TableMismatchError(
                 f"{shown} was built for {have}, not the requested {want}; "
-                f"build one with: {lut_build_command(table, path, request=request)}")
+                f"build one with: {lut_build_command(table, path, request=request)}",
+                tuple(bad))
     cal = table.calibration
     if cal is None or cal.held_out is not None:
         return

@@ -1,0 +1,10 @@
+"""The search's error type (its own module so that the runner and the evaluator registry
+share it without importing each other)."""
+
+from __future__ import annotations
+
+from mobile_nas.errors import MobileNasError
+
+
+class SearchError(MobileNasError):
+    """A search that cannot start: bad settings, an unreachable storage, a study mismatch."""
