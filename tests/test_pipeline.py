@@ -69,8 +69,19 @@ def test_run_demo_returns_what_it_wrote_and_resumes(tmp_path):
     assert DeployRecord.load(second.run_dir / DEPLOY_FILE) == second.deploy
     assert DeployRecord.load(tmp_path / "demo" / "summary.json") == second.deploy
     assert d.arch == first.best["arch"] == second.deploy.arch
-    assert list(d.stage_seconds) == ["search", "train", "export", "report"]
-    assert d.total_seconds >= sum(d.stage_seconds.values())
+    # the record describes the files it names, read back independently of run_demo
+    import onnx
+
+    from mobile_nas.cost.model_costs import model_costs
+    from mobile_nas.space import Architecture
+    from mobile_nas.train.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(d.train.path)
+    assert ckpt.arch == d.arch and ckpt.metrics["test_accuracy"] == d.train.test_accuracy
+    meta = {p.key: p.value for p in onnx.load(d.export.path).metadata_props}
+    assert meta["arch"] == d.arch and Path(d.export.path).resolve() == first.onnx_path.resolve()
+    costs = model_costs(Architecture.from_string(d.arch, "fmnist28"))
+    assert (d.macs, d.params) == (costs.macs, costs.params)
     assert d.export.max_abs_diff <= 1e-4 and d.export_mobile.profile == "mobile"
     assert Path(d.train.path) == first.model_path and first.model_path.is_file()
     assert first.report.html.is_file()

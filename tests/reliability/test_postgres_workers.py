@@ -2,6 +2,12 @@
 
 The study must still reach its trial count, with every finished trial recorded once and the
 killed worker's running trial failed by Optuna's heartbeat (not lost, not counted).
+
+Events order the test, not timing windows: the victim dies alone on the study at a fixed
+evaluation; its trial is failed by the heartbeat while no live worker holds a trial (so no
+paused live worker can be taken for dead); the other workers meet inside their first
+evaluations (so each finishes trials however slowly it started) and have a grace period
+longer than the test.
 """
 
 from __future__ import annotations
@@ -31,9 +37,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _worker(out: Path, storage: str, delay_s: float, die_at: int | None = None
-            ) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+def _worker(out: Path, storage: str, delay_s: float, die_at: int | None = None,
+            **env_over: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO), **env_over}
     args = [str(out), storage, str(TRIALS), "rl", str(delay_s)]
     if die_at is not None:
         args.append(str(die_at))
@@ -41,31 +47,41 @@ def _worker(out: Path, storage: str, delay_s: float, die_at: int | None = None
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def _complete(storage: str) -> int:
-    try:
-        study = optuna.load_study(study_name="search", storage=storage)
-    except Exception:  # noqa: BLE001  (not created yet, or its tables are being created)
-        return 0
-    return sum(t.state.name == "COMPLETE" for t in study.get_trials(deepcopy=False))
+def _fail_dead_workers_trials(storage: str) -> None:
+    """Optuna's heartbeat check (``fail_stale_trials``, 1 s grace) until no trial is left
+    RUNNING; called while no live worker holds a trial, so only a dead one's can be."""
+    import warnings
+
+    from optuna.exceptions import ExperimentalWarning
+    from optuna.storages import RDBStorage, fail_stale_trials
+
+    with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna's words
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        study = optuna.load_study(study_name="search", storage=RDBStorage(
+            storage, heartbeat_interval=1, grace_period=1))
+        deadline = time.monotonic() + 300  # a guard: a dead worker's heartbeat ages in 1 s
+        while any(t.state.name == "RUNNING" for t in study.get_trials(deepcopy=False)):
+            assert time.monotonic() < deadline, "the killed worker's trial never went stale"
+            fail_stale_trials(study)
+            time.sleep(0.2)
 
 
 def test_four_workers_on_postgresql_survive_a_killed_worker(tmp_path):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with throwaway_cluster() as storage:
         # worker 0 SIGKILLs itself inside its 3rd evaluation, i.e. while it holds a
-        # RUNNING trial, after it has finished trials of its own; the others start once it
-        # has finished one, so that they cannot use up the trials before it dies however
-        # slowly it started
-        victim = _worker(tmp_path / "w0", storage, delay_s=0.5, die_at=DIE_AT)
-        deadline = time.time() + 180
-        while _complete(storage) < 1:
-            assert victim.poll() is None and time.time() < deadline, \
-                victim.stderr.read().decode()[-2000:] if victim.poll() is not None else "slow"
-            time.sleep(0.1)
-        procs = [victim] + [_worker(tmp_path / f"w{i}", storage, delay_s=0.5)
-                            for i in range(1, WORKERS)]
-        victim.wait(timeout=180)
+        # RUNNING trial, after it has finished trials of its own
+        victim = _worker(tmp_path / "w0", storage, delay_s=0.05, die_at=DIE_AT)
+        victim.wait(timeout=300)
         assert victim.returncode == -signal.SIGKILL, victim.stderr.read().decode()[-2000:]
+        _fail_dead_workers_trials(storage)
+        meet = tmp_path / "meet"
+        meet.mkdir()
+        procs = [victim] + [
+            _worker(tmp_path / f"w{i}", storage, delay_s=0.05, WORKER_GRACE_S="3600",
+                    WORKER_MEET_DIR=str(meet), WORKER_MEET_N=str(WORKERS - 1),
+                    WORKER_MEET_AT="1")
+            for i in range(1, WORKERS)]
         for p in procs[1:]:
             _, err = p.communicate(timeout=300)
             assert p.returncode == 0, err.decode()[-2000:]

@@ -165,8 +165,8 @@ def test_a_zero_cost_score_and_a_macs_target_are_named_as_they_are():
         "score", "latency_ms", "macs"]
 
 
-def _worker(out, storage, trials, strategy="rl", delay_s=0.3, die_at=None):
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+def _worker(out, storage, trials, strategy="rl", delay_s=0.3, die_at=None, **env_over):
+    env = {**os.environ, "PYTHONPATH": str(REPO), **env_over}
     args = [str(out), storage, str(trials), strategy, str(delay_s)]
     if die_at is not None:
         args.append(str(die_at))  # SIGKILLs itself inside that evaluation
@@ -196,8 +196,17 @@ def test_kill_9_then_resume_loses_and_repeats_nothing(tmp_path, width_evaluator)
 
 
 def test_two_workers_share_one_study(tmp_path):
+    """Ordered by events, not by timing: the workers meet inside their 2nd evaluations (so
+    both hold trials, and each one's first trial is finished) and again inside their 3rd
+    (so each asked for its 3rd candidate after the other's first trial had finished, and
+    was told it); a grace period longer than the test keeps a worker that the machine
+    pauses from having its running trial failed by the other."""
     storage = f"sqlite:///{tmp_path / 'shared.db'}"
-    procs = [_worker(tmp_path / f"w{i}", storage, 12, delay_s=0.3) for i in range(2)]
+    meet = tmp_path / "meet"
+    meet.mkdir()
+    procs = [_worker(tmp_path / f"w{i}", storage, 12, delay_s=0.05, WORKER_GRACE_S="3600",
+                     WORKER_MEET_DIR=str(meet), WORKER_MEET_N="2", WORKER_MEET_AT="2,3")
+             for i in range(2)]
     for p in procs:
         _, err = p.communicate(timeout=300)
         assert p.returncode == 0, err.decode()[-2000:]
