@@ -166,7 +166,6 @@ KNOWN_CYCLES: tuple[frozenset[str], ...] = (
     frozenset({"search.strategies", "search.strategies.evolution", "search.strategies.local",
                "search.strategies.random", "search.strategies.reinforce", "search.strategy"}),
     frozenset({"train.data", "train.folder"}),
-    frozenset({"export.mobile", "export.onnx_export"}),
 )
 
 

@@ -32,7 +32,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from mobile_nas.export.onnx_export import export_onnx_bytes
+from mobile_nas.export.graph import export_onnx_bytes
 from mobile_nas.models.cells import FactorizedReduce
 from mobile_nas.torch_onnx import DEFAULT_OPSET
 

@@ -14,10 +14,12 @@ import torch
 from torch import nn
 
 from mobile_nas.export.errors import ExportError
-from mobile_nas.torch_onnx import DEFAULT_OPSET, torch_to_onnx
+from mobile_nas.export.graph import INPUT_NAME, OUTPUT_NAME, export_onnx_bytes
+from mobile_nas.export.mobile import export_mobile_onnx_bytes
+from mobile_nas.torch_onnx import DEFAULT_OPSET
 
-INPUT_NAME = "pixels"
-OUTPUT_NAME = "logits"
+__all__ = ["INPUT_NAME", "OUTPUT_NAME", "DeployModel", "check_output_path", "export_onnx",
+           "export_onnx_bytes", "read_metadata", "set_metadata"]
 
 
 class DeployModel(nn.Module):
@@ -31,19 +33,6 @@ class DeployModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net((x - self.mean) / self.std)
-
-
-def export_onnx_bytes(model: nn.Module, input_shape: tuple[int, int, int], *,
-                      opset: int = DEFAULT_OPSET, dynamic_batch: bool = True) -> bytes:
-    """Serialized ONNX of ``model`` (eval mode): a dynamic batch axis, or batch 1 and every
-    shape fixed (``dynamic_batch=False``, the mobile profile). A wrapper over
-    :func:`mobile_nas.torch_onnx.torch_to_onnx` (the one exporter) with the deployable's
-    input/output names and a ``torch.rand`` example input."""
-    if not 7 <= opset <= 20:
-        raise ExportError(f"opset {opset} is not supported; use 7..20 (default {DEFAULT_OPSET})")
-    return torch_to_onnx(model, torch.rand(1, *input_shape), opset=opset,
-                         input_name=INPUT_NAME, output_name=OUTPUT_NAME,
-                         dynamic_batch=dynamic_batch)
 
 
 def export_onnx(ckpt, out: str | os.PathLike, *, opset: int = DEFAULT_OPSET,
@@ -64,8 +53,6 @@ def export_onnx(ckpt, out: str | os.PathLike, *, opset: int = DEFAULT_OPSET,
     deploy = DeployModel(net, ckpt.mean, ckpt.std)
     shape = tuple(ckpt.dataset.get("input_shape") or ckpt.architecture().search_space.input_shape)
     if mobile:
-        from mobile_nas.export.mobile import export_mobile_onnx_bytes
-
         data = export_mobile_onnx_bytes(deploy, shape, opset=opset)
     else:
         data = export_onnx_bytes(deploy, shape, opset=opset)
