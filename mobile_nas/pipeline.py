@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from mobile_nas.cost.latency.runner import cpu_model
 from mobile_nas.report.build import ReportFiles
 from mobile_nas.report.deploy import DEPLOY_FILE, DeployRecord
 
@@ -81,6 +82,16 @@ class DemoResult:
     anchor_ms: float | None = None
 
 
+def other_cpu_note(table_name: str, timed_on: str | None, here: str) -> str | None:
+    """A line for a table timed on another CPU model than this machine's (None otherwise)."""
+    if not timed_on or timed_on == here:
+        return None
+    return (f"   {table_name} was timed on {timed_on}, this machine has {here}: a table's "
+            f"predicted ratios can be 10% or more off on another CPU (10-15% on an Intel Xeon "
+            f"with the AMD-timed fmnist28.json, README); the pick is chosen by timing the "
+            f"finalists here")
+
+
 def run_demo(config: DemoConfig, *, log: Callable[[str], None] | None = None) -> DemoResult:
     """Runs the pipeline (see the module docstring) into ``config.out_dir``; ``log`` gets
     one progress line at a time. Raises :class:`~mobile_nas.errors.MobileNasError` for bad
@@ -126,6 +137,9 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] | None = None) ->
         say(f"== 0/5 the tables' anchor network on this machine: {anchor_ms:.4f} ms "
             f"({anchor_ms / calibration.anchor_ms:.2f}x its time when "
             f"{table_path.name} was calibrated); predictions below are in this machine's ms")
+    note = other_cpu_note(table_path.name, latency.table.metadata.get("cpu"), cpu_model())
+    if note:
+        say(note)
     target = (f"{config.latency_target_ms:g} ms" if config.latency_target_ms is not None
               else config.latency_target)
     say(f"== 1/5 search: shipped supernet + RL controller, {config.trials} trials, latency "

@@ -123,3 +123,13 @@ def test_a_millisecond_target_search_is_not_reused_for_a_reference_target(tmp_pa
     assert _finished_search(tmp_path / "search", DemoConfig(out_dir=tmp_path, trials=3))
     assert _finished_search(tmp_path / "search", DemoConfig(
         out_dir=tmp_path, trials=3, latency_target="0.9xfmnist28_mnasnet")) is None
+
+
+def test_the_demo_says_when_the_shipped_table_was_timed_on_another_cpu():
+    from mobile_nas.pipeline import other_cpu_note
+
+    amd, intel = "AMD EPYC 7B13", "Intel(R) Xeon(R) Processor @ 2.80GHz"
+    assert other_cpu_note("fmnist28.json", amd, amd) is None
+    assert other_cpu_note("fmnist28.json", None, intel) is None  # unknown: nothing to say
+    note = other_cpu_note("fmnist28.json", amd, intel)
+    assert amd in note and intel in note and "timing the finalists here" in note
