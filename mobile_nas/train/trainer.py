@@ -196,9 +196,8 @@ def train_model(model: nn.Module, dataset: Dataset, *, epochs: int, batch_size: 
     weight_decay = DEFAULT_WEIGHT_DECAY[optimizer] if weight_decay is None else weight_decay
     if not lr > 0:
         raise TrainError(f"learning rate must be positive, got {lr!r}")
-    local_batch = batch_size // world
-    if distributed is not None:
-        local_batch = distributed.per_process_batch(batch_size)
+    local_batch = distributed.per_process_batch(batch_size) if distributed is not None \
+        else batch_size
     train = dataset.train.subset(train_subset, seed)
     val = dataset.val.subset(val_subset, seed)
     if len(train) == 0 or len(val) == 0:
