@@ -32,9 +32,16 @@ Phases, each resumable:
     python benchmarks/supernet_fidelity.py --space nasnet train quick   # the cell study
     python benchmarks/supernet_fidelity.py --space nasnet report  # .../supernet_fidelity_nasnet.*
 
-Nothing here looks at the test split. Variants were compared on the set's first draw; its
-later draws (``build_groundtruth.py --seed 1``, made after that choice) get a table of their
-own, free of that selection.
+Nothing here looks at the test split. Variants were compared on the set's first architectures;
+the architectures trained after the shipped supernet was created (its metadata's ``created``;
+every row's ``finished_at`` is later) get a table of their own, free of that selection.
+
+The results JSON holds every evaluator's score of every architecture (``archs``, each row's
+``scores``) and the ground truth it is ranked against (``truth``), so each τ can be recomputed
+with scipy from the repository alone (tests/benchmarks/test_supernet_fidelity.py does), and the
+SHA-256 of the shipped supernet and table the scores come from. Supernets trained here live in
+``runs/`` (not in the repository): a variant whose file is gone keeps the figures its last page
+reported, marked as not recomputable.
 """
 
 from __future__ import annotations
@@ -393,7 +400,8 @@ def report(study: Study, work: Path, threads: int) -> None:
         scores_of[name] = scores
         rows.append({"kind": kind, "name": name, "note": note, **cost, **fid.to_json(),
                      "matched": matched.to_json(),
-                     "tau_seed0": rank_fidelity(truth_seed0, scores).kendall_tau})
+                     "tau_seed0": rank_fidelity(truth_seed0, scores).kendall_tau,
+                     "scores": [float(v) for v in scores]})
 
     add("baseline", "MACs", [seed0[k].macs for k in keys], "more MACs ranks higher", {})
     add("baseline", "parameters", [seed0[k].params for k in keys], "more parameters", {})
@@ -454,6 +462,7 @@ def report(study: Study, work: Path, threads: int) -> None:
             r["vs_best_baseline"] = tau_difference(
                 truth, scores_of[r["name"]], scores_of[best_baseline["name"]]).to_json()
     held_out = held_out_rows(study, truth_set, space, keys, truth, rows, scores_of)
+    not_recomputable = carried_rows(study, {r["name"] for r in rows})
     pairs = truth_set.seed_pairs(0, 1)
     noise = seed_noise([a.val_accuracy for a, _ in pairs], [b.val_accuracy for _, b in pairs])
     doc = {"schema_version": 2, "benchmark": "supernet_fidelity", "space": study.space,
@@ -472,7 +481,9 @@ def report(study: Study, work: Path, threads: int) -> None:
            "machine": {"cpu_count": os.cpu_count(), "torch": torch.__version__,
                        "threads": threads, "load_average": os.getloadavg()[0]},
            "top_k": top_k, "chosen_here": study.chosen_here,
-           "rows": rows, "held_out": held_out}
+           "artifacts": artifacts(study),
+           "archs": keys, "truth": [float(v) for v in truth],
+           "rows": rows, "held_out": held_out, "not_recomputable": not_recomputable}
     doc["default_row"] = default_row(study)
     doc["search_check"] = search_check() if study.space == "fmnist28" else None
     RESULTS.mkdir(exist_ok=True)
@@ -482,32 +493,63 @@ def report(study: Study, work: Path, threads: int) -> None:
     print(text)
 
 
-def later_draws(study: Study, truth_set, space) -> set[str]:
-    """Architectures of the set's later stratified draws (the header's ``more_selections``:
-    drawn after every variant, scoring budget and default here was chosen)."""
-    from mobile_nas.cost.latency import LatencyPredictor, LatencyTable, shipped_table_path
-    from mobile_nas.train.groundtruth import stratified_archs
+def held_out_cutoff(study: Study) -> str | None:
+    """When the shipped supernet was created (its metadata), None where none ships: every
+    variant, budget and default had been chosen by then."""
+    from mobile_nas.pretrained import pretrained_supernet_path, read_metadata
 
-    more = truth_set.header.get("more_selections", [])
-    if not more:
+    shipped = pretrained_supernet_path(study.space)
+    return read_metadata(shipped).get("created") if shipped is not None else None
+
+
+def held_out_archs(study: Study, truth_set) -> set[str]:
+    """Architectures every run of which finished after :func:`held_out_cutoff` (none were
+    trained, let alone scored, when the shipped supernet was chosen)."""
+    from datetime import datetime as _dt
+
+    cutoff = held_out_cutoff(study)
+    if cutoff is None:
         return set()
-    predictor = LatencyPredictor(LatencyTable.load(shipped_table_path(study.space)))
+    when = _dt.fromisoformat(cutoff)
+    finished: dict[str, list] = {}
+    for r in truth_set.rows:
+        finished.setdefault(r.arch, []).append(_dt.fromisoformat(r.finished_at))
+    return {a for a, times in finished.items() if min(times) > when}
 
-    def draw(sel: dict) -> set[str]:
-        return {a.to_string() for _, a in stratified_archs(
-            space, predictor.predict_ms, bins=sel["bins"], per_bin=sel["per_bin"],
-            seed=sel["seed"], pool_size=sel.get("pool", 4000))}
 
-    later = set().union(*(draw(m["selection"]) for m in more))
-    return later - draw(truth_set.header["selection"])  # a network of both was chosen on
+def artifacts(study: Study) -> dict[str, str | None]:
+    """SHA-256 of the shipped supernet (None where none ships) and latency table scored
+    with: the report refuses to carry scores of other files."""
+    from mobile_nas.report.protocol import shipped_artifacts
+
+    got = shipped_artifacts(study.space)
+    return {"supernet_sha256": got.get("supernet"), "table_sha256": got.get("table")}
+
+
+def carried_rows(study: Study, present: set[str]) -> list[dict]:
+    """Rows of the previous page whose supernet is gone (``runs/`` is not in the
+    repository): their reported figures and date, marked not recomputable; they are never
+    mixed into the recomputed table."""
+    path = RESULTS / f"{study.results_stem}.json"
+    if not path.is_file():
+        return []
+    old = json.loads(path.read_text())
+    keep = ("name", "kind", "kendall_tau", "tau_low", "tau_high", "vs_best_baseline",
+            "matched", "train_cpu_s", "score_cpu_s_per_arch")
+    out = [{**{k: r.get(k) for k in keep}, "reported_on": r.get("reported_on", old["date"])}
+           for r in old.get("rows", []) if "scores" not in r and r["name"] not in present]
+    out += [r for r in old.get("not_recomputable") or [] if r["name"] not in present
+            and r["name"] not in {o["name"] for o in out}]
+    return out
 
 
 def held_out_rows(study: Study, truth_set, space, keys: list[str], truth: list[float],
                   rows: list[dict], scores_of: dict[str, list[float]]) -> dict | None:
-    """Every row's τ (and Δτ over the best baseline there) on the later draws only."""
+    """Every row's τ (and Δτ over the best baseline there) on the held-out architectures
+    only (:func:`held_out_archs`), with their count and the cutoff."""
     from mobile_nas.search.fidelity import rank_fidelity, tau_difference
 
-    later = later_draws(study, truth_set, space)
+    later = held_out_archs(study, truth_set)
     idx = [i for i, k in enumerate(keys) if k in later]
     if len(idx) < 8:
         return None
@@ -526,7 +568,8 @@ def held_out_rows(study: Study, truth_set, space, keys: list[str], truth: list[f
             row["vs_best_baseline"] = tau_difference(sub_truth, sub(r["name"]),
                                                      sub(best)).to_json()
         out.append(row)
-    return {"archs": len(idx), "best_baseline": best, "rows": out}
+    return {"archs": len(idx), "cutoff": held_out_cutoff(study) if study else None,
+            "keys": [keys[i] for i in idx], "best_baseline": best, "rows": out}
 
 
 def default_row(study: Study) -> str:
@@ -548,49 +591,23 @@ def default_row(study: Study) -> str:
     return f"{'shipped' if shipped else preset.name} / {budget}"
 
 
-def search_check() -> list[dict] | None:
-    """Mean stand-alone validation accuracy of the picks of each search method at the
-    largest budget of ``search_vs_groundtruth`` (does a better ranking make better picks?),
-    each with whether it searched with an older shipped supernet than today's."""
-    from mobile_nas.pretrained import pretrained_supernet_path, read_metadata
-
+def search_check() -> dict | None:
+    """Does a better ranking make better picks? The status and per-strategy means of
+    ``search_vs_groundtruth`` under its protocol (None before it has a protocol page)."""
     path = RESULTS / "search_vs_groundtruth.json"
     if not path.is_file():
         return None
     res = json.loads(path.read_text())
-    shipped = pretrained_supernet_path("fmnist28")
-    created = read_metadata(shipped).get("created", "") if shipped else ""
-    older = bool(created) and res["date"] < created
-    budget = max(res["budgets"])
-    return [{"method": g["strategy"], "budget": budget, "runs": g["runs"],
-             "val_mean": g["val_mean"], "older_supernet": older}
-            for g in res["groups"] if g["budget"] == budget]
+    if "protocol_commit" not in res:
+        return None
+    return {"protocol_commit": res["protocol_commit"], "progress": res["progress"],
+            "groups": [{k: g[k] for k in ("strategy", "scored", "val_mean", "val_se")}
+                       for g in res["groups"]]}
 
 
-def _naswot_verdict(check: list[dict], naswot_tau: float | None,
-                    supernet_tau: float | None) -> str:
-    means = {c["method"]: c["val_mean"] for c in check}
-    if "rl" not in means or "rl+naswot" not in means:
-        return ""
-    if any(c.get("older_supernet") for c in check):
-        return (" Those searches used the supernet shipped before the current one and were "
-                "not rerun with it.")
-    better_rank = naswot_tau is not None and supernet_tau is not None and \
-        naswot_tau > supernet_tau
-    if means["rl+naswot"] < means["rl"]:
-        if better_rank:
-            return (" NASWOT ranks the whole space better than the supernet, yet `rl` picks "
-                    "worse networks with it: a higher τ over the whole space does not by "
-                    "itself make a search under a latency target pick better networks, so "
-                    "the supernet stays the default.")
-        return " The supernet both ranks better and makes `rl` pick better networks."
-    return " `rl` picks networks at least as good with NASWOT as with the supernet."
-
-
-def _taus(rows: list[dict], default: str | None) -> tuple[float | None, float | None]:
-    """(NASWOT's τ, the default evaluator's τ) among ``rows``."""
-    by_name = {r["name"]: r["kendall_tau"] for r in rows}
-    return by_name.get(f"naswot / {ZERO_COST['naswot']}"), by_name.get(default or "")
+def _diff_cell(d: dict | None) -> str:
+    return "-" if d is None else f"{d['difference']:+.3f} {_ci(d['low'], d['high'])}" + \
+        (" **clearly above**" if d["clearly_above"] else "")
 
 
 def _ci(low: float, high: float) -> str:
@@ -643,10 +660,7 @@ def render(doc: dict) -> str:
             f"{r['score_cpu_s_per_arch']:.2f}"
         m = r.get("matched")
         matched = "" if m is None else f"{m['tau']:.3f} {_ci(m['tau_low'], m['tau_high'])}"
-        d = r.get("vs_best_baseline")
-        diff = "-" if d is None else \
-            f"{d['difference']:+.3f} {_ci(d['low'], d['high'])}" + \
-            (" **clearly above**" if d["clearly_above"] else "")
+        diff = _diff_cell(r.get("vs_best_baseline"))
         lines.append(f"| {name} | {budget or '-'} | **{r['kendall_tau']:.3f}** "
                      f"{_ci(r['tau_low'], r['tau_high'])} | {diff} | {matched} | "
                      f"{r['spearman_rho']:.3f} | {r['top_k_overlap']:.0%} | "
@@ -703,32 +717,54 @@ def render(doc: dict) -> str:
                   + " A diagnostic, not the issue's bar."]
     check = doc.get("search_check")
     if check:
-        parts = ", ".join(f"`{c['method']}` {100 * c['val_mean']:.2f}%" for c in check)
-        lines += ["", f"**Does a better ranking make better picks?** Mean stand-alone "
-                      f"validation accuracy of the searches' picks at {check[0]['budget']} "
-                      f"evaluations ({check[0]['runs']} seeds each; "
-                      f"`benchmarks/results/search_vs_groundtruth.md`, where `+naswot` means "
-                      f"scored by NASWOT instead of the shipped supernet): {parts}."
-                  + _naswot_verdict(check, *_taus(doc["rows"], default))]
+        pr = check["progress"]
+        done = pr["searches_done"] == pr["searches_planned"] and \
+            pr["trainings_done"] == pr["trainings_known"]
+        means = ", ".join(f"`{g['strategy']}` {100 * g['val_mean']:.2f}%"
+                          for g in check["groups"] if g["scored"])
+        lines += ["", "**Does a better ranking make better picks?** "
+                  "`benchmarks/results/search_vs_groundtruth.md` answers it for this supernet "
+                  f"under a pre-registered protocol (commit {check['protocol_commit'][:10]}): "
+                  + (f"mean stand-alone validation accuracy of the picks {means}." if done else
+                     f"in progress ({pr['searches_done']} of {pr['searches_planned']} searches,"
+                     f" {pr['trainings_done']} of {pr['trainings_known']} trainings known so "
+                     "far).")
+                  + " The earlier comparison (5 seeds, including `rl` scored by NASWOT) used "
+                  "the supernet shipped before this one; it is in git history."]
     held = doc.get("held_out")
     if held:
-        lines += ["", f"## Held out: the later draw only ({held['archs']} architectures)", "",
-                  f"The same evaluators on the {held['archs']} architectures of the set's "
-                  "second stratified draw (header `more_selections`), drawn and trained after "
-                  "the supernet variants, the scoring budgets and the default were chosen on "
-                  "the first architectures: a check free of that selection (its τ intervals "
-                  f"are wider: fewer architectures, one training seed each). Best trivial "
-                  f"baseline there: {held['best_baseline']}.", "",
+        lines += ["", f"## Held out: trained after the shipped supernet was chosen "
+                      f"({held['archs']} architectures)", "",
+                  f"The same evaluators on the {held['archs']} architectures whose every "
+                  f"stand-alone run finished after the shipped supernet file was created "
+                  f"({held['cutoff']}, its metadata's `created`): when it was chosen none of "
+                  f"them had been trained, let alone scored (the file's metadata records its τ "
+                  f"on the 64 networks trained by then). A check free of that selection; its "
+                  f"τ intervals are wider (fewer architectures, one training seed each). Best "
+                  f"trivial baseline there: {held['best_baseline']}.", "",
                   "| evaluator | scoring | Kendall τ [95% CI] | Δτ vs best baseline [95% CI] |",
                   "|---|---|---|---|"]
         for r in held["rows"]:
             name, _, budget = r["name"].partition(" / ")
-            d = r.get("vs_best_baseline")
-            diff = "-" if d is None else \
-                f"{d['difference']:+.3f} {_ci(d['low'], d['high'])}" + \
-                (" **clearly above**" if d["clearly_above"] else "")
             lines.append(f"| {name} | {budget or '-'} | **{r['kendall_tau']:.3f}** "
-                         f"{_ci(r['tau_low'], r['tau_high'])} | {diff} |")
+                         f"{_ci(r['tau_low'], r['tau_high'])} | "
+                         f"{_diff_cell(r.get('vs_best_baseline'))} |")
+    gone = doc.get("not_recomputable") or []
+    if gone:
+        lines += ["", "## Not recomputable from the repository", "",
+                  "These variants' supernets were trained into `runs/` (not in the repository) "
+                  "and are gone, so their per-architecture scores are not in this page's JSON "
+                  "and their τ cannot be rechecked; the figures are those their page reported "
+                  "on the date given (on all architectures; on the held-out set they cannot be "
+                  "recomputed at all). `long` was shipped: its float16 file is the `shipped` "
+                  "row above.", "",
+                  "| evaluator | scoring | reported on | Kendall τ [95% CI] | Δτ vs best baseline "
+                  "then [95% CI] |", "|---|---|---|---|---|"]
+        for r in gone:
+            name, _, budget = r["name"].partition(" / ")
+            lines.append(f"| {name} | {budget or '-'} | {r['reported_on'][:10]} | "
+                         f"{r['kendall_tau']:.3f} {_ci(r['tau_low'], r['tau_high'])} | "
+                         f"{_diff_cell(r.get('vs_best_baseline'))} |")
     chosen = ("the supernet variants and scoring budgets were compared on the first "
               "architectures of this ground truth, so the best supernet row's τ over all of "
               "them is optimistic by that selection (the held-out table, where there is one, "

@@ -57,30 +57,29 @@ def test_a_low_seed_ceiling_lowers_the_bar_to_nine_tenths_of_it():
     assert "**passes**" in text
 
 
-@pytest.mark.parametrize("naswot, naswot_tau, older, says", [
-    (0.868, 0.6, False, "so the supernet stays the default"),
-    (0.868, 0.4, False, "The supernet both ranks better and makes `rl` pick better"),
-    (0.880, 0.6, False, "at least as good with NASWOT"),
-    (0.868, 0.6, True, "used the supernet shipped before the current one"),
+@pytest.mark.parametrize("searches, says", [
+    (40, "mean stand-alone validation accuracy of the picks `rl` 87.60%"),
+    (12, "in progress (12 of 40 searches, 30 of 30 trainings known so far)"),
 ])
-def test_the_search_check_compares_rl_with_and_without_naswot(naswot, naswot_tau, older, says):
+def test_the_search_check_quotes_the_protocol_page_only_when_complete(searches, says):
     rows = [_row("baseline", "predicted latency", 0.3),
-            _row("supernet", "shipped / 2000 val", 0.5, (0.2, 0.1, 0.3)),
-            _row("zero-cost", "naswot / 1 x 128 train", naswot_tau, (0.1, -0.02, 0.2))]
+            _row("supernet", "shipped / 2000 val", 0.5, (0.2, 0.1, 0.3))]
     doc = _doc(rows)
     doc["default_row"] = "shipped / 2000 val"
-    doc["search_check"] = [{"method": "rl", "budget": 120, "runs": 5, "val_mean": 0.876,
-                            "older_supernet": older},
-                           {"method": "rl+naswot", "budget": 120, "runs": 5,
-                            "val_mean": naswot, "older_supernet": older}]
+    doc["search_check"] = {"protocol_commit": "abcdef1234567",
+                           "progress": {"searches_done": searches, "searches_planned": 40,
+                                        "trainings_done": 30, "trainings_known": 30},
+                           "groups": [{"strategy": "rl", "scored": 10, "val_mean": 0.876,
+                                       "val_se": 0.002}]}
     text = F.render(doc)
-    assert f"`rl+naswot` {100 * naswot:.2f}%" in text and says in text
+    assert "(commit abcdef1234)" in text and says in text
 
 
-def test_the_held_out_table_uses_only_the_later_draw_and_its_own_best_baseline(monkeypatch):
+def test_the_held_out_table_uses_only_the_later_networks_and_its_own_best_baseline(
+        monkeypatch):
     keys = [f"a{i}" for i in range(20)]
     later = set(keys[10:])
-    monkeypatch.setattr(F, "later_draws", lambda study, truth_set, space: later)
+    monkeypatch.setattr(F, "held_out_archs", lambda study, truth_set: later)
     truth = [float(i) for i in range(20)]
     # latency ranks the first draw perfectly and the later one backwards; MACs the reverse
     latency = truth[:10] + truth[10:][::-1]
@@ -97,12 +96,12 @@ def test_the_held_out_table_uses_only_the_later_draw_and_its_own_best_baseline(m
     doc = _doc([_row("baseline", "predicted latency", 0.5)])
     doc["held_out"] = held
     text = F.render(doc)
-    assert "## Held out: the later draw only (10 architectures)" in text
+    assert "## Held out: trained after the shipped supernet was chosen (10 architectures)" in text
     assert "| naswot | 1 x 128 train | **1.000**" in text
 
 
-def test_without_a_later_draw_there_is_no_held_out_table(monkeypatch):
-    monkeypatch.setattr(F, "later_draws", lambda study, truth_set, space: set())
+def test_without_later_networks_there_is_no_held_out_table(monkeypatch):
+    monkeypatch.setattr(F, "held_out_archs", lambda study, truth_set: set())
     rows = [{"name": "MACs", "kind": "baseline"}]
     assert F.held_out_rows(None, None, None, ["a"], [1.0], rows, {"MACs": [1.0]}) is None
 
@@ -174,3 +173,58 @@ def test_cached_scores_resume_without_rescoring_or_building_an_evaluator(tmp_pat
     resumed = F.cached_scores(make, archs, cache_path)
     assert len(resumed) == 3 and len(built) == 2
     assert resumed[archs[2].to_string()]["score"] == float(len(archs[2].to_string()))
+
+
+def test_the_held_out_networks_are_those_trained_after_the_shipped_file_was_created():
+    from types import SimpleNamespace as NS
+
+    created = F.held_out_cutoff(F.STUDIES["fmnist28"])
+    assert created is not None
+    rows = [NS(arch="early", finished_at="2026-01-01T00:00:00+00:00"),
+            NS(arch="both", finished_at="2026-01-01T00:00:00+00:00"),
+            NS(arch="both", finished_at="2099-01-01T00:00:00+00:00"),
+            NS(arch="late", finished_at="2099-01-01T00:00:00+00:00")]
+    assert F.held_out_archs(F.STUDIES["fmnist28"], NS(rows=rows)) == {"late"}
+    assert F.held_out_archs(F.STUDIES["nasnet"], NS(rows=rows)) == set()  # nothing ships
+
+
+def test_the_shipped_supernets_tau_recomputes_from_the_committed_scores():
+    """The page's τ of the shipped supernet (and of every row whose scores it commits), on
+    all architectures and on the held-out ones, from benchmarks/results/supernet_fidelity.json
+    and the ground truth alone, with scipy."""
+    import csv
+    import json
+    from datetime import datetime
+
+    from scipy.stats import kendalltau
+
+    from mobile_nas.pretrained import pretrained_supernet_path, read_metadata
+    from mobile_nas.report.protocol import file_sha256
+
+    doc = json.loads((REPO / "benchmarks/results/supernet_fidelity.json").read_text())
+    page = (REPO / "benchmarks/results/supernet_fidelity.md").read_text()
+    with open(REPO / "benchmarks/data/fmnist28_standalone.csv") as fh:
+        runs = list(csv.DictReader(fh))
+    val: dict[str, list[float]] = {}
+    finished: dict[str, list[datetime]] = {}
+    for r in runs:
+        val.setdefault(r["arch"], []).append(float(r["val_accuracy"]))
+        finished.setdefault(r["arch"], []).append(datetime.fromisoformat(r["finished_at"]))
+    assert sorted(doc["archs"]) == sorted(val)  # every network of the ground truth
+    truth = [sum(val[a]) / len(val[a]) for a in doc["archs"]]
+    shipped = pretrained_supernet_path("fmnist28")
+    assert doc["artifacts"]["supernet_sha256"] == file_sha256(shipped)
+    created = datetime.fromisoformat(read_metadata(shipped)["created"])
+    held = [i for i, a in enumerate(doc["archs"]) if min(finished[a]) > created]
+    assert len(held) == doc["held_out"]["archs"]
+    held_rows = {r["name"]: r for r in doc["held_out"]["rows"]}
+    names = {r["name"] for r in doc["rows"]}
+    assert {"shipped / 500 val", "shipped / 2000 val", "naswot / 1 x 128 train",
+            "synflow / data-free"} <= names
+    for r in doc["rows"]:
+        tau = kendalltau(truth, r["scores"]).statistic
+        assert tau == pytest.approx(r["kendall_tau"], abs=1e-12), r["name"]
+        name, _, budget = r["name"].partition(" / ")
+        assert f"| {name} | {budget or '-'} | **{tau:.3f}**" in page, r["name"]
+        sub = kendalltau([truth[i] for i in held], [r["scores"][i] for i in held]).statistic
+        assert sub == pytest.approx(held_rows[r["name"]]["kendall_tau"], abs=1e-12)
