@@ -73,6 +73,8 @@ def main(argv=None) -> int:
                    help="every stage tiny, synthetic data (to test this script)")
     p.add_argument("--out", help="results stem (default benchmarks/results/gpu_check; "
                                  "a temporary folder with --dry-run)")
+    p.add_argument("--work", help="folder for the checkpoints and ONNX files (default: a "
+                                  "temporary folder, printed)")
     args = p.parse_args(argv)
     budget = DRY if args.dry_run else FULL
     if args.device.startswith("cuda") and not torch.cuda.is_available():
@@ -83,8 +85,9 @@ def main(argv=None) -> int:
         Path(tempfile.mkdtemp(prefix="gpu_check_")) / "gpu_check" if args.dry_run
         else RESULTS / "gpu_check")
     out.parent.mkdir(parents=True, exist_ok=True)
-    work = out.parent / f"{out.name}_work"
-    work.mkdir(exist_ok=True)
+    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="gpu_check_work_"))
+    work.mkdir(parents=True, exist_ok=True)  # checkpoints and ONNX files: not results
+    print(f"checkpoints and ONNX files in {work}", file=sys.stderr)
     doc = {"schema_version": 1, "benchmark": "gpu_check", "dry_run": args.dry_run,
            "device": args.device, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "machine": machine(), "budget": budget.__dict__, "stages": {}}
