@@ -695,6 +695,10 @@ def render(doc: dict) -> str:
     if default in by_name:
         lines.append(f"The default evaluator of `mobile-nas search --space {space}` "
                      f"(`{default}`): {verdict(by_name[default])}.")
+    elif default in {r["name"] for r in doc.get("not_recomputable") or []}:
+        lines.append(f"The default evaluator of `mobile-nas search --space {space}` "
+                     f"(`{default}`) is not recomputable here: its supernet was not kept "
+                     f"(below, as reported).")
     if rated:
         best = max(rated, key=lambda r: r["kendall_tau"])
         lines += ["", f"The best row, `{best['name']}`: {verdict(best)}. The best trivial "
@@ -755,9 +759,10 @@ def render(doc: dict) -> str:
                   "These variants' supernets were trained into `runs/` (not in the repository) "
                   "and are gone, so their per-architecture scores are not in this page's JSON "
                   "and their τ cannot be rechecked; the figures are those their page reported "
-                  "on the date given (on all architectures; on the held-out set they cannot be "
-                  "recomputed at all). `long` was shipped: its float16 file is the `shipped` "
-                  "row above.", "",
+                  "on the date given, on all architectures"
+                  + ("; on the held-out set they cannot be recomputed at all" if held else "")
+                  + "." + (" `long` was shipped: its float16 file is the `shipped` row above."
+                           if any(r["name"].startswith("long /") for r in gone) else ""), "",
                   "| evaluator | scoring | reported on | Kendall τ [95% CI] | Δτ vs best baseline "
                   "then [95% CI] |", "|---|---|---|---|---|"]
         for r in gone:
