@@ -43,6 +43,7 @@ from mobile_nas.report.protocol import (
     require_same,
     shipped_artifacts,
 )
+from mobile_nas.search.comparison import holm
 from mobile_nas.space import BASELINE_ARCHS, REFERENCE_ARCHS, get_space
 
 ROOT = Path(__file__).resolve().parent
@@ -237,16 +238,6 @@ def check_rows(reg: RegisteredProtocol, gt) -> None:
 
 
 # -- phase 3: report -----------------------------------------------------------------------------
-def holm(pvalues: list[float]) -> list[float]:
-    """Holm's step-down adjustment of a family of p-values (same order)."""
-    order = sorted(range(len(pvalues)), key=lambda i: pvalues[i])
-    adjusted, running = [0.0] * len(pvalues), 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (len(pvalues) - rank) * pvalues[i]))
-        adjusted[i] = running
-    return adjusted
-
-
 def mean_se(values: list[float]) -> tuple[float, float]:
     """Mean and standard error (SD / sqrt(n)); the error is nan below two values."""
     if not values:
