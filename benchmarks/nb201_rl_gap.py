@@ -10,15 +10,17 @@ protocol's frozen options (``benchmarks/results/nb201_protocol/frozen.json``; ``
 first-improvement local search), each through the protocol's own run
 (:func:`nb201.protocol.tabular_search`: ``run_search``, tabular evaluator, hard reward, every
 candidate evaluated), for ``QUERIES`` (300) queries. Nothing is tuned. Each stored run is
-compared with the protocol's tuning record of the same key: the queried cells must be the
-same (the probe below only reads), and the page says whether they are.
+compared with the protocol's tuning record of the same key (the first query where they part,
+if any), and every ``rl`` run is made a second time without the probe below: the two must
+query the same cells (the probe only reads); the page says whether they do.
 
 While ``rl`` runs, the controller object itself is read after every tell (the sampler that
 ``run_search`` builds is captured; nothing of the controller is re-implemented): its policy
 scores all 15,625 cells, giving the exact entropy of its distribution over architectures
 (divided by the 6 decisions: the mean per-decision entropy in nats, ln 5 = 1.609 for the
-uniform first policy) and the probability mass it puts on cells already told (what
-``no_repeat`` has to redraw). Entry ``q`` is the distribution query ``q`` was drawn from.
+uniform first policy), the probability mass it puts on cells already told (what
+``no_repeat`` has to redraw) and the expected edit distance of a draw to the incumbent.
+Entry ``q`` is the distribution query ``q`` was drawn from.
 
 Per query, from the queried NB201 indices and the tables:
 
@@ -38,7 +40,7 @@ nb201_rl_gap.{json,md,png}`` from them alone.
 
 Run::
 
-    python benchmarks/nb201_rl_gap.py run       # 80 runs, a few minutes on one core
+    python benchmarks/nb201_rl_gap.py run       # 80 runs, ~12 min on a busy 2-core VM
     python benchmarks/nb201_rl_gap.py report
 """
 
