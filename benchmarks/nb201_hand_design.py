@@ -103,13 +103,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from nb201 import protocol as NP
-from nb201.data import DATASET_NAMES, DATASETS, DEFAULT_DATA, Nb201Data
-from nb201.store import RunStore
 
 from mobile_nas.atomic import atomic_path, atomic_write_json, atomic_write_text
 from mobile_nas.search.comparison import compare_pairs, with_holm
 from mobile_nas.search.counting import repeat_flags
+from nb201 import protocol as NP
+from nb201.data import DATASET_NAMES, DATASETS, DEFAULT_DATA, Nb201Data
+from nb201.store import RunStore
 
 RESULTS = Path(__file__).resolve().parent / "results"
 STORE = RESULTS / "nb201_hand_design"

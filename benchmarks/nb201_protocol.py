@@ -102,14 +102,13 @@ import sys
 import time
 from pathlib import Path
 
+from mobile_nas.atomic import atomic_write_json
 from nb201 import protocol as P
 from nb201.data import DEFAULT_DATA, Nb201Data
 from nb201.metrics import Metrics
 from nb201.report import _cpu, phase_report
 from nb201.statistics import tuning_table
 from nb201.store import RunStore
-
-from mobile_nas.atomic import atomic_write_json
 
 RESULTS = Path(__file__).resolve().parent / "results"
 STORE = RESULTS / "nb201_protocol"

@@ -59,12 +59,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from nb201 import protocol as P
-from nb201.data import DEFAULT_DATA, Nb201Data
-from nb201.store import RunStore
 
 from mobile_nas.atomic import atomic_path, atomic_write_json, atomic_write_text
 from mobile_nas.search.counting import best_so_far, repeat_flags
+from nb201 import protocol as P
+from nb201.data import DEFAULT_DATA, Nb201Data
+from nb201.store import RunStore
 
 SCHEMA_VERSION = 1
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -19,11 +19,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from nb201 import protocol as P
-from nb201.data import Nb201Data, reference_point
 
 from mobile_nas.search.counting import VIEWS, best_so_far, prefix, repeat_flags
 from mobile_nas.search.pareto import hypervolume
+from nb201 import protocol as P
+from nb201.data import Nb201Data, reference_point
 
 
 class Metrics:

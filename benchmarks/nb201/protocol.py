@@ -379,18 +379,22 @@ def interleave(parts: Sequence[Sequence[int]]) -> list[int]:
 
 
 def work(plan: Sequence[RunSpec], store: RunStore, data: Nb201Data, *, max_runs: int | None,
-         max_minutes: float | None, frozen_sha256: str | None = None) -> int:
-    """Runs the unstored runs of ``plan`` until done or a limit; returns how many ran."""
+         max_minutes: float | None, frozen_sha256: str | None = None,
+         check: Callable[[str, Setting, int], None] = check_run) -> int:
+    """Runs the unstored runs of ``plan`` until done or a limit; returns how many ran.
+    ``check`` (this protocol's :func:`check_run` unless another protocol's) refuses a run
+    outside the protocol, before anything runs and again before each run."""
     deadline = None if max_minutes is None else time.time() + 60 * max_minutes
     n = 0
     for spec in plan:  # refuse a bad plan before running anything
-        check_run(spec.phase, spec.setting, spec.seed)
+        check(spec.phase, spec.setting, spec.seed)
     while (max_runs is None or n < max_runs) and (deadline is None or time.time() < deadline):
         spec = store.claim_next(plan)
         if spec is None:
             break
         try:
-            record = execute(spec, data, frozen_sha256=frozen_sha256)
+            check(spec.phase, spec.setting, spec.seed)
+            record = execute(spec, data, frozen_sha256=frozen_sha256, check=False)
         except BaseException:
             store.release(spec.key)
             raise

@@ -11,14 +11,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mobile_nas.atomic import atomic_path, atomic_write_json, atomic_write_text
+from mobile_nas.search.counting import VIEWS
 from nb201 import protocol as P
 from nb201 import statistics as S
 from nb201.data import DATASET_NAMES, Nb201Data
 from nb201.metrics import Metrics
 from nb201.store import RunStore
-
-from mobile_nas.atomic import atomic_path, atomic_write_json, atomic_write_text
-from mobile_nas.search.counting import VIEWS
 
 
 def phase_report(args, data: Nb201Data) -> int:

@@ -22,12 +22,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from nb201 import protocol as P
-from nb201.data import DATASETS, Nb201Data
-from nb201.metrics import Metrics, value
 
 from mobile_nas.search.comparison import compare_pairs, with_holm
 from mobile_nas.search.counting import VIEWS
+from nb201 import protocol as P
+from nb201.data import DATASETS, Nb201Data
+from nb201.metrics import Metrics, value
 
 ALPHA = 0.05
 TESTED_METRICS = {"regret_query": "less", "regret_distinct": "less", "hv2_query": "greater",
@@ -74,12 +74,15 @@ def changed_conclusions(tests: Sequence[dict[str, Any]]) -> list[dict[str, Any]]
             if (t["p_holm"] < ALPHA) != (t["pooled_p_holm"] < ALPHA)]
 
 
-def tuning_table(records: list[dict[str, Any]], metrics: Metrics) -> list[dict[str, Any]]:
-    """Per strategy configuration: mean ± se regret at the key budgets in both views, the
-    criterion and the number of seeds, from the stored tuning runs."""
+def tuning_table(records: list[dict[str, Any]], metrics: Metrics,
+                 grid: dict[str, list[dict[str, Any]]] | None = None) -> list[dict[str, Any]]:
+    """Per strategy configuration of ``grid`` (this protocol's ``TUNING_GRID`` by default):
+    mean ± se regret at the key budgets in both views, the criterion and the number of
+    seeds, from the stored tuning runs."""
+    grid = P.TUNING_GRID if grid is None else grid
     rows = []
-    for s in P.STRATEGIES:
-        for c, options in enumerate(P.TUNING_GRID[s]):
+    for s, configs in grid.items():
+        for c, options in enumerate(configs):
             ms = [metrics.of(r) for r in records if r["strategy"] == s and r["config"] == c]
             row: dict[str, Any] = {"strategy": s, "config": c, "options": options,
                                    "seeds": sorted(m["seed"] for m in ms)}

@@ -27,6 +27,21 @@ uniform. After every ``batch_size`` tells the policy takes one update, chosen by
 
 All three add an entropy bonus (``entropy_coef``). ``no_repeat`` resamples (up to 100 draws,
 10 per batched pass) rather than spend a query on an architecture already asked or told.
+
+Where proposals come from (``proposal``):
+
+``"sample"`` (default)
+    Every proposal is a draw of the LSTM policy.
+``"edit"``
+    RL-guided local search ("the controller proposes, local search refines"). The LSTM
+    draws a *start*; then each proposal is a one-decision edit of the *current*
+    architecture, drawn from an :class:`~mobile_nas.search.strategies.edit_policy.EditPolicy`
+    (a policy over mutations, REINFORCE on how much each edit improved the architecture it
+    edited; ``edit_lr``, ``edit_temperature``) among the edits whose result is not known yet.
+    The current architecture moves to the first edit that beats it. When every edit of it
+    is known it is a local optimum and the LSTM draws the next start, so restarts come from
+    the elite the LSTM has learned rather than uniformly at random. The LSTM is trained on
+    every tell as in ``"sample"``.
 """
 
 from __future__ import annotations
@@ -39,6 +54,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mobile_nas.search.strategies.edit_policy import Edit, EditPolicy
 from mobile_nas.search.strategy import Strategy, StrategyError, register_strategy
 from mobile_nas.space.architecture import Architecture
 
@@ -103,6 +119,9 @@ class ControllerPolicy(nn.Module):
 
 
 UPDATES = ("elite", "reinforce", "ppo")
+PROPOSALS = ("sample", "edit")
+RESTARTS = ("policy", "random")
+Indices = tuple[int, ...]
 
 
 @register_strategy
@@ -131,7 +150,9 @@ class RLController(Strategy):
                  lr: float = 0.05, batch_size: int = 10, elite_fraction: float = 0.05,
                  baseline_decay: float = 0.8, entropy_coef: float = 0.002,
                  ppo_epochs: int = 4, ppo_clip: float = 0.2, hidden: int = 64,
-                 tanh_c: float = 2.5, no_repeat: bool = True,
+                 tanh_c: float = 2.5, no_repeat: bool = True, proposal: str = "sample",
+                 edit_lr: float = 0.5, edit_temperature: float = 1.0,
+                 restart: str = "policy",
                  risk_quantile: float | None = None, risk_scope: str | None = None) -> None:
         super().__init__(space=space, seed=seed)
         if risk_scope not in (None, "history"):
@@ -145,6 +166,15 @@ class RLController(Strategy):
         if update not in UPDATES:
             raise StrategyError(f"bad rl option update={update!r} "
                                 f"(one of {', '.join(UPDATES)})")
+        if proposal not in PROPOSALS:
+            raise StrategyError(f"bad rl option proposal={proposal!r} "
+                                f"(one of {', '.join(PROPOSALS)})")
+        if restart not in RESTARTS:
+            raise StrategyError(f"bad rl option restart={restart!r} "
+                                f"(one of {', '.join(RESTARTS)})")
+        if edit_lr <= 0 or edit_temperature <= 0:
+            raise StrategyError(f"bad rl options: edit_lr={edit_lr}, "
+                                f"edit_temperature={edit_temperature} (both positive)")
         if lr <= 0 or batch_size < 1 or not 0 < elite_fraction < 1 \
                 or not 0 <= baseline_decay < 1 or entropy_coef < 0 or ppo_epochs < 0 \
                 or (update == "ppo" and ppo_epochs < 1) or ppo_clip <= 0 or hidden < 1 \
@@ -158,7 +188,16 @@ class RLController(Strategy):
                         "elite_fraction": elite_fraction, "baseline_decay": baseline_decay,
                         "entropy_coef": entropy_coef, "ppo_epochs": ppo_epochs,
                         "ppo_clip": ppo_clip, "hidden": hidden, "tanh_c": tanh_c,
-                        "no_repeat": bool(no_repeat)}
+                        "no_repeat": bool(no_repeat), "proposal": proposal}
+        if proposal == "edit":
+            self.hparams.update(edit_lr=edit_lr, edit_temperature=edit_temperature,
+                                restart=restart)
+        sizes = [len(d) for d in space.decisions]
+        self.edit_policy = EditPolicy(sizes, lr=edit_lr, temperature=edit_temperature,
+                                      baseline_decay=baseline_decay)
+        self.current: Indices | None = None  # "edit": the architecture being climbed from
+        self.edits_in_flight: dict[Indices, tuple[Indices, list[Edit], int]] = {}
+        self.optima = 0  # "edit": local optima reached (restarts)
         self.seen: set[tuple[int, ...]] = set()
         self.history: dict[tuple[int, ...], float] = {}  # best reward of each told arch
         seed_all = int(seed) if seed is not None else int(np.random.SeedSequence().entropy % 2**31)
@@ -176,6 +215,43 @@ class RLController(Strategy):
 
     # -- ask / tell ----------------------------------------------------------------------
     def ask(self) -> Architecture:
+        if self.hparams["proposal"] == "edit":
+            edited = self._ask_edit()
+            if edited is None and self.hparams["restart"] == "random":
+                edited = self._fresh_uniform()
+            if edited is not None:
+                self.seen.add(edited)
+                return self.space.from_indices(edited)
+        return self._ask_draw()
+
+    def _fresh_uniform(self) -> Indices:
+        """A uniformly random architecture not seen yet (100 tries; then a repeat)."""
+        for _ in range(100):
+            ix = self.space.sample(self.rng).indices()
+            if ix not in self.seen:
+                break
+        return ix
+
+    def _ask_edit(self) -> Indices | None:
+        """A one-decision edit of the current architecture drawn by the edit policy, or
+        None (no current one, or a local optimum: the LSTM draws a start)."""
+        if self.current is None:
+            return None
+        cur = self.current
+        candidates = [(i, b) for i, b in EditPolicy.edits(cur, self.edit_policy.sizes)
+                      if cur[:i] + (b,) + cur[i + 1:] not in self.seen]
+        if not candidates:
+            self.optima += 1
+            self.current = None
+            return None
+        p = self.edit_policy.distribution(cur, candidates)
+        k = int(self.rng.choice(len(candidates), p=p))
+        i, b = candidates[k]
+        edited = cur[:i] + (b,) + cur[i + 1:]
+        self.edits_in_flight[edited] = (cur, candidates, k)
+        return edited
+
+    def _ask_draw(self) -> Architecture:
         # no_repeat: the first unseen of up to 100 draws, drawn 10 at a time in one batched
         # pass (the same distribution as one draw at a time, at a tenth of the cost)
         draws = 10 if self.hparams["no_repeat"] else 1
@@ -190,14 +266,31 @@ class RLController(Strategy):
         return self.space.from_indices(indices)
 
     def tell(self, arch: Architecture, reward: float) -> None:
-        self.seen.add(arch.indices())
-        self.buffer.append((arch.indices(), float(reward)))
-        prev = self.history.get(arch.indices())
-        self.history[arch.indices()] = float(reward) if prev is None else \
-            max(prev, float(reward))
+        ix = arch.indices()
+        self.seen.add(ix)
+        self.buffer.append((ix, float(reward)))
+        prev = self.history.get(ix)
+        self.history[ix] = float(reward) if prev is None else max(prev, float(reward))
+        if self.hparams["proposal"] == "edit":
+            self._tell_edit(ix, float(reward))
         if len(self.buffer) >= self.hparams["batch_size"]:
             with _one_thread():
                 self._update()
+
+    def _tell_edit(self, ix: Indices, reward: float) -> None:
+        """Reinforces the edit that proposed ``ix`` (if one did) and moves the current
+        architecture to ``ix`` when it is one edit from it and better (first improvement;
+        a start when there is no current one)."""
+        flight = self.edits_in_flight.pop(ix, None)
+        if flight is not None:
+            origin, candidates, k = flight
+            self.edit_policy.reinforce(origin, candidates, k, reward - self.history[origin])
+        cur = self.current
+        if cur is None:
+            self.current = ix
+        elif sum(a != b for a, b in zip(ix, cur, strict=True)) == 1 \
+                and self.history[ix] > self.history[cur]:
+            self.current = ix
 
     def _elite(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The elite of the history and its weights (excess over the quantile, in stds)."""
@@ -262,6 +355,12 @@ class RLController(Strategy):
             "seen": [list(ix) for ix in sorted(self.seen)],
             "history": [[list(ix), r] for ix, r in self.history.items()],
             "updates": self.updates,
+            "edit": {"policy": self.edit_policy.state_dict(),
+                     "current": None if self.current is None else list(self.current),
+                     "in_flight": [[list(ix), list(o), [list(e) for e in c], k]
+                                   for ix, (o, c, k) in self.edits_in_flight.items()],
+                     "optima": self.optima,
+                     "rng": self.rng.bit_generator.state},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -283,6 +382,21 @@ class RLController(Strategy):
         self.history = {tuple(int(i) for i in ix): float(r)
                         for ix, r in state.get("history", [])}
         self.updates = int(state["updates"])
+        edit = state.get("edit")
+        if edit is not None:  # states saved before proposals had a mode have none
+
+            def ix(v) -> Indices:
+                return tuple(int(i) for i in v)
+
+            try:
+                self.edit_policy.load_state_dict(edit["policy"])
+            except (KeyError, ValueError) as exc:
+                raise StrategyError(f"saved controller state: {exc}") from None
+            self.current = None if edit["current"] is None else ix(edit["current"])
+            self.edits_in_flight = {ix(a): (ix(o), [(int(i), int(b)) for i, b in c], int(k))
+                                    for a, o, c, k in edit["in_flight"]}
+            self.optima = int(edit["optima"])
+            self.rng.bit_generator.state = edit["rng"]
 
     def probabilities(self) -> list[list[float]]:
         """Greedy-path marginals: per decision, the policy's choice probabilities along the
