@@ -59,7 +59,7 @@ TUNED = ("rl", "local")
 class Plan:
     """What the registered protocol allows: settings, seeds, the grid, the plans."""
 
-    def __init__(self, reg: prot.RegisteredProtocol, data: Nb201Data) -> None:
+    def __init__(self, reg: prot.RegisteredProtocol, devices: list[str]) -> None:
         self.reg = reg
         p = reg.protocol
         self.recipe = p.recipe
@@ -69,7 +69,7 @@ class Plan:
         self.grid: dict[str, list[dict[str, Any]]] = self.recipe["tuning_grid"]
         self.fixed: dict[str, dict[str, Any]] = self.recipe["not_retuned"]
         self.reporting_settings = [
-            P.Setting(d, ds, pct) for d in sorted(data.devices) for ds in DATASETS
+            P.Setting(d, ds, pct) for d in sorted(devices) for ds in DATASETS
             for pct in REPORTING_PERCENTILES if (d, ds) != self.tuning_setting.pair]
         self._allowed = {"tuning": {self.tuning_setting},
                          "reporting": set(self.reporting_settings)}
@@ -428,7 +428,7 @@ def main(argv=None) -> int:
             print(f"{n} reporting runs packed")
             return 0
         data = Nb201Data(args.data)
-        plan = Plan(prot.load_protocol(PROTOCOL), data)
+        plan = Plan(prot.load_protocol(PROTOCOL), data.devices)
         if args.phase == "freeze":
             return phase_freeze(args, plan, data)
         if args.phase == "report":
