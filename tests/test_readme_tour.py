@@ -1,38 +1,39 @@
-"""The README's command examples run as written.
+"""The command examples of the README and of the tour run as written.
 
-The examples are read from README.md itself, so a new or changed example is covered without
-touching this file:
+The examples are read from the documents themselves, so a new or changed example is covered
+without touching this file:
 
-* every ``mobile-nas ...`` command of the README's tour ("## A tour" up to the next "## "
-  heading): the lines of its code blocks (indented or fenced; ``$`` prompts, ``\\``
-  continuations and ``# comments`` as a shell reads them, ``[--optional]`` parts left out)
-  and the ``mobile-nas ...`` spans of its prose, plus the ``python ...`` lines of the same
-  code blocks (the device side of a latency bundle);
-* for the fast checks, also every ``mobile-nas`` example elsewhere in README.md and
-  CONTRIBUTING.md and the "Example: mobile-nas ..." of every command's ``--help``.
+* every ``mobile-nas ...`` command of the tour (mobile_nas/TOUR.md, its "## A tour" section up
+  to the next "## " heading): the lines of its code blocks (indented or fenced; ``$`` prompts,
+  ``\\`` continuations and ``# comments`` as a shell reads them, ``[--optional]`` parts left
+  out) and the ``mobile-nas ...`` spans of its prose, plus the ``python ...`` lines of the
+  same code blocks (the device side of a latency bundle);
+* for the fast checks, also every ``mobile-nas`` example elsewhere in TOUR.md and in
+  README.md, CONTRIBUTING.md and latency_tables/README.md, and the "Example: mobile-nas ..."
+  of every command's ``--help``.
 
 Fast checks (not slow): every example parses with the real command-line parser (a wrong or
 missing flag fails here), its command's ``--help`` runs, and the cheap tour examples run in a
-temporary folder; where the README shows their output and it does not depend on timing, the
+temporary folder; where the tour shows their output and it does not depend on timing, the
 shown lines (``...`` = anything) must be what the command prints.
 
-Slow check: the whole tour runs in one temporary folder in README order (a search writes RUN,
+Slow check: the whole tour runs in one temporary folder in the tour's order (a search writes RUN,
 train reads RUN/best.json, ...). An example that fails because it reads a file a later example
 writes (``bench model.onnx`` is mentioned before the export) is run again once the others
-have run; it must pass then. The README's own budgets would take hours, so these
+have run; it must pass then. The tour's own budgets would take hours, so these
 substitutions apply (``SUBSTITUTIONS`` below; each must still match some example, so none goes
 stale silently):
 
 * searches: at most 3 trials; the ``quick`` and ``default`` presets are replaced by a tiny one
   (a 4-step supernet, 64 validation images) so a search that trains a supernet takes seconds;
-  the shipped pretrained supernet is used as the README says;
+  the shipped pretrained supernet is used as the tour says;
 * ``train``: 1 epoch on 256 images, and the larger cell network (``--cells 2``) on the
   synthetic dataset (its training and its export's checks on 10,000 Fashion-MNIST test
   images took 15 minutes on 2 busy cores); then INT8 export allows a drop of 100 points
   instead of 1 (a network trained this little is not what INT8's 1-point check is about;
   that check is tested in tests/export/test_export_command.py);
 * ``lut build`` / ``lut bundle`` of the whole fmnist28 space: only the layers of one small
-  network (the README says "about 5 minutes" for the full space), 2 rounds, no calibration
+  network (the tour says "about a minute" for the full space), 2 rounds, no calibration
   (which would add the layers of 14 random networks); ``lut build --calibrate 8`` of
   nb201@r28-c1: 3 calibration and 2 held-out networks (the least it takes), 2 rounds;
   ``lut check --n 10``: 2 random networks, 2 rounds;
@@ -63,6 +64,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 CONTRIBUTING = REPO / "CONTRIBUTING.md"
+TABLES_README = REPO / "latency_tables" / "README.md"
+TOUR_MD = REPO / "mobile_nas" / "TOUR.md"
 NB201_DATA = REPO.parent / "shared" / "data" / "nb201"
 NASNET = ("normal:max_pool_3x3~1+sep_conv_7x7~1,sep_conv_3x3~0+sep_conv_3x3~0,identity~0+"
           "conv_1x7_7x1~2,avg_pool_3x3~2+max_pool_3x3~4,avg_pool_3x3~3+conv_1x7_7x1~3|reduce:"
@@ -74,10 +77,10 @@ SMALL = "ds_k3_n1_c16_relu|mb3_k3_n1_c24_relu|mb3_k3_n1_c40_hswish|mb3_k3_n1_c64
 # -- reading the examples -------------------------------------------------------------------
 @dataclass(frozen=True)
 class Example:
-    source: str  # "README.md:123"
+    source: str  # "mobile_nas/TOUR.md:123"
     text: str  # the command as written, continuations joined
     argv: tuple[str, ...]  # as a shell splits it (comments and [optional] parts dropped)
-    output: tuple[str, ...] = ()  # the lines the README shows after a ``$`` prompt
+    output: tuple[str, ...] = ()  # the lines shown after a ``$`` prompt
     inline: bool = False  # a `span` of prose rather than a code block line
 
     @property
@@ -159,18 +162,20 @@ def _inline_examples(name: str, lines: list[str], offset: int) -> list[Example]:
 
 
 def examples_of(path: Path, heading: str | None = None) -> list[Example]:
+    """The examples of ``path`` (of its section ``heading`` only, if given), by line."""
+    name = path.relative_to(REPO).as_posix()
     lines = path.read_text().splitlines()
     offset = 0
     if heading is not None:
         offset, lines = _section(lines, heading)
     found = [e for first, block in _blocks(lines)
-             for e in _block_examples(path.name, offset + first, block)]
-    found += _inline_examples(path.name, lines, offset)
+             for e in _block_examples(name, offset + first, block)]
+    found += _inline_examples(name, lines, offset)
     return sorted(found, key=lambda e: int(e.source.split(":")[1]))
 
 
 def tour() -> list[Example]:
-    return examples_of(README, "## A tour")
+    return examples_of(TOUR_MD, "## A tour")
 
 
 def _help_examples() -> list[Example]:
@@ -208,8 +213,8 @@ def _command_path(argv: tuple[str, ...]) -> list[str]:
 
 TOUR = tour()
 MOBILE_NAS = [e for e in TOUR if e.argv[0] == "mobile-nas"]
-EVERYWHERE = [e for e in examples_of(README) + examples_of(CONTRIBUTING)
-              if e.argv[0] == "mobile-nas"]
+EVERYWHERE = [e for path in (README, TOUR_MD, CONTRIBUTING, TABLES_README)
+              for e in examples_of(path) if e.argv[0] == "mobile-nas"]
 
 
 def test_the_tour_is_found():
@@ -257,7 +262,7 @@ def test_every_examples_command_has_help(path, run_cli):
 
 
 def test_a_wrong_flag_fails_the_parse_check(capsys):
-    """The check above can fail: the example the README once had, without --epochs."""
+    """The check above can fail: an example the README once had, without --epochs."""
     assert "--epochs" in _parse(_argv("mobile-nas train best.json --cells 2 --filters 12 "
                                       "--out big.pt"), capsys)
     assert "unrecognized" in _parse(_argv("mobile-nas space show --space fmnist28 --lists"),
@@ -309,7 +314,7 @@ SUBSTITUTIONS = [
      "2 random networks"),
     (r"^mobile-nas lut build .*--out latency_tables/",
      lambda a: _set(a, "--out", Path(a[a.index("--out") + 1]).name),
-     "a table the README writes into latency_tables/ goes beside the tour instead (the "
+     "a table the tour writes into latency_tables/ goes beside the tour instead (the "
      "folder links the repository's shipped tables)"),
     (r"^mobile-nas transfer ARCH ", lambda a: [NASNET if t == "ARCH" else t for t in a],
      "ARCH is a placeholder"),
@@ -365,7 +370,7 @@ class Ran:
 
 def _run(argv: list[str], cwd: Path) -> Ran:
     """``mobile-nas`` in-process (so the tiny presets apply), ``python`` as a subprocess, in
-    ``cwd``, which links the repository's latency_tables/ (the README runs in a checkout)."""
+    ``cwd``, which links the repository's latency_tables/ (the tour runs in a checkout)."""
     if not (cwd / "latency_tables").exists():
         (cwd / "latency_tables").symlink_to(REPO / "latency_tables")
     t0 = time.perf_counter()
@@ -410,7 +415,7 @@ def _matches(shown: tuple[str, ...], printed: str) -> str | None:
     return None
 
 
-#: tour examples cheap enough for the fast suite with the README's own values, and whether
+#: tour examples cheap enough for the fast suite with the tour's own values, and whether
 #: their shown output is deterministic (no timings) and so checked line by line
 CHEAP = {"space show": True, "space sample": True, "transfer": True, "cost": False}
 
@@ -421,14 +426,14 @@ def _cheap(e: Example) -> bool:
 
 
 @pytest.mark.parametrize("example", [e for e in MOBILE_NAS if _cheap(e)], ids=lambda e: e.id)
-def test_cheap_examples_run_and_print_what_the_readme_shows(example, tmp_path, monkeypatch):
+def test_cheap_examples_run_and_print_what_the_tour_shows(example, tmp_path, monkeypatch):
     if "../shared/data/nb201" in example.text and not NB201_DATA.is_dir():
         pytest.skip(f"{NB201_DATA} is absent")
     ran = _run(_substituted(example), tmp_path)
     assert ran.code == 0, f"{example.source}: {example.text}\n{ran.err[-3000:]}"
     if CHEAP.get(" ".join(_command_path(example.argv))) and example.output:
         missing = _matches(example.output, ran.out)
-        assert missing is None, f"{example.source}: README shows {missing!r}; printed:\n" \
+        assert missing is None, f"{example.source}: the tour shows {missing!r}; printed:\n" \
                                 f"{ran.out}"
 
 
@@ -440,7 +445,7 @@ def test_the_output_check_can_fail():
 
 @pytest.mark.slow
 def test_the_whole_tour_runs_in_order(tmp_path, tiny_presets):
-    """Every tour example, README order, one folder; see the module docstring."""
+    """Every tour example, in the tour's order, one folder; see the module docstring."""
     if any("../shared/data/nb201" in e.text for e in TOUR) and not NB201_DATA.is_dir():
         pytest.skip(f"{NB201_DATA} is absent")
     t0 = time.perf_counter()

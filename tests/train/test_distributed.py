@@ -256,17 +256,17 @@ def test_train_on_two_processes_matches_one_and_resumes_after_a_kill(tmp_path):
     assert sorted(p.name for p in killed.iterdir() if not p.name.startswith(".")) == ["m.pt"]
 
 
-# -- README: the torchrun commands run as written (single node) ------------------------------
-def _readme_torchrun_commands() -> list[str]:
-    text = (ROOT / "README.md").read_text()
+# -- the tour: its torchrun commands run as written (single node) ---------------------------
+def _tour_torchrun_commands() -> list[str]:
+    text = (ROOT / "mobile_nas" / "TOUR.md").read_text()
     return [line.strip() for line in text.splitlines()
             if re.match(r"\s*torchrun --standalone", line)]
 
 
 @pytest.mark.slow
-def test_readme_single_node_torchrun_train(tmp_path):
-    commands = [c for c in _readme_torchrun_commands() if " train " in c]
-    assert commands, "README has no single-node torchrun train command"
+def test_tour_single_node_torchrun_train(tmp_path):
+    commands = [c for c in _tour_torchrun_commands() if " train " in c]
+    assert commands, "mobile_nas/TOUR.md has no single-node torchrun train command"
     cmd = commands[0].split()
     assert cmd[:4] == ["torchrun", "--standalone", "--nproc_per_node", "2"]
     rest = cmd[4:]
