@@ -57,7 +57,7 @@ def search_dataset(config: SearchConfig, space: SearchSpace):
     from mobile_nas.train.data import load_dataset
 
     return load_dataset(config.dataset, data_dir=config.data_dir, val_size=config.val_size,
-                        seed=config.split_seed, image_shape=tuple(space.input_shape))
+                        seed=config.split_seed, image_shape=space.input_shape)
 
 
 def _fitting_dataset(config: SearchConfig, space: SearchSpace):

@@ -91,7 +91,7 @@ class SeedNoise:
 def seed_noise(first: Sequence[float], second: Sequence[float], **kw) -> SeedNoise:
     """Noise between two seeds' accuracies of the same architectures."""
     a, b = np.asarray(first, dtype=float), np.asarray(second, dtype=float)
-    fid = rank_fidelity(a, b, **kw)
+    fid = rank_fidelity(a.tolist(), b.tolist(), **kw)
     diff = np.abs(a - b)
     return SeedNoise(n=len(a), mean_abs_diff=float(diff.mean()), max_abs_diff=float(diff.max()),
                      fidelity=fid)

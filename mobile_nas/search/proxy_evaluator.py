@@ -28,7 +28,7 @@ class ProxyTrainEvaluator(Evaluator):
 
         self.device, self.amp = resolve_device(device), amp
         self.val = dataset.val.subset(val_images, seed=seed + 2)
-        self.settings = {"epochs": epochs, "train_images": train_images,
+        self.settings: dict[str, Any] = {"epochs": epochs, "train_images": train_images,
                          "val_images": len(self.val), "batch_size": batch_size, "seed": seed,
                          "device": describe_device(self.device)}
         self.cache: dict[Architecture, float] = {}

@@ -255,7 +255,8 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
                            state_path=None if config.storage == "memory"
                            else out_dir / STATE_FILE,
                            **config.strategy_options)
-    directions = ["maximize"] + ["minimize"] * len(reward.targets) if multi else ["maximize"]
+    up, down = optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE
+    directions = [up] + [down] * len(reward.targets) if multi else [up]
     study = optuna.create_study(storage=storage, study_name=config.study_name,
                                 sampler=sampler, directions=directions, load_if_exists=True)
     if "mobile_nas" not in study.user_attrs:

@@ -28,14 +28,16 @@ class SupernetEvaluator(Evaluator):
                  device: str | torch.device = "auto") -> None:
         from mobile_nas.device import describe_device, resolve_device
 
-        super().__init__(space=supernet.space)
+        # nn.Module's __getattr__ is typed Tensor | Module: the supernets set ``space``
+        super().__init__(space=supernet.space)  # type: ignore[arg-type]
         dev = resolve_device(device)
         self.supernet = supernet.to(dev).eval()
         train = dataset.train.subset(calib_batches * calib_batch_size, seed=seed + 1).to(dev)
-        kw = {"mean": dataset.mean, "std": dataset.std}
-        self.calib = [x for x, _ in batches(train, calib_batch_size, **kw)][:calib_batches]
+        mean, std = dataset.mean, dataset.std
+        self.calib = [x for x, _ in batches(train, calib_batch_size, mean=mean, std=std)
+                      ][:calib_batches]
         val = dataset.val.subset(val_images, seed=seed + 2).to(dev)
-        self.val = list(batches(val, batch_size, **kw))
+        self.val = list(batches(val, batch_size, mean=mean, std=std))
         self.n_val = len(val)
         self.cache: dict[Architecture, float] = {}
         self.settings = {"calib_batches": calib_batches, "calib_batch_size": calib_batch_size,
@@ -45,7 +47,7 @@ class SupernetEvaluator(Evaluator):
     @torch.no_grad()
     def evaluate(self, arch: Architecture) -> float:
         if arch not in self.cache:
-            self.supernet.set_arch(arch)
+            self.supernet.set_arch(arch)  # type: ignore[operator]  # a supernet method
             recalibrate_batchnorm(self.supernet, self.calib)
             correct = sum(int((self.supernet(x).argmax(1) == y).sum()) for x, y in self.val)
             self.cache[arch] = correct / self.n_val

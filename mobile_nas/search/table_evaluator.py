@@ -90,15 +90,17 @@ def read_value_csv(path: str | Path, space: SearchSpace, *, column: str | None =
         if len(row) != len(header):
             raise TableFileError(f"{str(path)!r} row {n}: {len(row)} fields, header has "
                                  f"{len(header)}")
-        try:
-            index = int(row[index_col]) if index_col is not None else None
-        except ValueError:
-            raise TableFileError(f"{str(path)!r} row {n}: index {row[index_col]!r} is not an "
-                                 f"integer") from None
+        index = None
+        if index_col is not None:
+            try:
+                index = int(row[index_col])
+            except ValueError:
+                raise TableFileError(f"{str(path)!r} row {n}: index {row[index_col]!r} is "
+                                     f"not an integer") from None
         if arch_col is not None:
             text = row[arch_col].strip()
         else:
-            if index not in index_to_arch:
+            if index_to_arch is None or index is None or index not in index_to_arch:
                 raise TableFileError(f"{str(path)!r} row {n}: index {index} has no known "
                                      f"architecture")
             text = index_to_arch[index]

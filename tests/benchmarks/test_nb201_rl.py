@@ -8,10 +8,9 @@ import pytest
 from tests.benchmarks import load_script
 
 RL = load_script("nb201_rl")
+from mobile_nas.report import protocol as prot  # noqa: E402
 from nb201 import protocol as P  # noqa: E402
 from nb201.store import RunStore  # noqa: E402
-
-from mobile_nas.report import protocol as prot  # noqa: E402
 
 DEVICES = ["1080ti_1", "essential_ph_1", "eyeriss", "fpga", "gold_6226", "pixel2", "pixel3",
            "raspi4", "samsung_a50", "samsung_s7", "silver_4114", "titan_rtx_1"]

@@ -73,6 +73,8 @@ def _one_thread() -> Iterator[None]:
 class ControllerPolicy(nn.Module):
     """LSTM policy over a sequence of categorical decisions of the given sizes."""
 
+    offsets: torch.Tensor  # a buffer: each decision's first row in ``embed``
+
     def __init__(self, sizes: list[int], *, hidden: int = 64, tanh_c: float = 2.5) -> None:
         super().__init__()
         self.sizes = list(sizes)
@@ -84,10 +86,11 @@ class ControllerPolicy(nn.Module):
         self.embed = nn.Embedding(int(sum(self.sizes)), hidden)
         nn.init.uniform_(self.embed.weight, -0.1, 0.1)
         self.cell = nn.LSTMCell(hidden, hidden)
-        self.heads = nn.ModuleList(nn.Linear(hidden, n) for n in self.sizes)
-        for head in self.heads:
+        heads = [nn.Linear(hidden, n) for n in self.sizes]
+        for head in heads:
             nn.init.zeros_(head.weight)
             nn.init.zeros_(head.bias)
+        self.heads = nn.ModuleList(heads)
 
     def forward(self, actions: torch.Tensor | None = None, *, batch: int = 1,
                 generator: torch.Generator | None = None
@@ -184,11 +187,12 @@ class RLController(Strategy):
                                 f"baseline_decay={baseline_decay}, entropy_coef={entropy_coef},"
                                 f" ppo_epochs={ppo_epochs}, ppo_clip={ppo_clip}, "
                                 f"hidden={hidden}, risk_quantile={risk_quantile}")
-        self.hparams = {"update": update, "lr": lr, "batch_size": batch_size,
-                        "elite_fraction": elite_fraction, "baseline_decay": baseline_decay,
-                        "entropy_coef": entropy_coef, "ppo_epochs": ppo_epochs,
-                        "ppo_clip": ppo_clip, "hidden": hidden, "tanh_c": tanh_c,
-                        "no_repeat": bool(no_repeat), "proposal": proposal}
+        self.hparams: dict[str, Any] = {
+            "update": update, "lr": lr, "batch_size": batch_size,
+            "elite_fraction": elite_fraction, "baseline_decay": baseline_decay,
+            "entropy_coef": entropy_coef, "ppo_epochs": ppo_epochs, "ppo_clip": ppo_clip,
+            "hidden": hidden, "tanh_c": tanh_c, "no_repeat": bool(no_repeat),
+            "proposal": proposal}
         if proposal == "edit":
             self.hparams.update(edit_lr=edit_lr, edit_temperature=edit_temperature,
                                 restart=restart)
@@ -200,7 +204,8 @@ class RLController(Strategy):
         self.optima = 0  # "edit": local optima reached (restarts)
         self.seen: set[tuple[int, ...]] = set()
         self.history: dict[tuple[int, ...], float] = {}  # best reward of each told arch
-        seed_all = int(seed) if seed is not None else int(np.random.SeedSequence().entropy % 2**31)
+        seed_all = int(seed) if seed is not None else \
+            int(np.random.SeedSequence().generate_state(1)[0] % 2**31)
         torch_state = torch.random.get_rng_state()
         torch.manual_seed(seed_all)
         self.policy = ControllerPolicy([len(d) for d in space.decisions], hidden=hidden,
