@@ -131,11 +131,13 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] | None = None) ->
         raise MobileNasError(f"no latency table is shipped for space {SPACE!r}")
     table_path = Path(latency.path)
     calibration = latency.table.calibration
-    anchor_ms = time_anchor_ms() if calibration and calibration.relative else None
-    if anchor_ms is not None:
+    table_anchor_ms = calibration.anchor_ms if calibration is not None else None  # relative
+    anchor_ms = None
+    if table_anchor_ms is not None:
+        anchor_ms = time_anchor_ms()
         latency = latency.at_anchor_ms(anchor_ms)
         say(f"== 0/5 the tables' anchor network on this machine: {anchor_ms:.4f} ms "
-            f"({anchor_ms / calibration.anchor_ms:.2f}x its time when "
+            f"({anchor_ms / table_anchor_ms:.2f}x its time when "
             f"{table_path.name} was calibrated); predictions below are in this machine's ms")
     note = other_cpu_note(table_path.name, latency.table.metadata.get("cpu"), cpu_model())
     if note:

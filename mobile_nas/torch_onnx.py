@@ -39,7 +39,9 @@ def torch_to_onnx(module: nn.Module, example: torch.Tensor, *, opset: int = DEFA
         warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)
         # the mobile rewrites read fixed shapes as Python ints, on purpose
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
-        torch.onnx.export(module, (example,), buf, input_names=[input_name],
-                          output_names=[output_name], opset_version=opset, dynamic_axes=axes,
+        # dynamo=False (TorchScript) writes to a file object; torch annotates paths only
+        torch.onnx.export(module, (example,), buf,  # type: ignore[arg-type]
+                          input_names=[input_name], output_names=[output_name],
+                          opset_version=opset, dynamic_axes=axes,
                           do_constant_folding=True, dynamo=False)
     return buf.getvalue()

@@ -56,6 +56,7 @@ def _say(msg: str) -> None:
 
 def _demo(args: argparse.Namespace) -> int:
     from mobile_nas.cost.latency.statistic import WALL_MEDIAN
+    from mobile_nas.errors import MobileNasError
     from mobile_nas.export.usability import PROVIDERS, ProviderCoverage
     from mobile_nas.pipeline import DemoConfig, run_demo
 
@@ -68,6 +69,9 @@ def _demo(args: argparse.Namespace) -> int:
         val_size=args.val_size), log=_say)
     d = result.deploy
     report, mobile, q = d.export, d.export_mobile, d.export.int8
+    ort, usability, server_usability = mobile.ort, mobile.mobile_usability, report.mobile_usability
+    if ort is None or usability is None or server_usability is None or d.total_seconds is None:
+        raise MobileNasError("the demo's deploy record lacks the mobile export or its times")
     timing = report.timing or {}
     print(f"architecture   {d.arch}")
     print(f"               {d.macs / 1e6:.2f}M MACs, {d.params / 1e3:.1f}k params")
@@ -101,14 +105,14 @@ def _demo(args: argparse.Namespace) -> int:
           f"pareto.json, trials.csv, study.db)")
     print(f"model          {result.model_path}")
     print(f"onnx           {result.onnx_path}" + (f", {q.path}" if q else ""))
-    print(f"mobile         {mobile.path}, {mobile.ort['path']}"
-          + (f", {mobile.ort['int8_path']}" if mobile.ort["int8_path"] else "")
+    print(f"mobile         {mobile.path}, {ort['path']}"
+          + (f", {ort['int8_path']}" if ort["int8_path"] else "")
           + f" (batch 1; parity max |diff| {mobile.max_abs_diff:.1e}, test accuracy "
           f"{100 * mobile.test_accuracy:.2f}%)")
     for i, p in enumerate(PROVIDERS):  # onnxruntime's mobile usability analysis
         label = "mobile EPs" if i == 0 else ""
-        print(f"{label:15s}{ProviderCoverage.from_json(mobile.mobile_usability[p]).summary()}")
-    server = [report.mobile_usability[p] for p in PROVIDERS]
+        print(f"{label:15s}{ProviderCoverage.from_json(usability[p]).summary()}")
+    server = [server_usability[p] for p in PROVIDERS]
     print(f"{'':15s}(server {result.onnx_path.name}: " + ", ".join(
         f"{c['provider']} {c['supported_nodes']}/{c['nodes']}" for c in server) + " nodes)")
     _print_comparison(d)

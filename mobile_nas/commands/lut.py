@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from mobile_nas.commands._common import add_json_arg, positive_int, print_json
 from mobile_nas.cost.latency.settings import DEFAULTS
+
+if TYPE_CHECKING:
+    from mobile_nas.space.architecture import Architecture
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -325,7 +329,9 @@ def _bundle(args: argparse.Namespace) -> int:
     space = get_space(args.space)
     archs = load_space_archs(args.arch, space.name)
     n_fit, n_held = _counts(args, space)
-    fit, held, sampled = (), (), ()
+    fit: tuple[Architecture, ...] = ()
+    held: tuple[Architecture, ...] = ()
+    sampled: tuple[Architecture, ...] = ()
     if n_fit:
         plan = plan_calibration(space, include=archs, n_fit=n_fit, n_held_out=n_held,
                                 seed=args.seed, references=not archs)
@@ -373,7 +379,8 @@ def _import(args: argparse.Namespace) -> int:
     else:
         print(f"calibration: fitted on {len(cal.archs)} networks (in-sample MAPE "
               f"{cal.fit_mape:.2f}%)")
-        print(cal.held_out.summary())
+        if cal.held_out is not None:
+            print(cal.held_out.summary())
     return 0
 
 
@@ -427,8 +434,9 @@ def _check(args: argparse.Namespace) -> int:
         print(f"pairs within {po.within_pct:.0f}% of each other and apart by more than the "
               f"noise ({po.floor_pct:.1f}%): {po.correct} of {po.pairs} ordered right "
               f"({po.share:.0%})")
-    print(f"milliseconds ({report.statistic}; {ref} measured {report.reference_ms:.4f} ms, "
-          f"load average {report.load_avg[0]:.2f}): MAPE {report.mape:.2f}%, within 5% "
+    load = "" if report.load_avg is None else f", load average {report.load_avg[0]:.2f}"
+    print(f"milliseconds ({report.statistic}; {ref} measured {report.reference_ms:.4f} ms"
+          f"{load}): MAPE {report.mape:.2f}%, within 5% "
           f"{report.within_5:.0%}, within 10% {report.within_10:.0%}, Spearman "
           f"{report.spearman:.3f}, Kendall {report.kendall:.3f}")
     if report.noise_mape is not None:

@@ -207,7 +207,9 @@ def _search(args: argparse.Namespace) -> int:
             train_search_supernet(config, dist)
             return 0
         try:
-            result = run_search(config, evaluator=evaluator, latency_fn=latency_fn,
+            # issue 28: table_search_inputs (search/, typed next) returns it as an object
+            result = run_search(config, evaluator=evaluator,
+                                latency_fn=latency_fn,  # type: ignore[arg-type]
                                 distributed=dist if dist is not None and dist.enabled
                                 else None)
         except LatencyTargetError as exc:

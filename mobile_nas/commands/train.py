@@ -81,7 +81,7 @@ def _train(args: argparse.Namespace) -> int:
     with distributed(args.device) as dist:
         dataset = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed,
                                val_size=args.val_size,
-                               image_shape=tuple(arch.search_space.input_shape))
+                               image_shape=arch.search_space.input_shape)
         check_fits_dataset(arch, dataset)
         dist.per_process_batch(args.batch_size)
         ckpt = train_architecture(

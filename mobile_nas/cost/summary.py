@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mobile_nas.space.architecture import Architecture
-from mobile_nas.space.scaled import SizeKnobs
+from mobile_nas.space.scaled import SizeKnobs, scalable
 
 if TYPE_CHECKING:
     from mobile_nas.cost.latency.requirements import TableRequest
@@ -55,7 +55,7 @@ class CostSummary:
         return record
 
 
-def summarize_costs(arch: Architecture, *, table: str | os.PathLike | None = None,
+def summarize_costs(arch: Architecture, *, table: str | os.PathLike[str] | None = None,
                     measure: bool = False, request: TableRequest | None = None,
                     shipped_table: bool = False) -> CostSummary:
     """MACs and params of ``arch``; with ``table`` its predicted latency (a table that does
@@ -98,7 +98,7 @@ def summarize_costs(arch: Architecture, *, table: str | os.PathLike | None = Non
 
 
 def _shipped_table(arch: Architecture, request: TableRequest | None
-                   ) -> tuple[str | os.PathLike | None, str | None]:
+                   ) -> tuple[str | os.PathLike[str] | None, str | None]:
     """(the table shipped for ``arch``'s space at the requested precision, None), or
     (None, why there is none)."""
     from mobile_nas.cost.latency.table import resolve_table
@@ -135,7 +135,7 @@ class TransferCosts:
         return {"arch": self.source.arch.to_string(), "source": _sized(self.source),
                 "target": _sized(self.target), "ratio": self.ratio}
 
-    def save_target(self, path: str | os.PathLike) -> None:
+    def save_target(self, path: str | os.PathLike[str]) -> None:
         """Writes the transferred architecture as an arch JSON file (for train, export and
         cost); raises :class:`MobileNasError` when it cannot be written."""
         from mobile_nas.atomic import atomic_write_json
@@ -153,15 +153,15 @@ class TransferCosts:
 def _sized(summary: CostSummary) -> dict[str, Any]:
     record = summary.to_json()
     record.pop("arch")
-    sp = summary.arch.search_space
+    sp = scalable(summary.arch.search_space)
     record.update(cells=sp.cells, filters=sp.filters, input_shape=list(sp.input_shape),
                   num_classes=sp.num_classes)
     return record
 
 
 def transfer_costs(arch: Architecture, knobs: SizeKnobs, *,
-                   table: str | os.PathLike | None = None,
-                   source_table: str | os.PathLike | None = None,
+                   table: str | os.PathLike[str] | None = None,
+                   source_table: str | os.PathLike[str] | None = None,
                    measure: bool = False) -> TransferCosts:
     """``arch`` (of a cell space) and its cells in the space ``knobs`` resize it to (knobs
     left out keep the source's values), costed as :func:`summarize_costs` does: ``table``

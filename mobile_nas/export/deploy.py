@@ -26,8 +26,12 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mobile_nas.export.errors import ExportError
+
+if TYPE_CHECKING:
+    from mobile_nas.space.base import SearchSpace
 
 FP32_TOLERANCE = 1e-4
 INT8_MAX_DROP = 0.01
@@ -174,8 +178,9 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
     pred = predicted_latency(arch, table)
     ckpt_acc = None if resized else trained_acc
     meta = model_metadata(ckpt, accuracy=ckpt_acc if ckpt_acc is not None else float("nan"),
-                          latency_ms=pred and pred["latency_ms"],
-                          latency_statistic=pred and pred["statistic"], profile=profile,
+                          latency_ms=None if pred is None else pred["latency_ms"],
+                          latency_statistic=None if pred is None else pred["statistic"],
+                          profile=profile,
                           extra={"opset": opset})
 
     say(f"exporting {arch.to_string()} ({profile} profile, opset {opset}) → {out}")
@@ -231,7 +236,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
         checkpoint_test_accuracy=trained_acc, test_accuracy=fp32_acc,
         test_images=len(dataset.test), max_abs_diff=par.max_abs_diff,
         mean_abs_diff=par.mean_abs_diff, parity_images=par.images,
-        predicted_latency_ms=pred and pred["latency_ms"],
+        predicted_latency_ms=None if pred is None else pred["latency_ms"],
         size_bytes=Path(out).stat().st_size, int8=int8_result, timing=timing,
         int8_error=int8_error, profile=profile, mobile_usability=usability.to_json(),
         ort=ort_files)
@@ -333,12 +338,17 @@ def _rescaled_checkpoint(ckpt, space: str, checkpoint):
     except CheckpointError:
         source = ckpt.architecture().search_space
         raise ExportError(
-            f"{str(checkpoint)!r} holds the weights of {source.name} (N={source.cells}, "
-            f"F={source.filters}, {source.num_classes} classes); {target.name} (N="
-            f"{target.cells}, F={target.filters}, {target.num_classes} classes) needs other "
-            f"weights: train it ('mobile-nas train ARCH --space {target.name}') and export "
-            f"that checkpoint") from None
+            f"{str(checkpoint)!r} holds the weights of {_sized(source)}; {_sized(target)} "
+            f"needs other weights: train it ('mobile-nas train ARCH --space {target.name}') "
+            f"and export that checkpoint") from None
     return out
+
+
+def _sized(space: SearchSpace) -> str:
+    from mobile_nas.space.base import ScalableSpace
+
+    knobs = f"N={space.cells}, F={space.filters}, " if isinstance(space, ScalableSpace) else ""
+    return f"{space.name} ({knobs}{space.num_classes} classes)"
 
 
 def _resized_dataset(dataset, input_shape: tuple[int, int, int], *, calibration_images: int):
@@ -397,6 +407,8 @@ def _quantize(ckpt, deploy, fp32_path, target, calib, dataset, fp32_acc, meta, p
                 best = (acc, label, candidate)
             if fp32_val - acc <= EARLY_STOP_DROP:
                 break
+        if best is None:
+            raise ExportError("no INT8 calibration settings to try")
         with atomic_path(target) as tmp_target:
             shutil.copyfile(best[2], tmp_target)
     label = best[1]

@@ -85,8 +85,13 @@ class BatchNormAffine(nn.Module):
     CPU inference kernel computes it (scale = weight / sqrt(var + eps),
     shift = bias - mean * scale)."""
 
+    scale: torch.Tensor  # buffers
+    shift: torch.Tensor
+
     def __init__(self, bn: nn.BatchNorm2d) -> None:
         super().__init__()
+        if bn.running_var is None or bn.running_mean is None:
+            raise ValueError("a batch norm without running statistics has no fixed affine form")
         with torch.no_grad():
             var = bn.running_var.float()
             mean = bn.running_mean.float()

@@ -25,6 +25,9 @@ __all__ = ["INPUT_NAME", "OUTPUT_NAME", "DeployModel", "check_output_path", "exp
 class DeployModel(nn.Module):
     """``(x - mean) / std`` followed by the network."""
 
+    mean: torch.Tensor  # buffers
+    std: torch.Tensor
+
     def __init__(self, net: nn.Module, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
         super().__init__()
         self.net = net

@@ -120,10 +120,11 @@ class NasNetSupernet(_PathMixin, nn.Module):
 
     def extract(self, arch: Architecture) -> nn.Module:
         """The stand-alone network of ``arch`` carrying this supernet's weights."""
-        model = build_model(arch)
+        model: Any = build_model(arch)  # a cells.NasNet: stem, cells, classifier
         plan = self._plan(arch)
         model.stem.load_state_dict(self.stem.state_dict())
         for cell, sup, cp in zip(model.cells, self.cells, plan.cells, strict=True):
+            assert isinstance(sup, _NasNetSuperCell)  # self.cells holds nothing else
             cell.pre0.load_state_dict(sup.pre0[str(cp.pre0.cin)].state_dict())
             cell.pre1.load_state_dict(sup.pre1[str(cp.pre1.cin)].state_dict())
             for b, bp in enumerate(cp.blocks):
@@ -144,7 +145,7 @@ class _NB201SuperCell(nn.Module):
     def __init__(self, channels: int, h: int, w: int) -> None:
         super().__init__()
         self.edges = nn.ModuleDict({
-            f"{to}_{src}_{op}": build_layer(nb201.op_key(op, channels, h, w))
+            f"{to}_{src}_{op}": _module(nb201.op_key(op, channels, h, w))
             for to, src in nb201.EDGES for op in _PARAMETERISED})
 
     def forward(self, x: torch.Tensor, ops: tuple[str, ...]) -> torch.Tensor:
@@ -191,7 +192,7 @@ class NB201Supernet(_PathMixin, nn.Module):
 
     def extract(self, arch: Architecture) -> nn.Module:
         """The stand-alone network of ``arch`` carrying this supernet's weights."""
-        model = build_model(arch)
+        model: Any = build_model(arch)  # a cells.NB201Network: stem, cells, head
         model.stem.load_state_dict(self.stem.state_dict())
         for target, sup in zip(model.cells, self.cells, strict=True):
             if not isinstance(sup, _NB201SuperCell):

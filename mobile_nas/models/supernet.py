@@ -42,6 +42,12 @@ class SlicedBatchNorm(nn.BatchNorm2d):
     the plain average over the calibration batches.
     """
 
+    # always kept, with a momentum (the constructor's defaults; calibrating averages instead)
+    running_mean: torch.Tensor
+    running_var: torch.Tensor
+    num_batches_tracked: torch.Tensor
+    momentum: float
+
     def __init__(self, num_features: int) -> None:
         super().__init__(num_features)
         self.calibrating = False
@@ -174,8 +180,7 @@ class MobileSupernet(nn.Module):
             self.stem(x, self.space.stem_channels, stride=self.space.stem_stride)))
         for c, st, slots in zip(configs, self.space.stages, self.stages, strict=True):
             for j in range(c.layers):
-                block = slots[j]["ds" if c.op == "ds" else "mb"]
-                out = block(out, c, st.stride if j == 0 else 1)
+                out = _slot(slots, j, c.op)(out, c, st.stride if j == 0 else 1)
         out = _ACTS[configs[-1].act](self.head_bn(self.head(out, self.space.head_channels)))
         out = torch.flatten(F.adaptive_avg_pool2d(out, 1), 1)
         return self.classifier(self.dropout(out))
@@ -187,13 +192,15 @@ class MobileSupernet(nn.Module):
         self.space.validate(arch)
         model = build_model(arch)
         configs = self.space.stage_configs(arch)
-        stem, *blocks, head, classifier = model.children()
+        # torchvision's Conv2dNormActivation (untyped), MobileBlocks and the Classifier
+        children: list[Any] = list(model.children())
+        stem, *blocks, head, classifier = children
         _copy_conv(stem[0], self.stem)
         _copy_bn(stem[1], self.stem_bn)
         layers = iter(blocks)
         for c, slots in zip(configs, self.stages, strict=True):
             for j in range(c.layers):
-                _copy_block(next(layers), slots[j]["ds" if c.op == "ds" else "mb"])
+                _copy_block(next(layers), _slot(slots, j, c.op))
         _copy_conv(head[0], self.head)
         _copy_bn(head[1], self.head_bn)
         classifier[-1].load_state_dict(self.classifier.state_dict())
@@ -208,6 +215,11 @@ class MobileSupernet(nn.Module):
                 "params": sum(p.numel() for p in self.parameters())}
 
 
+def _slot(slots: nn.Module, j: int, op: str) -> SuperBlock:
+    """The block of layer ``j`` for ``op`` in a stage's slots (ModuleList of ModuleDicts)."""
+    return slots[j]["ds" if op == "ds" else "mb"]  # type: ignore[index]  # an nn.ModuleList
+
+
 def _op_size(op: str) -> int:
     return 1 if op == "ds" else int(op[2:])
 
@@ -218,6 +230,8 @@ def _copy_conv(dst: nn.Conv2d, src: SuperConv) -> None:
     start = (src.weight.shape[-1] - k) // 2
     dst.weight.copy_(src.weight[:cout, :cin, start:start + k, start:start + k])
     if dst.bias is not None:
+        if src.bias is None:
+            raise ArchError("the stand-alone conv has a bias, the supernet conv has none")
         dst.bias.copy_(src.bias[:cout])
 
 
@@ -225,12 +239,14 @@ def _copy_bn(dst: nn.BatchNorm2d, src: SlicedBatchNorm) -> None:
     c = dst.num_features
     for name in ("weight", "bias", "running_mean", "running_var"):
         getattr(dst, name).copy_(getattr(src, name)[:c])
+    if dst.num_batches_tracked is None:
+        raise ArchError("the stand-alone batch norm keeps no running statistics")
     dst.num_batches_tracked.copy_(src.num_batches_tracked)
 
 
 def _copy_block(dst: MobileBlock, src: SuperBlock) -> None:
     """``dst`` is [expand] → depthwise → [SE] → project, each conv(-BN) taken from ``src``."""
-    parts = list(dst.block)
+    parts: list[Any] = list(dst.block)  # torchvision's (untyped) Conv2dNormActivation, SE
     project = parts.pop()
     se = parts.pop() if isinstance(parts[-1], SqueezeExcitation) else None
     dw = parts.pop()
@@ -284,6 +300,14 @@ def build_supernet(space: SearchSpace) -> nn.Module:
     return SUPERNETS.get(space.family)(space)
 
 
+def supernet_space(supernet: nn.Module) -> SearchSpace:
+    """The search space of a supernet (:func:`build_supernet`)."""
+    space = getattr(supernet, "space", None)
+    if not isinstance(space, SearchSpace):
+        raise ArchError(f"a {type(supernet).__name__} has no search space: not a supernet")
+    return space
+
+
 @torch.no_grad()
 def recalibrate_batchnorm(model: nn.Module, batches: list[torch.Tensor], **forward_kw) -> None:
     """Resets every batch norm and re-estimates its statistics as the plain average over
@@ -296,9 +320,9 @@ def recalibrate_batchnorm(model: nn.Module, batches: list[torch.Tensor], **forwa
     plain = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
              and not isinstance(m, SlicedBatchNorm) and m.track_running_stats]
     momenta = [bn.momentum for bn in plain]
-    for bn in sliced:
-        bn.reset_running_stats()
-        bn.calibrating, bn.calib_batches = True, 0
+    for sbn in sliced:
+        sbn.reset_running_stats()
+        sbn.calibrating, sbn.calib_batches = True, 0
     for bn in plain:
         bn.reset_running_stats()
         bn.momentum = None
@@ -307,8 +331,8 @@ def recalibrate_batchnorm(model: nn.Module, batches: list[torch.Tensor], **forwa
         for x in batches:
             model(x, **forward_kw)
     finally:
-        for bn in sliced:
-            bn.calibrating = False
+        for sbn in sliced:
+            sbn.calibrating = False
         for bn, momentum in zip(plain, momenta, strict=True):
             bn.momentum = momentum
         model.eval()

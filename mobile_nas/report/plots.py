@@ -107,7 +107,7 @@ def plot_latency_breakdown(arch, per_layer: Sequence[tuple[Any, float]], path: s
     """Horizontal bars: each layer's table latency (ms), coloured by stage."""
     plt = _plt()
     rows = stage_rows(arch)
-    stage_of = {}
+    stage_of: dict[int, tuple[int, str]] = {}
     for s, r in enumerate(rows):
         for j, k in enumerate(r["keys"]):
             stage_of.setdefault(id(k), (s, f"{r['name']}" + (f".{j + 1}" if len(r["keys"]) > 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,13 +52,13 @@ class Run:
 _NUM = ("accuracy", "latency_ms", "macs", "params", "reward", "duration_s")
 
 
-def load_run(run_dir: str | Path) -> Run:
+def load_run(run_dir: str | os.PathLike[str]) -> Run:
     """Reads ``run_dir``; raises :class:`ReportError` naming what is missing or broken."""
     path = Path(run_dir)
     if not path.is_dir():
         raise ReportError(f"run folder {str(path)!r} does not exist")
     best = _json(path / "best.json")
-    pareto_doc = _json(path / "pareto.json", required=False) or {}
+    pareto_doc = _json(path / "pareto.json") if (path / "pareto.json").is_file() else {}
     trials = _trials(path / "trials.csv")
     meta = {k: v for k, v in pareto_doc.items() if k not in ("trials", "objectives")}
     for key in ("space", "strategy", "dataset", "latency", "reward_fn"):
@@ -75,12 +76,10 @@ def load_run(run_dir: str | Path) -> Run:
     return Run(path, best, pareto, trials, meta)
 
 
-def _json(path: Path, required: bool = True) -> dict[str, Any] | None:
+def _json(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        if required:
-            raise ReportError(f"{str(path)!r} is missing (run 'mobile-nas search ... --out "
-                              f"{path.parent}' first)")
-        return None
+        raise ReportError(f"{str(path)!r} is missing (run 'mobile-nas search ... --out "
+                          f"{path.parent}' first)")
     try:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:

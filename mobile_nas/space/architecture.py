@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mobile_nas.errors import ArchError
+
+if TYPE_CHECKING:
+    from mobile_nas.space.base import SearchSpace
 
 
 @dataclass(frozen=True)
@@ -23,7 +26,7 @@ class Architecture:
     values: tuple[Any, ...]
 
     @property
-    def search_space(self):
+    def search_space(self) -> SearchSpace:
         from mobile_nas.space.registry import get_space
 
         return get_space(self.space)

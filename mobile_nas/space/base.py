@@ -44,9 +44,10 @@ class SearchSpace(ABC):
         names = [d.name for d in decisions]
         if len(set(names)) != len(names):
             raise ValueError(f"space {name!r} has duplicate decision names")
+        c, h, w = input_shape
         self.name = name
         self.decisions: tuple[Decision, ...] = tuple(decisions)
-        self.input_shape = tuple(input_shape)
+        self.input_shape = (c, h, w)
         self.num_classes = num_classes
         self.description = description
 
@@ -132,3 +133,17 @@ class SearchSpace(ABC):
             "num_layer_keys": len(self.enumerate_layers()),
             "decisions": [{"name": d.name, "choices": list(d.choices)} for d in self.decisions],
         }
+
+
+class ScalableSpace(SearchSpace):
+    """A cell-stacked space with size knobs: ``cells`` per stack, initial ``filters`` and
+    :meth:`scaled` (see :mod:`mobile_nas.space.scaled`)."""
+
+    supports_scaling = True
+    cells: int
+    filters: int
+
+    @abstractmethod
+    def scaled(self, *, name: str, cells: int, filters: int,
+               input_shape: tuple[int, int, int], num_classes: int) -> ScalableSpace:
+        """The same cells in a network of another size."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 from mobile_nas.errors import ArchError
 
@@ -50,11 +51,11 @@ class LayerKey:
             act=g["act"], residual=g["r"] == "1",
         )
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict) -> LayerKey:
+    def from_json(cls, data: dict[str, Any]) -> LayerKey:
         names = {f.name for f in fields(cls)}
         unknown = set(data) - names
         if unknown:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from mobile_nas.errors import ArchError
 from mobile_nas.space.architecture import Architecture
@@ -226,7 +227,7 @@ class MobileSpace(SearchSpace):
             keys.update(self._head(cin, act))
         return sorted(keys)
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         info = super().describe()
         info["stem"] = {"channels": self.stem_channels, "stride": self.stem_stride}
         info["head"] = {"channels": self.head_channels, "dropout": self.dropout}

@@ -34,10 +34,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from mobile_nas.errors import ArchError
 from mobile_nas.space.architecture import Architecture
-from mobile_nas.space.base import SearchSpace
+from mobile_nas.space.base import ScalableSpace
 from mobile_nas.space.decision import Decision
 from mobile_nas.space.layers import LayerKey
 
@@ -158,14 +159,13 @@ def unused_states(blocks: tuple[Block, ...]) -> tuple[int, ...]:
     return tuple(s for s in range(2, len(blocks) + 2) if s not in used)
 
 
-class NasNetSpace(SearchSpace):
+class NasNetSpace(ScalableSpace):
     """Normal + reduction cells of ``blocks`` blocks in a stacked skeleton (module docstring)."""
 
     family = "nasnet"
     #: MACs and params of the network equal the sums over layers(arch) (tested), so costs
     #: can be summed from per-layer counts cached by LayerKey.
     costs_are_layer_sums = True
-    supports_scaling = True
 
     def __init__(self, *, name: str, input_shape: tuple[int, int, int], num_classes: int,
                  cells: int, filters: int, blocks: int = 5, dropout: float = 0.0,
@@ -331,7 +331,8 @@ class NasNetSpace(SearchSpace):
     def positions(self) -> list[CellPosition]:
         """Every cell position of the network with what any architecture can put there."""
         _, h, w = self._stem()
-        cpp_set = cp_set = (STEM_MULTIPLIER * self.filters,)
+        cpp_set: tuple[int, ...] = (STEM_MULTIPLIER * self.filters,)
+        cp_set = cpp_set
         hpp, wpp = h, w
         c = self.filters
         reduction_prev = False
@@ -366,13 +367,12 @@ class NasNetSpace(SearchSpace):
                 keys.add(op_key(op, pos.channels, pos.oh, pos.ow, 1))
                 if pos.reduction:
                     keys.add(op_key(op, pos.channels, pos.h, pos.w, 2))
-        keys.discard(None)
         last = self.positions()[-1]
         keys.update(LayerKey("cell_classifier", cp, self.num_classes, last.oh, last.ow)
                     for cp in self.output_channel_options())
-        return sorted(keys)  # type: ignore[type-var]
+        return sorted(k for k in keys if k is not None)
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         info = super().describe()
         info["skeleton"] = {"cells_per_stack": self.cells, "filters": self.filters,
                             "blocks": self.blocks, "stem_multiplier": STEM_MULTIPLIER,

@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from mobile_nas.errors import ArchError
 from mobile_nas.space.architecture import Architecture
-from mobile_nas.space.base import SearchSpace
+from mobile_nas.space.base import ScalableSpace
 from mobile_nas.space.decision import Decision
 from mobile_nas.space.layers import LayerKey
 
@@ -91,14 +92,13 @@ def live_nodes(ops: tuple[str, ...]) -> set[int]:
     return live
 
 
-class NB201Space(SearchSpace):
+class NB201Space(ScalableSpace):
     """NAS-Bench-201's cell space (see module docstring); immutable."""
 
     family = "nb201"
     #: MACs and params of the network equal the sums over layers(arch) (tested), so costs
     #: can be summed from per-layer counts cached by LayerKey.
     costs_are_layer_sums = True
-    supports_scaling = True
 
     def __init__(self, *, name: str, input_shape: tuple[int, int, int] = (3, 32, 32),
                  num_classes: int = 10, cells: int = 5, filters: int = 16,
@@ -212,7 +212,7 @@ class NB201Space(SearchSpace):
         keys |= set(self.layers(Architecture(self.name, ("avg_pool_3x3",) * len(EDGES))))
         return sorted(keys)
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         info = super().describe()
         info["skeleton"] = {"cells_per_stage": self.cells, "filters": self.filters,
                             "stages": 3, "edges": [f"{t}<-{s}" for t, s in EDGES]}

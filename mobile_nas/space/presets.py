@@ -64,6 +64,6 @@ for _space in (MOBILE224, FMNIST28):
 # Cell spaces (NASNet cells, NAS-Bench-201); resized variants via mobile_nas.space.scaled.
 from mobile_nas.space.cell_presets import CELL_SPACES  # noqa: E402
 
-for _space in CELL_SPACES:
-    if _space.name not in SPACES:
-        register_space(_space)
+for _cell_space in CELL_SPACES:
+    if _cell_space.name not in SPACES:
+        register_space(_cell_space)

@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from mobile_nas.errors import SpaceError
 from mobile_nas.space.architecture import Architecture
-from mobile_nas.space.base import SearchSpace
+from mobile_nas.space.base import ScalableSpace, SearchSpace
 
 _TOKEN = re.compile(r"n(?P<n>\d+)|f(?P<f>\d+)|r(?P<r>\d+)|k(?P<k>\d+)|c(?P<ch>\d+)"
                     r"|(?P<c>\d+)x(?P<h>\d+)x(?P<w>\d+)")
@@ -56,9 +57,7 @@ def scaled_space(base: str | SearchSpace, *, cells: int | None = None,
     space = get_space(base) if isinstance(base, str) else base
     if "@" in space.name:
         space = get_space(space.name.split("@", 1)[0])
-    if not space.supports_scaling:
-        raise SpaceError(f"space {space.name!r} has no size knobs; scalable spaces are cell "
-                         f"spaces such as nasnet and nb201")
+    space = scalable(space)
     c0, h0, w0 = space.input_shape
     if input_shape is None:
         input_shape = (channels or c0, input_size or h0, input_size or w0)
@@ -70,21 +69,31 @@ def scaled_space(base: str | SearchSpace, *, cells: int | None = None,
     flat = [cells, filters, num_classes, *input_shape]
     if not all(isinstance(v, int) and v >= 1 for v in flat):
         raise SpaceError(f"scaled space knobs must be positive integers, got {values}")
-    name = scaled_name(space.name, **values)
+    name = scaled_name(space.name, cells=cells, filters=filters, input_shape=input_shape,
+                       num_classes=num_classes)
     if name in SPACES:
         return SPACES.get(name)
     try:
-        new = space.scaled(name=name, **values)
+        new = space.scaled(name=name, cells=cells, filters=filters, input_shape=input_shape,
+                           num_classes=num_classes)
     except ValueError as exc:
         raise SpaceError(f"cannot scale {space.name!r}: {exc}") from None
     return register_space(new)
+
+
+def scalable(space: SearchSpace) -> ScalableSpace:
+    """``space`` if it has size knobs; raises :class:`SpaceError` otherwise."""
+    if not isinstance(space, ScalableSpace):
+        raise SpaceError(f"space {space.name!r} has no size knobs; scalable spaces are cell "
+                         f"spaces such as nasnet and nb201")
+    return space
 
 
 def resolve_scaled_name(name: str) -> SearchSpace:
     """Parses ``<base>@<tokens>`` (see module docstring), registers and returns the space;
     the space's ``name`` is the canonical one, which may differ from ``name``."""
     base, _, spec = name.partition("@")
-    knobs: dict = {}
+    knobs: dict[str, Any] = {}
     for tok in spec.split("-") if spec else []:
         m = _TOKEN.fullmatch(tok)
         if not m:
@@ -137,8 +146,7 @@ class SizeKnobs:
         """``space`` resized by these knobs; a knob left out keeps ``space``'s value (also
         when ``space`` is itself scaled). Raises :class:`SpaceError` for a space without
         size knobs or a knob that is not a positive integer."""
-        if not space.supports_scaling:
-            return scaled_space(space)  # the one-line SpaceError: no size knobs
+        space = scalable(space)
         c, h, w = space.input_shape
         shape = (_pick(self.channels, c), _pick(self.input_size, h), _pick(self.input_size, w))
         return scaled_space(space, cells=_pick(self.cells, space.cells),

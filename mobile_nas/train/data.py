@@ -205,6 +205,7 @@ def _cache_root() -> Path:
 
 
 def _find_fashion_mnist_gz(data_dir: str | os.PathLike | None) -> Path | None:
+    candidates: list[str | os.PathLike | None]
     if data_dir is not None:
         candidates = [data_dir]  # an explicit folder is the only place to look
     else:

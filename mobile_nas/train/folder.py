@@ -125,8 +125,8 @@ class FolderImageSet:
         files = _Files(self.samples, self.shape, augment)
         world = distributed.world_size if distributed is not None else 1
         rank = distributed.rank if distributed is not None else 0
-        sampler = DistributedSampler(files, num_replicas=world, rank=rank, shuffle=shuffle,
-                                     seed=seed, drop_last=False)
+        sampler: DistributedSampler[int] = DistributedSampler(
+            files, num_replicas=world, rank=rank, shuffle=shuffle, seed=seed, drop_last=False)
         dl = DataLoader(files, batch_size=batch_size, sampler=sampler, num_workers=workers,
                         pin_memory=torch.device(device).type == "cuda",
                         persistent_workers=workers > 0, drop_last=False)
@@ -200,8 +200,8 @@ def read_folder(path: Path, shape: tuple[int, int, int] | None
         raise DatasetError(f"ImageFolder dataset {str(path)!r}: {exc}") from None
     if sets[0].classes != sets[1].classes:
         raise DatasetError(f"train/ and test/ of {str(path)!r} have different classes")
-    shape = tuple(shape or DEFAULT_FOLDER_SHAPE)
-    out = [FolderImageSet(tuple((p, int(c)) for p, c in s.samples), shape)  # type: ignore[arg-type]
+    channels, h, w = shape or DEFAULT_FOLDER_SHAPE
+    out = [FolderImageSet(tuple((p, int(c)) for p, c in s.samples), (channels, h, w))
            for s in sets]
     return out[0], out[1], list(sets[0].classes)
 

@@ -35,7 +35,7 @@ from torch import nn
 
 from mobile_nas import pretrained
 from mobile_nas.errors import MobileNasError
-from mobile_nas.models.supernet import build_supernet
+from mobile_nas.models.supernet import build_supernet, supernet_space
 from mobile_nas.progress import progress_bar
 from mobile_nas.space.base import SearchSpace
 from mobile_nas.train.data import Dataset, ImageSet
@@ -131,7 +131,7 @@ def train_supernet(supernet: nn.Module, dataset: Dataset, config: SupernetTrainC
     if distributed is not None:
         distributed.per_process_batch(config.batch_size)
     main = distributed is None or distributed.is_main
-    space = supernet.space
+    space = supernet_space(supernet)
     supernet.to(dev)
     train = dataset.train.subset(config.train_subset, seed=config.seed)
     if isinstance(train, ImageSet):
@@ -170,7 +170,8 @@ def train_supernet(supernet: nn.Module, dataset: Dataset, config: SupernetTrainC
         if not space.has_extreme_archs:
             raise SupernetError(f"sandwich sampling needs a largest path; space {space.name!r} "
                                 f"has none (use sampling='uniform')")
-        largest, smallest = space.largest_arch(), space.smallest_arch()
+        extreme = space.extreme_archs()
+        largest, smallest = extreme["largest"], extreme["smallest"]
     supernet.train()
     supernet.to(memory_format=torch.channels_last)
     t0 = time.time()
@@ -227,7 +228,7 @@ def train_supernet(supernet: nn.Module, dataset: Dataset, config: SupernetTrainC
         if main and checkpoint_path is not None and (done % checkpoint_every == 0
                                                      or done == config.steps):
             extra: dict[str, Any] = {"split": dataset.split}
-            if world > 1:  # a one-process file keeps its layout
+            if distributed is not None and world > 1:  # a one-process file keeps its layout
                 extra["distributed"] = distributed.to_json(config.batch_size)
             save_supernet(checkpoint_path, supernet, config=config, steps_done=done,
                           optimizer=opt if done < config.steps else None, extra=extra)
@@ -277,7 +278,7 @@ def save_supernet(path: str | os.PathLike, supernet: nn.Module, *,
                   extra: dict[str, Any] | None = None) -> None:
     """Writes the state dict plus metadata atomically (``torch.save`` of plain data)."""
     state: dict[str, Any] = {
-        "space": supernet.space.name,
+        "space": supernet_space(supernet).name,
         "state_dict": {k: v.detach().cpu() for k, v in supernet.state_dict().items()},
         "config": asdict(config),
         "steps_done": steps_done, **(extra or {}),
@@ -295,7 +296,8 @@ def save_supernet_safetensors(path: str | os.PathLike, supernet: nn.Module, *,
     tensors = {k: (v.detach().half() if v.is_floating_point() else v.detach())
                for k, v in supernet.state_dict().items()}
     SHIPPED_SUPERNET_FILE.save_safetensors(path, tensors, {
-        "space": supernet.space.name, "config": asdict(config), "steps_done": steps_done,
+        "space": supernet_space(supernet).name, "config": asdict(config),
+        "steps_done": steps_done,
         **(metadata or {})})
 
 

@@ -121,8 +121,8 @@ def evaluate_accuracy(model: nn.Module, imageset: ImageSet | FolderImageSet,
         raise TrainError("cannot evaluate accuracy on an empty image set")
     part = imageset if distributed is None or not distributed.enabled else \
         imageset.shard(distributed.rank, distributed.world_size)
-    correct = _correct(model, part, mean, std, batch_size, workers) if len(part) else 0
-    correct, total = all_reduce_sum(distributed, [correct, len(part)])
+    counted = _correct(model, part, mean, std, batch_size, workers) if len(part) else 0
+    correct, total = all_reduce_sum(distributed, [counted, len(part)])
     return correct / total
 
 
@@ -273,17 +273,19 @@ def train_model(model: nn.Module, dataset: Dataset, *, epochs: int, batch_size: 
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}",
                                 refresh=False)
-        loss_sum, correct, seen = all_reduce_sum(distributed, [loss_sum, correct, seen])
+        loss_total, correct_total, seen_total = all_reduce_sum(distributed,
+                                                               [loss_sum, correct, seen])
         # DDP keeps parameters equal; batch-norm statistics are each rank's own: rank 0's
         broadcast_state(distributed, model, buffers_only=True)
-        if not math.isfinite(loss_sum):
+        if not math.isfinite(loss_total):
             if bar is not None:
                 bar.close()
             raise TrainError(f"training diverged in epoch {epoch + 1} (loss is not finite); "
                              f"lower the learning rate (now {lr:g})")
         val_acc = evaluate_accuracy(model, val, mean, std, distributed=distributed,
                                     workers=workers)
-        stats = EpochStats(epoch + 1, lr_now, loss_sum / seen, correct / seen, val_acc,
+        stats = EpochStats(epoch + 1, lr_now, loss_total / seen_total,
+                           correct_total / seen_total, val_acc,
                            time.perf_counter() - t_epoch)
         if bar is not None:
             bar.set_postfix(loss=f"{stats.train_loss:.3f}", acc=f"{stats.train_accuracy:.3f}",
@@ -372,8 +374,8 @@ def check_fits_dataset(arch, dataset: Dataset) -> None:
     ``dataset``: another input shape or class count; cell spaces are told the size knobs
     (``--input``, ``--channels``, ``--classes``) that fit."""
     space = arch.search_space
-    shape, classes = tuple(space.input_shape), space.num_classes
-    data_shape, data_classes = tuple(dataset.input_shape), len(dataset.classes)
+    shape, classes = space.input_shape, space.num_classes
+    data_shape, data_classes = dataset.input_shape, len(dataset.classes)
     if shape == data_shape and classes == data_classes:
         return
     have = "x".join(map(str, shape)) + f" inputs and {classes} classes"

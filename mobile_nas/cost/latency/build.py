@@ -14,6 +14,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mobile_nas.cost.latency.calibrate import (
     DEFAULT_FIT_NETWORKS,
@@ -30,6 +31,7 @@ from mobile_nas.cost.latency.settings import DEFAULTS, ProfileSettings
 from mobile_nas.cost.latency.table import LatencyTable
 from mobile_nas.errors import ArchError
 from mobile_nas.space.architecture import Architecture
+from mobile_nas.space.base import SearchSpace
 from mobile_nas.space.layers import LayerKey
 
 
@@ -45,7 +47,7 @@ def load_space_archs(specs: Sequence[str], space_name: str) -> list[Architecture
     return archs
 
 
-def layer_keys(space, archs: Sequence[Architecture] = ()) -> list[LayerKey]:
+def layer_keys(space: SearchSpace, archs: Sequence[Architecture] = ()) -> list[LayerKey]:
     """The keys a table of ``archs`` needs (sorted, distinct), or every key of the space."""
     if not archs:
         return list(space.enumerate_layers())
@@ -63,7 +65,7 @@ class LutBuildResult:
     calibrated: bool
     sampled: tuple[str, ...] = ()
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         md, cal = self.table.metadata, self.table.calibration
         sentinel = md.get("sentinel") or {}
         return {"table": str(self.path), "space": self.table.space,
@@ -78,8 +80,9 @@ class LutBuildResult:
                 "sentinel_events": len(sentinel.get("events", []))}
 
 
-def build_lut(space, out: str | os.PathLike, *, archs: Sequence[Architecture] = (),
-              settings: ProfileSettings = DEFAULTS, n_fit: int = DEFAULT_FIT_NETWORKS,
+def build_lut(space: SearchSpace, out: str | os.PathLike[str], *,
+              archs: Sequence[Architecture] = (), settings: ProfileSettings = DEFAULTS,
+              n_fit: int = DEFAULT_FIT_NETWORKS,
               n_held_out: int = DEFAULT_HELD_OUT, seed: int = 0, resume: bool = False,
               progress: bool = True, backend: TimingBackend | None = None,
               measure: EndToEndMeasure | None = None) -> LutBuildResult:
@@ -94,7 +97,7 @@ def build_lut(space, out: str | os.PathLike, *, archs: Sequence[Architecture] = 
     """
     calibrate = n_fit > 0 or n_held_out > 0
     restricted = bool(archs)
-    extra: dict = {}
+    extra: dict[str, Any] = {}
     sampled: tuple[Architecture, ...] = ()
     if calibrate:  # checks the counts before any timing
         plan = plan_calibration(space, include=archs, n_fit=n_fit, n_held_out=n_held_out,
@@ -126,7 +129,7 @@ def build_lut(space, out: str | os.PathLike, *, archs: Sequence[Architecture] = 
                           sampled=tuple(a.to_string() for a in sampled))
 
 
-def recalibrate_lut(path: str | os.PathLike, *, space=None,
+def recalibrate_lut(path: str | os.PathLike[str], *, space: SearchSpace | None = None,
                     include: Sequence[Architecture] = (), n_fit: int = DEFAULT_FIT_NETWORKS,
                     n_held_out: int = DEFAULT_HELD_OUT, seed: int = 0, progress: bool = False,
                     measure: EndToEndMeasure | None = None) -> LutBuildResult:

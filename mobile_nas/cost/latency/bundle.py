@@ -53,6 +53,7 @@ from mobile_nas.cost.latency.statistic import LatencyStatistic
 from mobile_nas.cost.latency.table import LatencyTable, LayerLatency
 from mobile_nas.errors import ArchError
 from mobile_nas.space.architecture import Architecture
+from mobile_nas.space.base import SearchSpace
 from mobile_nas.space.layers import LayerKey
 from mobile_nas.torch_onnx import DEFAULT_OPSET
 
@@ -62,17 +63,17 @@ ARCH_PREFIX = "arch:"
 ANCHOR_ID = runner.ANCHOR_ID
 
 
-def manifest_bytes(manifest: dict) -> bytes:
+def manifest_bytes(manifest: dict[str, Any]) -> bytes:
     """The canonical serialization whose SHA-256 results files quote."""
     return (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
 
 
-def make_bundle(space, keys: Sequence[LayerKey], out: str | os.PathLike, *,
+def make_bundle(space: SearchSpace, keys: Sequence[LayerKey], out: str | os.PathLike[str], *,
                 archs: Sequence[Architecture] = (), held_out: Sequence[Architecture] = (),
                 opset: int = DEFAULT_OPSET, warmup: int = 5, rounds: int = 10,
                 runs_per_round: int = 3, opt_level: str = "all", clock: str = "wall",
                 statistic: str = "median", seed: int | None = None,
-                arch_repeats: int = 3, progress: bool = True) -> dict:
+                arch_repeats: int = 3, progress: bool = True) -> dict[str, Any]:
     """Writes the bundle zip atomically; returns its manifest. ``archs`` are the whole
     networks the imported table is calibrated on, ``held_out`` those that check it (their
     layers should be among ``keys``); ``seed`` is recorded (it drew the random ones).
@@ -130,7 +131,7 @@ def _check_names(zf: zipfile.ZipFile, source: str) -> None:
         raise BundleError(str(exc)) from None
 
 
-def read_manifest(bundle: str | os.PathLike) -> tuple[dict, bytes]:
+def read_manifest(bundle: str | os.PathLike[str]) -> tuple[dict[str, Any], bytes]:
     """The manifest of a bundle zip (checks every entry name; extracts nothing)."""
     try:
         with zipfile.ZipFile(bundle) as zf:
@@ -146,7 +147,7 @@ def read_manifest(bundle: str | os.PathLike) -> tuple[dict, bytes]:
         raise BundleError(f"{bundle}: corrupt manifest.json ({exc})") from None
 
 
-def extract_bundle(bundle: str | os.PathLike, dest: str | os.PathLike) -> Path:
+def extract_bundle(bundle: str | os.PathLike[str], dest: str | os.PathLike[str]) -> Path:
     """Extracts a bundle, refusing entries that would land outside ``dest``."""
     try:
         with zipfile.ZipFile(bundle) as zf:
@@ -158,8 +159,10 @@ def extract_bundle(bundle: str | os.PathLike, dest: str | os.PathLike) -> Path:
         raise BundleError(str(exc)) from None
 
 
-def import_results(results_path: str | os.PathLike, *, bundle: str | os.PathLike | None = None,
-                   space=None, data: dict | None = None) -> LatencyTable:
+def import_results(results_path: str | os.PathLike[str], *,
+                   bundle: str | os.PathLike[str] | None = None,
+                   space: SearchSpace | None = None,
+                   data: dict[str, Any] | None = None) -> LatencyTable:
     """Validates a device's ``results.json`` against its manifest and builds the table.
 
     Checks: schema and kind, the manifest hash (against ``bundle``'s manifest when given),
@@ -259,13 +262,13 @@ def import_results(results_path: str | os.PathLike, *, bundle: str | os.PathLike
     return table
 
 
-def perf_text_to_results(text_path: str | os.PathLike, bundle: str | os.PathLike, *,
-                         device: str = "unknown") -> dict:
+def perf_text_to_results(text_path: str | os.PathLike[str], bundle: str | os.PathLike[str], *,
+                         device: str = "unknown") -> dict[str, Any]:
     """Converts ``FILE MEDIAN_MS`` lines (``onnxruntime_perf_test`` P50 per bundle file) into
     a results dict for :func:`import_results`; hashes are those of the bundle's files."""
     manifest, raw = read_manifest(bundle)
     by_file = {m["file"]: m for m in manifest.get("models", [])}
-    entries: dict[str, dict] = {}
+    entries: dict[str, dict[str, Any]] = {}
     try:
         lines = Path(text_path).read_text().splitlines()
     except (OSError, UnicodeDecodeError) as exc:
@@ -298,7 +301,7 @@ def perf_text_to_results(text_path: str | os.PathLike, bundle: str | os.PathLike
             "entries": entries}
 
 
-def _stats(e: dict, mid: str, src: str) -> LayerLatency:
+def _stats(e: dict[str, Any], mid: str, src: str) -> LayerLatency:
     try:
         med, iqr, n, mn = e["median_ms"], e["iqr_ms"], e["n"], e.get("min_ms", e["median_ms"])
         if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
@@ -310,8 +313,8 @@ def _stats(e: dict, mid: str, src: str) -> LayerLatency:
 
 
 def _calibrate_from(table: LatencyTable, fit: dict[str, float], held: dict[str, float],
-                    space, *, target: LatencyStatistic, anchors: dict[str, float] | None,
-                    seed: int | None) -> LatencyTable:
+                    space: SearchSpace | None, *, target: LatencyStatistic,
+                    anchors: dict[str, float] | None, seed: int | None) -> LatencyTable:
     """The device's whole networks calibrate the table as ``lut build`` does
     (:func:`~.calibrate.calibrate_table`): with ``anchors`` (each network's anchor time in
     its chunk) in fractions of the anchor, converted to ms at the anchor's median."""
@@ -322,7 +325,7 @@ def _calibrate_from(table: LatencyTable, fit: dict[str, float], held: dict[str, 
     plan = CalibrationPlan(fit=tuple(space.decode(a) for a in fit),
                            held_out=tuple(space.decode(a) for a in held), seed=seed or 0)
 
-    def measure(archs: Sequence[Architecture]):
+    def measure(archs: Sequence[Architecture]) -> Sequence[float] | AnchoredMeasurement:
         if anchors is None:
             return [measured[a.to_string()] for a in archs]
         anchor_ms = float(np.median(list(anchors.values())))
@@ -340,7 +343,7 @@ def _calibrate_from(table: LatencyTable, fit: dict[str, float], held: dict[str, 
     return cal_table
 
 
-def load_results(path: str | os.PathLike, *, bundle: str | os.PathLike | None = None,
+def load_results(path: str | os.PathLike[str], *, bundle: str | os.PathLike[str] | None = None,
                  device: str = "unknown") -> LatencyTable:
     """The table of a device's results: ``run_lut.py``'s JSON, or (recognised by its first
     byte) ``FILE MEDIAN_MS`` text lines of ``onnxruntime_perf_test``, which need the

@@ -37,6 +37,7 @@ from mobile_nas.cost.latency.predictor import LatencyPredictor
 from mobile_nas.cost.latency.statistic import WALL_MEDIAN, LatencyStatistic
 from mobile_nas.cost.latency.table import Calibration, HeldOutCheck, LatencyTable
 from mobile_nas.space.architecture import Architecture
+from mobile_nas.space.base import SearchSpace
 from mobile_nas.space.layers import LayerKey
 from mobile_nas.space.reference import REFERENCE_ARCHS
 
@@ -56,7 +57,7 @@ DEFAULT_FIT_NETWORKS = 32
 DEFAULT_HELD_OUT = 16
 
 
-def default_fit_networks(space) -> int:
+def default_fit_networks(space: SearchSpace) -> int:
     """Networks to fit a space's calibration on by default: three per weight of its
     network model (``const``, ``sum``, ``count`` and two per operator kind), at least
     :data:`DEFAULT_FIT_NETWORKS`. nasnet's 21 weights fitted on 32 networks checked at
@@ -157,7 +158,7 @@ class CalibrationPlan:
         return self.fit + self.held_out
 
 
-def plan_calibration(space, *, covers: LatencyTable | None = None,
+def plan_calibration(space: SearchSpace, *, covers: LatencyTable | None = None,
                      include: Sequence[Architecture] = (), n_fit: int = DEFAULT_FIT_NETWORKS,
                      n_held_out: int = DEFAULT_HELD_OUT, seed: int = 0,
                      references: bool = True) -> CalibrationPlan:
@@ -209,9 +210,9 @@ def plan_calibration(space, *, covers: LatencyTable | None = None,
                            seed=seed, sampled=tuple(sampled))
 
 
-def recalibration_plan(table: LatencyTable, space, *, include: Sequence[Architecture] = (),
-                       n_fit: int = DEFAULT_FIT_NETWORKS, n_held_out: int = DEFAULT_HELD_OUT,
-                       seed: int = 0) -> CalibrationPlan:
+def recalibration_plan(table: LatencyTable, space: SearchSpace, *,
+                       include: Sequence[Architecture] = (), n_fit: int = DEFAULT_FIT_NETWORKS,
+                       n_held_out: int = DEFAULT_HELD_OUT, seed: int = 0) -> CalibrationPlan:
     """:func:`plan_calibration` for an existing table: ``include``, then the networks its
     calibration was fitted and checked on (in those roles when the counts allow), then
     those it is restricted to, then references and random networks it covers."""
@@ -299,7 +300,7 @@ def calibrate_table(table: LatencyTable, plan: CalibrationPlan, *,
     feats = [network_features(layer_values(table, a, relative=relative)) for a in fit + held]
     n_weights = len({name for f in feats[:k] for name in f})
     if k >= max(MIN_NETWORK_MODEL, n_weights + MIN_HELD_OUT):  # residuals left to see by
-        unit = anchor_ms if relative else 1.0
+        unit = anchor_ms if relative and anchor_ms is not None else 1.0
         model = fit_network_model(feats[:k], [m / unit for m in measured[:k]])
         in_sample = [apply_weights(model.weights, f) * unit for f in feats[:k]]
         cal = Calibration(

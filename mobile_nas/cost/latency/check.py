@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -12,6 +13,7 @@ from mobile_nas.cost.latency.errors import MissingEntryError
 from mobile_nas.cost.latency.predictor import LatencyPredictor
 from mobile_nas.cost.latency.table import LatencyTable
 from mobile_nas.space.architecture import Architecture
+from mobile_nas.space.base import SearchSpace
 from mobile_nas.space.reference import REFERENCE_ARCHS
 
 
@@ -82,7 +84,7 @@ class CheckReport:
     load_avg: tuple[float, float, float] | None = None
     reference_ms: float | None = None
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["rows"] = [{**asdict(r), "error_pct": round(r.error_pct, 3),
                       "ratio_error_pct": None if r.ratio_error_pct is None
@@ -106,7 +108,7 @@ def pair_order(predicted: Sequence[float], measured: Sequence[float], *, floor_p
     return PairOrder(pairs=pairs, correct=correct, within_pct=within_pct, floor_pct=floor_pct)
 
 
-def summarize_errors(predicted: Sequence[float], measured: Sequence[float]) -> dict:
+def summarize_errors(predicted: Sequence[float], measured: Sequence[float]) -> dict[str, Any]:
     """MAPE (%), shares within ±5% and ±10%, Spearman and Kendall rank correlations."""
     from scipy import stats
 
@@ -121,7 +123,7 @@ def summarize_errors(predicted: Sequence[float], measured: Sequence[float]) -> d
     return out
 
 
-def check_archs(table: LatencyTable, space, *, n: int = 20, seed: int = 0,
+def check_archs(table: LatencyTable, space: SearchSpace, *, n: int = 20, seed: int = 0,
                 include_references: bool = True,
                 include: Sequence[Architecture] = ()) -> list[tuple[str, Architecture]]:
     """Named architectures to check: ``include`` (named arch0, arch1, ...; checked even if
@@ -165,7 +167,7 @@ def check_archs(table: LatencyTable, space, *, n: int = 20, seed: int = 0,
     return list(chosen.values())
 
 
-def default_reference(table: LatencyTable, space) -> tuple[str, Architecture] | None:
+def default_reference(table: LatencyTable, space: SearchSpace) -> tuple[str, Architecture] | None:
     """The first of the space's reference architectures that the table covers, else None."""
     for name in REFERENCE_ARCHS.names():
         ref = REFERENCE_ARCHS.get(name)
@@ -179,7 +181,7 @@ def default_reference(table: LatencyTable, space) -> tuple[str, Architecture] | 
 def check_table(table: LatencyTable, archs: Sequence[tuple[str, Architecture]], *,
                 reference: tuple[str, Architecture] | None = None, repeats: int = 3,
                 rounds: int = 20, progress: bool = False,
-                table_path: str | os.PathLike | None = None) -> CheckReport:
+                table_path: str | os.PathLike[str] | None = None) -> CheckReport:
     """Measures ``archs`` end to end with ``reference`` (default: :func:`default_reference`;
     without one, the anchor) interleaved among them, in ``repeats`` separate runs (with the
     table's threads, provider and precision: an int8 table's networks as their INT8 QDQ
@@ -199,12 +201,12 @@ def check_table(table: LatencyTable, archs: Sequence[tuple[str, Architecture]], 
 
         reference = default_reference(table, get_space(table.space))
     predicted = [pred.predict(a).total_ms for _, a in archs]
-    cal = table.calibration
     if reference is not None:
         ref_predicted: float | None = pred.predict(reference[1]).total_ms
         anchor = export_arch_onnx(reference[1], opset=opset, precision=table.precision)
     else:  # the anchor itself is the reference
-        ref_predicted = float(pred.anchor_ms) if cal is not None and cal.relative else None
+        # the predictor has anchor_ms where the calibration is relative
+        ref_predicted = None if pred.anchor_ms is None else float(pred.anchor_ms)
         anchor = sentinel_onnx(opset)
     run = measure_archs_anchored([a for _, a in archs], anchor, repeats=repeats,
                                  threads=int(md.get("threads", 1)),
@@ -219,28 +221,30 @@ def check_table(table: LatencyTable, archs: Sequence[tuple[str, Architecture]], 
                           measured_ratio=run.fractions[i])
                  for i, ((name, a), p) in enumerate(zip(archs, predicted, strict=True)))
     s = summarize_errors([r.predicted_ms for r in rows], [r.measured_ms for r in rows])
-    extra: dict = {"load_avg": tuple(round(x, 2) for x in os.getloadavg()),
-                   "reference_ms": run.anchor_ms,
-                   "reference": reference[0] if reference else "anchor"}
+    extra: dict[str, Any] = {"load_avg": tuple(round(x, 2) for x in os.getloadavg()),
+                             "reference_ms": run.anchor_ms,
+                             "reference": reference[0] if reference else "anchor"}
     if repeats > 1:
         extra["noise_mape"] = run.retest_pct
         extra["ratio_noise_mape"] = run.retest_pct
     ref_text = reference[1].to_string() if reference else None
     scored = [r for r in rows if r.arch != ref_text]
     if ref_predicted is not None and scored:
-        rs = summarize_errors([r.predicted_ratio for r in scored],
-                              [r.measured_ratio for r in scored])
+        # every row has both ratios where the reference has a prediction
+        ratios = [(r.predicted_ratio, r.measured_ratio) for r in scored
+                  if r.predicted_ratio is not None and r.measured_ratio is not None]
+        predicted_ratios, measured_ratios = [p for p, _ in ratios], [m for _, m in ratios]
+        rs = summarize_errors(predicted_ratios, measured_ratios)
         extra.update(ratio_mape=rs["mape"], ratio_within_5=rs["within_5"],
                      ratio_within_10=rs["within_10"])
         # the floor: twice the runs' mean distance from their median ratio (the noise of a
         # difference of two noisy ratios)
         floor = 2 * run.retest_pct if repeats > 1 else 0.0
-        extra["pair_order"] = pair_order([r.predicted_ratio for r in scored],
-                                         [r.measured_ratio for r in scored], floor_pct=floor)
+        extra["pair_order"] = pair_order(predicted_ratios, measured_ratios, floor_pct=floor)
     return CheckReport(rows=rows, **s, **extra, statistic=table.prediction_statistic.name)
 
 
-def scatter_plot(report: CheckReport, path: str | os.PathLike, *, title: str = "") -> None:
+def scatter_plot(report: CheckReport, path: str | os.PathLike[str], *, title: str = "") -> None:
     """Predicted vs measured scatter with the ±10% band, written atomically as PNG."""
     import matplotlib
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from mobile_nas.cost.latency.requirements import TableRequest
 from mobile_nas.cost.latency.statistic import WALL_MEDIAN, LatencyStatistic
@@ -26,11 +27,11 @@ class ArchLatency:
     provider: str = "CPUExecutionProvider"
     precision: str = "fp32"
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def arch_latency(arch: Architecture, *, table_path: str | os.PathLike | None = None,
+def arch_latency(arch: Architecture, *, table_path: str | os.PathLike[str] | None = None,
                  measure: bool = False, request: TableRequest | None = None,
                  warmup: int = 10, runs: int = 100) -> ArchLatency:
     """Predicts ``arch`` with the table at ``table_path`` (refused unless it meets
@@ -42,9 +43,9 @@ def arch_latency(arch: Architecture, *, table_path: str | os.PathLike | None = N
     from mobile_nas.cost.latency.source import open_table
 
     request = request or TableRequest()
-    rec: dict = {}
+    rec: dict[str, Any] = {}
     statistic: LatencyStatistic = WALL_MEDIAN
-    md: dict = {}
+    md: dict[str, Any] = {}
     source = open_table(arch.space, table_path, request=request) if table_path else None
     if source is not None:
         pred = source.predict(arch)

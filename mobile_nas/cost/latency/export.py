@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from mobile_nas.cost.latency.precision import at_precision
+from mobile_nas.space.architecture import Architecture
 from mobile_nas.space.layers import LayerKey
 from mobile_nas.torch_onnx import DEFAULT_OPSET, torch_to_onnx
 
@@ -51,7 +52,8 @@ def export_layer_onnx(key: LayerKey, *, opset: int = DEFAULT_OPSET,
     return at_precision(export_module_onnx(module, shape, opset=opset), shape, precision)
 
 
-def export_arch_onnx(arch, *, opset: int = DEFAULT_OPSET, precision: str = "fp32") -> bytes:
+def export_arch_onnx(arch: Architecture, *, opset: int = DEFAULT_OPSET,
+                     precision: str = "fp32") -> bytes:
     """A whole network (:func:`mobile_nas.models.build_model`) as ONNX bytes, batch 1 (INT8
     QDQ for ``precision='int8'``, see :mod:`.precision`)."""
     from mobile_nas.models import build_model

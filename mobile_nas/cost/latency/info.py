@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from mobile_nas.cost.latency.ondemand import (
     extension_path,
@@ -16,7 +17,7 @@ from mobile_nas.cost.latency.requirements import table_settings
 from mobile_nas.cost.latency.table import LatencyTable
 
 
-def table_info(table: LatencyTable, path: str | os.PathLike) -> dict:
+def table_info(table: LatencyTable, path: str | os.PathLike[str]) -> dict[str, Any]:
     """A JSON-ready record of ``table`` (read from ``path``)."""
     from mobile_nas.errors import MobileNasError
     from mobile_nas.space import get_space
@@ -29,8 +30,7 @@ def table_info(table: LatencyTable, path: str | os.PathLike) -> dict:
     except MobileNasError:  # a space this release does not know
         space_keys = missing = None
     extension = extension_path(table.space, path)
-    if extension == Path(path) or not extension.exists():
-        extension = None
+    shipped_only = extension == Path(path) or not extension.exists()
     on_demand = dict(md.get("on_demand") or {})
     on_demand.pop("keys", None)
     events = on_demand.pop("events", None) or []
@@ -50,13 +50,13 @@ def table_info(table: LatencyTable, path: str | os.PathLike) -> dict:
             "fitted_on": len(cal.archs), "fit_mape": cal.fit_mape, "legacy": cal.legacy,
             "held_out": cal.held_out.to_json() if cal.held_out else None},
         "on_demand": on_demand if on_demand.get("runs") else None,
-        "extension": None if extension is None else str(extension),
+        "extension": None if shipped_only else str(extension),
         "this_machine": not bad,
         "machine_differs": [{"field": f, "table": h, "here": n} for f, h, n in bad],
     }
 
 
-def info_lines(table: LatencyTable, info: dict) -> list[str]:
+def info_lines(table: LatencyTable, info: dict[str, Any]) -> list[str]:
     """The text ``lut info`` prints for ``info`` (:func:`table_info` of ``table``)."""
     m, p = info["machine"], info["protocol"]
     cover = f"{info['entries']} layer keys"

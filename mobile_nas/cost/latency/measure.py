@@ -7,12 +7,14 @@ import platform
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from mobile_nas.cost.latency.errors import MeasureError
 from mobile_nas.cost.latency.export import export_arch_onnx
 from mobile_nas.cost.latency.runner import (
     CLOCKS,
     RunnerError,
+    Session,
     TimingResult,
     cpu_model,
     make_session,
@@ -48,7 +50,7 @@ class Timing:
         """``p50_ms`` under the name :class:`~.statistic.LatencyStatistic` reads."""
         return self.p50_ms
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
@@ -64,8 +66,8 @@ class Timing:
                                warmup=warmup, provider=provider)
 
 
-def load_session(model: bytes | str | os.PathLike, *, threads: int = 1,
-                 provider: str = "CPUExecutionProvider", opt_level: str = "all"):
+def load_session(model: bytes | str | os.PathLike[str], *, threads: int = 1,
+                 provider: str = "CPUExecutionProvider", opt_level: str = "all") -> Session:
     """An onnxruntime session, or :class:`MeasureError` naming the file if it is no model."""
     if isinstance(model, (str, os.PathLike)) and not Path(model).is_file():
         raise MeasureError(f"ONNX file not found: {model}")
@@ -81,7 +83,7 @@ def load_session(model: bytes | str | os.PathLike, *, threads: int = 1,
         raise MeasureError(f"{name} is not a loadable ONNX model: {first}") from None
 
 
-def measure_onnx_ms(model: bytes | str | os.PathLike, *, threads: int = 1,
+def measure_onnx_ms(model: bytes | str | os.PathLike[str], *, threads: int = 1,
                     provider: str = "CPUExecutionProvider", warmup: int = 10, runs: int = 100,
                     opt_level: str = "all", clock: str = "wall") -> Timing:
     """Times ``runs`` batch-1 inferences of an ONNX model after ``warmup`` untimed ones.
@@ -112,7 +114,7 @@ def measure_arch_ms(arch: Architecture, *, threads: int = 1,
 
 def _arch_sessions(archs: Sequence[Architecture], *, threads: int, provider: str, opset: int,
                    opt_level: str, precision: str, progress: bool,
-                   anchor: bytes | None) -> dict[str, object]:
+                   anchor: bytes | None) -> dict[str, Session]:
     """Sessions ``"0"``, ``"1"``, ... of the exported ``archs`` (and ``"anchor"``)."""
     from mobile_nas.progress import progress_bar
 
@@ -133,7 +135,7 @@ def measure_archs_ms(archs: Sequence[Architecture], *, threads: int = 1,
                      provider: str = "CPUExecutionProvider", warmup: int = 5, rounds: int = 10,
                      runs_per_round: int = 3, opset: int = DEFAULT_OPSET,
                      opt_level: str = "all", clock: str = "wall", precision: str = "fp32",
-                     progress: bool = False, anchor: bytes | None = None) -> list[dict]:
+                     progress: bool = False, anchor: bytes | None = None) -> list[dict[str, Any]]:
     """End-to-end medians of many architectures, repeats interleaved across them; each
     exported at ``precision`` (:func:`~.export.export_arch_onnx`).
 
@@ -189,13 +191,13 @@ def measure_archs_anchored(archs: Sequence[Architecture], anchor: bytes, *, repe
                          runs_per_round=runs_per_round, progress=progress)
 
 
-def measure_models_anchored(models: Sequence[bytes | str | os.PathLike],
-                            anchor: bytes | str | os.PathLike, *, repeats: int = 3,
+def measure_models_anchored(models: Sequence[bytes | str | os.PathLike[str]],
+                            anchor: bytes | str | os.PathLike[str], *, repeats: int = 3,
                             threads: int = 1, provider: str = "CPUExecutionProvider",
                             warmup: int = 5, rounds: int = 20, runs_per_round: int = 5,
                             opt_level: str = "all") -> AnchoredRun:
     """:func:`measure_archs_anchored` for ONNX models (bytes or files) as they are."""
-    sessions: dict[str, object] = {
+    sessions: dict[str, Session] = {
         str(i): load_session(m, threads=threads, provider=provider, opt_level=opt_level)
         for i, m in enumerate(models)}
     sessions["anchor"] = load_session(anchor, threads=threads, provider=provider,
@@ -204,7 +206,7 @@ def measure_models_anchored(models: Sequence[bytes | str | os.PathLike],
                          runs_per_round=runs_per_round, progress=False)
 
 
-def _anchored_run(sessions: dict[str, object], n: int, *, repeats: int, warmup: int,
+def _anchored_run(sessions: dict[str, Session], n: int, *, repeats: int, warmup: int,
                   rounds: int, runs_per_round: int, progress: bool) -> AnchoredRun:
     import numpy as np
 
@@ -252,7 +254,7 @@ def _check_clock(clock: str, threads: int) -> None:
         raise MeasureError(f"clock 'cpu' measures one thread; it needs threads=1, not {threads}")
 
 
-def machine_info() -> dict:
+def machine_info() -> dict[str, Any]:
     """CPU model, core count, OS and onnxruntime version of this machine."""
     import onnxruntime as ort
 

@@ -41,6 +41,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from mobile_nas.cost.latency.errors import LatencyTableError, MissingEntryError
 from mobile_nas.cost.latency.predictor import LatencyPrediction, LatencyPredictor
@@ -54,6 +55,9 @@ from mobile_nas.cost.latency.table import (
 )
 from mobile_nas.space.architecture import Architecture
 from mobile_nas.space.layers import LayerKey
+
+if TYPE_CHECKING:
+    from mobile_nas.cost.latency.profiler import TimingBackend
 
 #: Metadata fields that identify the machine a table was timed on (``os`` without the
 #: kernel release).
@@ -73,7 +77,7 @@ class ForeignTableError(LatencyTableError):
 
 
 # -- which tables this machine may extend ------------------------------------------------------
-def machine_identity(info: Mapping) -> dict:
+def machine_identity(info: Mapping[str, Any]) -> dict[str, Any]:
     """The :data:`MACHINE_FIELDS` of ``info`` (table metadata or ``device_info()``), ``os``
     reduced to system and architecture."""
     out = {f: info.get(f) for f in MACHINE_FIELDS}
@@ -82,7 +86,7 @@ def machine_identity(info: Mapping) -> dict:
     return out
 
 
-def machine_mismatches(table: LatencyTable, here: Mapping | None = None
+def machine_mismatches(table: LatencyTable, here: Mapping[str, Any] | None = None
                        ) -> list[tuple[str, object, object]]:
     """``(field, table's value, this machine's)`` for every identity field that differs (a
     field the table does not record differs)."""
@@ -106,7 +110,7 @@ def table_profile_settings(table: LatencyTable) -> ProfileSettings:
         raise LatencyTableError(f"its protocol cannot be timed here: {exc}") from None
 
 
-def check_extendable(table: LatencyTable, path: str | os.PathLike) -> ProfileSettings:
+def check_extendable(table: LatencyTable, path: str | os.PathLike[str]) -> ProfileSettings:
     """The settings to time ``table``'s missing layers with, after checking that this machine
     may: :class:`ForeignTableError` for another machine's table, :class:`LatencyTableError`
     for a protocol this release cannot time or a folder it cannot write."""
@@ -144,7 +148,7 @@ def table_cache_dir() -> Path:
     return Path(root) / "mobile-nas" / "latency_tables"
 
 
-def _shipped(space: str, path: str | os.PathLike) -> tuple[Path, str] | None:
+def _shipped(space: str, path: str | os.PathLike[str]) -> tuple[Path, str] | None:
     """The shipped table ``path`` is (at any precision) and its precision, or None."""
     for precision in PRECISIONS:
         shipped = shipped_table_path(space, precision)
@@ -153,7 +157,7 @@ def _shipped(space: str, path: str | os.PathLike) -> tuple[Path, str] | None:
     return None
 
 
-def extension_path(space: str, path: str | os.PathLike) -> Path:
+def extension_path(space: str, path: str | os.PathLike[str]) -> Path:
     """The file on-demand entries of the table at ``path`` go to: the table itself, or for a
     table shipped for ``space`` its copy in :func:`table_cache_dir` (named like it:
     ``<space>.json``, ``<space>_int8.json``)."""
@@ -184,7 +188,7 @@ def extended_shipped_table(space: str, precision: str = "fp32") -> Path | None:
     return copy if base.get("sha256") == _sha256(Path(shipped)) else None
 
 
-def prepare_extension(space: str, path: str | os.PathLike) -> Path:
+def prepare_extension(space: str, path: str | os.PathLike[str]) -> Path:
     """:func:`extension_path`, created for a shipped table (a copy of it, or a fresh copy
     if the shipped table changed since the copy was made); the path to read and extend."""
     found = _shipped(space, path)
@@ -207,7 +211,7 @@ def prepare_extension(space: str, path: str | os.PathLike) -> Path:
 
 
 @contextlib.contextmanager
-def table_lock(path: str | os.PathLike) -> Iterator[None]:
+def table_lock(path: str | os.PathLike[str]) -> Iterator[None]:
     """An exclusive lock on the table at ``path`` (``flock`` on ``.<name>.lock`` beside it)."""
     import fcntl  # POSIX; imported here so that reading tables works without it
 
@@ -235,7 +239,7 @@ class OnDemandRun:
     seconds: float
     table: LatencyTable
 
-    def event(self, arch: str | None) -> dict:
+    def event(self, arch: str | None) -> dict[str, Any]:
         """The record of this run in ``metadata.on_demand.events``."""
         return {"date": _now(), "arch": arch, "timed": len(self.keys), "keys": len(self.added),
                 "anchors": len(self.anchors), "scale": round(self.scale, 4),
@@ -263,8 +267,9 @@ def _scaled(e: LayerLatency, s: float) -> LayerLatency:
                         min_ms=None if e.min_ms is None else e.min_ms * s)
 
 
-def profile_keys(path: str | os.PathLike, keys: Sequence[LayerKey | str], *,
-                 arch: Architecture | None = None, backend=None) -> OnDemandRun:
+def profile_keys(path: str | os.PathLike[str], keys: Sequence[LayerKey | str], *,
+                 arch: Architecture | None = None,
+                 backend: TimingBackend | None = None) -> OnDemandRun:
     """Times the ``keys`` the table at ``path`` lacks with its protocol, scales them to its
     timebase (see module) and merges them into the file; ``backend`` replaces onnxruntime
     (tests). The caller has checked the table (:func:`check_extendable`)."""
@@ -299,13 +304,14 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def _empty_record() -> dict:
+def _empty_record() -> dict[str, Any]:
     return {"entries": 0, "runs": 0, "first": None, "last": None, "seconds": 0.0, "keys": [],
             "events": []}
 
 
-def add_entries(path: str | os.PathLike, entries: Mapping[str, LayerLatency], *,
-                settings: ProfileSettings, event: Mapping) -> tuple[LatencyTable, list[str]]:
+def add_entries(path: str | os.PathLike[str], entries: Mapping[str, LayerLatency], *,
+                settings: ProfileSettings,
+                event: Mapping[str, Any]) -> tuple[LatencyTable, list[str]]:
     """Merges ``entries`` into the table at ``path`` under :func:`table_lock` (re-read, keep
     entries already there, record ``event`` in ``metadata.on_demand``, write atomically);
     returns the table written and the ids it gained. Refuses a file whose protocol is no
@@ -339,7 +345,7 @@ class OnDemandPredictor:
     workers added are used rather than timed again. ``report`` receives one line per
     profiling run (and one about the machine's drift); ``backend`` replaces onnxruntime."""
 
-    def __init__(self, path: str | os.PathLike, *, backend=None,
+    def __init__(self, path: str | os.PathLike[str], *, backend: TimingBackend | None = None,
                  report: Callable[[str], None] | None = None) -> None:
         self.path = Path(path)
         self.backend, self.report = backend, report

@@ -25,9 +25,13 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mobile_nas.cost.latency.errors import LatencyTableError
 from mobile_nas.cost.latency.settings import PRECISIONS
+
+if TYPE_CHECKING:
+    import torch
 
 #: Random uint8 images that calibrate the activation ranges of one quantized model.
 CALIBRATION_IMAGES = 8
@@ -35,7 +39,7 @@ CALIBRATION_SEED = 0
 
 
 def calibration_images(input_shape: Sequence[int], n: int = CALIBRATION_IMAGES,
-                       seed: int = CALIBRATION_SEED):
+                       seed: int = CALIBRATION_SEED) -> torch.Tensor:
     """``n`` seeded random uint8 images of ``input_shape`` (N×C×H×W; N is ignored)."""
     import torch
 

@@ -44,7 +44,7 @@ class LatencyPredictor:
     it. :meth:`predict` raises :class:`MissingEntryError` for layers the table lacks.
     """
 
-    def __init__(self, table: LatencyTable, *, table_path: str | os.PathLike | None = None,
+    def __init__(self, table: LatencyTable, *, table_path: str | os.PathLike[str] | None = None,
                  request: TableRequest | None = None, anchor_ms: float | None = None) -> None:
         ensure_usable(table, path=table_path, request=request)
         if anchor_ms is not None and not anchor_ms > 0:
@@ -80,7 +80,7 @@ class LatencyPredictor:
         fraction = None
         if cal is None:
             total = sum_ms
-        elif cal.relative:
+        elif self.anchor_ms is not None:  # set where the calibration is relative
             fraction = cal.predict_units([(k, self.table.anchor_fraction(k.id))
                                           for k, _ in per_layer])
             total = fraction * float(self.anchor_ms)

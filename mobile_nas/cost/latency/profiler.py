@@ -26,12 +26,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from mobile_nas import __version__
 from mobile_nas.cost.latency.errors import LatencyTableError
-from mobile_nas.cost.latency.runner import device_info, summarize, time_interleaved
+from mobile_nas.cost.latency.runner import Session, device_info, summarize, time_interleaved
 from mobile_nas.cost.latency.settings import (
     DEFAULTS,
     RESUME_FIELDS,
@@ -55,6 +56,8 @@ SENTINEL_REPEATS = 5
 MIN_NOISE_FLOOR_PCT = 2.0
 #: Re-timings of a disturbed chunk before its best attempt is kept anyway.
 MAX_RETIMES = 2
+#: One timing of a chunk: its entries and the sentinel's value (ms).
+_Attempt = tuple[dict[str, LayerLatency], float]
 
 
 @dataclass(frozen=True)
@@ -65,12 +68,12 @@ class TimingBackend:
     ``get_inputs()`` and ``run(None, feed)`` (onnxruntime sessions, or fakes); ``timer`` is a
     nanosecond counter replacing the clock named by the settings (None: the real clock)."""
 
-    layer_session: Callable[[LayerKey, ProfileSettings], object]
-    sentinel_session: Callable[[ProfileSettings], object]
+    layer_session: Callable[[LayerKey, ProfileSettings], Session]
+    sentinel_session: Callable[[ProfileSettings], Session]
     timer: Callable[[], int] | None = None
 
 
-def _ort_layer_session(key: LayerKey, settings: ProfileSettings):
+def _ort_layer_session(key: LayerKey, settings: ProfileSettings) -> Session:
     from mobile_nas.cost.latency.export import export_layer_onnx
     from mobile_nas.cost.latency.measure import load_session
 
@@ -93,7 +96,7 @@ def sentinel_onnx(opset: int = DEFAULTS.opset) -> bytes:
     return export_module_onnx(module, (1, 16, 32, 32), opset=opset)
 
 
-def _ort_sentinel_session(settings: ProfileSettings):
+def _ort_sentinel_session(settings: ProfileSettings) -> Session:
     from mobile_nas.cost.latency.measure import load_session
 
     return load_session(sentinel_onnx(settings.opset), threads=settings.threads,
@@ -109,7 +112,7 @@ def onnxruntime_backend() -> TimingBackend:
                          sentinel_session=_ort_sentinel_session)
 
 
-def table_metadata(settings: ProfileSettings, **extra) -> dict:
+def table_metadata(settings: ProfileSettings, **extra: Any) -> dict[str, Any]:
     return {**device_info(), **settings.metadata(), "mobile_nas_version": __version__,
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **extra}
 
@@ -127,8 +130,8 @@ def noise_floor_pct(repeats_ms: Sequence[float]) -> tuple[float, float]:
     return base, max(2 * max(kept), MIN_NOISE_FLOOR_PCT)
 
 
-def _time_chunk(sessions: Mapping[str, object], sentinel: object, settings: ProfileSettings,
-                backend: TimingBackend, seed: int) -> tuple[dict[str, LayerLatency], float]:
+def _time_chunk(sessions: Mapping[str, Session], sentinel: Session, settings: ProfileSettings,
+                backend: TimingBackend, seed: int) -> _Attempt:
     """One interleaved timing of a chunk with the sentinel among it: the chunk's entries and
     the sentinel's value (the table's statistic, in ms)."""
     times = time_interleaved({**sessions, SENTINEL_ID: sentinel}, warmup=settings.warmup,
@@ -146,18 +149,18 @@ def _time_chunk(sessions: Mapping[str, object], sentinel: object, settings: Prof
 class _SentinelWatch:
     """The sentinel's record of one build run (a resumed build is a new run)."""
 
-    def __init__(self, settings: ProfileSettings, old: Mapping | None) -> None:
+    def __init__(self, settings: ProfileSettings, old: Mapping[str, Any] | None) -> None:
         self.settings = settings
         old = dict(old or {})
-        self.runs: list[dict] = list(old.get("runs", []))
-        self.events: list[dict] = list(old.get("events", []))
-        self.run: dict | None = None
+        self.runs: list[dict[str, Any]] = list(old.get("runs", []))
+        self.events: list[dict[str, Any]] = list(old.get("events", []))
+        self.run: dict[str, Any] | None = None
         self.baseline = self.floor = 0.0
 
     def deviation_pct(self, value: float) -> float:
         return (value - self.baseline) / self.baseline * 100
 
-    def first_chunk(self, timed: Callable[[int], tuple[dict, float]]) -> dict:
+    def first_chunk(self, timed: Callable[[int], _Attempt]) -> dict[str, LayerLatency]:
         attempts = [timed(a) for a in range(SENTINEL_REPEATS)]
         values = [s for _, s in attempts]
         self.baseline, self.floor = noise_floor_pct(values)
@@ -168,7 +171,7 @@ class _SentinelWatch:
         return min(attempts, key=lambda a: abs(a[1] - self.baseline))[0]
 
     def chunk(self, index: int, keys: Sequence[LayerKey],
-              timed: Callable[[int], tuple[dict, float]]) -> dict:
+              timed: Callable[[int], _Attempt]) -> dict[str, LayerLatency]:
         assert self.run is not None  # first_chunk ran
         attempts = [timed(0)]
         while abs(self.deviation_pct(attempts[-1][1])) > self.floor \
@@ -188,7 +191,7 @@ class _SentinelWatch:
                 "resolved": abs(devs[best]) <= self.floor})
         return attempts[best][0]
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"model": SENTINEL_MODEL, "statistic": self.settings.layer_statistic.name,
                 "repeats": SENTINEL_REPEATS, "max_retimes": MAX_RETIMES,
                 "runs": self.runs, "events": self.events}
@@ -201,16 +204,16 @@ def timing_order(keys: Sequence[LayerKey]) -> list[LayerKey]:
     touches keys of every kind. Fifty fmnist28 entries of two builds in a row agreed within
     4.2% (mean) in this order and 7-9% in key order (2026-12-07)."""
     order = list(keys)
-    np.random.default_rng(0).shuffle(order)  # type: ignore[arg-type]
+    np.random.default_rng(0).shuffle(order)
     return order
 
 
-def build_table(space: str, keys: Sequence[LayerKey], out: str | os.PathLike, *,
+def build_table(space: str, keys: Sequence[LayerKey], out: str | os.PathLike[str], *,
                 settings: ProfileSettings = DEFAULTS, resume: bool = False,
                 restricted_to: Sequence[str] | None = None, progress: bool = True,
                 on_chunk: Callable[[LatencyTable], None] | None = None,
                 backend: TimingBackend | None = None,
-                metadata: Mapping | None = None) -> LatencyTable:
+                metadata: Mapping[str, Any] | None = None) -> LatencyTable:
     """Profiles ``keys`` into the table at ``out`` (written atomically after every chunk),
     with the sentinel watching every chunk (see module).
 
@@ -266,8 +269,9 @@ def build_table(space: str, keys: Sequence[LayerKey], out: str | os.PathLike, *,
         for index, i in enumerate(range(0, len(todo), settings.chunk)):
             chunk = todo[i:i + settings.chunk]
             sessions = {k.id: backend.layer_session(k, settings) for k in chunk}
+            assert sentinel is not None  # todo is not empty
 
-            def timed(seed: int, sessions=sessions) -> tuple[dict, float]:
+            def timed(seed: int, sessions: dict[str, Session] = sessions) -> _Attempt:
                 return _time_chunk(sessions, sentinel, settings, backend, seed)
 
             entries = watch.first_chunk(timed) if index == 0 else \

@@ -25,10 +25,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from mobile_nas.cost.latency.errors import LatencyTargetError, MeasureError
 from mobile_nas.space.architecture import Architecture
+
+if TYPE_CHECKING:
+    from mobile_nas.cost.latency.runner import Session
 
 #: Largest factor a target may take (``10xREF``: ten times the reference's latency).
 MAX_FACTOR = 10.0
@@ -144,6 +147,7 @@ def resolve_latency_target(spec: TargetSpec, space_name: str,
         return LatencyTargetError(text=spec.text, what=what, value=value, problem=problem,
                                   allowed=allowed)
 
+    owner: str | None
     if spec.kind == "name":
         ref = REFERENCE_ARCHS.get(spec.reference)
         if ref.space != space.name:
@@ -253,7 +257,7 @@ def reference_onnx(spec: TargetSpec, space_name: str | None = None) -> bytes | s
                                  allowed=_FORMS) from None
 
 
-def compare_model(model: bytes | str | os.PathLike, spec: TargetSpec, *,
+def compare_model(model: bytes | str | os.PathLike[str], spec: TargetSpec, *,
                   space_name: str | None = None, repeats: int = 3, rounds: int = 20,
                   threads: int = 1, provider: str = "CPUExecutionProvider",
                   opt_level: str = "all") -> ModelVsReference:
@@ -294,15 +298,6 @@ def reference_for_target_ms(target_ms: float, space_name: str,
 
 
 # -- timing against the reference -------------------------------------------------------------
-class Session(Protocol):
-    """What :func:`~mobile_nas.cost.latency.runner.time_interleaved` runs: an onnxruntime
-    session, or a fake in tests."""
-
-    def get_inputs(self) -> Any: ...
-
-    def run(self, output_names: Any, feed: Any) -> Any: ...
-
-
 @dataclass(frozen=True)
 class CandidateTiming:
     """One candidate against the reference: ``ratios`` of its median to the reference's

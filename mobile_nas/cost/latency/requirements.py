@@ -15,6 +15,7 @@ import os
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mobile_nas.cost.latency.errors import (
     LatencyTableError,
@@ -44,7 +45,7 @@ class TableRequest:
             raise LatencyTableError(f"threads must be >= 1, got {self.threads}")
 
 
-def table_settings(table: LatencyTable) -> dict:
+def table_settings(table: LatencyTable) -> dict[str, Any]:
     """The table's protocol fields (:data:`~.settings.RESUME_FIELDS`), defaults filled in."""
     return {f: table.metadata.get(f, getattr(DEFAULTS, f)) for f in RESUME_FIELDS}
 
@@ -60,7 +61,7 @@ def mismatches(table: LatencyTable, request: TableRequest) -> list[tuple[str, ob
     return out
 
 
-def lut_build_command(table: LatencyTable, path: str | os.PathLike | None, *,
+def lut_build_command(table: LatencyTable, path: str | os.PathLike[str] | None, *,
                       request: TableRequest | None = None) -> str:
     """The ``mobile-nas lut build`` command that fixes ``table``.
 
@@ -101,7 +102,7 @@ def lut_build_command(table: LatencyTable, path: str | os.PathLike | None, *,
     return shlex.join(parts)
 
 
-def ensure_usable(table: LatencyTable, *, path: str | os.PathLike | None = None,
+def ensure_usable(table: LatencyTable, *, path: str | os.PathLike[str] | None = None,
                   request: TableRequest | None = None) -> None:
     """Raises :class:`TableMismatchError` if ``table`` was built for another precision,
     thread count or provider than ``request`` asks, :class:`UncheckedCalibrationError` if its

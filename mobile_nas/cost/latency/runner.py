@@ -38,6 +38,7 @@ import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -59,9 +60,17 @@ class RunnerError(Exception):
     """Bad input to the runner (missing bundle, unsafe archive, unknown provider)."""
 
 
-def make_session(model: bytes | str | os.PathLike, *, threads: int = 1,
+class Session(Protocol):
+    """What :func:`time_interleaved` runs: an onnxruntime session, or a fake in tests."""
+
+    def get_inputs(self) -> Any: ...
+
+    def run(self, output_names: Any, feed: Any) -> Any: ...
+
+
+def make_session(model: bytes | str | os.PathLike[str], *, threads: int = 1,
                  provider: str = "CPUExecutionProvider", opt_level: str = "all",
-                 config: Mapping[str, str] | None = None):
+                 config: Mapping[str, str] | None = None) -> Session:
     """An onnxruntime session of ONNX bytes or an ONNX/ORT-format file, pinned to ``threads``
     intra-op threads (one inter-op thread, sequential execution) and one provider.
 
@@ -90,13 +99,14 @@ def make_session(model: bytes | str | os.PathLike, *, threads: int = 1,
         so.add_session_config_entry(key, value)
     if isinstance(model, os.PathLike):
         model = os.fspath(model)
-    return ort.InferenceSession(model, sess_options=so, providers=[provider])
+    session: Session = ort.InferenceSession(model, sess_options=so, providers=[provider])
+    return session
 
 
-def session_feed(session, seed: int = 0) -> dict:
+def session_feed(session: Session, seed: int = 0) -> dict[str, np.ndarray[Any, Any]]:
     """Random float inputs for every graph input (dynamic dimensions taken as 1)."""
     rng = np.random.default_rng(seed)
-    feed = {}
+    feed: dict[str, np.ndarray[Any, Any]] = {}
     for inp in session.get_inputs():
         shape = [d if isinstance(d, int) and d > 0 else 1 for d in inp.shape]
         dtype = {"tensor(float)": np.float32, "tensor(float16)": np.float16,
@@ -110,7 +120,7 @@ def session_feed(session, seed: int = 0) -> dict:
     return feed
 
 
-def time_interleaved(sessions: Mapping[str, object], *, warmup: int = 5, rounds: int = 10,
+def time_interleaved(sessions: Mapping[str, Session], *, warmup: int = 5, rounds: int = 10,
                      runs_per_round: int = 3, seed: int = 0, clock_name: str = "wall",
                      on_round: Callable[[int], None] | None = None,
                      timer: Callable[[], int] | None = None) -> dict[str, list[float]]:
@@ -171,10 +181,10 @@ class TimingResult:
     clock: str = "wall"
     threads: int = 1
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         """``{"median_ms", "iqr_ms", "n", "min_ms"}``: what latency tables and the runner's
         ``results.json`` store per model."""
         return {"median_ms": self.median_ms, "iqr_ms": self.iqr_ms, "n": self.n,
@@ -194,7 +204,7 @@ def timing_result(times_ms: Sequence[float], *, clock: str = "wall",
                         clock=clock, threads=threads)
 
 
-def summarize(times_ms: Sequence[float]) -> dict:
+def summarize(times_ms: Sequence[float]) -> dict[str, Any]:
     """``{"median_ms", "iqr_ms", "n", "min_ms"}`` of raw times (:meth:`TimingResult.summary`)."""
     return timing_result(times_ms).summary()
 
@@ -203,7 +213,7 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def device_info() -> dict:
+def device_info() -> dict[str, Any]:
     """What identifies the machine: host name, CPU model, OS, Python and onnxruntime versions."""
     import onnxruntime as ort
 
@@ -250,7 +260,7 @@ def check_archive(zf: zipfile.ZipFile, source: str) -> None:
                               f"{MAX_ARCHIVE_BYTES} bytes; refusing the archive")
 
 
-def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
+def safe_extract(archive: str | os.PathLike[str], dest: str | os.PathLike[str]) -> Path:
     """Extracts a zip into ``dest``, refusing any entry that would land outside it, symbolic
     links and zip bombs (see :func:`check_archive`)."""
     dest = Path(dest).resolve()
@@ -269,7 +279,7 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
     return dest
 
 
-def _atomic_json(path: Path, data: dict) -> None:
+def _atomic_json(path: Path, data: dict[str, Any]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
@@ -287,6 +297,9 @@ def _atomic_json(path: Path, data: dict) -> None:
 ANCHOR_REPEATS = 5
 MIN_NOISE_FLOOR_PCT = 2.0
 MAX_RETIMES = 2
+if TYPE_CHECKING:  # run_lut.py may run on an older Python than the package needs
+    #: One interleaved pass of a chunk: each model's times, and the anchor's (None: none).
+    _Pass = tuple[dict[str, list[float]], list[float] | None]
 
 
 class _AnchorWatch:
@@ -296,12 +309,14 @@ class _AnchorWatch:
     def __init__(self, stat: str) -> None:
         self.stat, self.baseline, self.floor = stat, 0.0, 0.0
         self.repeats: list[float] = []
-        self.events: list[dict] = []
+        self.events: list[dict[str, Any]] = []
 
-    def chunk(self, first_id: str, timed: Callable[[int], tuple[dict, list[float]]]):
+    def chunk(self, first_id: str, timed: Callable[[int], _Pass]) -> _Pass:
         """The kept pass of a chunk of layers: ``timed(seed)`` -> (times, anchor times)."""
-        def value(attempt: tuple[dict, list[float]]) -> float:
-            return summarize(attempt[1])[self.stat]
+        def value(attempt: _Pass) -> float:
+            if attempt[1] is None:
+                raise RunnerError(f"chunk {first_id!r} was timed without the anchor")
+            return float(summarize(attempt[1])[self.stat])
 
         if not self.repeats:
             attempts = [timed(seed) for seed in range(ANCHOR_REPEATS)]
@@ -322,14 +337,14 @@ class _AnchorWatch:
                                     "kept": kept, "resolved": abs(devs[kept]) <= self.floor})
         return min(attempts, key=lambda a: abs(value(a) - self.baseline))
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"baseline_ms": self.baseline, "repeats_ms": self.repeats,
                 "noise_floor_pct": round(self.floor, 3), "max_retimes": MAX_RETIMES,
                 "retimed": self.events}
 
 
 def _entry(passes: Sequence[Sequence[float]], anchor_passes: Sequence[Sequence[float]], *,
-           layer: bool, statistic: str) -> dict:
+           layer: bool, statistic: str) -> dict[str, Any]:
     """A results entry from one or more interleaved passes of a model's times (and the
     anchor's in the same passes, if the bundle has one). One pass: the summary of its times
     with the anchor's statistic (layers: the protocol's; networks: the median, as the import
@@ -354,10 +369,10 @@ def _entry(passes: Sequence[Sequence[float]], anchor_passes: Sequence[Sequence[f
     return entry
 
 
-def run_bundle(bundle: str | os.PathLike, out: str | os.PathLike, *, threads: int = 1,
+def run_bundle(bundle: str | os.PathLike[str], out: str | os.PathLike[str], *, threads: int = 1,
                provider: str = "CPUExecutionProvider", opt_level: str | None = None,
                rounds: int | None = None, runs_per_round: int | None = None,
-               chunk: int = 32, resume: bool = False, quiet: bool = False) -> dict:
+               chunk: int = 32, resume: bool = False, quiet: bool = False) -> dict[str, Any]:
     """Times every model of a bundle (zip or extracted folder) and writes the results JSON.
 
     Results are written atomically after every chunk of models; ``resume`` keeps the
@@ -416,7 +431,8 @@ def run_bundle(bundle: str | os.PathLike, out: str | os.PathLike, *, threads: in
         statistic = proto.get("statistic", "median")
         watch = _AnchorWatch("min_ms" if statistic == "min" else "median_ms")
         for part_clock, part in parts:
-            sessions, hashes = {}, {}
+            sessions: dict[str, Session] = {}
+            hashes: dict[str, str] = {}
             for m in part:
                 data = (root / m["file"]).read_bytes()
                 hashes[m["id"]] = sha256_bytes(data)
@@ -425,7 +441,8 @@ def run_bundle(bundle: str | os.PathLike, out: str | os.PathLike, *, threads: in
             if anchor_session is not None:
                 sessions[ANCHOR_ID] = anchor_session
 
-            def timed(seed: int, sessions=sessions, part_clock=part_clock):
+            def timed(seed: int, sessions: dict[str, Session] = sessions,
+                      part_clock: str = part_clock) -> _Pass:
                 times = time_interleaved(sessions, warmup=proto["warmup"], rounds=rounds,
                                          runs_per_round=runs_per_round, seed=seed,
                                          clock_name=part_clock)

@@ -7,6 +7,7 @@ Kept free of torch and onnxruntime imports, so that checking a table against a r
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from mobile_nas.cost.latency.errors import LatencyTableError
 from mobile_nas.cost.latency.statistic import CLOCKS, STATISTICS, LatencyStatistic
@@ -59,7 +60,7 @@ class ProfileSettings:
     def layer_statistic(self) -> LatencyStatistic:
         return LatencyStatistic(self.clock, self.statistic)
 
-    def metadata(self) -> dict:
+    def metadata(self) -> dict[str, Any]:
         return {"provider": self.provider, "threads": self.threads, "opt_level": self.opt_level,
                 "clock": self.clock, "statistic": self.statistic, "precision": self.precision,
                 "opset": self.opset, "warmup": self.warmup, "rounds": self.rounds,

@@ -44,7 +44,7 @@ class TableLatency:
     file's); ``explicit``: the caller named it (a ``--table`` or a run's recorded table)
     rather than taking the space's shipped one."""
 
-    path: str | os.PathLike
+    path: str | os.PathLike[str]
     predictor: LatencyPredictor
     explicit: bool = True
 
@@ -114,7 +114,7 @@ class MeasuredLatency:
                                      precision=self.precision).p50_ms)
 
 
-def open_table(space_name: str, *candidates: str | os.PathLike | None,
+def open_table(space_name: str, *candidates: str | os.PathLike[str] | None,
                precision: str = "fp32", request: TableRequest | None = None,
                anchor_ms: float | None = None,
                refuse_other_space: bool = False) -> TableLatency | None:

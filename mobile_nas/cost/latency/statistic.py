@@ -47,11 +47,11 @@ class LatencyStatistic:
         value = timing[field] if isinstance(timing, Mapping) else getattr(timing, field)
         return float(value)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"clock": self.clock, "statistic": self.statistic}
 
     @classmethod
-    def from_json(cls, data: Mapping) -> LatencyStatistic:
+    def from_json(cls, data: Mapping[str, Any]) -> LatencyStatistic:
         return cls(clock=str(data.get("clock", "wall")),
                    statistic=str(data.get("statistic", "median")))
 

@@ -156,14 +156,14 @@ class HeldOutCheck:
                 f"{self.mape:.2f}%, {self.within_5:.0%} within ±5%, {self.within_10:.0%} "
                 f"within ±10%")
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"archs": list(self.archs), "measured_ms": list(self.measured_ms),
                 "predicted_ms": list(self.predicted_ms), "n": self.n,
                 "mape": round(self.mape, 3), "within_5": round(self.within_5, 4),
                 "within_10": round(self.within_10, 4)}
 
     @classmethod
-    def from_json(cls, data: Mapping) -> HeldOutCheck:
+    def from_json(cls, data: Mapping[str, Any]) -> HeldOutCheck:
         return cls(archs=tuple(str(a) for a in data["archs"]),
                    measured_ms=tuple(float(x) for x in data["measured_ms"]),
                    predicted_ms=tuple(float(x) for x in data["predicted_ms"]))
@@ -232,7 +232,7 @@ class Calibration:
         """Fitted networks minus fitted coefficients."""
         return len(self.measured_ms) - self.coefficients
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"overhead_ms": self.overhead_ms, "scale": self.scale,
                 "per_layer_ms": self.per_layer_ms, "coefficients": self.coefficients,
                 "target": self.target.to_json(), "archs": list(self.archs),
@@ -246,7 +246,7 @@ class Calibration:
                 **({"retest_pct": self.retest_pct} if self.retest_pct is not None else {})}
 
     @classmethod
-    def from_json(cls, data: Mapping, *, legacy_target: LatencyStatistic | None = None
+    def from_json(cls, data: Mapping[str, Any], *, legacy_target: LatencyStatistic | None = None
                   ) -> Calibration:
         """``legacy_target``: read a schema-1 calibration, fitted in sample on that
         statistic (the table's own clock and statistic)."""
@@ -365,7 +365,7 @@ class LatencyTable:
                             entries=dict(self.entries), calibration=calibration)
 
     # -- JSON ------------------------------------------------------------------------------
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "schema_version": SCHEMA_VERSION, "kind": KIND, "space": self.space,
             "metadata": dict(self.metadata),
@@ -374,7 +374,7 @@ class LatencyTable:
                         for k, v in sorted(self.entries.items())},
         }
 
-    def save(self, path: str | os.PathLike) -> None:
+    def save(self, path: str | os.PathLike[str]) -> None:
         """Writes the table atomically (a reader never sees a half-written file)."""
         atomic_write_json(path, self.to_json(), indent=1)
 
@@ -424,7 +424,7 @@ class LatencyTable:
         return table
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> LatencyTable:
+    def load(cls, path: str | os.PathLike[str]) -> LatencyTable:
         """Reads a table; raises :class:`LatencyTableError` naming the file if it is missing,
         truncated, corrupt or of another schema version."""
         path = Path(path)
@@ -469,8 +469,8 @@ def _finite(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def resolve_table(space_name: str, *candidates: str | os.PathLike | None,
-                  precision: str = "fp32") -> str | os.PathLike | None:
+def resolve_table(space_name: str, *candidates: str | os.PathLike[str] | None,
+                  precision: str = "fp32") -> str | os.PathLike[str] | None:
     """The latency table to use for ``space_name``: the first of ``candidates`` given (an
     explicit ``--table``, a run's recorded table; empty ones are skipped) as is, else the
     table shipped for the space at ``precision`` (:func:`shipped_table_path`, or its copy
