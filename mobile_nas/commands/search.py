@@ -169,12 +169,8 @@ def _margin(text: str) -> float | None:
 
 def _search(args: argparse.Namespace) -> int:
     from mobile_nas.cost.latency.errors import LatencyTargetError
-    from mobile_nas.search.runner import (
-        SearchConfig,
-        SearchError,
-        run_search,
-        train_search_supernet,
-    )
+    from mobile_nas.search.errors import SearchError
+    from mobile_nas.search.runner import SearchConfig, run_search, train_search_supernet
 
     if args.latency_target_ms is None and args.latency_target is None and \
             args.macs_target is None:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 ALTERNATIVES = ("less", "greater", "two-sided")
 
@@ -78,7 +79,7 @@ class PairedComparison:
     def b_better(self) -> int:
         return self.a_lower if self.alternative == "greater" else self.a_higher
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 

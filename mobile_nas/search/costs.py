@@ -6,11 +6,15 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mobile_nas.errors import MobileNasError
 from mobile_nas.space.architecture import Architecture
+from mobile_nas.space.base import SearchSpace
 from mobile_nas.space.layers import LayerKey
+
+if TYPE_CHECKING:
+    from mobile_nas.cost.latency.table import LatencyTable
 
 LatencyFn = Callable[[Architecture], float]
 
@@ -81,7 +85,7 @@ def _layer_macs_params(key: LayerKey) -> tuple[int, int]:
     return int(count_macs(layer, (key.cin, key.h, key.w)).macs), int(count_params(layer))
 
 
-def table_latency_fn(space, table_path: str | os.PathLike | None = None, *,
+def table_latency_fn(space: SearchSpace, table_path: str | os.PathLike[str] | None = None, *,
                      precision: str = "fp32", profile_missing: bool | None = None,
                      report: Callable[[str], None] | None = None) -> tuple[LatencyFn, str]:
     """The predictor of a latency table for ``precision`` (default: the table shipped for
@@ -122,7 +126,8 @@ def table_latency_fn(space, table_path: str | os.PathLike | None = None, *,
     return source.predict_ms, source.name
 
 
-def _on_demand_latency_fn(space, table, path, missing: list[str],
+def _on_demand_latency_fn(space: SearchSpace, table: LatencyTable,
+                          path: str | os.PathLike[str], missing: list[str],
                           profile_missing: bool | None,
                           report: Callable[[str], None] | None) -> tuple[LatencyFn, str]:
     """The on-demand predictor of an incomplete table, or the up-front refusal."""

@@ -11,10 +11,13 @@ to strategies that repeat and to those that never do.
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
+from typing import TypeVar
 
 import numpy as np
 
 VIEWS = ("query", "distinct")
+
+T = TypeVar("T")
 
 
 def repeat_flags(keys: Sequence[Hashable]) -> list[bool]:
@@ -53,7 +56,8 @@ def best_so_far(values: Sequence[float], feasible: Sequence[bool], repeats: Sequ
     return np.where(np.isfinite(best), best, np.nan)
 
 
-def prefix(sequence: Sequence, repeats: Sequence[bool], budget: int, *, view: str) -> list:
+def prefix(sequence: Sequence[T], repeats: Sequence[bool], budget: int, *, view: str
+           ) -> list[T]:
     """The elements of ``sequence`` (one per query) within ``budget`` in ``view``: the first
     ``budget`` queries, or every query up to and including the ``budget``-th distinct one
     (repeats among them are kept: they are free, not absent)."""

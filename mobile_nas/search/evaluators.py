@@ -21,7 +21,11 @@ from mobile_nas.search.evaluator import Evaluator
 from mobile_nas.space.base import SearchSpace
 
 if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
     from mobile_nas.search.runner import SearchConfig
+    from mobile_nas.train.data import Dataset
     from mobile_nas.train.distributed import Distributed
 
 #: Makes the evaluator once the study is open (messages and training come after every check).
@@ -42,7 +46,7 @@ def register_evaluator(name: str) -> Callable[[EvaluatorFactory], EvaluatorFacto
     return register
 
 
-def _device(config: SearchConfig, distributed: Distributed | None):
+def _device(config: SearchConfig, distributed: Distributed | None) -> torch.device:
     """A bad or absent device fails before any work; rank 0 of a job scores on its own
     GPU. The preset is checked here too (every evaluator reads it)."""
     from mobile_nas.device import resolve_device
@@ -52,7 +56,7 @@ def _device(config: SearchConfig, distributed: Distributed | None):
     return distributed.device if distributed is not None else resolve_device(config.device)
 
 
-def search_dataset(config: SearchConfig, space: SearchSpace):
+def search_dataset(config: SearchConfig, space: SearchSpace) -> Dataset:
     """The dataset a search validates on, at the space's input size."""
     from mobile_nas.train.data import load_dataset
 
@@ -60,7 +64,7 @@ def search_dataset(config: SearchConfig, space: SearchSpace):
                         seed=config.split_seed, image_shape=space.input_shape)
 
 
-def _fitting_dataset(config: SearchConfig, space: SearchSpace):
+def _fitting_dataset(config: SearchConfig, space: SearchSpace) -> Dataset:
     """:func:`search_dataset`, refused when its images or classes do not fit the space."""
     dataset = search_dataset(config, space)
     if tuple(dataset.input_shape) != tuple(space.input_shape) or \
@@ -72,8 +76,9 @@ def _fitting_dataset(config: SearchConfig, space: SearchSpace):
     return dataset
 
 
-def train_fresh_supernet(config: SearchConfig, space: SearchSpace, dataset, out_dir: Path,
-                         distributed: Distributed | None):
+def train_fresh_supernet(config: SearchConfig, space: SearchSpace, dataset: Dataset,
+                         out_dir: Path, distributed: Distributed | None
+                         ) -> tuple[nn.Module, Path]:
     """RUN_DIR/supernet.pt trained (or resumed, or reused) with the preset's settings."""
     from mobile_nas.device import resolve_device
     from mobile_nas.models.supernet import build_supernet
@@ -89,7 +94,8 @@ def train_fresh_supernet(config: SearchConfig, space: SearchSpace, dataset, out_
     return supernet, path
 
 
-def shipped_supernet(config: SearchConfig, space: SearchSpace, val_size: int):
+def shipped_supernet(config: SearchConfig, space: SearchSpace, val_size: int
+                     ) -> tuple[nn.Module | None, str]:
     """(the space's pretrained supernet, a line saying so) when this run validates on the
     split it was trained beside (same dataset, split seed and validation size); (None, why)
     otherwise, and then a supernet is trained."""

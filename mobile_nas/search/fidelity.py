@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from scipy.stats import kendalltau, spearmanr
@@ -39,7 +40,7 @@ class Fidelity:
     top_k: int
     top_k_overlap: float  # fraction of the true top-k that the scores also rank top-k
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -83,12 +84,12 @@ class SeedNoise:
     max_abs_diff: float
     fidelity: Fidelity  # seed b's accuracies as "scores" of seed a's
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"n": self.n, "mean_abs_diff": self.mean_abs_diff,
                 "max_abs_diff": self.max_abs_diff, "fidelity": self.fidelity.to_json()}
 
 
-def seed_noise(first: Sequence[float], second: Sequence[float], **kw) -> SeedNoise:
+def seed_noise(first: Sequence[float], second: Sequence[float], **kw: int) -> SeedNoise:
     """Noise between two seeds' accuracies of the same architectures."""
     a, b = np.asarray(first, dtype=float), np.asarray(second, dtype=float)
     fid = rank_fidelity(a.tolist(), b.tolist(), **kw)
@@ -109,7 +110,7 @@ class MatchedFidelity:
     tau_low: float
     tau_high: float
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -166,7 +167,7 @@ class TauDifference:
         """Whether ``a`` ranks better than ``b`` beyond the bootstrap noise."""
         return self.low > 0
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "clearly_above": self.clearly_above}
 
 

@@ -6,10 +6,13 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mobile_nas.atomic import atomic_write_json, atomic_write_text
 from mobile_nas.search.pareto import non_dominated
+
+if TYPE_CHECKING:
+    from optuna import Study
 
 OUTPUT_SCHEMA_VERSION = 1
 #: The fields of a trial that best.json holds at its top level (and in ``predicted_best``).
@@ -18,7 +21,7 @@ CSV_FIELDS = ("number", "arch", "accuracy", "latency_ms", "macs", "params", "rew
               "feasible", "duration_s")
 
 
-def trial_records(study) -> list[dict[str, Any]]:
+def trial_records(study: Study) -> list[dict[str, Any]]:
     """One record per finished (COMPLETE) trial, in trial order."""
     from optuna.trial import TrialState
 
@@ -36,7 +39,7 @@ def trial_records(study) -> list[dict[str, Any]]:
     return out
 
 
-def skipped_count(study) -> int:
+def skipped_count(study: Study) -> int:
     """Candidates the search did not evaluate because a target ruled them out (PRUNED trials
     with the user attribute ``skipped``)."""
     from optuna.trial import TrialState
@@ -67,7 +70,7 @@ def pareto_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted((rows[i] for i in idx), key=lambda r: (r["latency_ms"], -r["accuracy"]))
 
 
-def write_outputs(out_dir: str | Path, study, *, meta: dict[str, Any]) -> dict[str, Any]:
+def write_outputs(out_dir: str | Path, study: Study, *, meta: dict[str, Any]) -> dict[str, Any]:
     """Writes best.json, pareto.json and trials.csv atomically; returns best."""
     out_dir = Path(out_dir)
     records = trial_records(study)

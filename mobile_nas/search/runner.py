@@ -31,7 +31,7 @@ import os
 import socket
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,6 +53,10 @@ from mobile_nas.search.rewards import Reward, make_reward
 from mobile_nas.space.base import SearchSpace
 
 if TYPE_CHECKING:
+    from optuna import Study
+    from optuna.storages import BaseStorage
+    from optuna.trial import Trial
+
     from mobile_nas.train.distributed import Distributed
 
 HEARTBEAT_S = 5
@@ -314,7 +318,7 @@ def _stderr_line(text: str) -> None:
     write_line(text)
 
 
-def _open_storage(url: str, heartbeat_s: int, grace_s: int):
+def _open_storage(url: str, heartbeat_s: int, grace_s: int) -> BaseStorage:
     from optuna.storages import InMemoryStorage, RDBStorage
 
     if url == "memory":
@@ -363,7 +367,7 @@ def _derived_seed(worker: str) -> int:
     return int(hashlib.sha256(worker.encode()).hexdigest()[:8], 16)
 
 
-def _check_existing_study(storage, config: SearchConfig, meta: dict[str, Any]) -> bool:
+def _check_existing_study(storage: BaseStorage, config: SearchConfig, meta: dict[str, Any]) -> bool:
     """Refuses to reuse a study with other settings, or without --resume; True if the study
     exists already."""
     import optuna
@@ -419,12 +423,13 @@ _shipped_supernet = shipped_supernet
 
 
 def _objective(space: SearchSpace, evaluator: Evaluator, cost_model: CostModel,
-               reward: Reward, multi: bool, skip_margin: float | None):
+               reward: Reward, multi: bool, skip_margin: float | None
+               ) -> Callable[[Trial], float | tuple[float, ...]]:
     import optuna
 
     worker = _worker_name()
 
-    def objective(trial):
+    def objective(trial: Trial) -> float | tuple[float, ...]:
         trial.set_user_attr("worker", worker)  # who runs it, visible while it runs
         arch = space.make({d.name: trial.suggest_categorical(d.name, d.choices)
                            for d in space.decisions})
@@ -461,7 +466,9 @@ def _objective(space: SearchSpace, evaluator: Evaluator, cost_model: CostModel,
     return objective
 
 
-def _loop(study, objective, config: SearchConfig, on_trial, stop_when=None, *,
+def _loop(study: Study, objective: Callable[[Trial], float | Sequence[float]],
+          config: SearchConfig, on_trial: Callable[[dict[str, Any]], None] | None,
+          stop_when: Callable[[], bool] | None = None, *,
           score_not_accuracy: bool = False) -> None:
     from optuna.storages import fail_stale_trials
     from optuna.trial import TrialState

@@ -105,7 +105,7 @@ class StrategySampler(BaseSampler):
     (single) objective value. Not thread-safe: one sampler per process.
     """
 
-    def __init__(self, strategy: Strategy, *, state_path: str | os.PathLike | None = None
+    def __init__(self, strategy: Strategy, *, state_path: str | os.PathLike[str] | None = None
                  ) -> None:
         self.strategy = strategy
         self.space = strategy.space
@@ -248,7 +248,7 @@ ConstraintsFn = Callable[[FrozenTrial], Sequence[float]]
 
 
 def make_sampler(name: str, *, space: SearchSpace, seed: int | None = None,
-                 state_path: str | os.PathLike | None = None,
+                 state_path: str | os.PathLike[str] | None = None,
                  constraints_func: ConstraintsFn | None = None,
                  **options: Any) -> BaseSampler:
     """The Optuna sampler of strategy ``name`` (``tpe``, ``motpe`` (multi-objective TPE,

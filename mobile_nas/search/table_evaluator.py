@@ -23,6 +23,7 @@ import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mobile_nas.errors import ArchError, MobileNasError
 from mobile_nas.search.evaluator import EvaluatorError, TableEvaluator
@@ -199,7 +200,7 @@ class _CsvTableEvaluator(TableEvaluator):
         super().__init__(space=space, table=table)
         self.source = source
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         return {"name": "table", "entries": len(self.table), "source": self.source}
 
 

@@ -34,7 +34,7 @@ def naswot_score(model: nn.Module, images: torch.Tensor) -> float:
     """Mellor et al.'s log|det K_H| of ``model`` on one batch of ``images``."""
     codes: list[torch.Tensor] = []
 
-    def hook(_module, _inputs, output) -> None:
+    def hook(_module: nn.Module, _inputs: tuple[Any, ...], output: torch.Tensor) -> None:
         codes.append((output.detach().flatten(1) > 0).float())
 
     handles = [m.register_forward_hook(hook) for m in model.modules()

@@ -49,7 +49,8 @@ class EditPolicy:
         z = logits / self.temperature
         z -= z.max()
         p = np.exp(z)
-        return p / p.sum()
+        probabilities: np.ndarray = p / p.sum()
+        return probabilities
 
     def reinforce(self, current: Indices, candidates: Sequence[Edit], chosen: int,
                   delta: float) -> float:

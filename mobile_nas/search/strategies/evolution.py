@@ -7,6 +7,7 @@ from typing import Any
 
 from mobile_nas.search.strategy import Strategy, StrategyError, register_strategy
 from mobile_nas.space.architecture import Architecture
+from mobile_nas.space.base import SearchSpace
 
 
 @register_strategy
@@ -21,7 +22,7 @@ class RegularizedEvolution(Strategy):
 
     name = "evolution"
 
-    def __init__(self, *, space, seed: int | None = None, population_size: int = 20,
+    def __init__(self, *, space: SearchSpace, seed: int | None = None, population_size: int = 20,
                  sample_size: int | None = None, mutations: int = 1) -> None:
         super().__init__(space=space, seed=seed)
         if sample_size is None:

@@ -7,10 +7,12 @@ one edge's operation changed, 6 x 4 = 24 neighbours).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from mobile_nas.search.strategy import Strategy, StrategyError, register_strategy
 from mobile_nas.space.architecture import Architecture
+from mobile_nas.space.base import SearchSpace
 
 Indices = tuple[int, ...]
 
@@ -38,7 +40,7 @@ class LocalSearch(Strategy):
 
     name = "local"
 
-    def __init__(self, *, space, seed: int | None = None, initial_samples: int = 1,
+    def __init__(self, *, space: SearchSpace, seed: int | None = None, initial_samples: int = 1,
                  first_improvement: bool = False) -> None:
         super().__init__(space=space, seed=seed)
         if not isinstance(initial_samples, int) or initial_samples < 1:
@@ -135,7 +137,7 @@ class LocalSearch(Strategy):
                 "optima": [list(ix) for ix in self.optima]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        def ix(v) -> Indices:
+        def ix(v: Sequence[int]) -> Indices:
             out = tuple(int(i) for i in v)
             if len(out) != len(self.space.decisions):
                 raise StrategyError(f"saved local-search state has {len(out)} decisions, "

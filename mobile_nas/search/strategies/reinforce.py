@@ -47,7 +47,7 @@ Where proposals come from (``proposal``):
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -57,6 +57,7 @@ from torch import nn
 from mobile_nas.search.strategies.edit_policy import Edit, EditPolicy
 from mobile_nas.search.strategy import Strategy, StrategyError, register_strategy
 from mobile_nas.space.architecture import Architecture
+from mobile_nas.space.base import SearchSpace
 
 
 @contextlib.contextmanager
@@ -149,7 +150,7 @@ class RLController(Strategy):
 
     name = "rl"
 
-    def __init__(self, *, space, seed: int | None = None, update: str = "elite",
+    def __init__(self, *, space: SearchSpace, seed: int | None = None, update: str = "elite",
                  lr: float = 0.05, batch_size: int = 10, elite_fraction: float = 0.05,
                  baseline_decay: float = 0.8, entropy_coef: float = 0.002,
                  ppo_epochs: int = 4, ppo_clip: float = 0.2, hidden: int = 64,
@@ -390,7 +391,7 @@ class RLController(Strategy):
         edit = state.get("edit")
         if edit is not None:  # states saved before proposals had a mode have none
 
-            def ix(v) -> Indices:
+            def ix(v: Sequence[int]) -> Indices:
                 return tuple(int(i) for i in v)
 
             try:
