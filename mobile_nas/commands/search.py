@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from contextlib import nullcontext
 
 from mobile_nas.commands._common import (
@@ -63,6 +64,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="one of %(known)s (default rl: an LSTM controller trained by maximum likelihood "
              "on the best 5%% of the architectures told so far, i.e. priority-queue training; "
              "its REINFORCE and PPO updates are options from Python)"), _strategy_names)
+    p.add_argument("--strategy-option", action="append", default=[], type=_strategy_option,
+                   metavar="KEY=VALUE", dest="strategy_options",
+                   help="an option of the strategy (repeatable; VALUE read as JSON, else as "
+                        "text), e.g. --strategy rl --strategy-option proposal=edit "
+                        "--strategy-option edit_lr=0.2 --strategy-option restart=random (the "
+                        "controller configuration frozen on benchmarks/results/nb201_rl.md); "
+                        "an unknown option is one error line")
     add_latency_target_args(p, default=None,
                             ms_help="latency target in milliseconds of the latency table (or "
                                     "of --measure), e.g. --latency-target-ms 0.12")
@@ -167,6 +175,19 @@ def _margin(text: str) -> float | None:
     return value
 
 
+def _strategy_option(text: str) -> tuple[str, object]:
+    """--strategy-option KEY=VALUE: VALUE parsed as JSON (0.2, true, "x"), else kept as text."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip().isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. proposal=edit), got "
+                                         f"{text!r}")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.strip(), value
+
+
 def _search(args: argparse.Namespace) -> int:
     from mobile_nas.cost.latency.errors import LatencyTargetError
     from mobile_nas.search.errors import SearchError
@@ -187,6 +208,7 @@ def _search(args: argparse.Namespace) -> int:
         study_name=args.study_name, resume=args.resume, seed=args.seed,
         split_seed=args.split_seed, skip_margin=args.skip_margin, preset=args.preset,
         supernet=args.supernet, train_supernet=args.train_supernet, evaluator=args.evaluator,
+        strategy_options=dict(args.strategy_options),
         threads=args.threads, device=args.device, amp=args.amp,
         progress=not args.no_progress)
     from mobile_nas.search.table_evaluator import table_search_inputs

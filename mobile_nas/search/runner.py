@@ -191,6 +191,9 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
     if config.strategy not in strategy_names():
         raise SearchError(f"unknown strategy {config.strategy!r}; known: "
                           f"{', '.join(strategy_names())}")
+    # bad strategy options (--strategy-option) fail here, before a study exists
+    make_sampler(config.strategy, space=space, seed=0, state_path=None,
+                 **config.strategy_options)
     if config.latency_target is not None and config.latency_target_ms is not None:
         raise SearchError("give one latency target: milliseconds or a reference, not both")
     if config.verify_top < 0:

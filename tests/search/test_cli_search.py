@@ -60,6 +60,9 @@ def test_search_cli_end_to_end_and_resume(run_cli, tmp_path, table_path, tiny_su
     ({"--data-dir": "/nonexistent-dir", "--dataset": "fashion-mnist"},
      "no Fashion-MNIST idx files in '/nonexistent-dir'"),
     ({"--supernet": "/nonexistent-dir/sn.pt"}, "supernet file '/nonexistent-dir/sn.pt' does"),
+    ({"--strategy-option": "propsal=edit"}, "unexpected keyword argument 'propsal'"),
+    ({"--strategy-option": "proposal=mutate"}, "bad rl option proposal='mutate'"),
+    ({"--strategy-option": "proposal"}, "expected KEY=VALUE"),
 ])
 def test_bad_input_exits_2_with_one_line_and_no_study(run_cli, tmp_path, table_path, over,
                                                       message):
@@ -68,6 +71,20 @@ def test_bad_input_exits_2_with_one_line_and_no_study(run_cli, tmp_path, table_p
     assert code == 2
     assert message in err and len(err.strip().splitlines()) == 1, err
     assert not (out / "study.db").exists()
+
+
+def test_strategy_options_reach_the_strategy_and_the_study(run_cli, tmp_path, table_path,
+                                                           tiny_supernet):
+    import optuna
+
+    out = tmp_path / "run"
+    code, _, err = run_cli(*_args(out, table_path, **{"--supernet": str(tiny_supernet),
+                                                      "--strategy-option": "proposal=edit"}),
+                           "--strategy-option", "edit_lr=0.2")
+    assert code == 0, err
+    study = optuna.load_study(study_name="search", storage=f"sqlite:///{out / 'study.db'}")
+    config = study.user_attrs["mobile_nas"]["config"]
+    assert config["strategy_options"] == {"proposal": "edit", "edit_lr": 0.2}
 
 
 @pytest.mark.parametrize("value", ["0", "-3", "nan"])
