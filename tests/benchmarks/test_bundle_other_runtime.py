@@ -33,7 +33,7 @@ def fmnist():
 def test_check_networks_are_none_of_the_bundles_networks(fmnist):
     from mobile_nas.cost.latency.calibrate import plan_calibration
 
-    # what 'lut bundle --space fmnist28' calibrates on by default (commands/lut.py)
+    # what 'lut bundle --space fmnist28' calibrates on by default (bundle_lut)
     plan = plan_calibration(fmnist, n_fit=8, n_held_out=6, seed=0, references=True)
     bundle = [a.to_string() for a in plan.archs]
     nets = B.check_networks(fmnist, bundle, n=20, seed=B.CHECK_SEED)

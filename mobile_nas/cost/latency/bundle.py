@@ -16,6 +16,9 @@ table, ``held_out`` ones check it (:mod:`.calibrate`). The runner times them wit
 clock (``protocol.arch_clock``) whatever clock times the layers, so the calibration maps the
 table to the wall-clock median users measure. Results of a bundle with too few networks
 import uncalibrated (``metadata.calibration_skipped`` says why).
+
+:func:`bundle_lut` and :func:`import_lut` are ``lut bundle`` and ``lut import`` as library
+pipelines (which networks and layers to bundle; import and save), with typed results.
 """
 
 from __future__ import annotations
@@ -35,12 +38,16 @@ import numpy as np
 from mobile_nas import __version__
 from mobile_nas.atomic import atomic_path
 from mobile_nas.cost.latency import runner
+from mobile_nas.cost.latency.build import layer_keys
 from mobile_nas.cost.latency.calibrate import (
+    DEFAULT_FIT_NETWORKS,
+    DEFAULT_HELD_OUT,
     MIN_FIT_NETWORKS,
     MIN_HELD_OUT,
     AnchoredMeasurement,
     CalibrationPlan,
     calibrate_table,
+    plan_calibration,
 )
 from mobile_nas.cost.latency.errors import BundleError
 from mobile_nas.cost.latency.export import (
@@ -49,6 +56,7 @@ from mobile_nas.cost.latency.export import (
     layer_input_shape,
 )
 from mobile_nas.cost.latency.profiler import sentinel_onnx
+from mobile_nas.cost.latency.settings import DEFAULTS
 from mobile_nas.cost.latency.statistic import LatencyStatistic
 from mobile_nas.cost.latency.table import LatencyTable, LayerLatency
 from mobile_nas.errors import ArchError
@@ -360,6 +368,86 @@ def load_results(path: str | os.PathLike[str], *, bundle: str | os.PathLike[str]
                           f"need --bundle")
     return import_results(path, bundle=bundle,
                           data=perf_text_to_results(path, bundle, device=device))
+
+
+@dataclasses.dataclass(frozen=True)
+class LutBundleResult:
+    """What ``lut bundle`` wrote: the bundle at ``path`` (``size`` bytes) of space ``space``
+    with ``layer_models`` layer models, the whole networks the imported table is calibrated
+    on (``fit``) and those that check it (``held_out``), and its ``manifest``."""
+
+    path: str
+    space: str
+    layer_models: int
+    fit: tuple[Architecture, ...]
+    held_out: tuple[Architecture, ...]
+    size: int
+    manifest: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"bundle": self.path, "space": self.space, "layer_models": self.layer_models,
+                "arch_models": len(self.fit) + len(self.held_out),
+                "fit_models": len(self.fit), "held_out_models": len(self.held_out),
+                "bytes": self.size, "manifest_models": len(self.manifest["models"])}
+
+
+def bundle_lut(space: SearchSpace, out: str | os.PathLike[str], *,
+               archs: Sequence[Architecture] = (), n_fit: int = DEFAULT_FIT_NETWORKS,
+               n_held_out: int = DEFAULT_HELD_OUT, seed: int = 0,
+               rounds: int = DEFAULTS.rounds, runs_per_round: int = DEFAULTS.runs_per_round,
+               clock: str = "wall", statistic: str = "median",
+               progress: bool = True) -> LutBundleResult:
+    """``lut bundle`` as a library pipeline: writes the bundle of the layers of ``archs`` (or
+    of the whole space) to ``out`` with :func:`make_bundle`.
+
+    ``n_fit`` whole networks calibrate the imported table and ``n_held_out`` others check
+    it, chosen by :func:`~.calibrate.plan_calibration` (``archs`` first, else the space's
+    references, then random networks drawn with ``seed``); with ``archs``, the layers of
+    the random ones are bundled too. ``n_fit`` 0: no whole networks (the import is
+    uncalibrated)."""
+    fit: tuple[Architecture, ...] = ()
+    held: tuple[Architecture, ...] = ()
+    sampled: tuple[Architecture, ...] = ()
+    if n_fit:
+        plan = plan_calibration(space, include=archs, n_fit=n_fit, n_held_out=n_held_out,
+                                seed=seed, references=not archs)
+        fit, held = plan.fit, plan.held_out
+        sampled = plan.sampled if archs else ()
+    keys = layer_keys(space, [*archs, *sampled])
+    manifest = make_bundle(space, keys, out, archs=fit, held_out=held, rounds=rounds,
+                           runs_per_round=runs_per_round, clock=clock, statistic=statistic,
+                           seed=seed, progress=progress)
+    return LutBundleResult(path=os.fspath(out), space=space.name, layer_models=len(keys),
+                           fit=fit, held_out=held, size=os.path.getsize(out),
+                           manifest=manifest)
+
+
+@dataclasses.dataclass(frozen=True)
+class LutImportResult:
+    """What ``lut import`` wrote: the device's ``table``, saved at ``path``."""
+
+    table: LatencyTable
+    path: str
+
+    def to_json(self) -> dict[str, Any]:
+        table = self.table
+        md, cal = table.metadata, table.calibration
+        return {"table": self.path, "space": table.space, "num_keys": len(table),
+                "device": md.get("device"), "cpu": md.get("cpu"),
+                "onnxruntime": md.get("onnxruntime"), "calibrated": cal is not None,
+                "predicts": table.predicts,
+                "held_out_check": cal.held_out.to_json() if cal and cal.held_out else None,
+                "calibration_skipped": md.get("calibration_skipped")}
+
+
+def import_lut(results: str | os.PathLike[str], out: str | os.PathLike[str], *,
+               bundle: str | os.PathLike[str] | None = None,
+               device: str = "unknown") -> LutImportResult:
+    """``lut import`` as a library pipeline: the table of a device's ``results``
+    (:func:`load_results`), written to ``out``."""
+    table = load_results(results, bundle=bundle, device=device)
+    table.save(out)
+    return LutImportResult(table=table, path=os.fspath(out))
 
 
 _README = """# mobile-nas latency bundle ({space}, {n} models)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-from mobile_nas.cost.latency.errors import MissingEntryError
+from mobile_nas.cost.latency.errors import LatencyTableError, MissingEntryError
 from mobile_nas.cost.latency.predictor import LatencyPredictor
 from mobile_nas.cost.latency.table import LatencyTable
+from mobile_nas.errors import MobileNasError
 from mobile_nas.space.architecture import Architecture
 from mobile_nas.space.base import SearchSpace
 from mobile_nas.space.reference import REFERENCE_ARCHS
@@ -279,3 +280,58 @@ def scatter_plot(report: CheckReport, path: str | os.PathLike[str], *, title: st
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
     plt.close(fig)
+
+
+@dataclass(frozen=True)
+class LutCheckResult:
+    """What ``lut check`` found: the ``report`` on the table at ``path`` and the scatter plot
+    it wrote (``plot``; None for none)."""
+
+    report: CheckReport
+    path: str
+    plot: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.report.to_json(), "table": self.path, "plot": self.plot}
+
+
+def check_lut(path: str | os.PathLike[str], *, space: str | None = None, n: int = 20,
+              seed: int = 1, include: Sequence[str] = (), rounds: int = 20, repeats: int = 3,
+              plot: str | os.PathLike[str] | None = None, progress: bool = False,
+              note: Callable[[str], None] | None = None) -> LutCheckResult:
+    """``lut check`` as a library pipeline: checks the table at ``path`` (for ``space``;
+    default the table's) on the networks :func:`check_archs` picks (``include``: arch
+    strings, reference names or JSON files, then the references and ``n`` random ones drawn
+    with ``seed``) with :func:`check_table`, and draws the :func:`scatter_plot` to ``plot``.
+
+    ``note`` receives a line on the table's on-demand entries, if any, before the
+    measurement starts. Raises :class:`~mobile_nas.errors.MobileNasError` for a table of
+    another space, a negative ``n`` or fewer than 2 networks to check."""
+    from mobile_nas.cost.latency.build import load_space_archs
+    from mobile_nas.cost.latency.ondemand import summary
+    from mobile_nas.space import get_space
+
+    table = LatencyTable.load(path)
+    resolved = get_space(space or table.space)
+    if resolved.name != table.space:
+        raise LatencyTableError(f"table {path} is for space {table.space!r}, "
+                                f"not {resolved.name!r}")
+    if n < 0:
+        raise MobileNasError(f"--n must be >= 0, got {n}")
+    archs = check_archs(table, resolved, n=n, seed=seed,
+                        include=load_space_archs(include, resolved.name))
+    if len(archs) < 2:
+        hint = ("" if include else "; name the ones to check with --arch (also those it "
+                                   "calibrated on)")
+        raise MobileNasError(f"table {path} covers fewer than 2 architectures to check{hint}")
+    on_demand = summary(table)
+    if on_demand and note is not None:
+        note(f"on demand: {on_demand}")
+    report = check_table(table, archs, rounds=rounds, repeats=repeats, progress=progress,
+                         table_path=path)
+    if plot:
+        scatter_plot(report, plot, title=f"{table.space}: {len(archs)} networks, "
+                     f"{table.metadata.get('threads')} thread(s), clock "
+                     f"{table.metadata.get('clock', 'wall')}")
+    return LutCheckResult(report=report, path=os.fspath(path),
+                          plot=os.fspath(plot) if plot else None)

@@ -1,10 +1,19 @@
+import json
 import math
 
 import pytest
 
 from mobile_nas.cost.latency import LatencyTable
 from mobile_nas.cost.latency.calibrate import CalibrationPlan, calibrate_table
-from mobile_nas.cost.latency.check import check_archs, check_table, scatter_plot, summarize_errors
+from mobile_nas.cost.latency.check import (
+    check_archs,
+    check_lut,
+    check_table,
+    scatter_plot,
+    summarize_errors,
+)
+from mobile_nas.cost.latency.table import shipped_table_path
+from mobile_nas.errors import MobileNasError
 
 from .conftest import SMALL_ARCH
 
@@ -35,3 +44,38 @@ def test_check_real_table(small_table_path, fmnist, small_arch, small_variants, 
     png = tmp_path / "check.png"
     scatter_plot(report, png)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_check_lut_notes_on_demand_entries_then_measures(tmp_path, monkeypatch):
+    """``lut check``'s pipeline: the on-demand note comes before the measurement, the report
+    and the plot after it (the measurement is faked here; test_check_real_table times)."""
+    from mobile_nas.cost.latency import check
+
+    data = json.loads(shipped_table_path("fmnist28").read_text())
+    data["metadata"]["on_demand"] = {"entries": 2, "runs": 1, "seconds": 0.5,
+                                     "first": "2026-01-01", "last": "2026-01-01"}
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(data))
+    events: list[str] = []
+
+    def fake_check_table(table, archs, **kw):
+        events.append("measured")
+        rows = tuple(check.CheckRow(arch=a.to_string(), name=name, predicted_ms=1.0 + i,
+                                    measured_ms=1.1 + i, measured_iqr_ms=0.0)
+                     for i, (name, a) in enumerate(archs))
+        s = summarize_errors([r.predicted_ms for r in rows], [r.measured_ms for r in rows])
+        return check.CheckReport(rows=rows, **s)
+
+    monkeypatch.setattr(check, "check_table", fake_check_table)
+    png = tmp_path / "c.png"
+    result = check_lut(path, n=1, plot=png, note=events.append)
+    assert events[0].startswith("on demand: 2 entries added on demand by 1 search")
+    assert events[1:] == ["measured"] and png.read_bytes()[:4] == b"\x89PNG"
+    rec = result.to_json()
+    assert (rec["table"], rec["plot"]) == (str(path), str(png)) and len(rec["rows"]) >= 2
+    assert check_lut(path, n=1, plot=None).plot is None  # no note asked for: none given
+    with pytest.raises(MobileNasError, match="is for space 'fmnist28', not 'mobile224'"):
+        check_lut(path, space="mobile224")
+    with pytest.raises(MobileNasError, match="--n must be >= 0, got -1"):
+        check_lut(path, n=-1)
+    assert events[2:] == ["measured"]  # nothing measured for the refused ones
