@@ -34,6 +34,7 @@ from mobile_nas.atomic import atomic_write_json, atomic_write_text
 from mobile_nas.cost.latency.measure import measure_archs_ms
 from mobile_nas.cost.latency.runner import cpu_model
 from mobile_nas.cost.model_costs import model_costs
+from mobile_nas.search.strategies.reinforce import options_before_edit
 from mobile_nas.space import get_space
 from mobile_nas.space.scaled import transfer_arch
 from mobile_nas.train.data import load_dataset
@@ -99,7 +100,8 @@ def main(argv=None) -> int:
             space=args.small, strategy=args.strategy, trials=args.trials,
             out_dir=str(work / "search"), dataset="fashion-mnist",
             macs_target=args.macs_target, latency_target_ms=args.latency_target_ms,
-            preset=args.preset, seed=args.seed, resume=True, threads=args.threads))
+            preset=args.preset, seed=args.seed, resume=True, threads=args.threads,
+            strategy_options=options_before_edit(args.strategy, {})))
         best = result.best
         state["search"] = {"trials": result.trials, "seconds": round(result.seconds, 1),
                            "best": {k: best[k] for k in ("arch", "accuracy", "macs",

@@ -38,6 +38,7 @@ import numpy as np
 from mobile_nas.atomic import atomic_write_json, atomic_write_text
 from mobile_nas.search.runner import SearchConfig, run_search
 from mobile_nas.search.sampler import strategy_names
+from mobile_nas.search.strategies.reinforce import options_before_edit
 from mobile_nas.search.table_evaluator import TabularBenchmark
 from mobile_nas.space import get_space
 
@@ -196,7 +197,9 @@ def main(argv=None) -> int:
                 config = SearchConfig(space="nb201", strategy=strategy, trials=max(budgets),
                                       out_dir=run_dir, latency_target_ms=target,
                                       reward=args.reward, storage="memory", seed=seed,
-                                      strategy_options=options, progress=False,
+                                      strategy_options=options_before_edit(strategy,
+                                                                           options),
+                                      progress=False,
                                       skip_margin=None)  # every query is a table lookup
                 run_search(config, evaluator=evaluator, latency_fn=bench.latency_ms,
                            on_trial=trials.append)

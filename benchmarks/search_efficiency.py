@@ -34,6 +34,7 @@ from mobile_nas.report.protocol import (
 from mobile_nas.search.evaluator import Evaluator, TableEvaluator
 from mobile_nas.search.pareto import hypervolume_2d
 from mobile_nas.search.runner import SearchConfig, run_search
+from mobile_nas.search.strategies.reinforce import options_before_edit
 from mobile_nas.space import get_space
 
 RESULTS = Path(__file__).parent / "results"
@@ -112,7 +113,7 @@ def curves(records, target_ms: float, ref_ms: float) -> dict[str, list[float]]:
 def run_one(space, strategy, options, seed, trials, evaluator, latency_fn, target_ms, ref_ms):
     cfg = SearchConfig(space=space.name, strategy=strategy, trials=trials, out_dir="/tmp/_eff",
                        storage="memory", seed=seed, latency_target_ms=target_ms,
-                       progress=False, strategy_options=options,
+                       progress=False, strategy_options=options_before_edit(strategy, options),
                        # the protocol of the recorded results: MnasNet soft reward, every
                        # candidate evaluated (before search skipped far-off candidates)
                        reward="soft", skip_margin=None)

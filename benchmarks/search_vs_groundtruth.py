@@ -44,6 +44,7 @@ from mobile_nas.report.protocol import (
     shipped_artifacts,
 )
 from mobile_nas.search.comparison import holm
+from mobile_nas.search.strategies.reinforce import options_before_edit
 from mobile_nas.space import BASELINE_ARCHS, REFERENCE_ARCHS, get_space
 
 ROOT = Path(__file__).resolve().parent
@@ -95,7 +96,9 @@ def search(args, reg: RegisteredProtocol) -> None:
             result = run_search(SearchConfig(
                 space=p.space, strategy=strategy, trials=budget, out_dir=str(run_dir),
                 latency_target=p.latency_target, resume=True, seed=seed, threads=1,
-                progress=False))
+                progress=False,
+                # the protocol was fixed when rl drew every proposal from its LSTM
+                strategy_options=options_before_edit(strategy, {})))
             if shipped_artifacts(p.space) != artifacts:
                 raise ProtocolError(f"{name}: the shipped supernet or table changed during the "
                                     f"run; its result is not recorded")

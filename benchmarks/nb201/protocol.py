@@ -292,14 +292,19 @@ def tabular_search(bench, log: QueryLog, *, strategy: str, target_ms: float, rew
                    stop_when: Callable[[], bool]) -> None:
     """Runs ``strategy`` through ``run_search`` on the tabular benchmark ``bench`` (its
     evaluator and latency), an in-memory study, every candidate evaluated (no skip margin),
-    until ``stop_when`` or ``query_cap`` trials; every query goes to ``log``."""
+    until ``stop_when`` or ``query_cap`` trials; every query goes to ``log``. ``rl`` without
+    a ``proposal`` option runs the controller these benchmarks recorded before 2026-12-07
+    (``proposal="sample"``; :func:`~mobile_nas.search.strategies.reinforce.options_before_edit`).
+    """
     from mobile_nas.search.runner import SearchConfig, run_search
+    from mobile_nas.search.strategies.reinforce import options_before_edit
 
     with tempfile.TemporaryDirectory(prefix="nb201_") as run_dir:
         config = SearchConfig(space="nb201", strategy=strategy, trials=query_cap,
                               out_dir=run_dir, latency_target_ms=target_ms,
                               reward=reward, storage="memory", seed=seed,
-                              strategy_options=options, progress=False,
+                              strategy_options=options_before_edit(strategy, options),
+                              progress=False,
                               skip_margin=None)
         run_search(config, evaluator=bench.evaluator(), latency_fn=bench.latency_ms,
                    on_trial=log.on_trial, stop_when=stop_when)

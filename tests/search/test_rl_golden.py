@@ -31,12 +31,19 @@ N = 40
 SEED = 0
 
 # name -> (space, options)
+# the "sample_*", "ppo_*" and "reinforce_*" cases: recorded at 596fa98 as the defaults of then
+# (every proposal an LSTM draw, proposal="sample" since 2026-12-07); the "default_*" cases:
+# proposal="edit" (the default since then), recorded with torch 2.14.1
+SAMPLE = {"proposal": "sample"}
 CASES: dict[str, tuple[str, dict]] = {
+    "sample_nb201": ("nb201", SAMPLE),
+    "sample_fmnist28": ("fmnist28", SAMPLE),
+    "sample_nb201_batch4": ("nb201", {**SAMPLE, "batch_size": 4}),
+    "ppo_nb201": ("nb201", {**SAMPLE, "update": "ppo"}),
+    "reinforce_nb201": ("nb201", {**SAMPLE, "update": "reinforce"}),
     "default_nb201": ("nb201", {}),
     "default_fmnist28": ("fmnist28", {}),
-    "default_nb201_batch4": ("nb201", {"batch_size": 4}),
-    "ppo_nb201": ("nb201", {"update": "ppo"}),
-    "reinforce_nb201": ("nb201", {"update": "reinforce"}),
+    "edit_policy_restart_nb201": ("nb201", {"restart": "policy"}),
 }
 
 

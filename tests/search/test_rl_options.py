@@ -54,7 +54,8 @@ def _reward(indices) -> float:
 @pytest.mark.parametrize("update", ["elite", "reinforce", "ppo"])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_every_update_raises_the_probability_of_the_rewarded_choice(nb201, update, seed):
-    s = make_strategy("rl", space=nb201, seed=seed, update=update)
+    # the LSTM proposes (proposal="sample"): what its update learns shows in its own draws
+    s = make_strategy("rl", space=nb201, seed=seed, update=update, proposal="sample")
     before = s.probabilities()[0][2]  # decision 0's marginal: the first step has no context
     for _ in range(50):
         a = s.ask()

@@ -21,7 +21,9 @@ REPO = Path(__file__).resolve().parents[2]
 def _config(out, **kw):
     base = dict(space="fmnist28", strategy="rl", trials=8, out_dir=str(out),
                 latency_target_ms=5.0, progress=False, heartbeat_s=1, grace_s=3,
-                strategy_options={"batch_size": 2}, skip_margin=None)
+                # the LSTM's draws (not edits of one random start): 8 trials find a
+                # feasible network under this target
+                strategy_options={"batch_size": 2, "proposal": "sample"}, skip_margin=None)
     base.update(kw)
     return SearchConfig(**base)
 
@@ -120,7 +122,8 @@ def test_resume_continues_to_n_and_restores_the_controller(tmp_path, width_evalu
         run_search(_config(tmp_path, trials=10), evaluator=width_evaluator,
                    latency_fn=macs_latency_ms)
     with pytest.raises(SearchError, match="strategy='rl', now strategy='random'"):
-        run_search(_config(tmp_path, trials=10, strategy="random", resume=True),
+        run_search(_config(tmp_path, trials=10, strategy="random", resume=True,
+                           strategy_options={}),
                    evaluator=width_evaluator, latency_fn=macs_latency_ms)
     run_search(_config(tmp_path, trials=10, resume=True), evaluator=width_evaluator,
                latency_fn=macs_latency_ms)
