@@ -62,7 +62,8 @@ class SlowEvaluator(WidthEvaluator):
 def main(out: str, storage: str, trials: str, strategy: str, delay_s: str,
          die_at: str | None = None) -> None:
     space = get_space("fmnist28")
-    options = {"batch_size": 2} if strategy == "rl" else {}
+    # rl as in test_runner's _config: the LSTM proposes, so its updates show in the state
+    options = {"batch_size": 2, "proposal": "sample"} if strategy == "rl" else {}
     config = SearchConfig(space="fmnist28", strategy=strategy, trials=int(trials),
                           out_dir=out, storage=storage, resume=True, latency_target_ms=5.0,
                           progress=False, heartbeat_s=1,

@@ -5,6 +5,7 @@ moves; valid, reproducible for a seed, and resumed exactly from its state file."
 import numpy as np
 import optuna
 import pytest
+import torch
 
 from mobile_nas.search.sampler import STATE_FILE, StrategySampler
 from mobile_nas.search.strategies.edit_policy import EditPolicy
@@ -139,3 +140,21 @@ def test_a_state_saved_without_edit_data_still_loads(nb201):
     b = make_strategy("rl", space=nb201, seed=1)
     b.load_state_dict(state)
     assert b.history == a.history and b.current is None
+
+
+def test_with_uniform_restarts_the_unused_lstm_is_not_trained_and_proposals_do_not_change(
+        nb201):
+    """restart="random" never draws from the LSTM: its training is skipped, which the
+    golden proposals (recorded while it was still trained) show changes no proposal."""
+    s = make_strategy("rl", space=nb201, seed=2, batch_size=5)
+    before = {k: v.clone() for k, v in s.policy.state_dict().items()}
+    for _ in range(40):
+        a = s.ask()
+        s.tell(a, _reward(a))
+    assert s.updates == 0 and not s.buffer
+    assert all(torch.equal(before[k], v) for k, v in s.policy.state_dict().items())
+    trained = make_strategy("rl", space=nb201, seed=2, batch_size=5, restart="policy")
+    for _ in range(40):
+        a = trained.ask()
+        trained.tell(a, _reward(a))
+    assert trained.updates == 8

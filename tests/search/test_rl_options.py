@@ -27,7 +27,8 @@ def _distinct(space, n, start=0):
 
 
 def _champion_gain_in_second_update(space, **options) -> float:
-    s = make_strategy("rl", space=space, seed=0, batch_size=5, entropy_coef=0.0, **options)
+    s = make_strategy("rl", space=space, seed=0, batch_size=5, entropy_coef=0.0,
+                      proposal="sample", **options)  # the LSTM proposes and is trained
     for i, a in enumerate(_distinct(space, 5)):  # batch 1: the last one is by far the best
         s.tell(a, 10.0 if i == 4 else 1.0)
     champion = space.from_indices((4, 0, 0, 0, 0, 0))
@@ -66,7 +67,7 @@ def test_every_update_raises_the_probability_of_the_rewarded_choice(nb201, updat
 
 def test_only_the_policy_gradient_updates_keep_a_baseline(nb201):
     for update, has_baseline in (("elite", False), ("reinforce", True), ("ppo", True)):
-        s = make_strategy("rl", space=nb201, seed=0, update=update)
+        s = make_strategy("rl", space=nb201, seed=0, update=update, proposal="sample")
         for i in range(10):
             s.tell(s.ask(), float(i))
         assert (s.baseline is not None) == has_baseline
@@ -141,8 +142,9 @@ def test_old_option_names_train_exactly_as_the_new_ones(nb201, old, new):
     """A controller made with the old names proposes and learns exactly what one made with
     the new names does (same asks, same weights after three updates); the defaults it would
     fall back to if an old name were ignored (elite 5%, elite update) learn differently."""
-    def run(options):
-        s = make_strategy("rl", space=nb201, seed=0, batch_size=5, **options)
+    def run(options):  # the LSTM proposes and learns (the edit default does not train it)
+        s = make_strategy("rl", space=nb201, seed=0, batch_size=5, proposal="sample",
+                          **options)
         asked = []
         for _ in range(15):
             arch = s.ask()

@@ -88,16 +88,20 @@ def _toy_reward(space, arch) -> float:
     return sum(i == 0 for i in arch.indices()) / len(space.decisions)
 
 
-def test_rl_controller_learns_a_toy_reward():
+@pytest.mark.parametrize("options", [{}, {"proposal": "sample"}])
+def test_rl_controller_learns_a_toy_reward(options):
     space = get_space("nb201")  # 6 decisions of 5 choices: random scores 0.2 on average
-    s = make_strategy("rl", space=space, seed=0)
+    s = make_strategy("rl", space=space, seed=0, **options)
     first = [_toy_reward(space, s.ask()) for _ in range(16)]
     for _ in range(160):
         a = s.ask()
         s.tell(a, _toy_reward(space, a))
     last = [_toy_reward(space, s.ask()) for _ in range(16)]
     assert sum(last) / 16 > sum(first) / 16 + 0.3
-    assert s.updates == 160 // s.hparams["batch_size"]
+    if options:  # the LSTM proposes: it took one update per batch
+        assert s.updates == 160 // s.hparams["batch_size"]
+    else:  # edits of the current architecture: the edit policy took one step per edit
+        assert s.edit_policy.steps >= 100
 
 
 @pytest.mark.parametrize("name", OWN)

@@ -41,9 +41,10 @@ Where proposals come from (``proposal``):
     The current architecture moves to the first edit that beats it. When every edit of it
     is known it is a local optimum and a new start is drawn: by the LSTM
     (``restart="policy"``: restarts from the elite it has learned) or, the default,
-    uniformly at random (``restart="random"``, as local search restarts). The LSTM is
-    trained on every tell as in ``"sample"``; with ``restart="random"`` its draws are not
-    used, and what steers the search is the edit policy.
+    uniformly at random (``restart="random"``, as local search restarts). With
+    ``restart="policy"`` the LSTM is trained on every tell as in ``"sample"``; with
+    ``restart="random"`` its draws are never used, so it is not trained (the proposals are
+    the same either way) and what steers the search is the edit policy alone.
 
 The defaults (``proposal="edit"``, ``edit_lr=0.2``, ``restart="random"``) are the
 configuration frozen on NAS-Bench-201's tuning setting (Pixel 3 / CIFAR-10, seeds 100-119,
@@ -302,8 +303,17 @@ class RLController(Strategy):
         if self.hparams["proposal"] == "edit":
             self._tell_edit(ix, float(reward))
         if len(self.buffer) >= self.hparams["batch_size"]:
-            with _one_thread():
-                self._update()
+            if self._lstm_proposes():
+                with _one_thread():
+                    self._update()
+            else:
+                self.buffer = []
+
+    def _lstm_proposes(self) -> bool:
+        """False when no proposal is ever an LSTM draw (edits with uniform restarts): then
+        training it would change nothing the search does, and is skipped."""
+        return not (self.hparams["proposal"] == "edit"
+                    and self.hparams.get("restart") == "random")
 
     def _tell_edit(self, ix: Indices, reward: float) -> None:
         """Reinforces the edit that proposed ``ix`` (if one did) and moves the current
