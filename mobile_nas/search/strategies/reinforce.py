@@ -33,18 +33,18 @@ Where proposals come from (``proposal``):
 ``"sample"``
     Every proposal is a draw of the LSTM policy (the default until 2026-12-07).
 ``"edit"`` (default)
-    RL-guided local search ("the controller proposes, local search refines"). The LSTM
-    draws a *start*; then each proposal is a one-decision edit of the *current*
+    RL-guided local search ("the controller proposes, local search refines"). A *start* is
+    drawn (see ``restart`` below); then each proposal is a one-decision edit of the *current*
     architecture, drawn from an :class:`~mobile_nas.search.strategies.edit_policy.EditPolicy`
     (a policy over mutations, REINFORCE on how much each edit improved the architecture it
     edited; ``edit_lr``, ``edit_temperature``) among the edits whose result is not known yet.
     The current architecture moves to the first edit that beats it. When every edit of it
-    is known it is a local optimum and a new start is drawn: by the LSTM
+    is known it is a local optimum and a new start is drawn. Starts come from the LSTM
     (``restart="policy"``: restarts from the elite it has learned) or, the default,
     uniformly at random (``restart="random"``, as local search restarts). With
     ``restart="policy"`` the LSTM is trained on every tell as in ``"sample"``; with
-    ``restart="random"`` its draws are never used, so it is not trained (the proposals are
-    the same either way) and what steers the search is the edit policy alone.
+    ``restart="random"`` its draws are never used, so it is not trained (training it would
+    change no proposal) and what steers the search is the edit policy alone.
 
 The defaults (``proposal="edit"``, ``edit_lr=0.2``, ``restart="random"``) are the
 configuration frozen on NAS-Bench-201's tuning setting (Pixel 3 / CIFAR-10, seeds 100-119,
