@@ -23,12 +23,15 @@ import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mobile_nas.errors import ArchError, MobileNasError
 from mobile_nas.search.evaluator import EvaluatorError, TableEvaluator
 from mobile_nas.space.architecture import Architecture
 from mobile_nas.space.base import SearchSpace
+
+if TYPE_CHECKING:
+    from mobile_nas.search.costs import LatencyFn
 
 
 class TableFileError(EvaluatorError):
@@ -208,7 +211,7 @@ def table_search_inputs(*, space: str, evaluator: str = "supernet",
                         accuracy_csv: str | None = None, latency_csv: str | None = None,
                         table: str | None = None, measure: bool = False,
                         precision: str = "fp32"
-                        ) -> tuple[TableEvaluator | None, object | None]:
+                        ) -> tuple[TableEvaluator | None, LatencyFn | None]:
     """The evaluator and latency function to pass to ``run_search`` for ``mobile-nas search
     --evaluator table --accuracy-csv A.csv [--latency-csv L.csv]`` (both None for another
     ``evaluator``). ``table`` and ``measure`` are the search's other latency sources, which

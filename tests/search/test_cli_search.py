@@ -200,3 +200,54 @@ def test_int8_search_with_an_int8_table_and_its_resume(run_cli, tmp_path, table_
     code, _, err = run_cli(*_args(out, table_path, **{**sn, "--trials": "3"}), "--resume")
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "the study was run with precision='int8', now precision='fp32'" in err
+
+
+def _nb201_csvs(folder):
+    """Every NAS-Bench-201 cell with a made-up, deterministic accuracy and latency (ms)."""
+    import itertools
+
+    ops = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+    acc_rows, lat_rows = ["arch,value"], ["arch,value"]
+    for i, cell in enumerate(itertools.product(range(len(ops)), repeat=6)):
+        e = [f"{ops[o]}~{j}" for o, j in zip(cell, (0, 0, 1, 0, 1, 2), strict=True)]
+        arch = f"|{e[0]}|+|{e[1]}|{e[2]}|+|{e[3]}|{e[4]}|{e[5]}|"
+        acc_rows.append(f"{arch},{0.5 + 0.02 * sum(cell) + 1e-7 * i:.7f}")
+        lat_rows.append(f"{arch},{1.0 + 0.5 * sum(o in (2, 3) for o in cell) + 0.1 * cell[3]}")
+    acc, lat = folder / "acc.csv", folder / "lat.csv"
+    acc.write_text("\n".join(acc_rows) + "\n")
+    lat.write_text("\n".join(lat_rows) + "\n")
+    return acc, lat
+
+
+def test_the_command_is_search_from_config_plus_printing(run_cli, tmp_path):
+    """issue 28: ``mobile-nas search`` and the library call it makes, on one configuration,
+    write the same trials and best.json (times aside)."""
+    import csv
+
+    from mobile_nas.search.command import search_from_config
+    from mobile_nas.search.runner import SearchConfig
+
+    acc, lat = _nb201_csvs(tmp_path)
+    cli_out, lib_out = tmp_path / "cli", tmp_path / "lib"
+    code, stdout, err = run_cli(
+        "search", "--space", "nb201", "--evaluator", "table", "--accuracy-csv", str(acc),
+        "--latency-csv", str(lat), "--latency-target-ms", "2.6", "--trials", "12",
+        "--out", str(cli_out), "--no-progress", "--json")
+    assert code == 0, err
+    result = search_from_config(
+        SearchConfig(space="nb201", strategy="rl", trials=12, out_dir=str(lib_out),
+                     latency_target_ms=2.6, evaluator="table", threads=1, progress=False),
+        accuracy_csv=str(acc), latency_csv=str(lat))
+    assert result is not None and result.trials == 12
+    assert json.loads(stdout)["best"]["arch"] == result.best["arch"]
+    assert result.best["feasible"] and result.best["latency_ms"] <= 2.6
+
+    def rows(run):
+        with open(run / "trials.csv", newline="") as f:
+            return [{k: v for k, v in row.items() if k != "duration_s"}
+                    for row in csv.DictReader(f)]
+
+    assert rows(cli_out) == rows(lib_out) and len(rows(lib_out)) >= 12
+    assert json.loads((cli_out / "best.json").read_text()) == \
+        json.loads((lib_out / "best.json").read_text()) == result.best
+    assert (cli_out / "pareto.png").exists()  # the command draws it; the library call does not
