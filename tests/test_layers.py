@@ -21,6 +21,7 @@ LAYERS: tuple[str, ...] = (
     "__init__",  # the root package: __version__ only
     "errors",
     "atomic",
+    "locking",  # the one inter-process file lock
     "jsonrecord",  # dataclasses read back from JSON (used by export and report records)
     "registry",
     "progress",  # the one progress bar (tqdm; whole lines in a log)

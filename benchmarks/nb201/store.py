@@ -12,17 +12,17 @@ record with a ``key`` and any plan of objects with a ``key`` attribute.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import socket
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from mobile_nas.atomic import atomic_path
+from mobile_nas.locking import exclusive_lock
 
 CLAIM_TTL_S = 3600  # a claim older than this (of another host) is taken over
 
@@ -94,14 +94,8 @@ class RunStore:
                 tmp.write_bytes(b"")
             return lines.count(b"\n")
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        with open(self.lock_path, "a") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+    def _locked(self) -> contextlib.AbstractContextManager[None]:
+        return exclusive_lock(self.lock_path)
 
     def _refresh(self) -> None:
         import gzip

@@ -16,13 +16,12 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
-import fcntl
 import hashlib
 import io
 import json
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ import numpy as np
 
 from mobile_nas.atomic import atomic_write_json, atomic_write_text
 from mobile_nas.errors import MobileNasError
+from mobile_nas.locking import exclusive_lock, lock_file_for
 from mobile_nas.space.architecture import Architecture
 from mobile_nas.space.base import SearchSpace
 
@@ -165,15 +165,8 @@ def write_header(stem: str | os.PathLike, header: dict[str, Any]) -> None:
     atomic_write_json(header_path, {"schema_version": GROUND_TRUTH_SCHEMA, **header})
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    lock = path.with_name(f".{path.name}.lock")
-    with open(lock, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+def _locked(path: Path) -> contextlib.AbstractContextManager[None]:
+    return exclusive_lock(lock_file_for(path))
 
 
 def append_row(stem: str | os.PathLike, row: GroundTruthRow) -> bool:

@@ -38,7 +38,7 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,6 +53,7 @@ from mobile_nas.cost.latency.table import (
     shipped_table_name,
     shipped_table_path,
 )
+from mobile_nas.locking import exclusive_lock, lock_file_for
 from mobile_nas.space.architecture import Architecture
 from mobile_nas.space.layers import LayerKey
 
@@ -210,18 +211,9 @@ def prepare_extension(space: str, path: str | os.PathLike[str]) -> Path:
     return target
 
 
-@contextlib.contextmanager
-def table_lock(path: str | os.PathLike[str]) -> Iterator[None]:
-    """An exclusive lock on the table at ``path`` (``flock`` on ``.<name>.lock`` beside it)."""
-    import fcntl  # POSIX; imported here so that reading tables works without it
-
-    path = Path(path)
-    with open(path.with_name(f".{path.name}.lock"), "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+def table_lock(path: str | os.PathLike[str]) -> contextlib.AbstractContextManager[None]:
+    """An exclusive lock on the table at ``path`` (``.<name>.lock`` beside it)."""
+    return exclusive_lock(lock_file_for(path))
 
 
 # -- timing and merging ------------------------------------------------------------------------
