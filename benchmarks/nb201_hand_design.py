@@ -105,6 +105,7 @@ from typing import Any
 import numpy as np
 
 from mobile_nas.atomic import atomic_path, atomic_write_json, atomic_write_text
+from mobile_nas.cost.latency.runner import cpu_model
 from mobile_nas.search.comparison import compare_pairs, with_holm
 from mobile_nas.search.counting import repeat_flags
 from nb201 import protocol as NP
@@ -460,7 +461,7 @@ def phase_report(args, data: Nb201Data) -> int:
         "resnet": {"accuracy": resnet, "paper": RESNET_PAPER}, "changes": list(CHANGES),
         "planned_runs": len(planned), "stored_runs": len(records),
         "summary": summarize(records, data),
-        "machine": {"cpu": _cpu(), "python": platform.python_version()},
+        "machine": {"cpu": cpu_model(), "python": platform.python_version()},
     }
     out = Path(args.out)
     atomic_write_json(out.with_suffix(".json"), result, indent=None)
@@ -469,12 +470,6 @@ def phase_report(args, data: Nb201Data) -> int:
     atomic_write_text(out.with_suffix(".md"), markdown(result))
     print(out.with_suffix(".md").read_text())
     return 0
-
-
-def _cpu() -> str:
-    from mobile_nas.cost.latency.runner import cpu_model
-
-    return cpu_model()
 
 
 def _plot(r: dict[str, Any], path: Path) -> None:

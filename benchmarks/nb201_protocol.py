@@ -103,10 +103,11 @@ import time
 from pathlib import Path
 
 from mobile_nas.atomic import atomic_write_json
+from mobile_nas.cost.latency.runner import cpu_model
 from nb201 import protocol as P
 from nb201.data import DEFAULT_DATA, Nb201Data
 from nb201.metrics import Metrics
-from nb201.report import _cpu, phase_report
+from nb201.report import phase_report
 from nb201.statistics import tuning_table
 from nb201.store import RunStore
 
@@ -180,7 +181,7 @@ def phase_cost(args, data: Nb201Data) -> int:
     report_s = per_seed * n_report * len(P.REPORTING_SEEDS)
     out = {"schema_version": P.SCHEMA_VERSION, "setting": P.TUNING_SETTING.key,
            "seed": P.COST_SEED,
-           "machine": {"cpu": _cpu(), "python": platform.python_version(),
+           "machine": {"cpu": cpu_model(), "python": platform.python_version(),
                        "cores": os.cpu_count(),
                        "load_average_1min": round(os.getloadavg()[0], 2),
                        "note": "a shared VM; one process, one torch thread, nice 10"},

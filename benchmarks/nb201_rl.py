@@ -38,12 +38,12 @@ from typing import Any
 import numpy as np
 
 from mobile_nas.atomic import atomic_write_json, atomic_write_text
+from mobile_nas.cost.latency.runner import cpu_model
 from mobile_nas.report import protocol as prot
 from mobile_nas.search.counting import VIEWS
 from nb201 import protocol as P
 from nb201.data import DATASET_NAMES, DATASETS, DEFAULT_DATA, Nb201Data
 from nb201.metrics import Metrics, value
-from nb201.report import _cpu
 from nb201.statistics import aggregate, setting_tests, tuning_table
 from nb201.store import RunStore
 
@@ -172,7 +172,7 @@ def phase_report(args, plan: Plan, data: Nb201Data) -> int:
     metrics = Metrics(data)
     tuning = checked(plan, RunStore(store_dir / "tuning.jsonl"), "tuning")
     out: dict[str, Any] = {"schema_version": 1, **plan.reg.stamp(),
-                           "generated": time.strftime("%Y-%m-%dT%H:%M:%S"), "cpu": _cpu(),
+                           "generated": time.strftime("%Y-%m-%dT%H:%M:%S"), "cpu": cpu_model(),
                            "tuning": tuning_table(tuning, metrics, plan.grid),
                            "tuning_runs": len(tuning), "tuning_planned": len(plan.tuning())}
     frozen_path = store_dir / "frozen.json"

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from mobile_nas.atomic import atomic_write_json, atomic_write_text
+from mobile_nas.cost.latency.runner import cpu_model
 from mobile_nas.search.runner import SearchConfig, run_search
 from mobile_nas.search.sampler import strategy_names
 from mobile_nas.search.strategies.reinforce import options_before_edit
@@ -223,7 +224,7 @@ def main(argv=None) -> int:
         "reward": args.reward, "seeds": args.seeds, "seed_offset": args.seed_offset,
         "budgets": budgets,
         "variants": {n: {"strategy": s, "options": o} for n, (s, o) in variants.items()},
-        "machine": {"cpu": _cpu(), "python": platform.python_version()},
+        "machine": {"cpu": cpu_model(), "python": platform.python_version()},
         "summary": summary, "runs": state["runs"]}
     atomic_write_json(args.out + ".json", result)
     _plot(summary, budgets, args.out + ".png")
@@ -287,12 +288,6 @@ def _plot(summary, budgets, path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)
     plt.close(fig)
-
-
-def _cpu() -> str:
-    from mobile_nas.cost.latency.runner import cpu_model
-
-    return cpu_model()
 
 
 def _markdown(r: dict) -> str:

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from mobile_nas.atomic import atomic_write_json
+from mobile_nas.cost.latency.runner import cpu_model
 from mobile_nas.report.protocol import (
     ProtocolError,
     file_sha256,
@@ -187,14 +188,6 @@ def plot(runs: dict, path: Path, title: str) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
-
-
-def cpu_model() -> str:
-    import subprocess
-
-    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    return next((line.split(":", 1)[1].strip() for line in out.splitlines()
-                 if line.startswith("Model name")), "unknown")
 
 
 def write_markdown() -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mobile_nas.atomic import atomic_path, atomic_write_json, atomic_write_text
+from mobile_nas.cost.latency.runner import cpu_model
 from mobile_nas.search.counting import VIEWS
 from nb201 import protocol as P
 from nb201 import statistics as S
@@ -55,7 +56,7 @@ def phase_report(args, data: Nb201Data) -> int:
         "frozen": frozen,
         "reporting": summary,
         "cost": json.loads(cost_path.read_text()) if cost_path.is_file() else None,
-        "machine": {"cpu": _cpu(), "python": platform.python_version()},
+        "machine": {"cpu": cpu_model(), "python": platform.python_version()},
     }
     out = Path(args.out)
     atomic_write_json(out.with_suffix(".json"), result, indent=None)
@@ -64,12 +65,6 @@ def phase_report(args, data: Nb201Data) -> int:
     atomic_write_text(out.with_suffix(".md"), markdown(result))
     print(out.with_suffix(".md").read_text())
     return 0
-
-
-def _cpu() -> str:
-    from mobile_nas.cost.latency.runner import cpu_model
-
-    return cpu_model()
 
 
 def _plot(summary: dict[str, Any], path: Path) -> None:
