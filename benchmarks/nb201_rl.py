@@ -71,15 +71,15 @@ class Plan:
         self.reporting_settings = [
             P.Setting(d, ds, pct) for d in sorted(devices) for ds in DATASETS
             for pct in REPORTING_PERCENTILES if (d, ds) != self.tuning_setting.pair]
-        self._allowed = {"tuning": {self.tuning_setting},
+        self.allowed = {"tuning": {self.tuning_setting},
                          "reporting": set(self.reporting_settings)}
 
     def check(self, phase: str, setting: P.Setting, seed: int) -> None:
         """Raises :class:`nb201.protocol.ProtocolError` unless ``phase`` may run ``setting``
         with ``seed`` now (after the protocol's commit)."""
-        if phase not in self._allowed:
+        if phase not in self.allowed:
             raise P.ProtocolError(f"unknown phase {phase!r} (tuning or reporting)")
-        if setting not in self._allowed[phase]:
+        if setting not in self.allowed[phase]:
             raise P.ProtocolError(f"{setting.key} is not a {phase} setting of "
                                   f"{self.reg.path.name}")
         try:
@@ -114,7 +114,7 @@ def checked(plan: Plan, store: RunStore, phase: str,
     out = []
     for r in store.records():
         setting = P.Setting.from_key(r["setting"])
-        if r.get("phase") != phase or setting not in plan._allowed[phase] \
+        if r.get("phase") != phase or setting not in plan.allowed[phase] \
                 or int(r["seed"]) not in plan.seeds[phase]:
             raise P.ProtocolError(f"{store.path}: record {r.get('key')} is outside "
                                   f"{plan.reg.path.name}")
