@@ -29,9 +29,10 @@ import numpy as np
 
 from mobile_nas.cost.latency.errors import LatencyTableError
 from mobile_nas.cost.latency.network_model import (
+    FEATURE_SETS,
     apply_weights,
+    feature_set_for,
     fit_network_model,
-    network_features,
 )
 from mobile_nas.cost.latency.predictor import LatencyPredictor
 from mobile_nas.cost.latency.statistic import WALL_MEDIAN, LatencyStatistic
@@ -53,15 +54,17 @@ MIN_HELD_OUT = 2
 #: the linear form.
 MIN_NETWORK_MODEL = 12
 #: ``lut build`` / ``lut calibrate`` defaults (see :func:`default_fit_networks`).
-DEFAULT_FIT_NETWORKS = 32
+DEFAULT_FIT_NETWORKS = 160
 DEFAULT_HELD_OUT = 16
 
 
 def default_fit_networks(space: SearchSpace) -> int:
-    """Networks to fit a space's calibration on by default: three per weight of its
-    network model (``const``, ``sum``, ``count`` and two per operator kind), at least
-    :data:`DEFAULT_FIT_NETWORKS`. nasnet's 21 weights fitted on 32 networks checked at
-    4.3% on 16 held-out networks, on 64 at 1.3% (2026-12-07)."""
+    """Networks to fit a space's calibration on by default: :data:`DEFAULT_FIT_NETWORKS`
+    (enough for the ``shape`` feature set, :mod:`.network_model`), or three per weight of the
+    ``ops`` model (``const``, ``sum``, ``count`` and two per operator kind) where that is
+    more. nasnet's 21 ``ops`` weights fitted on 32 networks checked at 4.3% on 16 held-out
+    networks, on 64 at 1.3% (2026-12-07); on fmnist28 (Intel Xeon) 160 networks with the
+    ``shape`` set predicted others at 5.2% MAPE, 40 or 80 at 6.3-6.7%."""
     kinds = {k.op for k in space.enumerate_layers()}
     return max(DEFAULT_FIT_NETWORKS, 3 * (3 + 2 * len(kinds)))
 
@@ -297,9 +300,12 @@ def calibrate_table(table: LatencyTable, plan: CalibrationPlan, *,
     if seen:
         raise LatencyTableError(f"held-out network {sorted(seen)[0]!r} was used in the fit")
     relative = anchor_ms is not None and table.anchor_timebase_ms is not None
-    feats = [network_features(layer_values(table, a, relative=relative)) for a in fit + held]
+    features = feature_set_for(k)
+    feats = [FEATURE_SETS[features](layer_values(table, a, relative=relative))
+             for a in fit + held]
+    # the ops set needs residuals left to see by; the shape set leans on its ridge penalty
     n_weights = len({name for f in feats[:k] for name in f})
-    if k >= max(MIN_NETWORK_MODEL, n_weights + MIN_HELD_OUT):  # residuals left to see by
+    if features == "shape" or k >= max(MIN_NETWORK_MODEL, n_weights + MIN_HELD_OUT):
         unit = anchor_ms if relative and anchor_ms is not None else 1.0
         model = fit_network_model(feats[:k], [m / unit for m in measured[:k]])
         in_sample = [apply_weights(model.weights, f) * unit for f in feats[:k]]
@@ -310,7 +316,8 @@ def calibrate_table(table: LatencyTable, plan: CalibrationPlan, *,
                                           zip(in_sample, measured[:k], strict=True)]) * 100), 3),
             target=WALL_MEDIAN, weights=model.weights, ridge=model.ridge,
             loo_mape=model.loo_mape, anchor_ms=anchor_ms if relative else None,
-            retest_pct=None if retest is None or retest != retest else round(retest, 3))
+            retest_pct=None if retest is None or retest != retest else round(retest, 3),
+            features=features)
         check = HeldOutCheck(archs=tuple(held_names), measured_ms=tuple(measured[k:]),
                              predicted_ms=tuple(apply_weights(model.weights, f) * unit
                                                 for f in feats[k:]))

@@ -13,9 +13,11 @@ from mobile_nas.cost.latency.calibrate import (
 )
 from mobile_nas.cost.latency.check import pair_order
 from mobile_nas.cost.latency.network_model import (
+    SHAPE_MIN_NETWORKS,
     apply_weights,
     fit_network_model,
     network_features,
+    shape_features,
 )
 from mobile_nas.space.layers import LayerKey
 
@@ -172,3 +174,52 @@ def test_a_schema_2_table_still_loads_and_predicts_with_its_linear_calibration(t
     assert saved["schema_version"] == 3
     assert not any("anchor_fraction" in e for e in saved["entries"].values())
     assert LatencyTable.load(out).calibration == cal
+
+
+def test_shape_features_add_activation_se_and_shape_terms():
+    mb = LayerKey.from_id("mb:cin16:cout24:h14:w14:k3:s1:e3:se0.25:hswish:r1")
+    f = shape_features([(mb, 0.2)])
+    assert f["sum:mb"] == f["sum:mb_hswish"] == f["sum:mb_seTrue"] == f["sum:c24"] == 0.2
+    assert f["count:k3"] == f["count:e3"] == f["count:s1_r1"] == f["count:h14"] == 1.0
+    assert network_features([(mb, 0.2)]).items() <= f.items()
+
+
+def test_a_large_calibration_fits_the_shape_model_and_stores_it(fmnist, tmp_path):
+    """A device where hard-swish layers cost 1.6x their lone time in a network and ReLU
+    layers 0.8x: the ops model cannot express it (one weight per op), the shape model
+    (fitted from SHAPE_MIN_NETWORKS on) can; the table records which it used."""
+    rng = np.random.default_rng(5)
+    archs: dict[str, object] = {}
+    while len(archs) < SHAPE_MIN_NETWORKS + 30:
+        a = fmnist.sample(rng)
+        archs.setdefault(a.to_string(), a)
+    nets = list(archs.values())
+    table = _table(fmnist, nets, anchor_ms=0.2)
+
+    def units(a) -> float:
+        return 0.05 + sum(table.entries[k.id].anchor_fraction * (1.6 if k.act == "hswish"
+                                                                  else 0.8)
+                          for k in fmnist.runtime_layers(a))
+
+    def measure(batch):
+        return AnchoredMeasurement(measured_ms=tuple(units(a) * 0.2 for a in batch),
+                                   anchor_ms=0.2)
+
+    def held_out_mape(n_fit: int) -> tuple[str, float]:
+        plan = CalibrationPlan(fit=tuple(nets[:n_fit]), held_out=tuple(nets[-30:]), seed=0)
+        cal = calibrate_table(table, plan, measure=measure).calibration
+        return cal.features, cal.held_out.mape
+
+    features, ops_mape = held_out_mape(SHAPE_MIN_NETWORKS - 30)
+    assert features == "ops" and ops_mape > 5.0
+    features, mape = held_out_mape(SHAPE_MIN_NETWORKS)
+    assert features == "shape" and mape < 2.0
+    plan = CalibrationPlan(fit=tuple(nets[:SHAPE_MIN_NETWORKS]), held_out=tuple(nets[-30:]),
+                           seed=0)
+    cal_table = calibrate_table(table, plan, measure=measure)
+    path = tmp_path / "t.json"
+    cal_table.save(path)
+    loaded = LatencyTable.load(path)
+    assert loaded.calibration.features == "shape"
+    assert LatencyPredictor(loaded).predict(nets[-1]).anchor_fraction == pytest.approx(
+        units(nets[-1]), rel=0.02)
