@@ -170,20 +170,38 @@ class AnchoredRun:
     repeats: int
     per_repeat: tuple[tuple[float, ...], ...] = ()
     anchor_per_repeat_ms: tuple[float, ...] = ()
+    rounds: int = 0
 
     @property
     def measured_ms(self) -> tuple[float, ...]:
         return tuple(f * self.anchor_ms for f in self.fractions)
 
 
+#: ``rounds=None``: as many interleaved rounds as fit this many seconds (all repeats), within
+#: :data:`AUTO_ROUNDS`. Small networks get many: on a 2-core Intel VM (2026-12-07) ratios of
+#: 0.1-0.2 ms networks repeated within 4-6% with 20 rounds, 1.5% with 200.
+AUTO_BUDGET_S = 60.0
+AUTO_ROUNDS = (20, 200)
+
+
+def auto_rounds(round_ms: float, repeats: int, *, budget_s: float = AUTO_BUDGET_S) -> int:
+    """Rounds per repeat that fill ``budget_s`` when one round (every session's runs) takes
+    ``round_ms``, within :data:`AUTO_ROUNDS`."""
+    lo, hi = AUTO_ROUNDS
+    if not round_ms > 0:
+        return hi
+    return max(lo, min(hi, int(budget_s * 1000 / (repeats * round_ms))))
+
+
 def measure_archs_anchored(archs: Sequence[Architecture], anchor: bytes, *, repeats: int = 3,
                            threads: int = 1, provider: str = "CPUExecutionProvider",
-                           warmup: int = 5, rounds: int = 20, runs_per_round: int = 5,
+                           warmup: int = 5, rounds: int | None = None, runs_per_round: int = 5,
                            opset: int = DEFAULT_OPSET, opt_level: str = "all",
                            precision: str = "fp32", progress: bool = False) -> AnchoredRun:
     """Times ``archs`` (wall-clock medians) interleaved with ``anchor`` in ``repeats``
     separate runs (seeds 0, 1, ...): a disturbance of one run moves one of the repeats, not
-    the median fraction. Exports and sessions are made once."""
+    the median fraction. Exports and sessions are made once. ``rounds=None`` chooses them
+    by :func:`auto_rounds` from the warm-up's times."""
     sessions = _arch_sessions(archs, threads=threads, provider=provider, opset=opset,
                               opt_level=opt_level, precision=precision, progress=progress,
                               anchor=anchor)
@@ -207,13 +225,18 @@ def measure_models_anchored(models: Sequence[bytes | str | os.PathLike[str]],
 
 
 def _anchored_run(sessions: dict[str, Session], n: int, *, repeats: int, warmup: int,
-                  rounds: int, runs_per_round: int, progress: bool) -> AnchoredRun:
+                  rounds: int | None, runs_per_round: int, progress: bool) -> AnchoredRun:
     import numpy as np
 
     from mobile_nas.progress import progress_bar
 
     if repeats < 1:
         raise MeasureError(f"repeats must be >= 1, got {repeats}")
+    if rounds is None:
+        probe = time_interleaved(sessions, warmup=warmup, rounds=1, runs_per_round=1,
+                                 clock_name="wall")
+        rounds = auto_rounds(runs_per_round * sum(float(np.median(t))
+                                                  for t in probe.values()), repeats)
     fractions, anchors = [], []
     for rep in progress_bar(range(repeats), desc="time e2e", unit="run",
                             disable=not progress, leave=False):
@@ -228,7 +251,7 @@ def _anchored_run(sessions: dict[str, Session], n: int, *, repeats: int, warmup:
     return AnchoredRun(fractions=tuple(float(x) for x in med),
                        anchor_ms=float(np.median(anchors)), retest_pct=retest, repeats=repeats,
                        per_repeat=tuple(tuple(float(x) for x in row) for row in fractions),
-                       anchor_per_repeat_ms=tuple(float(a) for a in anchors))
+                       anchor_per_repeat_ms=tuple(float(a) for a in anchors), rounds=rounds)
 
 
 def time_anchor_ms(*, threads: int = 1, provider: str = "CPUExecutionProvider",

@@ -187,7 +187,10 @@ class Calibration:
     networks the fit did not see; a calibration without one is refused for prediction
     unless it is ``legacy`` (read from a schema-1 table). ``seed`` drew the random networks;
     ``retest_pct`` is how far the calibration run's repeats were from their median (%).
-    ``features`` names the network model's feature set (:data:`~.network_model.FEATURE_SETS`).
+    ``features`` names the network model's feature set (:data:`~.network_model.FEATURE_SETS`);
+    ``measured_lookup``: the fitted networks are predicted by their measurement (relative
+    network models calibrated from 2026-12-08 on; a table file predicts tomorrow what it
+    predicted when it was written).
     """
 
     overhead_ms: float
@@ -207,6 +210,7 @@ class Calibration:
     loo_mape: float | None = None
     retest_pct: float | None = None
     features: str = "ops"
+    measured_lookup: bool = False
 
     def apply(self, sum_ms: float, n_layers: int) -> float:
         """The linear form's prediction (ms) of a layer sum of ``n_layers`` layers."""
@@ -246,7 +250,8 @@ class Calibration:
                     "weights": dict(self.weights), "ridge": self.ridge,
                     "loo_mape": self.loo_mape} if self.weights is not None else {}),
                 **({"anchor_ms": self.anchor_ms} if self.anchor_ms is not None else {}),
-                **({"retest_pct": self.retest_pct} if self.retest_pct is not None else {})}
+                **({"retest_pct": self.retest_pct} if self.retest_pct is not None else {}),
+                **({"measured_lookup": True} if self.measured_lookup else {})}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], *, legacy_target: LatencyStatistic | None = None
@@ -273,7 +278,8 @@ class Calibration:
                 loo_mape=None if data.get("loo_mape") is None else float(data["loo_mape"]),
                 retest_pct=None if data.get("retest_pct") is None
                 else float(data["retest_pct"]),
-                features=str(data.get("features", "ops")))
+                features=str(data.get("features", "ops")),
+                measured_lookup=bool(data.get("measured_lookup", False)))
         values = (c.overhead_ms, c.scale, c.per_layer_ms, *(c.weights or {}).values())
         if not all(_finite(x) for x in values):
             raise ValueError("calibration coefficients must be finite")

@@ -4,7 +4,13 @@ import pytest
 
 from mobile_nas.cost.latency import MeasureError
 from mobile_nas.cost.latency.export import export_layer_onnx
-from mobile_nas.cost.latency.measure import Timing, measure_arch_ms, measure_onnx_ms
+from mobile_nas.cost.latency.measure import (
+    AUTO_ROUNDS,
+    Timing,
+    auto_rounds,
+    measure_arch_ms,
+    measure_onnx_ms,
+)
 
 
 def test_measure_onnx_file(tmp_path, fmnist, small_arch):
@@ -39,3 +45,13 @@ def test_bad_settings(tmp_path, fmnist, small_arch):
         measure_onnx_ms(path, provider="NoSuchProvider")
     with pytest.raises(MeasureError, match="threads=1"):
         measure_onnx_ms(path, threads=2, clock="cpu")
+
+
+def test_auto_rounds_fill_the_budget_within_bounds():
+    # 51 networks of 0.15 ms, 5 runs each per round: 38 ms a round -> the cap
+    assert auto_rounds(38.0, 3) == AUTO_ROUNDS[1]
+    # 500 ms a round, 3 repeats, 60 s: 40 rounds
+    assert auto_rounds(500.0, 3, budget_s=60.0) == 40
+    # large networks never get fewer than the floor
+    assert auto_rounds(7000.0, 3) == AUTO_ROUNDS[0]
+    assert auto_rounds(0.0, 3) == AUTO_ROUNDS[1]
