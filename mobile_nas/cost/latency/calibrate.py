@@ -164,15 +164,20 @@ class CalibrationPlan:
 def plan_calibration(space: SearchSpace, *, covers: LatencyTable | None = None,
                      include: Sequence[Architecture] = (), n_fit: int = DEFAULT_FIT_NETWORKS,
                      n_held_out: int = DEFAULT_HELD_OUT, seed: int = 0,
-                     references: bool = True) -> CalibrationPlan:
+                     references: bool = True, near_references: float = 0.0
+                     ) -> CalibrationPlan:
     """Chooses ``n_fit`` + ``n_held_out`` distinct networks: ``include`` first, then (with
-    ``references``) the space's reference architectures and, for a quarter of ``n_fit``
-    shared among them, their neighbours (:data:`NEIGHBOUR_EDITS`), then random samples of
-    the space drawn with ``seed``; the first ``n_fit`` are fitted on, the others held out.
-    The neighbours put fitted networks where a target set by a reference decides (a
+    ``references``) the space's reference architectures and, for ``near_references`` of
+    ``n_fit`` shared among them, their neighbours (:data:`NEIGHBOUR_EDITS`), then random
+    samples of the space drawn with ``seed``; the first ``n_fit`` are fitted on, the others
+    held out.
+
+    Neighbours put fitted networks where a target set by a reference decides (a
     hand-designed network is a rare draw: on 2026-12-07 every Intel-built fmnist28 table
-    under-predicted fmnist28_mnasnet 7-17% more than random networks, so every ratio to it
-    was off by that much).
+    under-predicted fmnist28_mnasnet 7-21% more than random networks). Not the default: a
+    quarter of neighbours with :attr:`~.table.Calibration.measured_lookup` and longer
+    calibration timing did not lower the ratio error in every run of a pre-registered check
+    (``benchmarks/results/latency_prediction_intel_v2.md``).
 
     ``covers``: only networks whose layers this table has (None: any network, to decide
     which layers a restricted build adds). Raises :class:`LatencyTableError` when fewer
@@ -205,7 +210,7 @@ def plan_calibration(space: SearchSpace, *, covers: LatencyTable | None = None,
         for ref in refs:
             add(ref)
         for ref in refs:
-            quota = n_fit // 4 // len(refs)
+            quota = int(n_fit * near_references) // len(refs)
             for _ in range(50 * quota):
                 if quota == 0:
                     break
@@ -300,7 +305,7 @@ def layer_values(table: LatencyTable, arch: Architecture, *, relative: bool
 
 def calibrate_table(table: LatencyTable, plan: CalibrationPlan, *,
                     measure: EndToEndMeasure | None = None,
-                    progress: bool = False) -> LatencyTable:
+                    progress: bool = False, measured_lookup: bool = False) -> LatencyTable:
     """Measures the plan's networks end to end, interleaved (``measure``, default
     :func:`onnxruntime_measure`), fits the calibration on ``plan.fit`` and checks it on
     ``plan.held_out``; returns a new table holding both.
@@ -309,7 +314,9 @@ def calibrate_table(table: LatencyTable, plan: CalibrationPlan, *,
     plus :data:`MIN_HELD_OUT` (residuals left to see the noise by), the per-op network model
     is fitted (:mod:`.network_model`), in fractions of the anchor when the measurement timed
     the anchor (in 3 separate runs) and the entries have anchor fractions; with fewer, the
-    linear form."""
+    linear form. ``measured_lookup``: a relative network model predicts its fitted networks
+    by their measurement (:class:`~.predictor.LatencyPredictor`; not the default, see
+    :func:`plan_calibration`)."""
     fit, held = list(plan.fit), list(plan.held_out)
     if len(fit) < MIN_FIT_NETWORKS or len(held) < MIN_HELD_OUT:
         raise LatencyTableError(f"a calibration needs at least {MIN_FIT_NETWORKS} networks to "
@@ -349,7 +356,7 @@ def calibrate_table(table: LatencyTable, plan: CalibrationPlan, *,
             target=WALL_MEDIAN, weights=model.weights, ridge=model.ridge,
             loo_mape=model.loo_mape, anchor_ms=anchor_ms if relative else None,
             retest_pct=None if retest is None or retest != retest else round(retest, 3),
-            features=features, measured_lookup=relative)
+            features=features, measured_lookup=measured_lookup and relative)
         check = HeldOutCheck(archs=tuple(held_names), measured_ms=tuple(measured[k:]),
                              predicted_ms=tuple(apply_weights(model.weights, f) * unit
                                                 for f in feats[k:]))

@@ -179,7 +179,8 @@ class AnchoredRun:
 
 #: ``rounds=None``: as many interleaved rounds as fit this many seconds (all repeats), within
 #: :data:`AUTO_ROUNDS`. Small networks get many: on a 2-core Intel VM (2026-12-07) ratios of
-#: 0.1-0.2 ms networks repeated within 4-6% with 20 rounds, 1.5% with 200.
+#: 0.1-0.2 ms networks repeated within 4-6% with 20 rounds, about 2% with 200. Not the
+#: default of the calibration (see ``calibrate.plan_calibration``).
 AUTO_BUDGET_S = 60.0
 AUTO_ROUNDS = (20, 200)
 
@@ -195,7 +196,7 @@ def auto_rounds(round_ms: float, repeats: int, *, budget_s: float = AUTO_BUDGET_
 
 def measure_archs_anchored(archs: Sequence[Architecture], anchor: bytes, *, repeats: int = 3,
                            threads: int = 1, provider: str = "CPUExecutionProvider",
-                           warmup: int = 5, rounds: int | None = None, runs_per_round: int = 5,
+                           warmup: int = 5, rounds: int | None = 20, runs_per_round: int = 5,
                            opset: int = DEFAULT_OPSET, opt_level: str = "all",
                            precision: str = "fp32", progress: bool = False) -> AnchoredRun:
     """Times ``archs`` (wall-clock medians) interleaved with ``anchor`` in ``repeats``

@@ -52,7 +52,9 @@ class LatencyPredictor:
     reference (every calibration fits on the space's references) is 1.00x itself, and a
     ratio to it carries the model's error on the candidate only, not also its error on the
     reference (on 2026-12-07 an Intel-built fmnist28 table put every ratio to
-    fmnist28_mnasnet 7.4% high on average through that second error).
+    fmnist28_mnasnet 7.4% high on average through that second error). On that machine the
+    reference's ratio to other networks also moved up to 6% between runs a minute apart,
+    so the measurement brings its own error; calibrations do not set it by default.
     """
 
     def __init__(self, table: LatencyTable, *, table_path: str | os.PathLike[str] | None = None,

@@ -188,9 +188,9 @@ class Calibration:
     unless it is ``legacy`` (read from a schema-1 table). ``seed`` drew the random networks;
     ``retest_pct`` is how far the calibration run's repeats were from their median (%).
     ``features`` names the network model's feature set (:data:`~.network_model.FEATURE_SETS`);
-    ``measured_lookup``: the fitted networks are predicted by their measurement (relative
-    network models calibrated from 2026-12-08 on; a table file predicts tomorrow what it
-    predicted when it was written).
+    ``measured_lookup``: the fitted networks are predicted by their measurement (an option
+    of :func:`~.calibrate.calibrate_table`, recorded so a table file predicts tomorrow what
+    it predicted when it was written).
     """
 
     overhead_ms: float

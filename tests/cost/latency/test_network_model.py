@@ -1,6 +1,5 @@
 """The per-op network model and the relative (anchor-fraction) calibration, on exact fakes."""
 
-import dataclasses
 import json
 
 import numpy as np
@@ -230,7 +229,7 @@ def test_a_fitted_network_is_predicted_by_its_measurement(fmnist, archs, tmp_pat
     """The first fitted network measures 30% above what the model can express (as a
     reference the random networks do not resemble): it is predicted at its measurement, so a
     ratio to it carries no model error of its own; other networks follow the model; a table
-    whose calibration does not say so (written before) keeps predicting it by the model."""
+    whose calibration does not say so (the default) predicts it by the model."""
     table = _table(fmnist, archs, anchor_ms=0.1)
 
     def units(a) -> float:
@@ -242,7 +241,7 @@ def test_a_fitted_network_is_predicted_by_its_measurement(fmnist, archs, tmp_pat
             units(a) * 0.2 * (1.3 if a is archs[0] else 1.0) for a in batch), anchor_ms=0.2)
 
     plan = CalibrationPlan(fit=tuple(archs[:30]), held_out=tuple(archs[30:]), seed=0)
-    cal_table = calibrate_table(table, plan, measure=measure)
+    cal_table = calibrate_table(table, plan, measure=measure, measured_lookup=True)
     path = tmp_path / "t.json"
     cal_table.save(path)
     predictor = LatencyPredictor(LatencyTable.load(path))
@@ -251,7 +250,7 @@ def test_a_fitted_network_is_predicted_by_its_measurement(fmnist, archs, tmp_pat
     other = predictor.predict(archs[35])
     assert not other.measured
     assert other.anchor_fraction == pytest.approx(units(archs[35]), rel=0.1)
-    before = cal_table.with_calibration(
-        dataclasses.replace(cal_table.calibration, measured_lookup=False))
-    old = LatencyPredictor(before).predict(archs[0])
+    default = calibrate_table(table, plan, measure=measure)
+    assert not default.calibration.measured_lookup
+    old = LatencyPredictor(default).predict(archs[0])
     assert not old.measured and old.anchor_fraction < units(archs[0]) * 1.2
