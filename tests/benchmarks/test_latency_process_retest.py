@@ -32,10 +32,21 @@ def test_a_per_process_offset_shows_across_processes_only():
     assert a["networks"] == 4
 
 
-def test_run_to_run_noise_inside_processes_shows_within():
+def test_run_noise_alone_stays_within_and_process_offsets_show_across():
+    """2% run-to-run noise: across-process deviation no larger than within; add 4% per
+    network and process: across is more than twice within."""
     rng = np.random.default_rng(0)
     truth = rng.uniform(1, 2, 30)
-    processes = [{"ratios": [list(truth * (1 + rng.normal(0, 0.02, 30))) for _ in range(3)]}
-                 for _ in range(6)]
-    a = _module().analyse(processes)
-    assert 0.5 < a["within_pct"] < 3.0 and a["halves_pct"] < a["within_pct"]
+
+    def processes(offset_sd: float) -> list[dict]:
+        out = []
+        for _ in range(6):
+            offset = 1 + rng.normal(0, offset_sd, 30)
+            out.append({"ratios": [list(truth * offset * (1 + rng.normal(0, 0.02, 30)))
+                                   for _ in range(3)]})
+        return out
+
+    quiet = _module().analyse(processes(0.0))
+    assert 0.5 < quiet["within_pct"] < 3.0 and quiet["across_pct"] < quiet["within_pct"]
+    moved = _module().analyse(processes(0.04))
+    assert moved["across_pct"] > 2 * moved["within_pct"]
