@@ -14,8 +14,10 @@ scatter around it.
     .venv/bin/python benchmarks/latency_tables_paired.py \\
         --check benchmarks/results/latency_prediction_intel.json \\
         --check benchmarks/results/latency_prediction_intel_v2.json \\
+        --check benchmarks/results/latency_prediction_intel_v3.json \\
         --table v1=benchmarks/results/latency_prediction_intel/fmnist28_table.json \\
         --table v2=benchmarks/results/latency_prediction_intel_v2/fmnist28_table.json \\
+        --table v3=benchmarks/results/latency_prediction_intel_v3/fmnist28_table.json \\
         --table shipped=latency_tables/fmnist28.json \\
         --out benchmarks/results/latency_tables_paired_intel
 """

@@ -32,11 +32,13 @@ def test_the_page_is_recomputed_from_the_committed_data(tmp_path):
     assert mod.main([
         "--check", str(RESULTS / "latency_prediction_intel.json"),
         "--check", str(RESULTS / "latency_prediction_intel_v2.json"),
+        "--check", str(RESULTS / "latency_prediction_intel_v3.json"),
         "--table", f"v1={RESULTS / 'latency_prediction_intel' / 'fmnist28_table.json'}",
         "--table", f"v2={RESULTS / 'latency_prediction_intel_v2' / 'fmnist28_table.json'}",
+        "--table", f"v3={RESULTS / 'latency_prediction_intel_v3' / 'fmnist28_table.json'}",
         "--table", f"shipped={ROOT / 'latency_tables' / 'fmnist28.json'}",
         "--out", str(out)]) == 0
     rows = [r for r in out.with_suffix(".md").read_text().splitlines() if r.startswith("| lat")]
     committed = [r for r in (RESULTS / "latency_tables_paired_intel.md").read_text()
                  .splitlines() if r.startswith("| lat")]
-    assert rows == committed and len(rows) == 6
+    assert rows == committed and len(rows) == 9
