@@ -58,35 +58,29 @@ def add_json_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
 
 
-def positive_int(text: str) -> int:
+def _number(text: str, kind: type[int] | type[float], fits: Callable[[float], bool],
+            expected: str) -> Any:
+    """``text`` read as ``kind`` when ``fits`` holds for it, else argparse's error."""
     try:
-        value = int(text)
+        value = kind(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+        value = None
+    if value is None or not fits(value):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return value
+
+
+def positive_int(text: str) -> int:
+    return int(_number(text, int, lambda v: v > 0, "a positive integer"))
 
 
 def non_negative_int(text: str) -> int:
     """An integer >= 0 (e.g. --verify-top, where 0 turns a step off)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
+    return int(_number(text, int, lambda v: v >= 0, "an integer >= 0"))
 
 
 def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
+    return float(_number(text, float, lambda v: 0 < v < float("inf"), "a positive number"))
 
 
 def human(n: float) -> str:
