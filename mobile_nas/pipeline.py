@@ -109,7 +109,7 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] | None = None) ->
     from mobile_nas.cost.latency.source import open_table
     from mobile_nas.cost.latency.table import shipped_table_path
     from mobile_nas.cost.model_costs import model_costs
-    from mobile_nas.errors import MobileNasError
+    from mobile_nas.errors import MobileNasError, SettingError
     from mobile_nas.export.deploy import export_checkpoint
     from mobile_nas.report.build import build_report
     from mobile_nas.report.deploy import TrainedModel
@@ -126,7 +126,8 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] | None = None) ->
         torch.set_num_threads(config.threads)
     out = Path(config.out_dir)
     if out.exists() and not out.is_dir():
-        raise MobileNasError(f"--out {str(out)!r} exists and is not a folder")
+        raise SettingError("out_dir", "{what} {value!r} exists and is not a folder",
+                           value=str(out))
     out.mkdir(parents=True, exist_ok=True)
     run_dir = out / "search"
     stage_s: dict[str, float] = {}

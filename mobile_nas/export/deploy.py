@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mobile_nas.errors import SettingError
 from mobile_nas.export.errors import ExportError
 
 if TYPE_CHECKING:
@@ -146,13 +147,14 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
         raise ExportError(f"unknown provider {unknown[0]!r} to require; known: "
                           f"{', '.join(REQUIRE_CHOICES)}")
     if require and not mobile:
-        raise ExportError(f"requiring {', '.join(require)} needs the mobile profile "
-                          f"(--mobile): the server profile has a dynamic batch, which NNAPI "
-                          f"and CoreML do not take")
+        raise SettingError("require", "requiring {providers} needs the mobile profile "
+                           "({others[0]}): the server profile has a dynamic batch, which "
+                           "NNAPI and CoreML do not take", value=require, others=("mobile",),
+                           providers=", ".join(require))
     profile = "mobile" if mobile else "server"
     if mobile and Path(out).suffix.lower() == ".ort":
-        raise ExportError(f"--out {str(out)!r}: name the ONNX file (e.g. m.onnx); the mobile "
-                          f"profile writes the .ort beside it")
+        raise SettingError("out", "{what} {value!r}: name the ONNX file (e.g. m.onnx); the "
+                           "mobile profile writes the .ort beside it", value=str(out))
     ckpt = load_checkpoint(checkpoint)
     check_output_path(out)
     int8_target = Path(int8_out) if int8_out else int8_path_for(out)

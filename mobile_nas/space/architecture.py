@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mobile_nas.errors import ArchError
+from mobile_nas.errors import ArchError, SettingError
 
 if TYPE_CHECKING:
     from mobile_nas.space.base import SearchSpace
@@ -90,7 +90,7 @@ def load_arch(spec: str, space: str | None) -> Architecture:
             raise ArchError(f"cannot read architecture JSON {spec!r}: {exc}") from None
         return Architecture.from_json(data, space)
     if space is None:
-        raise ArchError("an architecture string needs --space")
+        raise SettingError("space", "an architecture string needs {what}", value=space)
     return Architecture.from_string(spec, space)
 
 

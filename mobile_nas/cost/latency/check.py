@@ -12,7 +12,7 @@ import numpy as np
 from mobile_nas.cost.latency.errors import LatencyTableError, MissingEntryError
 from mobile_nas.cost.latency.predictor import LatencyPredictor
 from mobile_nas.cost.latency.table import LatencyTable
-from mobile_nas.errors import MobileNasError
+from mobile_nas.errors import MobileNasError, OutOfRangeError, SettingError
 from mobile_nas.space.architecture import Architecture
 from mobile_nas.space.base import SearchSpace
 from mobile_nas.space.reference import REFERENCE_ARCHS
@@ -317,13 +317,15 @@ def check_lut(path: str | os.PathLike[str], *, space: str | None = None, n: int 
         raise LatencyTableError(f"table {path} is for space {table.space!r}, "
                                 f"not {resolved.name!r}")
     if n < 0:
-        raise MobileNasError(f"--n must be >= 0, got {n}")
+        raise OutOfRangeError("n", n, ">= 0")
     archs = check_archs(table, resolved, n=n, seed=seed,
                         include=load_space_archs(include, resolved.name))
     if len(archs) < 2:
-        hint = ("" if include else "; name the ones to check with --arch (also those it "
-                                   "calibrated on)")
-        raise MobileNasError(f"table {path} covers fewer than 2 architectures to check{hint}")
+        message = "table {table} covers fewer than 2 architectures to check"
+        if include:
+            raise MobileNasError(message.format(table=path))
+        raise SettingError("include", message + "; name the ones to check with {what} (also "
+                           "those it calibrated on)", value=include, table=path)
     on_demand = summary(table)
     if on_demand and note is not None:
         note(f"on demand: {on_demand}")

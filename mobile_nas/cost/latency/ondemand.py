@@ -43,7 +43,11 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mobile_nas.cost.latency.errors import LatencyTableError, MissingEntryError
+from mobile_nas.cost.latency.errors import (
+    LatencyTableError,
+    MissingEntryError,
+    TableSettingError,
+)
 from mobile_nas.cost.latency.predictor import LatencyPrediction, LatencyPredictor
 from mobile_nas.cost.latency.requirements import table_settings
 from mobile_nas.cost.latency.settings import PRECISIONS, RESUME_FIELDS, ProfileSettings
@@ -73,7 +77,7 @@ MAX_EVENTS = 20
 DRIFT_REPORT = 0.10
 
 
-class ForeignTableError(LatencyTableError):
+class ForeignTableError(TableSettingError):
     """A table timed on another machine, which this machine must not extend."""
 
 
@@ -120,12 +124,12 @@ def check_extendable(table: LatencyTable, path: str | os.PathLike[str]) -> Profi
     if bad:
         diff = ", ".join(f"{f} {h!r} (here {n!r})" for f, h, n in bad)
         raise ForeignTableError(
-            f"latency table {str(path)!r} was timed on another machine ({diff}), so this "
-            f"one cannot add its missing layers (the timings would not mix): time them on "
-            f"that device with 'mobile-nas lut bundle --space {space} --arch ARCH --out "
-            f"bundle.zip' and 'mobile-nas lut import', or build a table of this machine with "
-            f"'mobile-nas lut build --space {space} --arch ARCH --out T.json' and pass "
-            f"--table T.json")
+            "table", "latency table {value!r} was timed on another machine ({diff}), so this "
+            "one cannot add its missing layers (the timings would not mix): time them on "
+            "that device with 'mobile-nas lut bundle --space {space} --arch ARCH --out "
+            "bundle.zip' and 'mobile-nas lut import', or build a table of this machine with "
+            "'mobile-nas lut build --space {space} --arch ARCH --out T.json' and pass "
+            "{what} T.json", value=str(path), diff=diff, space=space)
     try:
         settings = table_profile_settings(table)
     except LatencyTableError as exc:
@@ -135,9 +139,10 @@ def check_extendable(table: LatencyTable, path: str | os.PathLike[str]) -> Profi
     folder = next((p for p in (target.parent, *target.parent.parents) if p.exists()),
                   target.parent)
     if not os.access(folder, os.W_OK):
-        raise LatencyTableError(f"cannot add layers to latency table {str(path)!r}: folder "
-                                f"{str(folder)!r} is not writable (copy the table somewhere "
-                                f"writable and pass --table)")
+        raise TableSettingError("table", "cannot add layers to latency table {value!r}: "
+                                "folder {folder!r} is not writable (copy the table somewhere "
+                                "writable and pass {what})", value=str(path),
+                                folder=str(folder))
     return settings
 
 

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from mobile_nas import __version__
-from mobile_nas.cost.latency.errors import LatencyTableError
+from mobile_nas.cost.latency.errors import LatencyTableError, TableSettingError
 from mobile_nas.cost.latency.runner import Session, device_info, summarize, time_interleaved
 from mobile_nas.cost.latency.settings import (
     DEFAULTS,
@@ -242,12 +242,11 @@ def build_table(space: str, keys: Sequence[LayerKey], out: str | os.PathLike[str
         if old.space != space or clash:
             diff = [("space", old.space, space)] * (old.space != space) + \
                 [(f, have[f], meta[f]) for f in clash]
-            raise LatencyTableError(
-                f"cannot resume {out}: it was built with "
-                + ", ".join(f"{f}={h!r}" for f, h, _ in diff) + ", this build has "
-                + ", ".join(f"{f}={w!r}" for f, _, w in diff)
-                + " (a table holds one protocol; resume with its settings or write "
-                  "another --out)")
+            raise TableSettingError(
+                "out", "cannot resume {value}: it was built with {had}, this build has {has} "
+                "(a table holds one protocol; resume with its settings or write another "
+                "{what})", value=out, had=", ".join(f"{f}={h!r}" for f, h, _ in diff),
+                has=", ".join(f"{f}={w!r}" for f, _, w in diff))
         elapsed = float(old.metadata.get("build_seconds", 0.0))
         old_sentinel = old.metadata.get("sentinel")
         if old.metadata.get("on_demand"):  # entries searches added (see .ondemand)
