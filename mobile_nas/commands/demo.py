@@ -16,9 +16,11 @@ from mobile_nas.commands._options import add_device_args, add_latency_target_arg
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo", help="run the whole path on Fashion-MNIST (minutes on a CPU)",
-        description="On Fashion-MNIST with the shipped fmnist28 latency table and the shipped "
-                    "pretrained supernet (a quick one is trained instead with --data-dir), "
-                    "re-time the tables' anchor on this machine, run the RL search under a "
+        description="On Fashion-MNIST with the latency table of this machine (the shipped "
+                    "fmnist28 table if it was timed on this CPU model, else one built here "
+                    "once, a couple of minutes) and the shipped pretrained supernet (a quick "
+                    "one is trained instead with --data-dir), re-time the tables' anchor on "
+                    "this machine, run the RL search under a "
                     "latency target set by a hand-designed reference (default: as fast as "
                     "fmnist28_mnasnet; hard reward), time its best finalists against that "
                     "reference here and pick the most accurate that measures within the "
@@ -29,7 +31,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
     add_latency_target_args(p, default="fmnist28_mnasnet",
-                            ms_help="a target in milliseconds of the shipped table instead")
+                            ms_help="a target in milliseconds of the table instead")
+    p.add_argument("--table", metavar="shipped|T.json",
+                   help="latency table: 'shipped' uses the shipped fmnist28 table even if it "
+                        "was timed on another CPU model; or a table file (default: the table "
+                        "of this machine, built into --out when the shipped one is another "
+                        "CPU's)")
     p.add_argument("--trials", type=positive_int, default=40, help="search trials (default 40)")
     p.add_argument("--epochs", type=positive_int, default=2,
                    help="epochs to train the winner (default 2)")
@@ -59,7 +66,7 @@ def _demo(args: argparse.Namespace) -> int:
         trials=args.trials,
         epochs=args.epochs, train_subset=args.train_subset, threads=args.threads,
         device=args.device, amp=args.amp, seed=args.seed, data_dir=args.data_dir,
-        val_size=args.val_size), log=_say)
+        val_size=args.val_size, table=args.table), log=_say)
     d = result.deploy
     target = (f"{args.latency_target_ms:g} ms" if args.latency_target_ms is not None
               else args.latency_target)

@@ -14,7 +14,10 @@ from mobile_nas.train.data import DEBIAN_FASHION_MNIST
 OLD_RUN = Path(__file__).resolve().parents[1] / "fixtures" / "demo_run_v1"
 
 
-def _demo_output(run_cli, monkeypatch, tmp_path, **record) -> list[str]:
+configs: list = []  # the DemoConfig of each faked run
+
+
+def _demo_output(run_cli, monkeypatch, tmp_path, *table: str, **record) -> list[str]:
     """stdout lines of ``mobile-nas demo`` with the fixture's record (plus ``record``) as
     the pipeline's result; nothing is searched, trained, exported or timed."""
     import mobile_nas.pipeline as pipeline
@@ -22,8 +25,10 @@ def _demo_output(run_cli, monkeypatch, tmp_path, **record) -> list[str]:
     from mobile_nas.report.deploy import DeployRecord
 
     deploy = replace(DeployRecord.load(OLD_RUN / "deploy.json"), **record)
+    configs.clear()
 
     def fake_run_demo(config, *, log=None):
+        configs.append(config)
         return pipeline.DemoResult(
             out_dir=tmp_path, run_dir=tmp_path / "search", model_path=tmp_path / "model.pt",
             onnx_path=tmp_path / "model.onnx",
@@ -33,7 +38,7 @@ def _demo_output(run_cli, monkeypatch, tmp_path, **record) -> list[str]:
             reused_search=True, reused_model=True)
 
     monkeypatch.setattr(pipeline, "run_demo", fake_run_demo)
-    code, out, err = run_cli("demo", "--out", str(tmp_path))
+    code, out, err = run_cli("demo", "--out", str(tmp_path), *table)
     assert code == 0, err
     return out.splitlines()
 
@@ -80,7 +85,7 @@ def test_a_record_without_the_statistic_prints_no_guess(run_cli, monkeypatch, tm
 def test_demo_produces_report_onnx_files_and_summary(run_cli, tmp_path):
     out = tmp_path / "demo"
     args = ("demo", "--out", str(out), "--trials", "6", "--epochs", "1",
-            "--train-subset", "3000", "--threads", "1")
+            "--train-subset", "3000", "--threads", "1", "--table", "shipped")
     code, stdout, stderr = run_cli(*args)
     assert code == 0, stderr
     for name in ("model.pt", "model.onnx", "model.int8.onnx", "search/report.html",
@@ -94,3 +99,10 @@ def test_demo_produces_report_onnx_files_and_summary(run_cli, tmp_path):
     # a second run resumes: nothing is retrained
     code, _, stderr = run_cli(*args)
     assert code == 0 and f"reusing {out / 'model.pt'}" in stderr
+
+
+def test_demo_table_option_reaches_the_pipeline(run_cli, monkeypatch, tmp_path):
+    _demo_output(run_cli, monkeypatch, tmp_path)
+    assert configs[-1].table is None  # default: the table of this machine
+    _demo_output(run_cli, monkeypatch, tmp_path, "--table", "shipped")
+    assert configs[-1].table == "shipped"
