@@ -72,7 +72,7 @@ def _demo(args: argparse.Namespace) -> int:
     ort, usability, server_usability = mobile.ort, mobile.mobile_usability, report.mobile_usability
     if ort is None or usability is None or server_usability is None or d.total_seconds is None:
         raise MobileNasError("the demo's deploy record lacks the mobile export or its times")
-    timing = report.timing or {}
+    timing: dict = dict(report.timing or {})
     print(f"architecture   {d.arch}")
     print(f"               {d.macs / 1e6:.2f}M MACs, {d.params / 1e3:.1f}k params")
     print(f"test accuracy  {100 * d.train.test_accuracy:.2f}% (PyTorch), "

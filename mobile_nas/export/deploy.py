@@ -16,7 +16,8 @@
 4. Mobile profile: ORT format files (``.ort``) and the reduced-operator config through
    onnxruntime's converter, the ``.ort`` checked against PyTorch as well; the metadata of
    every file says which file is for what (``deploy_files``).
-5. Interleaved onnxruntime timing of fp32 and INT8 (batch 1), speed-up = fp32 / INT8 p50.
+5. Interleaved onnxruntime timing of fp32 and INT8 (batch 1), speed-up = fp32 / INT8 p50
+   (:class:`ExportTiming`).
 """
 
 from __future__ import annotations
@@ -24,13 +25,15 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from mobile_nas.export.errors import ExportError
 
 if TYPE_CHECKING:
+    from mobile_nas.cost.latency.runner import TimingResult
     from mobile_nas.space.base import SearchSpace
 
 FP32_TOLERANCE = 1e-4
@@ -43,6 +46,31 @@ INT8_ORT_AGREEMENT = 0.99  # top-1 agreement of the INT8 .ort with the INT8 ONNX
 MOBILE_CALIBRATIONS = (("minmax", True), ("percentile", True))
 VAL_IMAGES = 2000
 EARLY_STOP_DROP = 0.002  # stop trying once validation loses at most 0.2 points
+
+
+class ModelTiming(TypedDict):
+    """One file's batch-1 timing as export reports record it: a
+    :class:`~mobile_nas.cost.latency.runner.TimingResult`'s median (``p50_ms``), p90, mean
+    and number of runs."""
+
+    p50_ms: float
+    p90_ms: float
+    mean_ms: float
+    runs: int
+
+
+class _TimingThreads(TypedDict):
+    threads: int
+
+
+class ExportTiming(_TimingThreads, total=False):
+    """``export``'s timing of its files (:attr:`ExportReport.timing`): ``fp32``, ``int8``
+    when an INT8 model was kept, the intra-op ``threads`` and, when both were timed,
+    ``speedup`` = fp32 p50 / INT8 p50."""
+
+    fp32: ModelTiming
+    int8: ModelTiming
+    speedup: float
 
 
 @dataclass(frozen=True)
@@ -82,7 +110,7 @@ class ExportReport:
     predicted_latency_ms: float | None
     size_bytes: int
     int8: Int8Result | None
-    timing: dict | None  # {"fp32": {...}, "int8": {...}, "speedup": x, "threads": n}
+    timing: ExportTiming | None
     int8_error: str | None = None  # why no INT8 model was kept (int8_required=False)
     profile: str = "server"  # "server" (dynamic batch) or "mobile" (batch 1, fixed shapes)
     mobile_usability: dict | None = None  # onnxruntime's analysis, per provider
@@ -98,6 +126,9 @@ class ExportReport:
         from mobile_nas.jsonrecord import record_kwargs
 
         kwargs = record_kwargs(cls, data, what="export report", error=ExportError)
+        timing = kwargs.get("timing")
+        if timing is not None and not isinstance(timing, dict):
+            raise ExportError(f"export report: 'timing' must be dict or null, got {timing!r:.40}")
         if kwargs["int8"] is not None:
             kwargs["int8"] = Int8Result.from_json(kwargs["int8"])
         return cls(**kwargs)
@@ -227,7 +258,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
     timing = None
     if time_runs > 0:
         paths = {"fp32": out} | ({"int8": int8_target} if int8_result else {})
-        timing = time_models(paths, runs=time_runs, threads=threads)
+        timing = export_timing(time_models(paths, runs=time_runs, threads=threads), threads)
         say("timing (batch 1, " + f"{threads} thread(s)): " + ", ".join(
             f"{k} p50 {v['p50_ms']:.3f} ms" for k, v in timing.items() if isinstance(v, dict))
             + (f", INT8 speed-up ×{timing['speedup']:.2f}" if "speedup" in timing else ""))
@@ -296,10 +327,11 @@ def _write_ort(out, int8_result, deploy, images, say) -> dict:
 def _int8_ort_agreement(int8_onnx, int8_ort, images) -> float:
     """Top-1 agreement of the INT8 ``.ort`` (saved runtime optimizations replayed, as it is
     meant to run) with the INT8 ONNX on ``images``; ExportError below ``INT8_ORT_AGREEMENT``."""
-    from mobile_nas.export.verify import ort_logits, ort_session
+    from mobile_nas.cost.latency.measure import load_session
+    from mobile_nas.export.verify import ort_logits
 
-    ref = ort_logits(ort_session(int8_onnx), images)
-    got = ort_logits(ort_session(int8_ort, config={
+    ref = ort_logits(load_session(int8_onnx), images)
+    got = ort_logits(load_session(int8_ort, config={
         "session.enable_saved_runtime_optimizations": "1"}), images)
     agreement = float((ref.argmax(1) == got.argmax(1)).mean())
     if agreement < INT8_ORT_AGREEMENT:
@@ -447,26 +479,32 @@ def _rewrite_metadata(path, metadata: dict[str, str]) -> None:
     atomic_write_bytes(path, model.SerializeToString())
 
 
-def time_models(paths: dict[str, str | os.PathLike], *, runs: int = 100, threads: int = 1,
-                warmup: int = 10) -> dict:
-    """Interleaved batch-1 onnxruntime timing of several ONNX files.
-
-    Returns ``{name: {"p50_ms", "p90_ms", "mean_ms", "runs"}, "threads": n}`` plus
-    ``"speedup"`` (fp32 p50 / int8 p50) when both are timed. The sessions, the timing loop
+def time_models(paths: Mapping[str, str | os.PathLike], *, runs: int = 100, threads: int = 1,
+                warmup: int = 10) -> dict[str, TimingResult]:
+    """Interleaved batch-1 onnxruntime timing of several ONNX files: each name's
+    :class:`~mobile_nas.cost.latency.runner.TimingResult`. The sessions, the timing loop
     (``runs // 5`` rounds of 5 runs, wall clock) and the statistics are those of
     :mod:`mobile_nas.cost.latency.runner`.
     """
+    from mobile_nas.cost.latency.measure import load_session
     from mobile_nas.cost.latency.runner import time_interleaved, timing_result
-    from mobile_nas.export.verify import ort_session
 
-    sessions = {name: ort_session(p, threads=threads) for name, p in paths.items()}
+    sessions = {name: load_session(p, threads=threads) for name, p in paths.items()}
     rounds = max(1, runs // 5)
     times = time_interleaved(sessions, warmup=warmup, rounds=rounds, runs_per_round=5)
-    result: dict = {"threads": threads}
-    for name, t in times.items():
-        r = timing_result(t, clock="wall", threads=threads)
-        result[name] = {"p50_ms": r.median_ms, "p90_ms": r.p90_ms, "mean_ms": r.mean_ms,
-                        "runs": r.n}
+    return {name: timing_result(t, clock="wall", threads=threads) for name, t in times.items()}
+
+
+def export_timing(timings: Mapping[str, TimingResult], threads: int) -> ExportTiming:
+    """The :class:`ExportTiming` of :func:`time_models`' ``fp32`` and ``int8`` results."""
+    def model(r: TimingResult) -> ModelTiming:
+        return ModelTiming(p50_ms=r.median_ms, p90_ms=r.p90_ms, mean_ms=r.mean_ms, runs=r.n)
+
+    result: ExportTiming = {"threads": threads}
+    if "fp32" in timings:
+        result["fp32"] = model(timings["fp32"])
+    if "int8" in timings:
+        result["int8"] = model(timings["int8"])
     if "fp32" in result and "int8" in result:
         result["speedup"] = result["fp32"]["p50_ms"] / result["int8"]["p50_ms"]
     return result
