@@ -73,6 +73,25 @@ class ExportTiming(_TimingThreads, total=False):
     speedup: float
 
 
+class _OrtRequired(TypedDict):
+    path: str
+    int8_path: str | None
+    config: str
+    optimization_style: str
+    max_abs_diff: float
+    parity_images: int
+    size_bytes: int
+
+
+class OrtRecord(_OrtRequired, total=False):
+    """The mobile profile's ORT format files (:attr:`ExportReport.ort`): the fp32 ``.ort``
+    (``path``; its parity with PyTorch: ``max_abs_diff`` on ``parity_images``), the INT8 one
+    (``int8_path``, None without INT8; ``int8_top1_agreement`` with the INT8 ONNX) and the
+    reduced-operator ``config``."""
+
+    int8_top1_agreement: float
+
+
 @dataclass(frozen=True)
 class Int8Result:
     path: str
@@ -114,7 +133,7 @@ class ExportReport:
     int8_error: str | None = None  # why no INT8 model was kept (int8_required=False)
     profile: str = "server"  # "server" (dynamic batch) or "mobile" (batch 1, fixed shapes)
     mobile_usability: dict | None = None  # onnxruntime's analysis, per provider
-    ort: dict | None = None  # mobile profile: {"path", "int8_path", "config", ...}
+    ort: OrtRecord | None = None  # mobile profile only
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -126,9 +145,11 @@ class ExportReport:
         from mobile_nas.jsonrecord import record_kwargs
 
         kwargs = record_kwargs(cls, data, what="export report", error=ExportError)
-        timing = kwargs.get("timing")
-        if timing is not None and not isinstance(timing, dict):
-            raise ExportError(f"export report: 'timing' must be dict or null, got {timing!r:.40}")
+        for key in ("timing", "ort"):  # typed dicts: record_kwargs checks plain types only
+            value = kwargs.get(key)
+            if value is not None and not isinstance(value, dict):
+                raise ExportError(f"export report: {key!r} must be dict or null, got "
+                                  f"{value!r:.40}")
         if kwargs["int8"] is not None:
             kwargs["int8"] = Int8Result.from_json(kwargs["int8"])
         return cls(**kwargs)
@@ -273,7 +294,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
         ort=ort_files)
 
 
-def _write_ort(out, int8_result, deploy, images, say) -> dict:
+def _write_ort(out, int8_result, deploy, images, say) -> OrtRecord:
     """ORT format of the mobile files (onnxruntime's converter), after the metadata of every
     file names every deployable; the fp32 ``.ort`` must match PyTorch as the ONNX does."""
     from mobile_nas.export.ort_format import (
@@ -314,9 +335,10 @@ def _write_ort(out, int8_result, deploy, images, say) -> dict:
                           f"test images")
     say(f"ORT format: {fp32_ort} (parity max |diff| {par.max_abs_diff:.2e}), operator config "
         f"{files.config}")
-    result = {"path": fp32_ort, "int8_path": None, "config": files.config,
-              "optimization_style": OPTIMIZATION_STYLE, "max_abs_diff": par.max_abs_diff,
-              "parity_images": par.images, "size_bytes": Path(fp32_ort).stat().st_size}
+    result: OrtRecord = {
+        "path": fp32_ort, "int8_path": None, "config": files.config,
+        "optimization_style": OPTIMIZATION_STYLE, "max_abs_diff": par.max_abs_diff,
+        "parity_images": par.images, "size_bytes": Path(fp32_ort).stat().st_size}
     if int8_result:
         int8_ort = files.models[str(int8_result.path)]
         result["int8_path"] = int8_ort
