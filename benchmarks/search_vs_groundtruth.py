@@ -413,8 +413,11 @@ def main(argv=None) -> int:
     p.add_argument("--work", default="runs/search_vs_groundtruth",
                    help="search run folders (studies, trials)")
     args = p.parse_args(argv)
-    phase = {"search": search, "train": train, "report": report}[args.phase]
-    return run_main(lambda: phase(args, load_protocol(PROTOCOL)))
+    return run_main(lambda: _phase(args))
+
+
+def _phase(args: argparse.Namespace) -> None:
+    {"search": search, "train": train, "report": report}[args.phase](args, load_protocol(PROTOCOL))
 
 
 if __name__ == "__main__":
