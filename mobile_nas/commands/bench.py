@@ -41,7 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from mobile_nas.cost.latency.measure import load_session, machine_info, measure_onnx_ms
+    from mobile_nas.cost.latency.measure import load_session, measure_onnx_ms
+    from mobile_nas.cost.latency.runner import this_machine
     from mobile_nas.cost.latency.statistic import LatencyStatistic
     from mobile_nas.errors import MobileNasError
 
@@ -55,9 +56,10 @@ def _bench(args: argparse.Namespace) -> int:
               for i in session.get_inputs()]
     statistic = LatencyStatistic(args.clock, "median")
     record = {"model": args.model, "latency_ms": statistic.of(timing),
-              "latency_statistic": statistic.name, **timing.to_json(),
+              "latency_statistic": statistic.name, **timing.percentiles(),
+              "warmup": args.warmup, "threads": timing.threads, "provider": args.provider,
               "opt_level": args.opt_level, "clock": args.clock, "inputs": inputs,
-              "machine": machine_info()}
+              "machine": this_machine().to_json("cpu", "cpu_count", "os", "onnxruntime")}
     vs = None
     if args.vs:
         from mobile_nas.cost.latency.errors import LatencyTargetError
@@ -74,11 +76,11 @@ def _bench(args: argparse.Namespace) -> int:
     if args.json:
         print_json(record)
         return 0
-    print(f"{args.model}: {timing.runs} runs after {timing.warmup} warm-up, "
-          f"{timing.threads} thread(s), {timing.provider}, clock {args.clock}")
+    print(f"{args.model}: {timing.n} runs after {args.warmup} warm-up, "
+          f"{timing.threads} thread(s), {args.provider}, clock {args.clock}")
     print(f"latency {record['latency_ms']:.3f} ms ({statistic.name}, the statistic 'cost' "
           f"predicts)")
-    print(f"p50 {timing.p50_ms:.3f} ms  p90 {timing.p90_ms:.3f} ms  p99 {timing.p99_ms:.3f} ms  "
+    print(f"p50 {timing.median_ms:.3f} ms  p90 {timing.p90_ms:.3f} ms  p99 {timing.p99_ms:.3f} ms  "
           f"mean {timing.mean_ms:.3f} ± {timing.std_ms:.3f} ms")
     if vs is not None:
         target = ("" if args.vs == vs.reference else

@@ -16,7 +16,8 @@
 4. Mobile profile: ORT format files (``.ort``) and the reduced-operator config through
    onnxruntime's converter, the ``.ort`` checked against PyTorch as well; the metadata of
    every file says which file is for what (``deploy_files``).
-5. Interleaved onnxruntime timing of fp32 and INT8 (batch 1), speed-up = fp32 / INT8 p50.
+5. Interleaved onnxruntime timing of fp32 and INT8 (batch 1), speed-up = fp32 / INT8 p50
+   (:class:`ExportTiming`).
 """
 
 from __future__ import annotations
@@ -24,14 +25,16 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from mobile_nas.errors import SettingError
 from mobile_nas.export.errors import ExportError
 
 if TYPE_CHECKING:
+    from mobile_nas.cost.latency.runner import TimingResult
     from mobile_nas.space.base import SearchSpace
 
 FP32_TOLERANCE = 1e-4
@@ -44,6 +47,50 @@ INT8_ORT_AGREEMENT = 0.99  # top-1 agreement of the INT8 .ort with the INT8 ONNX
 MOBILE_CALIBRATIONS = (("minmax", True), ("percentile", True))
 VAL_IMAGES = 2000
 EARLY_STOP_DROP = 0.002  # stop trying once validation loses at most 0.2 points
+
+
+class ModelTiming(TypedDict):
+    """One file's batch-1 timing as export reports record it: a
+    :class:`~mobile_nas.cost.latency.runner.TimingResult`'s median (``p50_ms``), p90, mean
+    and number of runs."""
+
+    p50_ms: float
+    p90_ms: float
+    mean_ms: float
+    runs: int
+
+
+class _TimingThreads(TypedDict):
+    threads: int
+
+
+class ExportTiming(_TimingThreads, total=False):
+    """``export``'s timing of its files (:attr:`ExportReport.timing`): ``fp32``, ``int8``
+    when an INT8 model was kept, the intra-op ``threads`` and, when both were timed,
+    ``speedup`` = fp32 p50 / INT8 p50."""
+
+    fp32: ModelTiming
+    int8: ModelTiming
+    speedup: float
+
+
+class _OrtRequired(TypedDict):
+    path: str
+    int8_path: str | None
+    config: str
+    optimization_style: str
+    max_abs_diff: float
+    parity_images: int
+    size_bytes: int
+
+
+class OrtRecord(_OrtRequired, total=False):
+    """The mobile profile's ORT format files (:attr:`ExportReport.ort`): the fp32 ``.ort``
+    (``path``; its parity with PyTorch: ``max_abs_diff`` on ``parity_images``), the INT8 one
+    (``int8_path``, None without INT8; ``int8_top1_agreement`` with the INT8 ONNX) and the
+    reduced-operator ``config``."""
+
+    int8_top1_agreement: float
 
 
 @dataclass(frozen=True)
@@ -83,11 +130,11 @@ class ExportReport:
     predicted_latency_ms: float | None
     size_bytes: int
     int8: Int8Result | None
-    timing: dict | None  # {"fp32": {...}, "int8": {...}, "speedup": x, "threads": n}
+    timing: ExportTiming | None
     int8_error: str | None = None  # why no INT8 model was kept (int8_required=False)
     profile: str = "server"  # "server" (dynamic batch) or "mobile" (batch 1, fixed shapes)
     mobile_usability: dict | None = None  # onnxruntime's analysis, per provider
-    ort: dict | None = None  # mobile profile: {"path", "int8_path", "config", ...}
+    ort: OrtRecord | None = None  # mobile profile only
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -99,6 +146,11 @@ class ExportReport:
         from mobile_nas.jsonrecord import record_kwargs
 
         kwargs = record_kwargs(cls, data, what="export report", error=ExportError)
+        for key in ("timing", "ort"):  # typed dicts: record_kwargs checks plain types only
+            value = kwargs.get(key)
+            if value is not None and not isinstance(value, dict):
+                raise ExportError(f"export report: {key!r} must be dict or null, got "
+                                  f"{value!r:.40}")
         if kwargs["int8"] is not None:
             kwargs["int8"] = Int8Result.from_json(kwargs["int8"])
         return cls(**kwargs)
@@ -229,7 +281,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
     timing = None
     if time_runs > 0:
         paths = {"fp32": out} | ({"int8": int8_target} if int8_result else {})
-        timing = time_models(paths, runs=time_runs, threads=threads)
+        timing = export_timing(time_models(paths, runs=time_runs, threads=threads), threads)
         say("timing (batch 1, " + f"{threads} thread(s)): " + ", ".join(
             f"{k} p50 {v['p50_ms']:.3f} ms" for k, v in timing.items() if isinstance(v, dict))
             + (f", INT8 speed-up ×{timing['speedup']:.2f}" if "speedup" in timing else ""))
@@ -244,7 +296,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
         ort=ort_files)
 
 
-def _write_ort(out, int8_result, deploy, images, say) -> dict:
+def _write_ort(out, int8_result, deploy, images, say) -> OrtRecord:
     """ORT format of the mobile files (onnxruntime's converter), after the metadata of every
     file names every deployable; the fp32 ``.ort`` must match PyTorch as the ONNX does."""
     from mobile_nas.export.ort_format import (
@@ -285,9 +337,10 @@ def _write_ort(out, int8_result, deploy, images, say) -> dict:
                           f"test images")
     say(f"ORT format: {fp32_ort} (parity max |diff| {par.max_abs_diff:.2e}), operator config "
         f"{files.config}")
-    result = {"path": fp32_ort, "int8_path": None, "config": files.config,
-              "optimization_style": OPTIMIZATION_STYLE, "max_abs_diff": par.max_abs_diff,
-              "parity_images": par.images, "size_bytes": Path(fp32_ort).stat().st_size}
+    result: OrtRecord = {
+        "path": fp32_ort, "int8_path": None, "config": files.config,
+        "optimization_style": OPTIMIZATION_STYLE, "max_abs_diff": par.max_abs_diff,
+        "parity_images": par.images, "size_bytes": Path(fp32_ort).stat().st_size}
     if int8_result:
         int8_ort = files.models[str(int8_result.path)]
         result["int8_path"] = int8_ort
@@ -298,10 +351,11 @@ def _write_ort(out, int8_result, deploy, images, say) -> dict:
 def _int8_ort_agreement(int8_onnx, int8_ort, images) -> float:
     """Top-1 agreement of the INT8 ``.ort`` (saved runtime optimizations replayed, as it is
     meant to run) with the INT8 ONNX on ``images``; ExportError below ``INT8_ORT_AGREEMENT``."""
-    from mobile_nas.export.verify import ort_logits, ort_session
+    from mobile_nas.cost.latency.measure import load_session
+    from mobile_nas.export.verify import ort_logits
 
-    ref = ort_logits(ort_session(int8_onnx), images)
-    got = ort_logits(ort_session(int8_ort, config={
+    ref = ort_logits(load_session(int8_onnx), images)
+    got = ort_logits(load_session(int8_ort, config={
         "session.enable_saved_runtime_optimizations": "1"}), images)
     agreement = float((ref.argmax(1) == got.argmax(1)).mean())
     if agreement < INT8_ORT_AGREEMENT:
@@ -449,26 +503,32 @@ def _rewrite_metadata(path, metadata: dict[str, str]) -> None:
     atomic_write_bytes(path, model.SerializeToString())
 
 
-def time_models(paths: dict[str, str | os.PathLike], *, runs: int = 100, threads: int = 1,
-                warmup: int = 10) -> dict:
-    """Interleaved batch-1 onnxruntime timing of several ONNX files.
-
-    Returns ``{name: {"p50_ms", "p90_ms", "mean_ms", "runs"}, "threads": n}`` plus
-    ``"speedup"`` (fp32 p50 / int8 p50) when both are timed. The sessions, the timing loop
+def time_models(paths: Mapping[str, str | os.PathLike], *, runs: int = 100, threads: int = 1,
+                warmup: int = 10) -> dict[str, TimingResult]:
+    """Interleaved batch-1 onnxruntime timing of several ONNX files: each name's
+    :class:`~mobile_nas.cost.latency.runner.TimingResult`. The sessions, the timing loop
     (``runs // 5`` rounds of 5 runs, wall clock) and the statistics are those of
     :mod:`mobile_nas.cost.latency.runner`.
     """
+    from mobile_nas.cost.latency.measure import load_session
     from mobile_nas.cost.latency.runner import time_interleaved, timing_result
-    from mobile_nas.export.verify import ort_session
 
-    sessions = {name: ort_session(p, threads=threads) for name, p in paths.items()}
+    sessions = {name: load_session(p, threads=threads) for name, p in paths.items()}
     rounds = max(1, runs // 5)
     times = time_interleaved(sessions, warmup=warmup, rounds=rounds, runs_per_round=5)
-    result: dict = {"threads": threads}
-    for name, t in times.items():
-        r = timing_result(t, clock="wall", threads=threads)
-        result[name] = {"p50_ms": r.median_ms, "p90_ms": r.p90_ms, "mean_ms": r.mean_ms,
-                        "runs": r.n}
+    return {name: timing_result(t, clock="wall", threads=threads) for name, t in times.items()}
+
+
+def export_timing(timings: Mapping[str, TimingResult], threads: int) -> ExportTiming:
+    """The :class:`ExportTiming` of :func:`time_models`' ``fp32`` and ``int8`` results."""
+    def model(r: TimingResult) -> ModelTiming:
+        return ModelTiming(p50_ms=r.median_ms, p90_ms=r.p90_ms, mean_ms=r.mean_ms, runs=r.n)
+
+    result: ExportTiming = {"threads": threads}
+    if "fp32" in timings:
+        result["fp32"] = model(timings["fp32"])
+    if "int8" in timings:
+        result["int8"] = model(timings["int8"])
     if "fp32" in result and "int8" in result:
         result["speedup"] = result["fp32"]["p50_ms"] / result["int8"]["p50_ms"]
     return result

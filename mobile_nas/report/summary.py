@@ -4,6 +4,7 @@ prints of the pipeline's result, one block at a time, each a list of lines."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from mobile_nas.cost.latency.statistic import WALL_MEDIAN
 from mobile_nas.errors import MobileNasError
@@ -33,7 +34,7 @@ def measurement_lines(d: DeployRecord, *, target: str, onnx_path: Path) -> list[
     the latency target as the user gave it), INT8's speed-up or why INT8 was not kept."""
     _complete(d)
     report, q = d.export, d.export.int8
-    timing = report.timing or {}
+    timing: dict[str, Any] = dict(report.timing or {})
     lines = [f"architecture   {d.arch}",
              f"               {d.macs / 1e6:.2f}M MACs, {d.params / 1e3:.1f}k params",
              f"test accuracy  {100 * d.train.test_accuracy:.2f}% (PyTorch), "

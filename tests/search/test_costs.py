@@ -91,6 +91,6 @@ def test_measured_int8_latency_times_the_int8_export(fmnist28, monkeypatch):
 
     seen = []
     monkeypatch.setattr(measure, "measure_arch_ms", lambda arch, **kw: (
-        seen.append(kw) or SimpleNamespace(p50_ms=0.5)))
+        seen.append(kw) or SimpleNamespace(median_ms=0.5)))
     fn, _ = measured_latency_fn(precision="int8")
     assert fn(fmnist28.sample(0)) == 0.5 and seen == [{"threads": 1, "precision": "int8"}]

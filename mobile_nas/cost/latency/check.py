@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -109,15 +109,26 @@ def pair_order(predicted: Sequence[float], measured: Sequence[float], *, floor_p
     return PairOrder(pairs=pairs, correct=correct, within_pct=within_pct, floor_pct=floor_pct)
 
 
-def summarize_errors(predicted: Sequence[float], measured: Sequence[float]) -> dict[str, Any]:
-    """MAPE (%), shares within ±5% and ±10%, Spearman and Kendall rank correlations."""
+class ErrorSummary(TypedDict):
+    """Predictions against measurements: MAPE (%), shares within ±5% and ±10%, Spearman and
+    Kendall rank correlations (NaN for fewer than two or constant values)."""
+
+    mape: float
+    within_5: float
+    within_10: float
+    spearman: float
+    kendall: float
+
+
+def summarize_errors(predicted: Sequence[float], measured: Sequence[float]) -> ErrorSummary:
+    """The :class:`ErrorSummary` of ``predicted`` against ``measured``."""
     from scipy import stats
 
     p, m = np.asarray(predicted, float), np.asarray(measured, float)
     err = np.abs(p - m) / m * 100
-    out = {"mape": float(err.mean()), "within_5": float((err <= 5).mean()),
-           "within_10": float((err <= 10).mean()), "spearman": float("nan"),
-           "kendall": float("nan")}
+    out: ErrorSummary = {"mape": float(err.mean()), "within_5": float((err <= 5).mean()),
+                         "within_10": float((err <= 10).mean()), "spearman": float("nan"),
+                         "kendall": float("nan")}
     if len(p) >= 2 and np.ptp(p) > 0 and np.ptp(m) > 0:
         out["spearman"] = float(stats.spearmanr(p, m).statistic)
         out["kendall"] = float(stats.kendalltau(p, m).statistic)

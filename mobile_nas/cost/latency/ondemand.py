@@ -2,7 +2,7 @@
 the table's own protocol and added to the table file, so that later searches reuse them.
 
 * **Only this machine's tables.** A table records the machine that timed it (``device``,
-  ``cpu``, ``cpu_count``, ``os``, ``onnxruntime``: :func:`~.runner.device_info`, written by
+  ``cpu``, ``cpu_count``, ``os``, ``onnxruntime``: a :class:`~.runner.Machine`, written by
   ``lut build`` and by the bundle's ``run_lut.py``). A table of another machine (a phone's,
   imported from a bundle) is refused (:class:`ForeignTableError`): its missing layers must be
   timed on that device (``lut bundle --arch``). The kernel release is not compared (a VM's
@@ -83,8 +83,8 @@ class ForeignTableError(TableSettingError):
 
 # -- which tables this machine may extend ------------------------------------------------------
 def machine_identity(info: Mapping[str, Any]) -> dict[str, Any]:
-    """The :data:`MACHINE_FIELDS` of ``info`` (table metadata or ``device_info()``), ``os``
-    reduced to system and architecture."""
+    """The :data:`MACHINE_FIELDS` of ``info`` (table metadata or a :class:`~.runner.Machine`'s
+    JSON), ``os`` reduced to system and architecture."""
     out = {f: info.get(f) for f in MACHINE_FIELDS}
     parts = str(out["os"] or "").split()
     out["os"] = f"{parts[0]} {parts[-1]}" if len(parts) >= 2 else (out["os"] or None)
@@ -96,9 +96,9 @@ def machine_mismatches(table: LatencyTable, here: Mapping[str, Any] | None = Non
     """``(field, table's value, this machine's)`` for every identity field that differs (a
     field the table does not record differs)."""
     if here is None:
-        from mobile_nas.cost.latency.runner import device_info
+        from mobile_nas.cost.latency.runner import this_machine
 
-        here = device_info()
+        here = this_machine().to_json()
     have, now = machine_identity(table.metadata), machine_identity(here)
     return [(f, have[f], now[f]) for f in MACHINE_FIELDS if have[f] != now[f]]
 

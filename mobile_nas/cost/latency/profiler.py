@@ -32,7 +32,7 @@ import numpy as np
 
 from mobile_nas import __version__
 from mobile_nas.cost.latency.errors import LatencyTableError, TableSettingError
-from mobile_nas.cost.latency.runner import Session, device_info, summarize, time_interleaved
+from mobile_nas.cost.latency.runner import Session, this_machine, time_interleaved, timing_result
 from mobile_nas.cost.latency.settings import (
     DEFAULTS,
     RESUME_FIELDS,
@@ -113,7 +113,7 @@ def onnxruntime_backend() -> TimingBackend:
 
 
 def table_metadata(settings: ProfileSettings, **extra: Any) -> dict[str, Any]:
-    return {**device_info(), **settings.metadata(), "mobile_nas_version": __version__,
+    return {**this_machine().to_json(), **settings.metadata(), "mobile_nas_version": __version__,
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **extra}
 
 
@@ -138,11 +138,11 @@ def _time_chunk(sessions: Mapping[str, Session], sentinel: Session, settings: Pr
                              rounds=settings.rounds, runs_per_round=settings.runs_per_round,
                              seed=seed, clock_name=settings.clock, timer=backend.timer)
     stat = settings.layer_statistic
-    sentinel_ms = stat.of(summarize(times.pop(SENTINEL_ID)))
+    sentinel_ms = stat.of(timing_result(times.pop(SENTINEL_ID)))
     entries = {}
     for kid, t in times.items():
-        row = summarize(t)
-        entries[kid] = LayerLatency(**row, anchor_fraction=stat.of(row) / sentinel_ms)
+        row = timing_result(t)
+        entries[kid] = LayerLatency(**row.summary(), anchor_fraction=stat.of(row) / sentinel_ms)
     return entries, sentinel_ms
 
 

@@ -111,7 +111,7 @@ class MeasuredLatency:
         from mobile_nas.cost.latency.measure import measure_arch_ms
 
         return float(measure_arch_ms(arch, threads=self.threads,
-                                     precision=self.precision).p50_ms)
+                                     precision=self.precision).median_ms)
 
 
 def open_table(space_name: str, *candidates: str | os.PathLike[str] | None,
