@@ -101,7 +101,7 @@ def _shipped_table(arch: Architecture, request: TableRequest | None
                    ) -> tuple[str | os.PathLike[str] | None, str | None]:
     """(the table shipped for ``arch``'s space at the requested precision, None), or
     (None, why there is none)."""
-    from mobile_nas.cost.latency.table import resolve_table
+    from mobile_nas.cost.latency.ondemand import resolve_table
 
     precision = (request.precision if request else None) or "fp32"
     path = resolve_table(arch.space, precision=precision)

@@ -55,7 +55,7 @@ from mobile_nas.cost.latency.export import (
     export_layer_onnx,
     layer_input_shape,
 )
-from mobile_nas.cost.latency.profiler import sentinel_onnx
+from mobile_nas.cost.latency.sentinel import sentinel_onnx
 from mobile_nas.cost.latency.settings import DEFAULTS
 from mobile_nas.cost.latency.statistic import LatencyStatistic
 from mobile_nas.cost.latency.table import LatencyTable, LayerLatency

@@ -236,7 +236,7 @@ def onnxruntime_measure(table: LatencyTable, *, progress: bool = False,
     on 2026-12-07 a single disturbed calibration run made a fmnist28 table predict ratios
     with 15% error where its entries, refitted on a quiet run, gave 2%)."""
     from mobile_nas.cost.latency.measure import measure_archs_anchored
-    from mobile_nas.cost.latency.profiler import sentinel_onnx
+    from mobile_nas.cost.latency.sentinel import sentinel_onnx
 
     md = table.metadata
 

@@ -192,7 +192,7 @@ def check_table(table: LatencyTable, archs: Sequence[tuple[str, Architecture]], 
     (``noise_mape``, and the floor of the pair order)."""
     from mobile_nas.cost.latency.export import export_arch_onnx
     from mobile_nas.cost.latency.measure import measure_archs_anchored
-    from mobile_nas.cost.latency.profiler import sentinel_onnx
+    from mobile_nas.cost.latency.sentinel import sentinel_onnx
 
     md = table.metadata
     pred = LatencyPredictor(table, table_path=table_path)

@@ -22,6 +22,7 @@ from mobile_nas.cost.latency.runner import (
     time_interleaved,
     timing_result,
 )
+from mobile_nas.cost.latency.sentinel import sentinel_onnx
 from mobile_nas.space.architecture import Architecture
 from mobile_nas.torch_onnx import DEFAULT_OPSET
 
@@ -238,8 +239,6 @@ def time_anchor_ms(*, threads: int = 1, provider: str = "CPUExecutionProvider",
     the wall-clock median of ``rounds * runs_per_round`` runs (about a second). A relative
     table's prediction times this is this machine's milliseconds now
     (``LatencyPredictor(table, anchor_ms=...)``)."""
-    from mobile_nas.cost.latency.profiler import sentinel_onnx
-
     session = load_session(sentinel_onnx(opset), threads=threads, provider=provider,
                            opt_level=opt_level)
     times = time_interleaved({"anchor": session}, warmup=20, rounds=rounds,
