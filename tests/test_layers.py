@@ -156,15 +156,9 @@ def test_the_checker_sees_function_level_and_relative_imports():
 
 
 # -- cycles between modules inside a package -------------------------------------------------
-#: Module cycles that exist today (issue 28 removes them); a cycle that is not inside one of
-#: these sets, or a module joining one, fails the test. Shrink these sets as cycles go.
-KNOWN_CYCLES: tuple[frozenset[str], ...] = (
-    frozenset({"cost.latency.measure", "cost.latency.ondemand", "cost.latency.predictor",
-               "cost.latency.profiler", "cost.latency.requirements", "cost.latency.table"}),
-    frozenset({"search.strategies", "search.strategies.evolution", "search.strategies.local",
-               "search.strategies.random", "search.strategies.reinforce", "search.strategy"}),
-    frozenset({"train.data", "train.folder"}),
-)
+#: Module cycles tolerated: none (issue 28 removed the last ones). A cycle that is not inside
+#: one of these sets, or a module joining one, fails the test; keep it empty.
+KNOWN_CYCLES: tuple[frozenset[str], ...] = ()
 
 
 def _module_graph() -> dict[str, set[str]]:

@@ -359,7 +359,7 @@ def _resized_dataset(dataset, input_shape: tuple[int, int, int], *, calibration_
     import torch
     import torch.nn.functional as F
 
-    from mobile_nas.train.data import ImageSet
+    from mobile_nas.train.imageset import ImageSet
 
     size = tuple(input_shape[1:])
 

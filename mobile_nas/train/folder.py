@@ -23,8 +23,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from mobile_nas.train.errors import DatasetError
+from mobile_nas.train.imageset import ImageSet
+
 if TYPE_CHECKING:
-    from mobile_nas.train.data import ImageSet
     from mobile_nas.train.distributed import Distributed
 
 #: (channels, height, width) of folder images when no space says otherwise (earlier releases)
@@ -98,8 +100,6 @@ class FolderImageSet:
 
     def decode(self, augment: bool = False) -> ImageSet:
         """Every file decoded into memory (for small sets: calibration, scoring subsets)."""
-        from mobile_nas.train.data import ImageSet
-
         files = _Files(self.samples, self.shape, augment)
         if not len(files):
             return ImageSet(torch.zeros((0, *self.shape), dtype=torch.uint8), self.labels)
@@ -189,8 +189,6 @@ def read_folder(path: Path, shape: tuple[int, int, int] | None
                 ) -> tuple[FolderImageSet, FolderImageSet, list[str]]:
     """(train, test, classes) of an ImageFolder dataset; raises ``DatasetError``."""
     from torchvision.datasets import ImageFolder
-
-    from mobile_nas.train.data import DatasetError
 
     if not (path / "train").is_dir() or not (path / "test").is_dir():
         raise DatasetError(f"ImageFolder dataset {str(path)!r} needs train/ and test/ folders")

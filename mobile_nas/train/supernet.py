@@ -38,7 +38,7 @@ from mobile_nas.errors import MobileNasError
 from mobile_nas.models.supernet import build_supernet, supernet_space
 from mobile_nas.progress import progress_bar
 from mobile_nas.space.base import SearchSpace
-from mobile_nas.train.data import Dataset, ImageSet
+from mobile_nas.train.data import Dataset
 from mobile_nas.train.distributed import (
     Distributed,
     all_reduce_sum,
@@ -47,6 +47,7 @@ from mobile_nas.train.distributed import (
     on_main,
     shard,
 )
+from mobile_nas.train.imageset import ImageSet
 from mobile_nas.weightfile import WeightFile
 
 SUPERNET_SCHEMA_VERSION = 1

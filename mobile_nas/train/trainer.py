@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from mobile_nas.errors import MobileNasError
-from mobile_nas.train.data import Dataset, ImageSet, batches
+from mobile_nas.train.data import Dataset, batches
 from mobile_nas.train.distributed import (
     Distributed,
     all_reduce_sum,
@@ -45,6 +45,7 @@ from mobile_nas.train.distributed import (
     shard,
 )
 from mobile_nas.train.folder import FolderImageSet
+from mobile_nas.train.imageset import ImageSet
 from mobile_nas.weightfile import WeightFile
 
 OPTIMIZERS = ("sgd", "adamw")
