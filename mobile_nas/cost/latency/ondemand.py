@@ -47,6 +47,7 @@ from mobile_nas.cost.latency.errors import LatencyTableError, MissingEntryError
 from mobile_nas.cost.latency.predictor import LatencyPrediction, LatencyPredictor
 from mobile_nas.cost.latency.profiler import TimingBackend, build_table
 from mobile_nas.cost.latency.requirements import table_settings
+from mobile_nas.cost.latency.runner import device_info
 from mobile_nas.cost.latency.settings import PRECISIONS, RESUME_FIELDS, ProfileSettings
 from mobile_nas.cost.latency.table import (
     LatencyTable,
@@ -90,8 +91,6 @@ def machine_mismatches(table: LatencyTable, here: Mapping[str, Any] | None = Non
     """``(field, table's value, this machine's)`` for every identity field that differs (a
     field the table does not record differs)."""
     if here is None:
-        from mobile_nas.cost.latency.runner import device_info
-
         here = device_info()
     have, now = machine_identity(table.metadata), machine_identity(here)
     return [(f, have[f], now[f]) for f in MACHINE_FIELDS if have[f] != now[f]]

@@ -42,6 +42,7 @@ from mobile_nas.cost.latency.settings import (
     ProfileSettings,
 )
 from mobile_nas.cost.latency.table import LatencyTable, LayerLatency
+from mobile_nas.progress import progress_bar
 from mobile_nas.space.layers import LayerKey
 
 __all__ = ["MAX_RETIMES", "MIN_NOISE_FLOOR_PCT", "SENTINEL_REPEATS",
@@ -205,8 +206,6 @@ def build_table(space: str, keys: Sequence[LayerKey], out: str | os.PathLike[str
     recorded in the metadata when the keys are a subset of the space; ``metadata`` is added
     to it.
     """
-    from mobile_nas.progress import progress_bar
-
     backend = backend or onnxruntime_backend()
     out = Path(out)
     if not out.parent.is_dir():

@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from mobile_nas.cost.latency import measure
 from mobile_nas.cost.latency.errors import LatencyTableError
 from mobile_nas.cost.latency.ondemand import resolve_table
 from mobile_nas.cost.latency.predictor import LatencyPrediction, LatencyPredictor
@@ -109,10 +110,8 @@ class MeasuredLatency:
         return "CPUExecutionProvider"
 
     def predict_ms(self, arch: Architecture) -> float:
-        from mobile_nas.cost.latency.measure import measure_arch_ms
-
-        return float(measure_arch_ms(arch, threads=self.threads,
-                                     precision=self.precision).p50_ms)
+        return float(measure.measure_arch_ms(arch, threads=self.threads,
+                                             precision=self.precision).p50_ms)
 
 
 def open_table(space_name: str, *candidates: str | os.PathLike[str] | None,
