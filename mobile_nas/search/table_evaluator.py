@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from mobile_nas.errors import ArchError, MobileNasError
 from mobile_nas.search.evaluator import EvaluatorError, TableEvaluator
+from mobile_nas.space import get_space
 from mobile_nas.space.architecture import Architecture
 from mobile_nas.space.base import SearchSpace
 
@@ -229,8 +230,6 @@ def table_search_inputs(*, space: str, evaluator: str = "supernet",
     if lat_csv and precision != "fp32":
         raise TableFileError(f"--precision {precision} selects the latency table or "
                              f"measurement; --latency-csv latencies are taken as they are")
-    from mobile_nas.space import get_space
-
     search_space = get_space(space)
     if not lat_csv:
         acc = read_value_csv(acc_csv, search_space)
