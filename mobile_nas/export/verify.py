@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from mobile_nas.cost.latency.runner import make_session
 from mobile_nas.export.errors import ExportError
 from mobile_nas.export.onnx_export import INPUT_NAME
 from mobile_nas.onnx_quantize import pixels  # noqa: F401  (the input every check feeds)
@@ -39,8 +40,6 @@ def ort_session(path: str | os.PathLike, *, threads: int = 1,
     """A CPU onnxruntime session of an ONNX or ORT-format file; ``config``: session config
     entries (e.g. ``session.enable_saved_runtime_optimizations``). A wrapper over the one
     session factory, :func:`mobile_nas.cost.latency.runner.make_session`."""
-    from mobile_nas.cost.latency.runner import make_session
-
     return make_session(str(path), threads=threads, config=config)
 
 
