@@ -8,6 +8,8 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from mobile_nas.space.scaled import SizeKnobs
+
 if TYPE_CHECKING:
     from mobile_nas.space.scaled import SizeKnobs
 
@@ -84,8 +86,6 @@ def add_size_args(p: argparse.ArgumentParser) -> None:
 
 def size_knobs(args: argparse.Namespace) -> SizeKnobs:
     """The knobs :func:`add_size_args` parsed."""
-    from mobile_nas.space.scaled import SizeKnobs
-
     return SizeKnobs(cells=args.cells, filters=args.filters, input_size=args.input,
                      channels=args.channels, num_classes=args.classes)
 

@@ -16,6 +16,10 @@ from mobile_nas.commands._common import (
     add_val_size_arg,
     positive_int,
 )
+from mobile_nas.cost.latency.statistic import WALL_MEDIAN
+from mobile_nas.errors import MobileNasError
+from mobile_nas.export.usability import PROVIDERS, ProviderCoverage
+from mobile_nas.pipeline import DemoConfig, run_demo
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -55,11 +59,6 @@ def _say(msg: str) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from mobile_nas.cost.latency.statistic import WALL_MEDIAN
-    from mobile_nas.errors import MobileNasError
-    from mobile_nas.export.usability import PROVIDERS, ProviderCoverage
-    from mobile_nas.pipeline import DemoConfig, run_demo
-
     result = run_demo(DemoConfig(
         out_dir=args.out, latency_target=args.latency_target,
         latency_target_ms=args.latency_target_ms, verify_top=args.verify_top,
@@ -161,8 +160,6 @@ def _print_comparison(d) -> None:
 
 def _print_comparison_ms(d) -> None:
     """A record from before ratios: milliseconds of one interleaved timing run."""
-    from mobile_nas.cost.latency.statistic import WALL_MEDIAN
-
     compared = d.references
     print("vs hand design (fp32, batch 1, 1 thread, one interleaved timing run; accuracy: "
           "stand-alone 1-epoch ground truth, validation)")

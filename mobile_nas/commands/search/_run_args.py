@@ -11,11 +11,10 @@ from mobile_nas.commands._common import (
     add_json_arg,
     positive_int,
 )
+from mobile_nas.search.presets import preset_names
 
 
 def _preset_names() -> list[str]:
-    from mobile_nas.search.presets import preset_names
-
     return preset_names()
 
 
