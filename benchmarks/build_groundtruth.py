@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import platform
 import shlex
 import sys
 from datetime import datetime, timezone
@@ -36,8 +35,9 @@ from pathlib import Path
 
 import torch
 
+from _shared import run_main
 from mobile_nas.cost.latency import LatencyPredictor, LatencyTable, shipped_table_path
-from mobile_nas.cost.latency.runner import cpu_model
+from mobile_nas.cost.latency.runner import this_machine
 from mobile_nas.errors import MobileNasError
 from mobile_nas.space import REFERENCE_ARCHS, get_space
 from mobile_nas.train.data import load_dataset
@@ -121,11 +121,7 @@ def main(argv=None) -> int:
                    help="only recompute every row's predicted_ms with the space's shipped "
                         "table (after a table rebuild; nothing is trained) and exit")
     args = p.parse_args(argv)
-    try:
-        return repredict_rows(args) if args.repredict else build(args)
-    except MobileNasError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_main(lambda: repredict_rows(args) if args.repredict else build(args))
 
 
 def repredict_rows(args) -> int:
@@ -168,14 +164,15 @@ def build(args) -> int:
                     weight_decay={"sgd": 4e-5, "adamw": 0.05}[args.optimizer])
     header_path, csv_path = paths_of(args.out)
     header_path.parent.mkdir(parents=True, exist_ok=True)
+    machine = this_machine()
     write_header(args.out, make_header(
         space, recipe,
         selection={"bins": args.bins, "per_bin": args.per_bin, "seed": args.seed,
                    "pool": 4000, "stratified_by": f"predicted latency ({table.name})",
                    "second_seed_per_bin": args.second_seed,
                    "seeds": [0, 1] if args.second_seed else [0]},
-        machine={"cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__,
-                 "torch_threads": args.threads, "python": platform.python_version(),
+        machine={"cpu": machine.cpu, "cores": machine.cpu_count, "torch": torch.__version__,
+                 "torch_threads": args.threads, "python": machine.python,
                  "note": "train_seconds are wall-clock on a shared 2-core VM: indicative"},
         command=f"python benchmarks/build_groundtruth.py {shlex.join(sys.argv[1:])}".strip(),
         created=datetime.now(timezone.utc).isoformat(timespec="seconds")))

@@ -53,9 +53,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
-DEFAULT_WORK = ROOT / "runs" / "other_runtime"
+from _shared import REPO, result_path, run_main
+
+DEFAULT_WORK = REPO / "runs" / "other_runtime"
 SPACE = "fmnist28"
 #: The stand-in phone's onnxruntime: 15 releases before the project's 1.32 (cp311 wheels).
 OTHER_ONNXRUNTIME = "1.17.3"
@@ -157,10 +157,10 @@ def clean_env(python: str | os.PathLike) -> dict[str, str]:
 def outside_repo_dir() -> Path:
     """A new temporary folder outside the repository (the device process's working folder)."""
     d = Path(tempfile.mkdtemp(prefix="mobile-nas-device-")).resolve()
-    if d == ROOT or ROOT in d.parents:
+    if d == REPO or REPO in d.parents:
         shutil.rmtree(d, ignore_errors=True)
         raise PhaseError(f"the temporary folder {d} is inside the repository; set TMPDIR to a "
-                         f"folder outside {ROOT}")
+                         f"folder outside {REPO}")
     return d
 
 
@@ -783,7 +783,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--work", default=str(DEFAULT_WORK.relative_to(ROOT)),
+    common.add_argument("--work", default=str(DEFAULT_WORK.relative_to(REPO)),
                         help="folder of the virtualenv, bundles and results (default "
                              "runs/other_runtime, ignored by git; relative to the repository)")
     o_setup = argparse.ArgumentParser(add_help=False)
@@ -806,8 +806,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="other: the virtualenv's onnxruntime (the stand-in phone); "
                             "project: this Python's, for comparison (default both)")
     o_report = argparse.ArgumentParser(add_help=False)
-    o_report.add_argument("--out", default=str((RESULTS / "bundle_other_runtime")
-                                               .relative_to(ROOT)),
+    o_report.add_argument("--out", default=str(result_path("bundle_other_runtime")
+                                               .relative_to(REPO)),
                           help="prefix of the .json and .md written (default "
                                "benchmarks/results/bundle_other_runtime)")
     p = _Parser(
@@ -833,29 +833,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    work = Work(ROOT / args.work)
-    try:
-        if args.phase in ("setup", "all"):
-            setup(work, args.onnxruntime, args.numpy)
-        if args.phase in ("bundle", "all"):
-            if args.check_n < 2 or args.check_rounds < 1:
-                raise PhaseError("--check-n must be at least 2 and --check-rounds at least 1")
-            make_bundles(work, n=args.check_n, seed=args.check_seed, rounds=args.check_rounds)
-        if args.phase in ("run", "all"):
-            run(work, args.runtimes)
-        if args.phase in ("report", "all"):
-            report(work, ROOT / args.out)
-    except PhaseError as exc:
-        print(f"bundle_other_runtime: error: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:
-        from mobile_nas.errors import MobileNasError
+    return run_main(lambda: _phases(Work(REPO / args.work), args),
+                    prog="bundle_other_runtime", also=(PhaseError,))
 
-        if not isinstance(exc, MobileNasError):
-            raise
-        print(f"bundle_other_runtime: error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+
+def _phases(work: Work, args: argparse.Namespace) -> None:
+    if args.phase in ("setup", "all"):
+        setup(work, args.onnxruntime, args.numpy)
+    if args.phase in ("bundle", "all"):
+        if args.check_n < 2 or args.check_rounds < 1:
+            raise PhaseError("--check-n must be at least 2 and --check-rounds at least 1")
+        make_bundles(work, n=args.check_n, seed=args.check_seed, rounds=args.check_rounds)
+    if args.phase in ("run", "all"):
+        run(work, args.runtimes)
+    if args.phase in ("report", "all"):
+        report(work, REPO / args.out)
 
 
 if __name__ == "__main__":

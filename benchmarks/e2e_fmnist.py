@@ -28,7 +28,6 @@ import hashlib
 import json
 import math
 import os
-import platform
 import re
 import shlex
 import sys
@@ -38,17 +37,17 @@ from pathlib import Path
 import numpy as np
 import search_vs_groundtruth as svg
 
+from _shared import BENCHMARKS, PROTOCOLS, machine_facts, result_path, run_main
 from mobile_nas.atomic import atomic_write_json, atomic_write_text
 from mobile_nas.errors import MobileNasError
 from mobile_nas.report import protocol as prot
 from mobile_nas.report.protocol import ProtocolError, RegisteredProtocol
 from mobile_nas.space import get_space
 
-ROOT = Path(__file__).resolve().parent
-PROTOCOL = ROOT / "protocols" / "e2e_fmnist.json"
-RUNS = ROOT / "data" / "e2e_fmnist"
+PROTOCOL = PROTOCOLS / "e2e_fmnist.json"
+RUNS = BENCHMARKS / "data" / "e2e_fmnist"
 TIMING = RUNS / "timing.json"
-OUT = ROOT / "results" / "e2e_fmnist"
+OUT = result_path("e2e_fmnist")
 SEARCHED = "searched"
 WIDTHS = (1.0, 0.9, 0.8, 0.75, 0.7, 0.6, 0.5)
 DEPTHS = (1.0, 0.75, 0.5, 0.34)
@@ -217,9 +216,6 @@ def load_runs(reg: RegisteredProtocol) -> dict[str, dict]:
 
 # -- phase 2: timing (a quiet machine) ----------------------------------------------------------
 def time_all(args, reg: RegisteredProtocol) -> None:
-    import onnxruntime
-
-    from mobile_nas.cost.latency.runner import cpu_model
     from mobile_nas.export.deploy import time_models
     from mobile_nas.export.onnx_export import export_onnx
     from mobile_nas.export.verify import check_onnx
@@ -244,16 +240,14 @@ def time_all(args, reg: RegisteredProtocol) -> None:
     repeats = []
     for i in range(t["runs"]):
         res = time_models(files, runs=500, threads=1)
-        repeats.append({n: res[n]["p50_ms"] for n in files})
+        repeats.append({n: res[n].median_ms for n in files})
         print(f"timing run {i + 1}/{t['runs']} done", file=sys.stderr, flush=True)
     atomic_write_json(TIMING, {
         "started_at": started, "finished_at": svg.now(), "runs": repeats,
         "rounds": 100, "runs_per_round": 5, "threads": 1, "batch": 1,
         "statistic": "wall-clock median", "load_average_before": load_before,
         "load_average_after": os.getloadavg()[0],
-        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(),
-                    "onnxruntime": onnxruntime.__version__,
-                    "python": platform.python_version()}})
+        "machine": machine_facts("cpu", "cores", "onnxruntime", "python")})
 
 
 # -- phase 3: report ------------------------------------------------------------------------------
@@ -433,16 +427,15 @@ def main(argv=None) -> int:
                    help="train: a subset of the protocol's seeds (default: all)")
     p.add_argument("--work", default="runs/e2e_fmnist", help="checkpoints and ONNX files")
     args = p.parse_args(argv)
-    try:
-        reg = prot.load_protocol(PROTOCOL)
-        if args.seeds:
-            for s in args.seeds:
-                reg.check_run(seeds={"training": s}, started_at=svg.now())
-        {"train": train, "time": time_all, "report": report}[args.phase](args, reg)
-    except MobileNasError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return run_main(lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> None:
+    reg = prot.load_protocol(PROTOCOL)
+    if args.seeds:
+        for s in args.seeds:
+            reg.check_run(seeds={"training": s}, started_at=svg.now())
+    {"train": train, "time": time_all, "report": report}[args.phase](args, reg)
 
 
 if __name__ == "__main__":

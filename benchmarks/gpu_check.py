@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -40,10 +39,9 @@ from pathlib import Path
 
 import torch
 
+from _shared import BENCHMARKS, REPO, machine_facts, result_path
 from mobile_nas.atomic import atomic_write_json, atomic_write_text
 
-ROOT = Path(__file__).resolve().parent
-RESULTS = ROOT / "results"
 ARCH = "fmnist28_mnasnet"
 BUDGET_S = 8 * 60
 
@@ -83,7 +81,7 @@ def main(argv=None) -> int:
         return 2
     out = Path(args.out) if args.out else (
         Path(tempfile.mkdtemp(prefix="gpu_check_")) / "gpu_check" if args.dry_run
-        else RESULTS / "gpu_check")
+        else result_path("gpu_check"))
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="gpu_check_work_"))
     work.mkdir(parents=True, exist_ok=True)  # checkpoints and ONNX files: not results
@@ -127,15 +125,14 @@ def main(argv=None) -> int:
 def machine() -> dict:
     gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] \
         if torch.cuda.is_available() else []
-    return {"host": platform.node(), "cpu_count": os.cpu_count(), "gpus": gpus,
-            "torch": torch.__version__, "cuda": torch.version.cuda,
-            "python": platform.python_version()}
+    return {**machine_facts("host", "cpu_count"), "gpus": gpus, "torch": torch.__version__,
+            "cuda": torch.version.cuda, **machine_facts("python")}
 
 
 def run(cmd: list[str], timeout: int) -> dict:
     """A command's JSON output (its last stdout line block); raises on failure."""
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    done = subprocess.run(cmd, cwd=ROOT.parent, capture_output=True, text=True,
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True,
                           timeout=timeout, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"exit {done.returncode}: {done.stderr.strip()[-1500:]}")
@@ -219,10 +216,10 @@ def parity_summary(stages: dict) -> dict:
 
 def cpu_rows() -> dict:
     """This project's CPU figures for the median network (train_throughput's last run)."""
-    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(BENCHMARKS))
     from train_throughput import read_results
 
-    doc = read_results(RESULTS / "train_throughput.json")
+    doc = read_results(result_path("train_throughput.json"))
     rows = doc.get("parts", {}).get("devices", {}).get("rows", [])
     pick = {}
     for r in rows:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -25,11 +24,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from _shared import REPO, machine_facts, result_path, run_main
 from mobile_nas.atomic import atomic_write_json, atomic_write_text
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
-DEFAULT_TABLE = ROOT / "latency_tables" / "fmnist28_int8.json"
+DEFAULT_TABLE = REPO / "latency_tables" / "fmnist28_int8.json"
 CHECK_SEED = 7  # not the build's calibration seed (0): other random networks
 
 
@@ -40,7 +38,7 @@ def measure_pairs(archs: Sequence[Any], *, threads: int, provider: str, opset: i
     (:func:`~mobile_nas.cost.latency.runner.time_interleaved`)."""
     from mobile_nas.cost.latency.export import export_arch_onnx
     from mobile_nas.cost.latency.measure import load_session
-    from mobile_nas.cost.latency.runner import summarize, time_interleaved
+    from mobile_nas.cost.latency.runner import time_interleaved, timing_result
     from mobile_nas.progress import progress_bar
 
     sessions = {}
@@ -53,7 +51,7 @@ def measure_pairs(archs: Sequence[Any], *, threads: int, provider: str, opset: i
     with progress_bar(total=rounds, desc="time", unit="round", disable=not progress,
                       leave=False) as bar:
         times = time_interleaved(sessions, rounds=rounds, on_round=lambda _: bar.update())
-    return [{p: summarize(times[f"{p}:{i}"]) for p in ("fp32", "int8")}
+    return [{p: timing_result(times[f"{p}:{i}"]).summary() for p in ("fp32", "int8")}
             for i in range(len(archs))]
 
 
@@ -141,7 +139,7 @@ def _calibration_summary(cal: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--table", default=str(DEFAULT_TABLE.relative_to(ROOT)),
+    p.add_argument("--table", default=str(DEFAULT_TABLE.relative_to(REPO)),
                    help="an INT8 latency table")
     p.add_argument("--n", type=int, default=20, help="random held-out networks")
     p.add_argument("--seed", type=int, default=CHECK_SEED)
@@ -149,25 +147,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3,
                    help="separate measurement runs, one after the other (the table's error "
                         "from run to run shows how far this machine drifts)")
-    p.add_argument("--out", default=str(RESULTS / "int8_latency"), help="prefix (.json/.md)")
+    p.add_argument("--out", default=str(result_path("int8_latency")), help="prefix (.json/.md)")
     args = p.parse_args(argv)
     for name in ("n", "rounds", "repeats"):
         if getattr(args, name) < 1:
             p.error(f"--{name} must be a positive integer, got {getattr(args, name)}")
-    from mobile_nas.errors import MobileNasError
-
-    try:
-        return run(args)
-    except MobileNasError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_main(lambda: run(args))
 
 
 def run(args: argparse.Namespace) -> int:
     """Measures, compares and writes the results of ``main``'s arguments."""
     from mobile_nas.cost.latency import LatencyPredictor, LatencyTable
     from mobile_nas.cost.latency.check import check_archs
-    from mobile_nas.cost.latency.runner import cpu_model
     from mobile_nas.space import get_space
 
     table = LatencyTable.load(args.table)
@@ -197,10 +188,10 @@ def run(args: argparse.Namespace) -> int:
               "table_built": md.get("built") or md.get("date"), "space": space.name,
               "threads": int(md.get("threads", 1)),
               "provider": md.get("provider", "CPUExecutionProvider"), "n": args.n,
-              "seed": args.seed, "rounds": args.rounds, "cpu": cpu_model(),
+              "seed": args.seed, "rounds": args.rounds, **machine_facts("cpu"),
               "table_calibration": _calibration_summary(
                   json.loads(Path(args.table).read_text()).get("calibration")),
-              "python": platform.python_version(), "load_before": load_before,
+              **machine_facts("python"), "load_before": load_before,
               "load_after": os.getloadavg()[0],
               "result": runs[0], "repeats": [
                   {k: v for k, v in r.items() if k != "rows"} for r in runs]}

@@ -21,18 +21,19 @@ from pathlib import Path
 
 import numpy as np
 
+from _shared import machine_facts, result_path
 from mobile_nas.atomic import atomic_write_json, atomic_write_text
 from mobile_nas.cost.latency.export import export_arch_onnx, export_layer_onnx
+from mobile_nas.cost.latency.measure import load_session
 from mobile_nas.cost.latency.network_model import (
     apply_weights,
     fit_network_model,
     network_features,
 )
-from mobile_nas.cost.latency.runner import cpu_model, make_session, time_interleaved
+from mobile_nas.cost.latency.runner import time_interleaved
 from mobile_nas.space import get_space
 from mobile_nas.space.layers import LayerKey
 
-RESULTS = Path(__file__).resolve().parent / "results"
 MODELS = ("plain sum", "overhead + scale x sum", "overhead + scale x sum + per-layer x count",
           "per-op network model")
 
@@ -46,9 +47,9 @@ def measure(space_name: str, n: int, seed: int) -> dict:
         a = space.sample(rng)
         archs.setdefault(a.to_string(), a)
     layers = {k.id: k for a in archs.values() for k in space.runtime_layers(a)}
-    sessions = {f"net{i}": make_session(export_arch_onnx(a))
+    sessions = {f"net{i}": load_session(export_arch_onnx(a))
                 for i, a in enumerate(archs.values())}
-    sessions.update({f"L{kid}": make_session(export_layer_onnx(k))
+    sessions.update({f"L{kid}": load_session(export_layer_onnx(k))
                      for kid, k in layers.items()})
     runs = []
     for rep in range(2):
@@ -105,15 +106,11 @@ def optimized_ops(arch) -> dict[str, int]:
     import tempfile
 
     import onnx
-    import onnxruntime as ort
 
     with tempfile.TemporaryDirectory() as tmp:
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = 1
-        so.log_severity_level = 3
-        so.optimized_model_filepath = str(Path(tmp) / "opt.onnx")
-        ort.InferenceSession(export_arch_onnx(arch), so, providers=["CPUExecutionProvider"])
-        graph = onnx.load(so.optimized_model_filepath).graph
+        optimized = Path(tmp) / "opt.onnx"
+        load_session(export_arch_onnx(arch), optimized_model_path=optimized)
+        graph = onnx.load(optimized).graph
     return dict(collections.Counter(node.op_type for node in graph.node))
 
 
@@ -124,10 +121,10 @@ def main() -> None:
     p.add_argument("--checks", type=int, default=3,
                    help="independent measurements (each: two interleaved runs) per space")
     p.add_argument("--seed", type=int, default=1234)
-    p.add_argument("--out", default=str(RESULTS / "latency_diagnosis"))
+    p.add_argument("--out", default=str(result_path("latency_diagnosis")))
     args = p.parse_args()
     result = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-              "cpu": cpu_model(), "n": args.n, "seed": args.seed, "spaces": {}}
+              **machine_facts("cpu"), "n": args.n, "seed": args.seed, "spaces": {}}
     from mobile_nas.space import load_arch
 
     result["fmnist28_mnasnet_ops"] = optimized_ops(load_arch("fmnist28_mnasnet", None))

@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
-import subprocess
 import time
 from dataclasses import asdict
 from pathlib import Path
 
+from _shared import REPO, machine_facts, result_path
 from mobile_nas.atomic import atomic_write_json, atomic_write_text
 from mobile_nas.cost.latency import LatencyTable, shipped_table_path
 from mobile_nas.cost.latency.check import (
@@ -37,10 +36,8 @@ from mobile_nas.cost.latency.check import (
     scatter_plot,
     summarize_errors,
 )
-from mobile_nas.cost.latency.runner import cpu_model
 from mobile_nas.space import get_space
 
-RESULTS = Path(__file__).resolve().parent / "results"
 TARGETS = {"ratio_within_10": 0.95, "ratio_within_5": 0.80, "pair_order": 0.85}
 #: What is known of a space's remaining error (written with the first run of this protocol,
 #: 2026-12-07; suspected causes are named so, not measured here).
@@ -74,7 +71,7 @@ def main() -> None:
                    help="interleaved timing runs inside one check")
     p.add_argument("--rounds", type=int, default=20, help="interleaved rounds of 5 runs")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--out", default=str(RESULTS / "latency_prediction"))
+    p.add_argument("--out", default=str(result_path("latency_prediction")))
     p.add_argument("--from-json", action="store_true",
                    help="measure nothing: recompute every figure from the per-network rows "
                         "of OUT.json and rewrite OUT.json and OUT.md")
@@ -125,13 +122,12 @@ def main() -> None:
             "n_archs": len(archs), "plot": png.name, "runs": runs,
             "meets_goal": all(r["passes"]["all"] for r in runs),
         }
-    machine = {"cpu": cpu_model(), "cpu_count": os.cpu_count(), "os": platform.platform(),
-               "lscpu_model": _lscpu_model(),
-               "note": "2-core shared CPU VM, nothing else of this project running"}
-    import onnxruntime
-
+    machine = machine_facts("cpu", "cpu_count", os=platform.platform())
+    # schema 2 also names the model "lscpu_model" (lscpu's "Model name", /proc/cpuinfo's)
+    machine |= {"lscpu_model": machine["cpu"],
+                "note": "2-core shared CPU VM, nothing else of this project running"}
     result = {"schema_version": 2, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-              "machine": machine, "onnxruntime": onnxruntime.__version__, "targets": TARGETS,
+              "machine": machine, **machine_facts("onnxruntime"), "targets": TARGETS,
               "spaces": spaces}
     atomic_write_json(f"{args.out}.json", result)
     atomic_write_text(f"{args.out}.md", _markdown(result))
@@ -172,20 +168,9 @@ def _passes(report: dict) -> dict:
 def _shown(path: Path) -> str:
     """``path`` relative to the repository when inside it, else as given."""
     try:
-        return str(path.relative_to(RESULTS.parents[1]))
+        return str(path.relative_to(REPO))
     except ValueError:
         return str(path)
-
-
-def _lscpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    for line in out.splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 def _markdown(r: dict) -> str:

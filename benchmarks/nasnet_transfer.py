@@ -24,23 +24,20 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import platform
 import time
 from pathlib import Path
 
 import torch
 
+from _shared import machine_facts, result_path
 from mobile_nas.atomic import atomic_write_json, atomic_write_text
 from mobile_nas.cost.latency.measure import measure_archs_ms
-from mobile_nas.cost.latency.runner import cpu_model
 from mobile_nas.cost.model_costs import model_costs
 from mobile_nas.search.strategies.reinforce import options_before_edit
 from mobile_nas.space import get_space
 from mobile_nas.space.scaled import transfer_arch
 from mobile_nas.train.data import load_dataset
 from mobile_nas.train.trainer import train_architecture
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def _recipe(args, n_train: int) -> dict:
@@ -74,7 +71,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--work", default="/tmp/nasnet_transfer")
-    p.add_argument("--out", default=str(RESULTS / "nasnet_transfer"))
+    p.add_argument("--out", default=str(result_path("nasnet_transfer")))
     args = p.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -143,12 +140,12 @@ def main(argv=None) -> int:
     if "latency" not in state:
         arch_s, arch_l = transfer_arch(best, small), transfer_arch(best, large)
         lat = measure_archs_ms([arch_s, arch_l], threads=1, rounds=15, runs_per_round=5)
-        state["latency"] = {"small": lat[0], "large": lat[1]}
+        state["latency"] = {"small": lat[0].summary(), "large": lat[1].summary()}
         atomic_write_json(state_path, state)
 
     result = {"schema_version": 1, "benchmark": "nasnet_transfer", "config": state["config"],
-              "machine": {"cpu": cpu_model(), "python": platform.python_version(),
-                          "torch": torch.__version__, "torch_threads": args.threads},
+              "machine": machine_facts("cpu", "python", torch=torch.__version__,
+                                       torch_threads=args.threads),
               "search": state["search"], "selected": state["selected"], "runs": runs,
               "latency_ms": state["latency"]}
     atomic_write_json(args.out + ".json", result)

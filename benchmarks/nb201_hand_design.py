@@ -94,8 +94,6 @@ import argparse
 import hashlib
 import json
 import math
-import platform
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -104,18 +102,17 @@ from typing import Any
 
 import numpy as np
 
+from _shared import machine_facts, result_path, run_main
 from mobile_nas.atomic import atomic_path, atomic_write_json, atomic_write_text
-from mobile_nas.cost.latency.runner import cpu_model
 from mobile_nas.search.comparison import compare_pairs, with_holm
 from mobile_nas.search.counting import repeat_flags
 from nb201 import protocol as NP
 from nb201.data import DATASET_NAMES, DATASETS, DEFAULT_DATA, Nb201Data
-from nb201.store import RunStore
+from nb201.store import RunStore, pack_phase
 
-RESULTS = Path(__file__).resolve().parent / "results"
-STORE = RESULTS / "nb201_hand_design"
-OUT = RESULTS / "nb201_hand_design"
-FROZEN = RESULTS / "nb201_protocol" / "frozen.json"
+STORE = result_path("nb201_hand_design")
+OUT = result_path("nb201_hand_design")
+FROZEN = result_path("nb201_protocol") / "frozen.json"
 
 SCHEMA_VERSION = 1
 RESNET = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"
@@ -461,7 +458,7 @@ def phase_report(args, data: Nb201Data) -> int:
         "resnet": {"accuracy": resnet, "paper": RESNET_PAPER}, "changes": list(CHANGES),
         "planned_runs": len(planned), "stored_runs": len(records),
         "summary": summarize(records, data),
-        "machine": {"cpu": cpu_model(), "python": platform.python_version()},
+        "machine": machine_facts("cpu", "python"),
     }
     out = Path(args.out)
     atomic_write_json(out.with_suffix(".json"), result, indent=None)
@@ -700,18 +697,17 @@ def main(argv=None) -> int:
     p.add_argument("--max-runs", type=int, default=None)
     p.add_argument("--max-minutes", type=float, default=None)
     args = p.parse_args(argv)
-    try:
-        if args.phase == "pack":
-            n = RunStore(Path(args.store) / "runs.jsonl").pack()
-            print(f"{n} runs packed")
-            return 0
-        data = Nb201Data(args.data)
-        if args.phase == "run":
-            return phase_run(args, data)
-        return phase_report(args, data)
-    except (HandDesignError, NP.ProtocolError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_main(lambda: _phase(args),
+                    also=(HandDesignError, NP.ProtocolError, FileNotFoundError))
+
+
+def _phase(args: argparse.Namespace) -> int:
+    if args.phase == "pack":
+        return pack_phase(Path(args.store) / "runs.jsonl", "runs")
+    data = Nb201Data(args.data)
+    if args.phase == "run":
+        return phase_run(args, data)
+    return phase_report(args, data)
 
 
 if __name__ == "__main__":

@@ -97,23 +97,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import sys
 import time
 from pathlib import Path
 
+from _shared import machine_facts, result_path, run_main
 from mobile_nas.atomic import atomic_write_json
-from mobile_nas.cost.latency.runner import cpu_model
 from nb201 import protocol as P
 from nb201.data import DEFAULT_DATA, Nb201Data
 from nb201.metrics import Metrics
 from nb201.report import phase_report
 from nb201.statistics import tuning_table
-from nb201.store import RunStore
+from nb201.store import RunStore, pack_phase
 
-RESULTS = Path(__file__).resolve().parent / "results"
-STORE = RESULTS / "nb201_protocol"
-OUT = RESULTS / "nb201_protocol"
+STORE = result_path("nb201_protocol")
+OUT = result_path("nb201_protocol")
 
 
 def phase_freeze(args, data: Nb201Data) -> int:
@@ -181,10 +178,9 @@ def phase_cost(args, data: Nb201Data) -> int:
     report_s = per_seed * n_report * len(P.REPORTING_SEEDS)
     out = {"schema_version": P.SCHEMA_VERSION, "setting": P.TUNING_SETTING.key,
            "seed": P.COST_SEED,
-           "machine": {"cpu": cpu_model(), "python": platform.python_version(),
-                       "cores": os.cpu_count(),
-                       "load_average_1min": round(os.getloadavg()[0], 2),
-                       "note": "a shared VM; one process, one torch thread, nice 10"},
+           "machine": machine_facts(
+               "cpu", "python", "cores", load_average_1min=round(os.getloadavg()[0], 2),
+               note="a shared VM; one process, one torch thread, nice 10"),
            "measured": time.strftime("%Y-%m-%d"), "per_run": rows,
            "projected_seconds": {"tuning": round(tune_s), "reporting": round(report_s),
                                  "reporting_runs": n_report * len(P.REPORTING_SEEDS)
@@ -208,39 +204,37 @@ def main(argv=None) -> int:
     p.add_argument("--force", action="store_true",
                    help="freeze: replace frozen.json (only while no reporting run exists)")
     args = p.parse_args(argv)
-    try:
-        if args.phase == "pack":  # no data needed
-            n = RunStore(Path(args.store) / "reporting.jsonl").pack()
-            print(f"{n} reporting runs packed")
-            return 0
-        data = Nb201Data(args.data)
-        if args.phase == "cost":
-            return phase_cost(args, data)
-        if args.phase == "freeze":
-            return phase_freeze(args, data)
-        if args.phase == "report":
-            return phase_report(args, data)
-        import torch
+    return run_main(lambda: _phase(args), also=(P.ProtocolError, FileNotFoundError))
 
-        torch.set_num_threads(1)
-        store_dir = Path(args.store)
-        if args.phase == "tune":
-            plan = P.tuning_plan()
-            store = RunStore(store_dir / "tuning.jsonl")
-            n = P.work(plan, store, data, max_runs=args.max_runs,
-                       max_minutes=args.max_minutes)
-        else:
-            frozen = P.frozen_settings(store_dir)
-            plan = P.reporting_plan(data.devices, frozen)
-            store = RunStore(store_dir / "reporting.jsonl")
-            n = P.work(plan, store, data, max_runs=args.max_runs,
-                       max_minutes=args.max_minutes, frozen_sha256=frozen["sha256"])
-        left = len({s.key for s in plan} - store.done())
-        print(f"{n} runs made; {left} of {len(plan)} left")
-        return 0
-    except (P.ProtocolError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+
+def _phase(args: argparse.Namespace) -> int:
+    if args.phase == "pack":  # no data needed
+        return pack_phase(Path(args.store) / "reporting.jsonl", "reporting runs")
+    data = Nb201Data(args.data)
+    if args.phase == "cost":
+        return phase_cost(args, data)
+    if args.phase == "freeze":
+        return phase_freeze(args, data)
+    if args.phase == "report":
+        return phase_report(args, data)
+    import torch
+
+    torch.set_num_threads(1)
+    store_dir = Path(args.store)
+    if args.phase == "tune":
+        plan = P.tuning_plan()
+        store = RunStore(store_dir / "tuning.jsonl")
+        n = P.work(plan, store, data, max_runs=args.max_runs,
+                   max_minutes=args.max_minutes)
+    else:
+        frozen = P.frozen_settings(store_dir)
+        plan = P.reporting_plan(data.devices, frozen)
+        store = RunStore(store_dir / "reporting.jsonl")
+        n = P.work(plan, store, data, max_runs=args.max_runs,
+                   max_minutes=args.max_minutes, frozen_sha256=frozen["sha256"])
+    left = len({s.key for s in plan} - store.done())
+    print(f"{n} runs made; {left} of {len(plan)} left")
+    return 0
 
 
 if __name__ == "__main__":

@@ -30,28 +30,26 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from _shared import PROTOCOLS, machine_facts, result_path, run_main
 from mobile_nas.atomic import atomic_write_json, atomic_write_text
-from mobile_nas.cost.latency.runner import cpu_model
 from mobile_nas.report import protocol as prot
 from mobile_nas.search.counting import VIEWS
 from nb201 import protocol as P
 from nb201.data import DATASET_NAMES, DATASETS, DEFAULT_DATA, Nb201Data
 from nb201.metrics import Metrics, value
 from nb201.statistics import aggregate, setting_tests, tuning_table
-from nb201.store import RunStore
+from nb201.store import RunStore, pack_phase
 
-ROOT = Path(__file__).resolve().parent
-PROTOCOL = ROOT / "protocols" / "nb201_rl.json"
-STORE = ROOT / "results" / "nb201_rl"
-OUT = ROOT / "results" / "nb201_rl"
-GAP = ROOT / "results" / "nb201_rl_gap.json"
+PROTOCOL = PROTOCOLS / "nb201_rl.json"
+STORE = result_path("nb201_rl")
+OUT = result_path("nb201_rl")
+GAP = result_path("nb201_rl_gap.json")
 REPORTING_PERCENTILES = (10, 90)
 TUNED = ("rl", "local")
 
@@ -172,7 +170,8 @@ def phase_report(args, plan: Plan, data: Nb201Data) -> int:
     metrics = Metrics(data)
     tuning = checked(plan, RunStore(store_dir / "tuning.jsonl"), "tuning")
     out: dict[str, Any] = {"schema_version": 1, **plan.reg.stamp(),
-                           "generated": time.strftime("%Y-%m-%dT%H:%M:%S"), "cpu": cpu_model(),
+                           "generated": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                           **machine_facts("cpu"),
                            "tuning": tuning_table(tuning, metrics, plan.grid),
                            "tuning_runs": len(tuning), "tuning_planned": len(plan.tuning())}
     frozen_path = store_dir / "frozen.json"
@@ -445,38 +444,36 @@ def main(argv=None) -> int:
     p.add_argument("--max-minutes", type=float, default=None,
                    help="stop starting runs after this many minutes")
     args = p.parse_args(argv)
-    try:
-        if args.phase == "pack":
-            n = RunStore(Path(args.store) / "reporting.jsonl").pack()
-            print(f"{n} reporting runs packed")
-            return 0
-        data = Nb201Data(args.data)
-        plan = Plan(prot.load_protocol(PROTOCOL), data.devices)
-        if args.phase == "freeze":
-            return phase_freeze(args, plan, data)
-        if args.phase == "report":
-            return phase_report(args, plan, data)
-        import torch
+    return run_main(lambda: _phase(args), also=(P.ProtocolError, FileNotFoundError))
 
-        torch.set_num_threads(1)
-        store_dir = Path(args.store)
-        if args.phase == "tune":
-            runs = plan.tuning()
-            store = RunStore(store_dir / "tuning.jsonl")
-            frozen_sha = None
-        else:
-            frozen = P.frozen_settings(store_dir)
-            runs = plan.reporting(frozen)
-            store = RunStore(store_dir / "reporting.jsonl")
-            frozen_sha = frozen["sha256"]
-        n = P.work(runs, store, data, max_runs=args.max_runs, max_minutes=args.max_minutes,
-                   frozen_sha256=frozen_sha, check=plan.check)
-        left = len({s.key for s in runs} - store.done())
-        print(f"{n} runs made; {left} of {len(runs)} left")
-        return 0
-    except (P.ProtocolError, prot.ProtocolError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+
+def _phase(args: argparse.Namespace) -> int:
+    if args.phase == "pack":
+        return pack_phase(Path(args.store) / "reporting.jsonl", "reporting runs")
+    data = Nb201Data(args.data)
+    plan = Plan(prot.load_protocol(PROTOCOL), data.devices)
+    if args.phase == "freeze":
+        return phase_freeze(args, plan, data)
+    if args.phase == "report":
+        return phase_report(args, plan, data)
+    import torch
+
+    torch.set_num_threads(1)
+    store_dir = Path(args.store)
+    if args.phase == "tune":
+        runs = plan.tuning()
+        store = RunStore(store_dir / "tuning.jsonl")
+        frozen_sha = None
+    else:
+        frozen = P.frozen_settings(store_dir)
+        runs = plan.reporting(frozen)
+        store = RunStore(store_dir / "reporting.jsonl")
+        frozen_sha = frozen["sha256"]
+    n = P.work(runs, store, data, max_runs=args.max_runs, max_minutes=args.max_minutes,
+               frozen_sha256=frozen_sha, check=plan.check)
+    left = len({s.key for s in runs} - store.done())
+    print(f"{n} runs made; {left} of {len(runs)} left")
+    return 0
 
 
 if __name__ == "__main__":

@@ -60,6 +60,7 @@ from typing import Any
 
 import numpy as np
 
+from _shared import result_path, run_main
 from mobile_nas.atomic import atomic_path, atomic_write_json, atomic_write_text
 from mobile_nas.search.counting import best_so_far, repeat_flags
 from nb201 import protocol as P
@@ -67,10 +68,9 @@ from nb201.data import DEFAULT_DATA, Nb201Data
 from nb201.store import RunStore
 
 SCHEMA_VERSION = 1
-RESULTS = Path(__file__).resolve().parent / "results"
-STORE = RESULTS / "nb201_rl_gap"
-OUT = RESULTS / "nb201_rl_gap"
-PROTOCOL_STORE = RESULTS / "nb201_protocol"
+STORE = result_path("nb201_rl_gap")
+OUT = result_path("nb201_rl_gap")
+PROTOCOL_STORE = result_path("nb201_protocol")
 STRATEGIES = ("rl", "local", "evolution", "random")
 QUERIES = 300
 BUDGETS = P.KEY_BUDGETS  # 100, 150, 300
@@ -755,12 +755,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", default=str(OUT), help="report prefix (.json/.md/.png)")
     p.add_argument("--max-minutes", type=float, default=None)
     args = p.parse_args(argv)
-    try:
-        data = Nb201Data(args.data)
-        return phase_run(args, data) if args.phase == "run" else phase_report(args, data)
-    except (P.ProtocolError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_main(lambda: _phase(args), also=(P.ProtocolError, FileNotFoundError))
+
+
+def _phase(args: argparse.Namespace) -> int:
+    data = Nb201Data(args.data)
+    return phase_run(args, data) if args.phase == "run" else phase_report(args, data)
 
 
 if __name__ == "__main__":

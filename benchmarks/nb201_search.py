@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import tempfile
@@ -35,15 +34,13 @@ from pathlib import Path
 
 import numpy as np
 
+from _shared import REPO, machine_facts, result_path
 from mobile_nas.atomic import atomic_write_json, atomic_write_text
-from mobile_nas.cost.latency.runner import cpu_model
 from mobile_nas.search.runner import SearchConfig, run_search
 from mobile_nas.search.sampler import strategy_names
 from mobile_nas.search.strategies.reinforce import options_before_edit
 from mobile_nas.search.table_evaluator import TabularBenchmark
 from mobile_nas.space import get_space
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _register_norepeat_rl() -> None:
@@ -83,7 +80,6 @@ def _register_norepeat_rl() -> None:
             state = dict(state)
             self.seen = set(state.pop("seen", []))
             super().load_state_dict(state)
-RESULTS = ROOT / "benchmarks" / "results"
 RL_DEFAULTS_NOTE = """
 ## How the `rl` defaults were chosen (not on this table's setting)
 
@@ -124,7 +120,7 @@ not significant; learning-rate, batch-size, PPO-epoch and entropy changes alone 
 consistently and were not adopted. `rl_batchrisk`, where present above, is the old rule (the
 10% elite of each batch, with the new sampler), measured before that option was removed.
 """
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "nb201"
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "nb201"
 
 
 def _variants(args) -> dict[str, tuple[str, dict]]:
@@ -161,7 +157,7 @@ def main(argv=None) -> int:
     p.add_argument("--strategies", nargs="*", help="default: every registered strategy")
     p.add_argument("--variant", action="append", default=[], metavar="NAME=STRATEGY:JSON")
     p.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "nb201_search"))
-    p.add_argument("--out", default=str(RESULTS / "nb201_search"))
+    p.add_argument("--out", default=str(result_path("nb201_search")))
     args = p.parse_args(argv)
     _register_norepeat_rl()
 
@@ -224,7 +220,7 @@ def main(argv=None) -> int:
         "reward": args.reward, "seeds": args.seeds, "seed_offset": args.seed_offset,
         "budgets": budgets,
         "variants": {n: {"strategy": s, "options": o} for n, (s, o) in variants.items()},
-        "machine": {"cpu": cpu_model(), "python": platform.python_version()},
+        "machine": machine_facts("cpu", "python"),
         "summary": summary, "runs": state["runs"]}
     atomic_write_json(args.out + ".json", result)
     _plot(summary, budgets, args.out + ".png")

@@ -28,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
+from _shared import machine_facts, result_path
 from mobile_nas.atomic import atomic_write_json, atomic_write_text
 
-RESULTS = Path(__file__).resolve().parent / "results"
 NETWORKS = ("mobilenet_v2", "mnasnet1_0")
 COMMAND = ["lut", "build", "--space", "mobile224", "--arch", "mobilenet_v2", "--arch",
            "mnasnet1_0", "--calibrate", "4", "--held-out", "2", "--no-progress"]
@@ -60,9 +60,10 @@ def predict(table_path: Path) -> dict[str, float]:
 
 
 def measure(models: dict[str, bytes], rounds: int) -> dict[str, float]:
-    from mobile_nas.cost.latency.runner import make_session, time_interleaved
+    from mobile_nas.cost.latency.measure import load_session
+    from mobile_nas.cost.latency.runner import time_interleaved
 
-    sessions = {n: make_session(data) for n, data in models.items()}
+    sessions = {n: load_session(data) for n, data in models.items()}
     times = time_interleaved(sessions, rounds=rounds, clock_name="wall")
     return {n: float(np.median(t)) for n, t in times.items()}
 
@@ -71,7 +72,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--builds", type=int, default=5)
     p.add_argument("--rounds", type=int, default=10, help="interleaved timing rounds")
-    p.add_argument("--out", default=str(RESULTS / "readme_table_builds"))
+    p.add_argument("--out", default=str(result_path("readme_table_builds")))
     args = p.parse_args()
     cli = Path(sys.executable).with_name("mobile-nas")
     models = {n: export_torchvision(n) for n in NETWORKS}
@@ -99,13 +100,12 @@ def main() -> int:
             print(f"build {b}: " + ", ".join(f"{n} predicted {predicted[n]:.2f} ms measured "
                                               f"{measured[n]:.2f} ms ({errors[n]:+.1f}%)"
                                               for n in NETWORKS), flush=True)
-    import onnxruntime
     import torch
 
     result = {"schema_version": 1, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
               "command": "mobile-nas " + " ".join(COMMAND[:-1]) + " --out T.json",
-              "onnxruntime": onnxruntime.__version__, "torch": torch.__version__,
-              "cpu_count": os.cpu_count(), "rounds": args.rounds, "builds": builds,
+              **machine_facts("onnxruntime"), "torch": torch.__version__,
+              **machine_facts("cpu_count"), "rounds": args.rounds, "builds": builds,
               **tally(builds)}
     atomic_write_json(f"{args.out}.json", result)
     atomic_write_text(f"{args.out}.md", markdown(result))

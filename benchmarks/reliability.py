@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results"
+from _shared import REPO, RESULTS
+from mobile_nas.cost.latency.runner import this_machine
+
 TESTS = ["tests/reliability", "tests/search/test_runner.py"]
 
 
@@ -52,10 +52,10 @@ def main() -> int:
     bad = [r for r in records if r["kind"] == "bad_input"]
     faults = [r for r in records if r["kind"] == "fault"]
     scale = [r for r in records if r["kind"] == "scale_out"]
+    machine = this_machine()
     result = {
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-                   f"{platform.platform()}",
+        "machine": f"{machine.cpu}, {machine.cpu_count} cores, {machine.os}",
         "pytest": summary, "exit_code": proc.returncode, "seconds": round(seconds, 1),
         "bad_inputs": bad, "faults": faults, "scale_out": scale,
         "crashes": sum(r["exit_code"] not in (2,) for r in bad),

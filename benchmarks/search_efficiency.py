@@ -24,10 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from _shared import RESULTS, machine_facts, run_main
 from mobile_nas.atomic import atomic_write_json
-from mobile_nas.cost.latency.runner import cpu_model
 from mobile_nas.report.protocol import (
-    ProtocolError,
     file_sha256,
     require_same,
     shipped_artifacts,
@@ -38,7 +37,6 @@ from mobile_nas.search.runner import SearchConfig, run_search
 from mobile_nas.search.strategies.reinforce import options_before_edit
 from mobile_nas.space import get_space
 
-RESULTS = Path(__file__).parent / "results"
 STRATEGIES = {"rl": ("rl", {}), "random": ("random", {}), "evolution": ("evolution", {}),
               "tpe": ("tpe", {}), "nsga2": ("nsga2", {})}
 RL_VARIANTS = {  # the default update, then the others for comparison
@@ -276,12 +274,8 @@ def check_cache(cache: Path, digests: dict[str, str]) -> None:
     atomic_write_json(side, digests)
 
 
-def main() -> None:
-    try:
-        run(sys.argv[1:])
-    except ProtocolError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+def main() -> int:
+    return run_main(lambda: run(sys.argv[1:]))
 
 
 def run(argv: list[str]) -> None:
@@ -329,8 +323,7 @@ def run(argv: list[str]) -> None:
     t0 = time.time()
     doc = {"schema_version": 1, "benchmark": "search_efficiency", "space": space.name,
            "date": time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime()),
-           "machine": {"cpu": cpu_model(), "cores": 2, "shared": True,
-                       "torch_threads": args.threads},
+           "machine": machine_facts("cpu", "cores", shared=True, torch_threads=args.threads),
            "latency": source, "latency_target_ms": args.latency_target_ms,
            "hypervolume_reference": {"accuracy": 0.0, "latency_ms": args.ref_latency_ms},
            "supernet": str(args.supernet), **digests, "val_images": args.val_images,
@@ -377,4 +370,4 @@ def run(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -34,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from _shared import BENCHMARKS, PROTOCOLS, result_path, run_main
 from mobile_nas.atomic import atomic_write_json, atomic_write_text
-from mobile_nas.errors import MobileNasError
 from mobile_nas.report.protocol import (
     ProtocolError,
     RegisteredProtocol,
@@ -47,12 +47,11 @@ from mobile_nas.search.comparison import holm
 from mobile_nas.search.strategies.reinforce import options_before_edit
 from mobile_nas.space import BASELINE_ARCHS, REFERENCE_ARCHS, get_space
 
-ROOT = Path(__file__).resolve().parent
-PROTOCOL = ROOT / "protocols" / "search_vs_groundtruth.json"
-RUNS = ROOT / "data" / "search_vs_groundtruth"
-PICKS = ROOT / "data" / "search_vs_groundtruth_picks"
-GROUND_TRUTH = ROOT / "data" / "fmnist28_standalone"
-OUT = ROOT / "results" / "search_vs_groundtruth"
+PROTOCOL = PROTOCOLS / "search_vs_groundtruth.json"
+RUNS = BENCHMARKS / "data" / "search_vs_groundtruth"
+PICKS = BENCHMARKS / "data" / "search_vs_groundtruth_picks"
+GROUND_TRUTH = BENCHMARKS / "data" / "fmnist28_standalone"
+OUT = result_path("search_vs_groundtruth")
 DIGESTS = ("supernet_sha256", "table_sha256")
 
 
@@ -414,13 +413,11 @@ def main(argv=None) -> int:
     p.add_argument("--work", default="runs/search_vs_groundtruth",
                    help="search run folders (studies, trials)")
     args = p.parse_args(argv)
-    try:
-        reg = load_protocol(PROTOCOL)
-        {"search": search, "train": train, "report": report}[args.phase](args, reg)
-    except MobileNasError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return run_main(lambda: _phase(args))
+
+
+def _phase(args: argparse.Namespace) -> None:
+    {"search": search, "train": train, "report": report}[args.phase](args, load_protocol(PROTOCOL))
 
 
 if __name__ == "__main__":

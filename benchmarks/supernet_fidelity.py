@@ -59,14 +59,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from _shared import BENCHMARKS, REPO, RESULTS, machine_facts, run_main
 from mobile_nas.atomic import atomic_write_json, atomic_write_text
-from mobile_nas.errors import MobileNasError
 from mobile_nas.search.presets import PRESETS
 from mobile_nas.train.groundtruth import Recipe
 from mobile_nas.train.supernet import SupernetTrainConfig
-
-ROOT = Path(__file__).resolve().parent
-RESULTS = ROOT / "results"
 
 #: Supernet training variants of fmnist28, each with what it is for.
 MOBILE_VARIANTS: dict[str, tuple[SupernetTrainConfig, str]] = {
@@ -122,9 +119,9 @@ class Study:
 
 
 STUDIES = {
-    "fmnist28": Study("fmnist28", ROOT / "data" / "fmnist28_standalone", MOBILE_VARIANTS,
+    "fmnist28": Study("fmnist28", BENCHMARKS / "data" / "fmnist28_standalone", MOBILE_VARIANTS,
                       "supernet_fidelity", "runs/fidelity"),
-    "nasnet": Study("nasnet", ROOT / "data" / "nasnet_standalone", CELL_VARIANTS,
+    "nasnet": Study("nasnet", BENCHMARKS / "data" / "nasnet_standalone", CELL_VARIANTS,
                     "supernet_fidelity_nasnet", "runs/fidelity_nasnet", proxy_preset="quick",
                     chosen_here=False),
 }
@@ -206,12 +203,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     study = STUDIES[args.space]
     work = Path(args.work or study.work)
-    try:
-        run_phase(study, args, work)
-    except MobileNasError as exc:  # e.g. a truncated or foreign ground-truth file
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    # a MobileNasError: e.g. a truncated or foreign ground-truth file
+    return run_main(lambda: run_phase(study, args, work))
 
 
 def _check_variant(study: Study, name: str) -> None:
@@ -337,7 +330,7 @@ def ship(study: Study, name: str, work: Path, threads: int) -> None:
     supernet = load_supernet(work / name / "supernet.pt", space)
     log = json.loads((work / name / "train.json").read_text())
     preset = PRESETS.get("default")
-    out = ROOT.parent / "mobile_nas" / "pretrained" / f"{study.space}_supernet.safetensors"
+    out = REPO / "mobile_nas" / "pretrained" / f"{study.space}_supernet.safetensors"
     meta = {"variant": name, "note": note, "dataset": "fashion-mnist", "split_seed": 0,
             "val_size": preset.val_size, "train_cpu_s": round(log["cpu_s"]),
             "retrain_command": f"python benchmarks/supernet_fidelity.py train {name} && "
@@ -467,7 +460,7 @@ def report(study: Study, work: Path, threads: int) -> None:
     noise = seed_noise([a.val_accuracy for a, _ in pairs], [b.val_accuracy for _, b in pairs])
     doc = {"schema_version": 2, "benchmark": "supernet_fidelity", "space": study.space,
            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-           "ground_truth": {"path": str(study.ground_truth.relative_to(ROOT.parent)),
+           "ground_truth": {"path": str(study.ground_truth.relative_to(REPO)),
                             "recipe": truth_set.header["recipe"],
                             "recipe_id": truth_set.header["recipe_id"],
                             "archs": len(keys), "runs": len(truth_set.rows),
@@ -478,8 +471,8 @@ def report(study: Study, work: Path, threads: int) -> None:
                         for n, (c, note) in study.variants.items()},
            "scoring": {k: {"calib_batches": v[0], "calib_batch_size": v[1],
                            "val_images": v[2]} for k, v in SCORING.items()},
-           "machine": {"cpu_count": os.cpu_count(), "torch": torch.__version__,
-                       "threads": threads, "load_average": os.getloadavg()[0]},
+           "machine": machine_facts("cpu_count", torch=torch.__version__, threads=threads,
+                                    load_average=os.getloadavg()[0]),
            "top_k": top_k, "chosen_here": study.chosen_here,
            "artifacts": artifacts(study),
            "archs": keys, "truth": [float(v) for v in truth],

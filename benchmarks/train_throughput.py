@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from _shared import machine_facts, result_path
 from mobile_nas.atomic import atomic_write_json, atomic_write_text
 from mobile_nas.device import autocast, choose_precision, describe_device, grad_scaler
 from mobile_nas.models import build_model
@@ -46,7 +47,6 @@ from mobile_nas.search.costs import macs_params
 from mobile_nas.space import REFERENCE_ARCHS, get_space
 from mobile_nas.train.data import batches, load_dataset
 
-RESULTS = Path(__file__).resolve().parent / "results"
 PARTS = ("devices", "processes", "loader")
 #: (processes, torch threads per process) of part ``processes``
 PROCESS_CONFIGS = ((1, 1), (1, 2), (2, 1))
@@ -302,7 +302,7 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
                    help="what to measure (default all); the others' last results are kept")
-    p.add_argument("--out", default=str(RESULTS / "train_throughput"))
+    p.add_argument("--out", default=str(result_path("train_throughput")))
     p.add_argument("--ddp-worker", metavar="OUT", help=argparse.SUPPRESS)
     p.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -317,7 +317,7 @@ def main(argv=None) -> int:
     for part in args.parts:
         doc["parts"][part] = measurers[part]()
     doc.update({"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "torch": torch.__version__, "cpu_count": os.cpu_count(),
+                "torch": torch.__version__, **machine_facts("cpu_count"),
                 "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None})
     atomic_write_json(f"{args.out}.json", doc)
     text = render(doc)

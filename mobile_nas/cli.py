@@ -3,7 +3,8 @@
 Each subcommand lives in ``mobile_nas/commands/<name>.py`` and exposes
 ``register(subparsers)``; modules are discovered, so adding a command touches no other file.
 Errors: :class:`~mobile_nas.errors.MobileNasError` (bad input) prints one line on stderr and
-exits 2; ``--debug`` shows the traceback instead.
+exits 2 (:func:`error_line`: a :class:`~mobile_nas.errors.SettingError` names the flag of
+its parameter, :data:`FLAGS`); ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -17,11 +18,32 @@ from typing import NoReturn
 
 import mobile_nas.commands as pkg
 from mobile_nas import __version__
-from mobile_nas.errors import MobileNasError
+from mobile_nas.cost.latency.errors import LatencyTargetError
+from mobile_nas.errors import MobileNasError, SettingError
 
 #: Order in ``--help``; commands not listed follow alphabetically.
 _ORDER = ("space", "cost", "lut", "search", "train", "export", "bench", "report", "transfer",
           "demo")
+
+
+#: The flag of each library parameter whose flag is not ``--`` and its name with dashes
+#: (``latency_target`` → ``--latency-target``).
+FLAGS = {"out_dir": "--out", "input_size": "--input", "num_classes": "--classes",
+         "include": "--arch"}
+
+
+def flag(parameter: str) -> str:
+    """The command-line flag of a library parameter."""
+    return FLAGS.get(parameter, "--" + parameter.replace("_", "-"))
+
+
+def error_line(exc: MobileNasError) -> str:
+    """The one line the CLI prints for ``exc``: its message, a parameter named by its flag."""
+    if isinstance(exc, SettingError):
+        return exc.worded(flag)
+    if isinstance(exc, LatencyTargetError):
+        return exc.worded(flag(exc.setting))
+    return str(exc)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -57,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MobileNasError as exc:
         if args.debug:
             raise
-        print(f"mobile-nas: error: {exc}", file=sys.stderr)
+        print(f"mobile-nas: error: {error_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("mobile-nas: interrupted", file=sys.stderr)

@@ -18,13 +18,14 @@ from dataclasses import dataclass
 
 import torch
 
-from mobile_nas.errors import MobileNasError
+from mobile_nas.errors import SettingError
 
 DEVICE_CHOICES = "auto, cpu, cuda, cuda:N, mps"
 
 
-class DeviceError(MobileNasError):
-    """A device that is malformed or not present on this machine."""
+class DeviceError(SettingError):
+    """A ``device`` setting that is malformed or not present on this machine (the fields of
+    :class:`~mobile_nas.errors.SettingError`, ``what`` ``"device"``)."""
 
 
 def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
@@ -41,21 +42,24 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
         return torch.device("cpu")
     match = re.fullmatch(r"(cpu|mps|cuda)(?::(\d+))?", text)
     if match is None or (match.group(1) != "cuda" and match.group(2) is not None):
-        raise DeviceError(f"device {spec!r} is not one of {DEVICE_CHOICES}")
+        raise DeviceError("device", "device {value!r} is not one of {allowed}", value=spec,
+                          allowed=DEVICE_CHOICES)
     kind, index = match.group(1), match.group(2)
     if kind == "cpu":
         return torch.device("cpu")
     if kind == "mps":
         if not _mps_available():
-            raise DeviceError(f"device 'mps' is not available here ({_what_is_here()})")
+            raise DeviceError("device", "device 'mps' is not available here ({here}; use "
+                               "{what} auto)", value=spec, here=_what_is_here())
         return torch.device("mps")
     if not torch.cuda.is_available():
-        raise DeviceError(f"device {spec!r}: CUDA is not available here ({_what_is_here()})")
+        raise DeviceError("device", "device {value!r}: CUDA is not available here ({here}; "
+                           "use {what} auto)", value=spec, here=_what_is_here())
     n = torch.cuda.device_count()
     i = torch.cuda.current_device() if index is None else int(index)
     if i >= n:
-        raise DeviceError(f"device {spec!r}: this machine has {n} CUDA device(s) "
-                          f"(cuda:0..cuda:{n - 1})")
+        raise DeviceError("device", "device {value!r}: this machine has {n} CUDA device(s) "
+                          "(cuda:0..cuda:{last})", value=spec, n=n, last=n - 1)
     return torch.device("cuda", i)
 
 
@@ -118,4 +122,4 @@ def _what_is_here() -> str:
     kinds = ["cpu"] + (["mps"] if _mps_available() else [])
     if torch.cuda.is_available():
         kinds.insert(0, f"cuda:0..cuda:{torch.cuda.device_count() - 1}")
-    return "this machine has: " + ", ".join(kinds) + "; use --device auto"
+    return "this machine has: " + ", ".join(kinds)

@@ -1,9 +1,10 @@
 """The demo pipeline: search → train → export → bench → report on Fashion-MNIST, minutes on
 a laptop CPU, as one library call (``mobile-nas demo`` prints what it returns).
 
-Re-time the latency tables' anchor on this machine (a second) → shipped pretrained supernet
-→ RL search under a latency target set by a hand-designed reference ("as fast as
-fmnist28_mnasnet", predicted by the shipped fmnist28 table), ending by timing its best
+The latency table of this machine (the shipped fmnist28 table where it was timed on this
+CPU model, else one built here, once) and its anchor re-timed (a second) → shipped pretrained
+supernet → RL search under a latency target set by a hand-designed reference ("as fast as
+fmnist28_mnasnet", predicted by that table), ending by timing its best
 finalists against that reference on this machine → train the pick → export fp32 and INT8
 ONNX (verified; server profile, and the mobile profile with its ORT format files and
 NNAPI/CoreML coverage) → time both, and the pick beside the space's references as ratios to
@@ -30,34 +31,39 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from mobile_nas.atomic import atomic_write_json
 from mobile_nas.cost.latency import TableRequest
+from mobile_nas.cost.latency.build import table_for_this_machine
 from mobile_nas.cost.latency.measure import time_anchor_ms
 from mobile_nas.cost.latency.relative import parse_latency_target
 from mobile_nas.cost.latency.runner import cpu_model
 from mobile_nas.cost.latency.source import open_table
 from mobile_nas.cost.latency.table import shipped_table_path
 from mobile_nas.cost.model_costs import model_costs
-from mobile_nas.errors import MobileNasError
+from mobile_nas.errors import MobileNasError, SettingError
 from mobile_nas.export.deploy import export_checkpoint
 from mobile_nas.report.build import ReportFiles, build_report
 from mobile_nas.report.deploy import DEPLOY_FILE, DeployRecord, TrainedModel
+from mobile_nas.report.protocol import file_sha256
 from mobile_nas.report.references import compare_with_references
 from mobile_nas.search.runner import SearchConfig, run_search
 from mobile_nas.search.strategies.reinforce import SAMPLE_CONTROLLER
-from mobile_nas.space import Architecture
+from mobile_nas.space import Architecture, get_space
 from mobile_nas.train.checkpoint import load_checkpoint
 from mobile_nas.train.data import load_dataset
 from mobile_nas.train.trainer import train_architecture
 
 SPACE = "fmnist28"
 DATASET = "fashion-mnist"
+#: Beside the demo's search: the table it predicted with (path and SHA-256).
+SEARCH_TABLE = "demo_table.json"
 
 
 @dataclass(frozen=True)
 class DemoConfig:
     """Settings of :func:`run_demo`. ``latency_target`` is a reference target (``REF`` or
     ``<factor>xREF``, :mod:`mobile_nas.cost.latency.relative`); ``latency_target_ms``, when
-    set, a target in milliseconds of the shipped fmnist28 table instead; ``verify_top`` the
+    set, a target in milliseconds of the table instead; ``verify_top`` the
     finalists timed against the reference;
     ``train_subset`` trains the winner on that many training images (None: all 55000);
     ``threads`` sets torch's threads (None: torch's default); ``device`` and ``amp`` as
@@ -78,6 +84,9 @@ class DemoConfig:
     data_dir: str | None = None
     val_size: int | float | None = None  # None: 5,000 (10% of Fashion-MNIST, the shipped
     # supernet's split); another size trains a quick supernet for the search
+    table: str | None = None  # None: the shipped table if timed on this CPU model, else one
+    # built here into out_dir (a couple of minutes); "shipped": the shipped one regardless;
+    # else a table file
 
 
 @dataclass(frozen=True)
@@ -119,13 +128,15 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] | None = None) ->
         torch.set_num_threads(config.threads)
     out = Path(config.out_dir)
     if out.exists() and not out.is_dir():
-        raise MobileNasError(f"--out {str(out)!r} exists and is not a folder")
+        raise SettingError("out_dir", "{what} {value!r} exists and is not a folder",
+                           value=str(out))
     out.mkdir(parents=True, exist_ok=True)
     run_dir = out / "search"
     stage_s: dict[str, float] = {}
-    # the shipped table: the search, export_checkpoint and the comparison predict with it,
-    # its milliseconds made this machine's by re-timing the anchor now
-    latency = open_table(SPACE)
+    # the table of this machine: the search, export_checkpoint and the comparison predict
+    # with it, its milliseconds made this machine's by re-timing the anchor now
+    table_file = _demo_table(config, out, say)
+    latency = open_table(SPACE, table_file)
     if latency is None:
         raise MobileNasError(f"no latency table is shipped for space {SPACE!r}")
     table_path = Path(latency.path)
@@ -135,7 +146,7 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] | None = None) ->
     if table_anchor_ms is not None:
         anchor_ms = time_anchor_ms()
         latency = latency.at_anchor_ms(anchor_ms)
-        say(f"== 0/5 the tables' anchor network on this machine: {anchor_ms:.4f} ms "
+        say(f"   the tables' anchor network on this machine: {anchor_ms:.4f} ms "
             f"({anchor_ms / table_anchor_ms:.2f}x its time when "
             f"{table_path.name} was calibrated); predictions below are in this machine's ms")
     note = other_cpu_note(table_path.name, latency.table.metadata.get("cpu"), cpu_model())
@@ -144,10 +155,10 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] | None = None) ->
     target = (f"{config.latency_target_ms:g} ms" if config.latency_target_ms is not None
               else config.latency_target)
     say(f"== 1/5 search: shipped supernet + RL controller, {config.trials} trials, latency "
-        f"target {target} ({latency.statistic} predicted by the shipped fmnist28 table), "
+        f"target {target} ({latency.statistic} predicted by {table_path.name}), "
         f"then the best {config.verify_top} timed against the reference")
     t = time.perf_counter()
-    best = _finished_search(run_dir, config)
+    best = _finished_search(run_dir, config, table_path)
     reused_search = best is not None
     if best is None:
         search = SearchConfig(space=SPACE, strategy="rl", trials=config.trials,
@@ -159,9 +170,12 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] | None = None) ->
                               latency_target=None if config.latency_target_ms is not None
                               else config.latency_target,
                               verify_top=config.verify_top, reward="hard",
+                              table=str(table_path),
                               preset="quick", resume=True, seed=config.seed,
                               threads=config.threads, device=config.device, amp=config.amp)
         best = run_search(search).best
+        atomic_write_json(run_dir / SEARCH_TABLE, {"table": str(table_path),
+                                                   "sha256": file_sha256(table_path)})
     else:
         say(f"   reusing the finished search in {run_dir}")
     stage_s["search"] = time.perf_counter() - t
@@ -251,12 +265,33 @@ def _target_reference(config: DemoConfig) -> str | None:
     return spec.reference if spec.kind == "name" else None
 
 
-def _finished_search(run_dir: Path, config: DemoConfig) -> dict | None:
-    """best.json of an earlier demo search with the same settings and enough trials."""
+def _demo_table(config: DemoConfig, out: Path, say: Callable[[str], None]) -> Path:
+    """The table file the demo predicts with (:attr:`DemoConfig.table`), said in a line."""
+    shipped = shipped_table_path(SPACE)
+    if config.table not in (None, "shipped"):
+        return Path(str(config.table))
+    if config.table == "shipped":
+        if shipped is None:
+            raise MobileNasError(f"no latency table is shipped for space {SPACE!r}")
+        return shipped  # run_demo says when it was timed on another CPU model
+    say("== 0/5 the latency table of this machine (one timed on another CPU predicts other "
+        "ratios)")
+    chosen = table_for_this_machine(get_space(SPACE), shipped, out,
+                                    log=lambda line: say(f"   {line}"))
+    say(f"   {chosen.reason}")
+    return chosen.path
+
+
+def _finished_search(run_dir: Path, config: DemoConfig, table: Path) -> dict | None:
+    """best.json of an earlier demo search with the same settings, the same table and
+    enough trials."""
     try:
         best = json.loads((run_dir / "best.json").read_text())
         pareto = json.loads((run_dir / "pareto.json").read_text())
+        used = json.loads((run_dir / SEARCH_TABLE).read_text())
     except (OSError, ValueError):
+        return None
+    if used.get("sha256") != file_sha256(table):
         return None
     reward_fn = pareto.get("reward_fn") or pareto.get("reward")
     targets = reward_fn.get("targets", {}) if isinstance(reward_fn, dict) else {}

@@ -6,11 +6,23 @@ from pathlib import Path
 
 import pytest
 
-from mobile_nas.pipeline import DemoConfig, _finished_search, run_demo
+from mobile_nas.cost.latency import shipped_table_path
+from mobile_nas.pipeline import SEARCH_TABLE, DemoConfig, _finished_search, run_demo
 from mobile_nas.report.deploy import DEPLOY_FILE, DeployRecord
+from mobile_nas.report.protocol import file_sha256
 from mobile_nas.train.data import DEBIAN_FASHION_MNIST
 
 OLD_RUN = Path(__file__).resolve().parent / "fixtures" / "demo_run_v1"
+TABLE = shipped_table_path("fmnist28")
+
+
+def _old_run(tmp_path: Path) -> Path:
+    """The fixture's search, recorded as made with the shipped fmnist28 table."""
+    run = tmp_path / "search"
+    shutil.copytree(OLD_RUN, run)
+    (run / SEARCH_TABLE).write_text(json.dumps({"table": str(TABLE),
+                                                "sha256": file_sha256(TABLE)}))
+    return run
 
 
 @pytest.mark.parametrize("changes, reused", [
@@ -21,22 +33,33 @@ OLD_RUN = Path(__file__).resolve().parent / "fixtures" / "demo_run_v1"
 ])
 def test_a_finished_search_is_reused_only_with_the_same_settings(tmp_path, changes, reused):
     """The fixture's search: fmnist28, rl, hard reward, target 0.4 ms, 3 trials."""
-    shutil.copytree(OLD_RUN, tmp_path / "search")
+    run = _old_run(tmp_path)
     config = DemoConfig(out_dir=tmp_path, trials=3, latency_target_ms=0.4, verify_top=0)
     for key, value in changes.items():
         config = DemoConfig(**{**config.__dict__, key: value})
-    best = _finished_search(tmp_path / "search", config)
+    best = _finished_search(run, config, TABLE)
     assert (best is not None) == reused
     if reused:
         assert best == json.loads((OLD_RUN / "best.json").read_text())
 
 
 def test_a_soft_reward_search_is_not_reused(tmp_path):
-    shutil.copytree(OLD_RUN, tmp_path / "search")
-    pareto = json.loads((tmp_path / "search" / "pareto.json").read_text())
+    run = _old_run(tmp_path)
+    pareto = json.loads((run / "pareto.json").read_text())
     pareto["reward_fn"]["kind"] = "soft"
-    (tmp_path / "search" / "pareto.json").write_text(json.dumps(pareto))
-    assert _finished_search(tmp_path / "search", DemoConfig(trials=3, verify_top=0)) is None
+    (run / "pareto.json").write_text(json.dumps(pareto))
+    assert _finished_search(run, DemoConfig(trials=3, verify_top=0), TABLE) is None
+
+
+def test_a_search_made_with_another_table_is_not_reused(tmp_path):
+    run = _old_run(tmp_path)
+    config = DemoConfig(out_dir=tmp_path, trials=3, latency_target_ms=0.4, verify_top=0)
+    assert _finished_search(run, config, TABLE) is not None
+    other = tmp_path / "other.json"
+    other.write_text(TABLE.read_text() + "\n")
+    assert _finished_search(run, config, other) is None
+    (run / SEARCH_TABLE).unlink()  # a search from before the demo recorded its table
+    assert _finished_search(run, config, TABLE) is None
 
 
 def test_out_dir_that_is_a_file_is_refused(tmp_path):
@@ -54,7 +77,7 @@ def test_run_demo_returns_what_it_wrote_and_resumes(tmp_path):
 
     threads = torch.get_num_threads()
     config = DemoConfig(out_dir=tmp_path / "demo", trials=3, epochs=1, train_subset=500,
-                        threads=1)
+                        threads=1, table="shipped")
     lines: list[str] = []
     try:
         first = run_demo(config, log=lines.append)
@@ -111,19 +134,19 @@ def test_the_int8_prediction_comes_from_an_int8_table_only():
 def test_a_millisecond_target_search_is_not_reused_for_a_reference_target(tmp_path):
     """The fixture searched under 0.4 ms; the default demo's target is fmnist28_mnasnet, and
     it needs the finalists' timing (best.json's 'verified') to reuse a search."""
-    shutil.copytree(OLD_RUN, tmp_path / "search")
-    assert _finished_search(tmp_path / "search", DemoConfig(out_dir=tmp_path, trials=3)) is None
+    run = _old_run(tmp_path)
+    assert _finished_search(run, DemoConfig(out_dir=tmp_path, trials=3), TABLE) is None
     pareto_path = tmp_path / "search" / "pareto.json"
     pareto = json.loads(pareto_path.read_text())
     pareto["latency_target"] = {"reference": "fmnist28_mnasnet", "factor": 1.0}
     pareto_path.write_text(json.dumps(pareto))
-    assert _finished_search(tmp_path / "search", DemoConfig(out_dir=tmp_path, trials=3)) is None
+    assert _finished_search(run, DemoConfig(out_dir=tmp_path, trials=3), TABLE) is None
     best_path = tmp_path / "search" / "best.json"
     best = json.loads(best_path.read_text())
     best_path.write_text(json.dumps({**best, "verified": {"chosen": best["arch"]}}))
-    assert _finished_search(tmp_path / "search", DemoConfig(out_dir=tmp_path, trials=3))
-    assert _finished_search(tmp_path / "search", DemoConfig(
-        out_dir=tmp_path, trials=3, latency_target="0.9xfmnist28_mnasnet")) is None
+    assert _finished_search(run, DemoConfig(out_dir=tmp_path, trials=3), TABLE)
+    assert _finished_search(run, DemoConfig(
+        out_dir=tmp_path, trials=3, latency_target="0.9xfmnist28_mnasnet"), TABLE) is None
 
 
 def test_the_demo_says_when_the_shipped_table_was_timed_on_another_cpu():
@@ -134,3 +157,41 @@ def test_the_demo_says_when_the_shipped_table_was_timed_on_another_cpu():
     assert other_cpu_note("fmnist28.json", None, intel) is None  # unknown: nothing to say
     note = other_cpu_note("fmnist28.json", amd, intel)
     assert amd in note and intel in note and "timing the finalists here" in note
+
+
+def test_the_table_of_this_machine_is_the_shipped_one_only_if_timed_on_its_cpu(tmp_path):
+    from mobile_nas.cost.latency import LatencyTable
+    from mobile_nas.cost.latency.build import LutBuildResult, table_for_this_machine
+    from mobile_nas.cost.latency.runner import cpu_model
+    from mobile_nas.space import get_space
+
+    space = get_space("fmnist28")
+    table = LatencyTable.load(TABLE)
+
+    def shipped_on(cpu: str) -> Path:
+        path = tmp_path / f"shipped_{len(cpu)}.json"
+        LatencyTable(space=table.space, metadata={**table.metadata, "cpu": cpu},
+                     entries=table.entries, calibration=table.calibration).save(path)
+        return path
+
+    built: list[Path] = []
+
+    def build(out: Path) -> LutBuildResult:
+        built.append(out)
+        LatencyTable(space=table.space, metadata={**table.metadata, "cpu": cpu_model()},
+                     entries=table.entries, calibration=table.calibration).save(out)
+        return LutBuildResult(table=LatencyTable.load(out), path=out, calibrated=True)
+
+    here = shipped_on(cpu_model())
+    chosen = table_for_this_machine(space, here, tmp_path / "demo", build=build)
+    assert chosen.path == here and not chosen.built_here and not built
+    said: list[str] = []
+    other = shipped_on("Some Other CPU @ 1.00GHz")
+    (tmp_path / "demo").mkdir()
+    stale = tmp_path / "demo" / "fmnist28_table.json"
+    stale.write_text(other.read_text())  # a build of another machine, left in the folder
+    chosen = table_for_this_machine(space, other, tmp_path / "demo", log=said.append,
+                                    build=build)
+    assert chosen.built_here and chosen.path == stale and built == [stale]
+    assert LatencyTable.load(stale).metadata["cpu"] == cpu_model()
+    assert len(said) == 1 and "Some Other CPU" in said[0] and cpu_model() in chosen.reason

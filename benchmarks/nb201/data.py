@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "nb201"
+from _shared import REPO
+
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "nb201"
 DATASETS = ("cifar10_test", "cifar100_test", "imagenet16_test")
 DATASET_NAMES = {"cifar10_test": "CIFAR-10", "cifar100_test": "CIFAR-100",
                  "imagenet16_test": "ImageNet16-120"}

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import math
-import platform
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from _shared import machine_facts
 from mobile_nas.atomic import atomic_path, atomic_write_json, atomic_write_text
-from mobile_nas.cost.latency.runner import cpu_model
 from mobile_nas.search.counting import VIEWS
 from nb201 import protocol as P
 from nb201 import statistics as S
@@ -56,7 +55,7 @@ def phase_report(args, data: Nb201Data) -> int:
         "frozen": frozen,
         "reporting": summary,
         "cost": json.loads(cost_path.read_text()) if cost_path.is_file() else None,
-        "machine": {"cpu": cpu_model(), "python": platform.python_version()},
+        "machine": machine_facts("cpu", "python"),
     }
     out = Path(args.out)
     atomic_write_json(out.with_suffix(".json"), result, indent=None)

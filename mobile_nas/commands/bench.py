@@ -7,8 +7,9 @@ import os
 
 from mobile_nas.commands._common import add_json_arg, positive_int, print_json
 from mobile_nas.cost.latency.errors import LatencyTargetError
-from mobile_nas.cost.latency.measure import load_session, machine_info, measure_onnx_ms
+from mobile_nas.cost.latency.measure import load_session, measure_onnx_ms
 from mobile_nas.cost.latency.relative import compare_model, parse_latency_target
+from mobile_nas.cost.latency.runner import this_machine
 from mobile_nas.cost.latency.statistic import LatencyStatistic
 from mobile_nas.errors import MobileNasError
 
@@ -56,9 +57,10 @@ def _bench(args: argparse.Namespace) -> int:
               for i in session.get_inputs()]
     statistic = LatencyStatistic(args.clock, "median")
     record = {"model": args.model, "latency_ms": statistic.of(timing),
-              "latency_statistic": statistic.name, **timing.to_json(),
+              "latency_statistic": statistic.name, **timing.percentiles(),
+              "warmup": args.warmup, "threads": timing.threads, "provider": args.provider,
               "opt_level": args.opt_level, "clock": args.clock, "inputs": inputs,
-              "machine": machine_info()}
+              "machine": this_machine().to_json("cpu", "cpu_count", "os", "onnxruntime")}
     vs = None
     if args.vs:
         try:
@@ -72,11 +74,11 @@ def _bench(args: argparse.Namespace) -> int:
     if args.json:
         print_json(record)
         return 0
-    print(f"{args.model}: {timing.runs} runs after {timing.warmup} warm-up, "
-          f"{timing.threads} thread(s), {timing.provider}, clock {args.clock}")
+    print(f"{args.model}: {timing.n} runs after {args.warmup} warm-up, "
+          f"{timing.threads} thread(s), {args.provider}, clock {args.clock}")
     print(f"latency {record['latency_ms']:.3f} ms ({statistic.name}, the statistic 'cost' "
           f"predicts)")
-    print(f"p50 {timing.p50_ms:.3f} ms  p90 {timing.p90_ms:.3f} ms  p99 {timing.p99_ms:.3f} ms  "
+    print(f"p50 {timing.median_ms:.3f} ms  p90 {timing.p90_ms:.3f} ms  p99 {timing.p99_ms:.3f} ms  "
           f"mean {timing.mean_ms:.3f} ± {timing.std_ms:.3f} ms")
     if vs is not None:
         target = ("" if args.vs == vs.reference else

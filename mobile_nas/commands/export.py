@@ -5,13 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mobile_nas.commands._common import (
-    add_json_arg,
-    add_size_args,
-    positive_int,
-    print_json,
-    size_knobs,
-)
+from mobile_nas.commands._common import add_json_arg, positive_int, print_json
+from mobile_nas.commands._options import add_size_args, size_knobs
 from mobile_nas.export.deploy import export_checkpoint
 from mobile_nas.export.usability import PROVIDERS, REQUIRE_CHOICES, ProviderCoverage
 from mobile_nas.train.checkpoint import load_checkpoint
@@ -71,7 +66,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
-
     space = None
     knobs = size_knobs(args)
     if knobs.given:

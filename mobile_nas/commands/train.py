@@ -5,14 +5,16 @@ from __future__ import annotations
 import argparse
 
 from mobile_nas.commands._common import (
-    add_device_args,
     add_json_arg,
-    add_size_args,
-    add_val_size_arg,
     non_negative_int,
     positive_float,
     positive_int,
     print_json,
+)
+from mobile_nas.commands._options import (
+    add_device_args,
+    add_size_args,
+    add_val_size_arg,
     size_knobs,
 )
 from mobile_nas.space import load_arch_or_run

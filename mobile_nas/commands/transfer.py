@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from mobile_nas.commands._common import add_json_arg, add_size_args, human, print_json, size_knobs
+from mobile_nas.commands._common import add_json_arg, human, print_json
+from mobile_nas.commands._options import add_size_args, size_knobs
 from mobile_nas.cost.summary import transfer_costs
 from mobile_nas.space import canonical_space_name, load_arch
 

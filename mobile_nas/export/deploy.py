@@ -16,7 +16,8 @@
 4. Mobile profile: ORT format files (``.ort``) and the reduced-operator config through
    onnxruntime's converter, the ``.ort`` checked against PyTorch as well; the metadata of
    every file says which file is for what (``deploy_files``).
-5. Interleaved onnxruntime timing of fp32 and INT8 (batch 1), speed-up = fp32 / INT8 p50.
+5. Interleaved onnxruntime timing of fp32 and INT8 (batch 1), speed-up = fp32 / INT8 p50
+   (:class:`ExportTiming`).
 """
 
 from __future__ import annotations
@@ -27,14 +28,15 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from mobile_nas.atomic import atomic_path, atomic_write_bytes
+from mobile_nas.cost.latency import measure
 from mobile_nas.cost.latency.runner import time_interleaved, timing_result
-from mobile_nas.errors import MobileNasError
-from mobile_nas.export import verify
+from mobile_nas.errors import MobileNasError, SettingError
 from mobile_nas.export.errors import ExportError
 from mobile_nas.export.metadata import model_metadata, predicted_latency
 from mobile_nas.export.onnx_export import DeployModel, check_output_path, export_onnx, set_metadata
@@ -56,6 +58,7 @@ from mobile_nas.train.data import load_dataset
 from mobile_nas.train.imageset import ImageSet
 
 if TYPE_CHECKING:
+    from mobile_nas.cost.latency.runner import TimingResult
     from mobile_nas.space.base import SearchSpace
 
 FP32_TOLERANCE = 1e-4
@@ -68,6 +71,50 @@ INT8_ORT_AGREEMENT = 0.99  # top-1 agreement of the INT8 .ort with the INT8 ONNX
 MOBILE_CALIBRATIONS = (("minmax", True), ("percentile", True))
 VAL_IMAGES = 2000
 EARLY_STOP_DROP = 0.002  # stop trying once validation loses at most 0.2 points
+
+
+class ModelTiming(TypedDict):
+    """One file's batch-1 timing as export reports record it: a
+    :class:`~mobile_nas.cost.latency.runner.TimingResult`'s median (``p50_ms``), p90, mean
+    and number of runs."""
+
+    p50_ms: float
+    p90_ms: float
+    mean_ms: float
+    runs: int
+
+
+class _TimingThreads(TypedDict):
+    threads: int
+
+
+class ExportTiming(_TimingThreads, total=False):
+    """``export``'s timing of its files (:attr:`ExportReport.timing`): ``fp32``, ``int8``
+    when an INT8 model was kept, the intra-op ``threads`` and, when both were timed,
+    ``speedup`` = fp32 p50 / INT8 p50."""
+
+    fp32: ModelTiming
+    int8: ModelTiming
+    speedup: float
+
+
+class _OrtRequired(TypedDict):
+    path: str
+    int8_path: str | None
+    config: str
+    optimization_style: str
+    max_abs_diff: float
+    parity_images: int
+    size_bytes: int
+
+
+class OrtRecord(_OrtRequired, total=False):
+    """The mobile profile's ORT format files (:attr:`ExportReport.ort`): the fp32 ``.ort``
+    (``path``; its parity with PyTorch: ``max_abs_diff`` on ``parity_images``), the INT8 one
+    (``int8_path``, None without INT8; ``int8_top1_agreement`` with the INT8 ONNX) and the
+    reduced-operator ``config``."""
+
+    int8_top1_agreement: float
 
 
 @dataclass(frozen=True)
@@ -105,11 +152,11 @@ class ExportReport:
     predicted_latency_ms: float | None
     size_bytes: int
     int8: Int8Result | None
-    timing: dict | None  # {"fp32": {...}, "int8": {...}, "speedup": x, "threads": n}
+    timing: ExportTiming | None
     int8_error: str | None = None  # why no INT8 model was kept (int8_required=False)
     profile: str = "server"  # "server" (dynamic batch) or "mobile" (batch 1, fixed shapes)
     mobile_usability: dict | None = None  # onnxruntime's analysis, per provider
-    ort: dict | None = None  # mobile profile: {"path", "int8_path", "config", ...}
+    ort: OrtRecord | None = None  # mobile profile only
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -119,6 +166,11 @@ class ExportReport:
         """Reads :meth:`to_json` output back; raises :class:`ExportError` (one line) naming
         a missing, unknown or mistyped key."""
         kwargs = record_kwargs(cls, data, what="export report", error=ExportError)
+        for key in ("timing", "ort"):  # typed dicts: record_kwargs checks plain types only
+            value = kwargs.get(key)
+            if value is not None and not isinstance(value, dict):
+                raise ExportError(f"export report: {key!r} must be dict or null, got "
+                                  f"{value!r:.40}")
         if kwargs["int8"] is not None:
             kwargs["int8"] = Int8Result.from_json(kwargs["int8"])
         return cls(**kwargs)
@@ -160,13 +212,14 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
         raise ExportError(f"unknown provider {unknown[0]!r} to require; known: "
                           f"{', '.join(REQUIRE_CHOICES)}")
     if require and not mobile:
-        raise ExportError(f"requiring {', '.join(require)} needs the mobile profile "
-                          f"(--mobile): the server profile has a dynamic batch, which NNAPI "
-                          f"and CoreML do not take")
+        raise SettingError("require", "requiring {providers} needs the mobile profile "
+                           "({others[0]}): the server profile has a dynamic batch, which "
+                           "NNAPI and CoreML do not take", value=require, others=("mobile",),
+                           providers=", ".join(require))
     profile = "mobile" if mobile else "server"
     if mobile and Path(out).suffix.lower() == ".ort":
-        raise ExportError(f"--out {str(out)!r}: name the ONNX file (e.g. m.onnx); the mobile "
-                          f"profile writes the .ort beside it")
+        raise SettingError("out", "{what} {value!r}: name the ONNX file (e.g. m.onnx); the "
+                           "mobile profile writes the .ort beside it", value=str(out))
     ckpt = load_checkpoint(checkpoint)
     check_output_path(out)
     int8_target = Path(int8_out) if int8_out else int8_path_for(out)
@@ -241,7 +294,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
     timing = None
     if time_runs > 0:
         paths = {"fp32": out} | ({"int8": int8_target} if int8_result else {})
-        timing = time_models(paths, runs=time_runs, threads=threads)
+        timing = export_timing(time_models(paths, runs=time_runs, threads=threads), threads)
         say("timing (batch 1, " + f"{threads} thread(s)): " + ", ".join(
             f"{k} p50 {v['p50_ms']:.3f} ms" for k, v in timing.items() if isinstance(v, dict))
             + (f", INT8 speed-up ×{timing['speedup']:.2f}" if "speedup" in timing else ""))
@@ -256,7 +309,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
         ort=ort_files)
 
 
-def _write_ort(out, int8_result, deploy, images, say) -> dict:
+def _write_ort(out, int8_result, deploy, images, say) -> OrtRecord:
     """ORT format of the mobile files (onnxruntime's converter), after the metadata of every
     file names every deployable; the fp32 ``.ort`` must match PyTorch as the ONNX does."""
     out = Path(out)
@@ -289,9 +342,10 @@ def _write_ort(out, int8_result, deploy, images, say) -> dict:
                           f"test images")
     say(f"ORT format: {fp32_ort} (parity max |diff| {par.max_abs_diff:.2e}), operator config "
         f"{files.config}")
-    result = {"path": fp32_ort, "int8_path": None, "config": files.config,
-              "optimization_style": OPTIMIZATION_STYLE, "max_abs_diff": par.max_abs_diff,
-              "parity_images": par.images, "size_bytes": Path(fp32_ort).stat().st_size}
+    result: OrtRecord = {
+        "path": fp32_ort, "int8_path": None, "config": files.config,
+        "optimization_style": OPTIMIZATION_STYLE, "max_abs_diff": par.max_abs_diff,
+        "parity_images": par.images, "size_bytes": Path(fp32_ort).stat().st_size}
     if int8_result:
         int8_ort = files.models[str(int8_result.path)]
         result["int8_path"] = int8_ort
@@ -302,8 +356,8 @@ def _write_ort(out, int8_result, deploy, images, say) -> dict:
 def _int8_ort_agreement(int8_onnx, int8_ort, images) -> float:
     """Top-1 agreement of the INT8 ``.ort`` (saved runtime optimizations replayed, as it is
     meant to run) with the INT8 ONNX on ``images``; ExportError below ``INT8_ORT_AGREEMENT``."""
-    ref = ort_logits(verify.ort_session(int8_onnx), images)
-    got = ort_logits(verify.ort_session(int8_ort, config={
+    ref = ort_logits(measure.load_session(int8_onnx), images)
+    got = ort_logits(measure.load_session(int8_ort, config={
         "session.enable_saved_runtime_optimizations": "1"}), images)
     agreement = float((ref.argmax(1) == got.argmax(1)).mean())
     if agreement < INT8_ORT_AGREEMENT:
@@ -317,7 +371,6 @@ def _rescaled_checkpoint(ckpt, space: str, checkpoint):
     """``ckpt``'s cells and weights in ``space``, another size of the same cell space; raises
     ExportError when the weights do not fit there (other cells, filters, channels or
     classes)."""
-
     try:
         arch = transfer_arch(ckpt.architecture(), space)
     except MobileNasError as exc:
@@ -375,7 +428,6 @@ def _quantize(ckpt, deploy, fp32_path, target, calib, dataset, fp32_acc, meta, p
               say, calibrations=CALIBRATIONS) -> Int8Result:
     """Tries the calibration settings, picks the best on validation images (never on test),
     then checks the test accuracy drop."""
-
     val = dataset.val.subset(VAL_IMAGES, seed=2)
     fp32_val = onnx_accuracy(fp32_path, val)
     best = None
@@ -429,23 +481,29 @@ def _rewrite_metadata(path, metadata: dict[str, str]) -> None:
     atomic_write_bytes(path, model.SerializeToString())
 
 
-def time_models(paths: dict[str, str | os.PathLike], *, runs: int = 100, threads: int = 1,
-                warmup: int = 10) -> dict:
-    """Interleaved batch-1 onnxruntime timing of several ONNX files.
-
-    Returns ``{name: {"p50_ms", "p90_ms", "mean_ms", "runs"}, "threads": n}`` plus
-    ``"speedup"`` (fp32 p50 / int8 p50) when both are timed. The sessions, the timing loop
+def time_models(paths: Mapping[str, str | os.PathLike], *, runs: int = 100, threads: int = 1,
+                warmup: int = 10) -> dict[str, TimingResult]:
+    """Interleaved batch-1 onnxruntime timing of several ONNX files: each name's
+    :class:`~mobile_nas.cost.latency.runner.TimingResult`. The sessions, the timing loop
     (``runs // 5`` rounds of 5 runs, wall clock) and the statistics are those of
     :mod:`mobile_nas.cost.latency.runner`.
     """
-    sessions = {name: verify.ort_session(p, threads=threads) for name, p in paths.items()}
+    sessions = {name: measure.load_session(p, threads=threads) for name, p in paths.items()}
     rounds = max(1, runs // 5)
     times = time_interleaved(sessions, warmup=warmup, rounds=rounds, runs_per_round=5)
-    result: dict = {"threads": threads}
-    for name, t in times.items():
-        r = timing_result(t, clock="wall", threads=threads)
-        result[name] = {"p50_ms": r.median_ms, "p90_ms": r.p90_ms, "mean_ms": r.mean_ms,
-                        "runs": r.n}
+    return {name: timing_result(t, clock="wall", threads=threads) for name, t in times.items()}
+
+
+def export_timing(timings: Mapping[str, TimingResult], threads: int) -> ExportTiming:
+    """The :class:`ExportTiming` of :func:`time_models`' ``fp32`` and ``int8`` results."""
+    def model(r: TimingResult) -> ModelTiming:
+        return ModelTiming(p50_ms=r.median_ms, p90_ms=r.p90_ms, mean_ms=r.mean_ms, runs=r.n)
+
+    result: ExportTiming = {"threads": threads}
+    if "fp32" in timings:
+        result["fp32"] = model(timings["fp32"])
+    if "int8" in timings:
+        result["int8"] = model(timings["int8"])
     if "fp32" in result and "int8" in result:
         result["speedup"] = result["fp32"]["p50_ms"] / result["int8"]["p50_ms"]
     return result

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mobile_nas.cost.latency.runner import make_session
+from mobile_nas.cost.latency.measure import load_session
 from mobile_nas.export.errors import ExportError
 from mobile_nas.export.onnx_export import INPUT_NAME
 from mobile_nas.onnx_quantize import pixels  # noqa: F401  (the input every check feeds)
@@ -35,16 +35,6 @@ def check_onnx(path: str | os.PathLike) -> None:
         raise ExportError(f"{path} fails the ONNX checker: {first}") from None
 
 
-def ort_session(path: str | os.PathLike, *, threads: int = 1,
-                config: dict[str, str] | None = None):
-    """A CPU onnxruntime session of an ONNX or ORT-format file; ``config``: session config
-    entries (e.g. ``session.enable_saved_runtime_optimizations``). A wrapper over the one
-    session factory, :func:`mobile_nas.cost.latency.runner.make_session`."""
-    return make_session(str(path), threads=threads, config=config)
-
-
-
-
 def ort_logits(session, images_uint8: torch.Tensor, batch_size: int = 500) -> np.ndarray:
     """Logits of ``session`` on uint8 images, in batches (of the model's own batch size when
     it is fixed, as in the mobile profile)."""
@@ -64,7 +54,7 @@ def parity(deploy_model: torch.nn.Module, path: str | os.PathLike,
     deploy_model.eval()
     with torch.inference_mode():
         ref = deploy_model(torch.from_numpy(pixels(images_uint8))).numpy()
-    got = ort_logits(ort_session(path), images_uint8)
+    got = ort_logits(load_session(path), images_uint8)
     diff = np.abs(ref - got)
     return Parity(float(diff.max()), float(diff.mean()),
                   float((ref.argmax(1) == got.argmax(1)).mean()), len(images_uint8))
@@ -72,7 +62,7 @@ def parity(deploy_model: torch.nn.Module, path: str | os.PathLike,
 
 def onnx_accuracy(path_or_session, imageset, *, threads: int = 1) -> float:
     """Top-1 accuracy (fraction) of an ONNX file on an :class:`ImageSet` (uint8 images)."""
-    session = (ort_session(path_or_session, threads=threads)
+    session = (load_session(path_or_session, threads=threads)
                if isinstance(path_or_session, (str, os.PathLike)) else path_or_session)
     logits = ort_logits(session, imageset.images)
     return float((logits.argmax(1) == imageset.labels.numpy()).mean())

@@ -44,6 +44,13 @@ class _PathMixin:
     space: Any
     _arch: Architecture | None
 
+    def _use_space(self, space: Any, kind: type, needs: str) -> None:
+        """Keeps ``space``, refused unless it is a ``kind`` (``needs``: "the NASNet supernet
+        needs a nasnet-family space")."""
+        if not isinstance(space, kind):
+            raise ArchError(f"{needs}, not {space.name!r}")
+        self.space = space
+
     def set_arch(self, arch: Architecture) -> None:
         self.space.validate(arch)
         self._arch = arch
@@ -94,10 +101,8 @@ class NasNetSupernet(_PathMixin, nn.Module):
 
     def __init__(self, space: nasnet.NasNetSpace) -> None:
         super().__init__()
-        if not isinstance(space, nasnet.NasNetSpace):
-            raise ArchError(f"the NASNet supernet needs a nasnet-family space, not "
-                            f"{space.name!r}")
-        self.space = space
+        self._use_space(space, nasnet.NasNetSpace,
+                        "the NASNet supernet needs a nasnet-family space")
         stem, _, _ = space._stem()
         self.stem = nn.Sequential(*(build_layer(k) for k in stem))
         positions = space.positions()
@@ -167,10 +172,7 @@ class NB201Supernet(_PathMixin, nn.Module):
 
     def __init__(self, space: nb201.NB201Space) -> None:
         super().__init__()
-        if not isinstance(space, nb201.NB201Space):
-            raise ArchError(f"the NB201 supernet needs an nb201-family space, not "
-                            f"{space.name!r}")
-        self.space = space
+        self._use_space(space, nb201.NB201Space, "the NB201 supernet needs an nb201-family space")
         skeleton = space.plan(space.make({d.name: "nor_conv_3x3" for d in space.decisions}))
         self.stem = build_layer(skeleton.stem)
         body: list[nn.Module] = []

@@ -172,7 +172,7 @@ def _deploy_html(d: DeployRecord) -> str:
                 f"{d.predicted_int8_ms:.3f} ms" + (f" ({source})" if source else ""))))
     if ex.int8_error:
         rows.append(("INT8 not kept", H.esc(ex.int8_error)))
-    t = ex.timing or {}
+    t: dict[str, Any] = dict(ex.timing or {})
     for k in ("fp32", "int8"):
         if k in t:
             rows.append((f"measured {k} latency, wall clock (batch 1, {t['threads']} "

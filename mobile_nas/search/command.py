@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 
-from mobile_nas.cost.latency.errors import LatencyTargetError
-from mobile_nas.search.errors import SearchError
+from mobile_nas.search.errors import SearchSettingError
 from mobile_nas.search.runner import SearchConfig, SearchResult, run_search, train_search_supernet
 from mobile_nas.search.table_evaluator import table_search_inputs
 from mobile_nas.train.distributed import distributed, launched_by_torchrun
@@ -29,14 +28,16 @@ def search_from_config(config: SearchConfig, *, accuracy_csv: str | None = None,
     (:func:`~mobile_nas.search.runner.train_search_supernet`) and return None; rank 0 (and
     a lone process) searches and returns its :class:`SearchResult`.
 
-    Raises :class:`SearchError` without a latency or MAC target, or for a reference target
-    that cannot be resolved (worded for ``--latency-target``), and the
-    :class:`~mobile_nas.errors.MobileNasError` of :func:`run_search` for other bad input.
+    Raises :class:`~mobile_nas.search.errors.SearchSettingError` without a latency or MAC
+    target, :class:`~mobile_nas.cost.latency.errors.LatencyTargetError` for a reference
+    target that cannot be resolved, and the :class:`~mobile_nas.errors.MobileNasError` of
+    :func:`run_search` for other bad input.
     """
     if config.latency_target_ms is None and config.latency_target is None and \
             config.macs_target is None:
-        raise SearchError("give a target: --latency-target-ms or --latency-target, and/or "
-                          "--macs-target")
+        raise SearchSettingError("latency_target_ms",
+                                 "give a target: {what} or {others[0]}, and/or {others[1]}",
+                                 others=("latency_target", "macs_target"))
     evaluator, latency_fn = table_search_inputs(
         space=config.space, evaluator=config.evaluator, accuracy_csv=accuracy_csv,
         latency_csv=latency_csv, table=config.table, measure=config.measure,
@@ -46,9 +47,5 @@ def search_from_config(config: SearchConfig, *, accuracy_csv: str | None = None,
         if dist is not None and not dist.is_main:  # trains the supernet with rank 0
             train_search_supernet(config, dist)
             return None
-        try:
-            return run_search(config, evaluator=evaluator, latency_fn=latency_fn,
-                              distributed=dist if dist is not None and dist.enabled
-                              else None)
-        except LatencyTargetError as exc:
-            raise SearchError(exc.worded("--latency-target")) from None
+        return run_search(config, evaluator=evaluator, latency_fn=latency_fn,
+                          distributed=dist if dist is not None and dist.enabled else None)

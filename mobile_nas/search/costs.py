@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 from mobile_nas.cost.flops import count_macs, count_params
 from mobile_nas.cost.latency import TableMismatchError, TableRequest
-from mobile_nas.cost.latency.errors import LatencyTableError
+from mobile_nas.cost.latency.errors import LatencyTableError, TableSettingError
 from mobile_nas.cost.latency.ondemand import OnDemandPredictor, check_extendable, prepare_extension
 from mobile_nas.cost.latency.source import MeasuredLatency, open_table
 from mobile_nas.cost.model_costs import model_costs
-from mobile_nas.errors import MobileNasError
+from mobile_nas.errors import SettingError
 from mobile_nas.models import build_layer
 from mobile_nas.space.architecture import Architecture
 from mobile_nas.space.base import SearchSpace
@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 LatencyFn = Callable[[Architecture], float]
 
 
-class CostError(MobileNasError):
-    """No usable latency source (missing or incomplete table)."""
+class CostError(SettingError):
+    """No usable latency source (missing or incomplete table) for the settings: the fields of
+    :class:`~mobile_nas.errors.SettingError`."""
 
 
 @dataclass(frozen=True)
@@ -111,13 +112,15 @@ def table_latency_fn(space: SearchSpace, table_path: str | os.PathLike[str] | No
         if precision != "fp32":
             raise
         have = dict((f, h) for f, h, _ in exc.mismatches)["precision"]
-        raise TableMismatchError(f"{exc}; or search its {have} latency with "
-                                 f"--precision {have}") from None
+        raise TableSettingError("precision", "{mismatch}; or search its {have} latency with "
+                                "{what} {have}", value=precision, mismatch=exc,
+                                have=have) from None
     if source is None:
         flag = "" if precision == "fp32" else f" --precision {precision}"
-        raise CostError(f"no latency table is shipped for space {space.name!r}; build one "
-                        f"with 'mobile-nas lut build --space {space.name}{flag} --out T.json' "
-                        f"and pass --table T.json (or use --measure)")
+        raise CostError("table", "no latency table is shipped for space {space!r}; build "
+                        "one with 'mobile-nas lut build --space {space}{flag} --out T.json' "
+                        "and pass {what} T.json (or use {others[0]})", others=("measure",),
+                        space=space.name, flag=flag)
     missing = source.table.missing(space.enumerate_layers())
     if missing:
         return _on_demand_latency_fn(space, source.table, source.path, missing,
@@ -135,15 +138,17 @@ def _on_demand_latency_fn(space: SearchSpace, table: LatencyTable,
     flag = "" if table.precision == "fp32" else f" --precision {table.precision}"
     build = f"'mobile-nas lut build --space {space.name}{flag} --out {path} --resume'"
     if profile_missing is False:
-        raise CostError(f"{lacks}; complete it with {build}, or search with "
-                        f"--profile-missing to time each candidate's missing layers when it "
-                        f"is met and add them to the table")
+        raise CostError("profile_missing", "{lacks}; complete it with {build}, or search "
+                        "with {what} to time each candidate's missing layers when it is "
+                        "met and add them to the table", value=False, lacks=lacks,
+                        build=build)
     try:
         check_extendable(table, path)
     except LatencyTableError as exc:
         if profile_missing:
             raise
-        raise CostError(f"{lacks}, and --profile-missing cannot fill it: {exc}") from None
+        raise CostError("profile_missing", "{lacks}, and {what} cannot fill it: {cause}",
+                        value=profile_missing, lacks=lacks, cause=exc) from None
     predictor = OnDemandPredictor(prepare_extension(space.name, path), report=report)
     return predictor.predict_ms, f"table:{predictor.path}"
 

@@ -20,7 +20,7 @@ from mobile_nas.models.supernet import build_supernet, supernet_families
 from mobile_nas.pretrained import pretrained_supernet_path, read_metadata
 from mobile_nas.registry import Registry
 from mobile_nas.search import presets
-from mobile_nas.search.errors import SearchError
+from mobile_nas.search.errors import SearchError, SearchSettingError
 from mobile_nas.search.evaluator import Evaluator
 from mobile_nas.search.proxy_evaluator import ProxyTrainEvaluator
 from mobile_nas.search.supernet_evaluator import SupernetEvaluator
@@ -73,10 +73,13 @@ def _fitting_dataset(config: SearchConfig, space: SearchSpace) -> Dataset:
     dataset = search_dataset(config, space)
     if tuple(dataset.input_shape) != tuple(space.input_shape) or \
             len(dataset.classes) != space.num_classes:
-        raise SearchError(f"dataset {config.dataset!r} ({dataset.input_shape}, "
-                          f"{len(dataset.classes)} classes) does not fit space {space.name!r} "
-                          f"({space.input_shape}, {space.num_classes} classes); "
-                          f"--evaluator synflow reads no data and scores any space")
+        raise SearchSettingError("dataset", "dataset {value!r} ({shape}, {classes} classes) "
+                                 "does not fit space {space!r} ({space_shape}, {space_classes} "
+                                 "classes); {others[0]} synflow reads no data and scores any "
+                                 "space", value=config.dataset, others=("evaluator",),
+                                 shape=dataset.input_shape, classes=len(dataset.classes),
+                                 space=space.name, space_shape=space.input_shape,
+                                 space_classes=space.num_classes)
     return dataset
 
 
@@ -126,17 +129,20 @@ def _supernet(config: SearchConfig, space: SearchSpace, out_dir: Path,
     device = _device(config, distributed)
     preset = presets.get_preset(config.preset)
     if space.family not in supernet_families():
-        raise SearchError(f"no weight-sharing supernet for space {space.name!r}; use "
-                          f"--evaluator proxy or table")
+        raise SearchSettingError("evaluator", "no weight-sharing supernet for space {space!r}; "
+                                 "use {what} proxy or table", value=config.evaluator,
+                                 space=space.name)
     dataset = _fitting_dataset(config, space)
     supernet = load_supernet(config.supernet, space) if config.supernet else None
     if config.supernet:
         trained_beside = supernet_split(config.supernet, space)
         if trained_beside is not None and trained_beside != dataset.split:
-            raise SearchError(
-                f"supernet {config.supernet!r} was trained beside split {trained_beside}; "
-                f"this run validates on {dataset.split}, images it may have trained on "
-                f"(pass the same --dataset/--split-seed, or --train-supernet)")
+            raise SearchSettingError(
+                "supernet", "supernet {value!r} was trained beside split {trained}; this run "
+                "validates on {split}, images it may have trained on (pass the same "
+                "{others[0]}/{others[1]}, or {others[2]})", value=config.supernet,
+                others=("dataset", "split_seed", "train_supernet"), trained=trained_beside,
+                split=dataset.split)
     source, why = str(config.supernet or ""), ""
     if supernet is None and not config.train_supernet:
         supernet, why = shipped_supernet(config, space, len(dataset.val))
@@ -198,9 +204,10 @@ def _synflow(config: SearchConfig, space: SearchSpace, out_dir: Path,
     dataset (the dataset's name is still checked)."""
     _device(config, distributed)
     if config.dataset not in DATASETS and not config.dataset.startswith("folder:"):
-        raise SearchError(f"unknown dataset {config.dataset!r}; known: "
-                          f"{', '.join(DATASETS)}, folder:PATH (--evaluator synflow "
-                          f"reads none of them)")
+        raise SearchSettingError("dataset", "unknown dataset {value!r}; known: {allowed} "
+                                 "({others[0]} synflow reads none of them)",
+                                 value=config.dataset, others=("evaluator",),
+                                 allowed=f"{', '.join(DATASETS)}, folder:PATH")
     return lambda: ZeroCostEvaluator(space=space, dataset=None, proxy="synflow",
                                      seed=config.split_seed)
 

@@ -43,11 +43,11 @@ from mobile_nas.cost.latency.relative import (
     resolve_latency_target,
 )
 from mobile_nas.cost.latency.settings import PRECISIONS
-from mobile_nas.errors import MobileNasError
+from mobile_nas.errors import MobileNasError, OutOfRangeError
 from mobile_nas.progress import progress_bar, write_line
 from mobile_nas.search import presets
 from mobile_nas.search.costs import CostModel, LatencyFn, measured_latency_fn, table_latency_fn
-from mobile_nas.search.errors import SearchError
+from mobile_nas.search.errors import SearchError, SearchSettingError
 from mobile_nas.search.evaluator import Evaluator
 from mobile_nas.search.evaluators import (
     EVALUATORS,
@@ -195,9 +195,9 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
     logging.getLogger("optuna").setLevel(logging.WARNING)
     # -- validate everything before touching the study ------------------------------------
     if config.trials < 1:
-        raise SearchError(f"--trials must be a positive integer, got {config.trials}")
+        raise OutOfRangeError("trials", config.trials, "a positive integer")
     if config.skip_margin is not None and not 0 <= config.skip_margin < 10:
-        raise SearchError(f"--skip-margin must be in [0, 10), got {config.skip_margin}")
+        raise OutOfRangeError("skip_margin", config.skip_margin, "in [0, 10)")
     space = get_space(config.space)
     if config.strategy not in strategy_names():
         raise SearchError(f"unknown strategy {config.strategy!r}; known: "
@@ -223,9 +223,12 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
         cost_model = CostModel(latency_fn=latency_fn, source="custom")
     else:
         if config.measure and config.table:
-            raise SearchError("pass either --table or --measure, not both")
+            raise SearchSettingError("table", "pass either {what} or {others[0]}, not both",
+                                     value=config.table, others=("measure",))
         if config.measure and config.profile_missing:
-            raise SearchError("--profile-missing fills a latency table; --measure uses none")
+            raise SearchSettingError("profile_missing",
+                                     "{what} fills a latency table; {others[0]} uses none",
+                                     value=config.profile_missing, others=("measure",))
         fn, source = measured_latency_fn(precision=config.precision) if config.measure \
             else table_latency_fn(space, config.table, precision=config.precision,
                                   profile_missing=config.profile_missing,
@@ -241,7 +244,8 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
         say(target.describe(source_words(cost_model.source)))
     out_dir = Path(config.out_dir)
     if out_dir.exists() and not out_dir.is_dir():
-        raise SearchError(f"--out {str(out_dir)!r} exists and is not a folder")
+        raise SearchSettingError("out_dir", "{what} {value!r} exists and is not a folder",
+                                 value=str(out_dir))
     build_evaluator = None
     if evaluator is None:
         factory = EVALUATORS.get(config.evaluator)  # mobile_nas.search.evaluators
@@ -381,8 +385,10 @@ def _check_existing_study(storage: BaseStorage, config: SearchConfig, meta: dict
     attrs = storage.get_study_user_attrs(study_id).get("mobile_nas", {})
     n = len(storage.get_all_trials(study_id, deepcopy=False))
     if not config.resume and n:
-        raise SearchError(f"study {config.study_name!r} in {_shown(config)} already has {n} "
-                          f"trials; pass --resume to continue it (or use another --out)")
+        raise SearchSettingError("resume", "study {study!r} in {storage} already has "
+                                 "{trials} trials; pass {what} to continue it (or use "
+                                 "another {others[0]})", value=False, others=("out_dir",),
+                                 study=config.study_name, storage=_shown(config), trials=n)
     if attrs:  # studies before precisions were recorded optimized fp32 latency
         attrs = {"precision": "fp32", **attrs}
     for key in ("space", "strategy", "dataset", "reward_fn", "precision"):
@@ -402,9 +408,11 @@ def _check_distributed(config: SearchConfig, distributed: Distributed | None) ->
     if distributed is None or not distributed.enabled:
         return
     if config.evaluator != "supernet" or config.supernet or not config.train_supernet:
-        raise SearchError("under torchrun, search trains its supernet on every process and "
-                          "searches on rank 0: pass --train-supernet (with the supernet "
-                          "evaluator, no --supernet), or run the search in one process")
+        raise SearchSettingError("train_supernet", "under torchrun, search trains its "
+                                 "supernet on every process and searches on rank 0: pass "
+                                 "{what} (with the supernet evaluator, no {others[0]}), or run "
+                                 "the search in one process", value=config.train_supernet,
+                                 others=("supernet",))
 
 
 def train_search_supernet(config: SearchConfig, distributed: Distributed) -> None:
@@ -526,10 +534,11 @@ def _loop(study: Study, objective: Callable[[Trial], float | Sequence[float]],
                                   f"{last.user_attrs.get('error', 'unknown error')}")
             skipped_in_a_row = 0 if counts()[0] > before else skipped_in_a_row + 1
             if skipped_in_a_row >= MAX_SKIPPED_IN_A_ROW:
-                raise SearchError(
-                    f"{MAX_SKIPPED_IN_A_ROW} candidates in a row were beyond the target by "
-                    f"more than the skip margin; the target may be below what the space can "
-                    f"reach (raise it, or pass --skip-margin off)")
+                raise SearchSettingError(
+                    "skip_margin", "{skipped} candidates in a row were beyond the target by "
+                    "more than the skip margin; the target may be below what the space can "
+                    "reach (raise it, or pass {what} off)", value=config.skip_margin,
+                    skipped=MAX_SKIPPED_IN_A_ROW)
             update_best()
     finally:
         bar.close()

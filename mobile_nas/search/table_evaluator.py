@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mobile_nas.errors import ArchError, MobileNasError
+from mobile_nas.errors import ArchError, MobileNasError, SettingError
 from mobile_nas.search.evaluator import EvaluatorError, TableEvaluator
 from mobile_nas.space import get_space
 from mobile_nas.space.architecture import Architecture
@@ -217,19 +217,24 @@ def table_search_inputs(*, space: str, evaluator: str = "supernet",
     --evaluator table --accuracy-csv A.csv [--latency-csv L.csv]`` (both None for another
     ``evaluator``). ``table`` and ``measure`` are the search's other latency sources, which
     ``latency_csv`` excludes, as it excludes a ``precision`` other than fp32 (the CSV's
-    latencies are what they are). Raises :class:`TableFileError` for inconsistent options."""
+    latencies are what they are). Raises :class:`~mobile_nas.errors.SettingError` for
+    inconsistent options."""
     acc_csv, lat_csv = accuracy_csv, latency_csv
     if evaluator != "table":
         if acc_csv or lat_csv:
-            raise TableFileError("--accuracy-csv and --latency-csv need --evaluator table")
+            raise SettingError("accuracy_csv", "{what} and {others[0]} need {others[1]} table",
+                               value=acc_csv, others=("latency_csv", "evaluator"))
         return None, None
     if not acc_csv:
-        raise TableFileError("--evaluator table needs --accuracy-csv FILE")
+        raise SettingError("evaluator", "{what} {value} needs {others[0]} FILE",
+                           value=evaluator, others=("accuracy_csv",))
     if lat_csv and (table or measure):
-        raise TableFileError("pass one latency source: --latency-csv, --table or --measure")
+        raise SettingError("latency_csv", "pass one latency source: {what}, {others[0]} or "
+                           "{others[1]}", value=lat_csv, others=("table", "measure"))
     if lat_csv and precision != "fp32":
-        raise TableFileError(f"--precision {precision} selects the latency table or "
-                             f"measurement; --latency-csv latencies are taken as they are")
+        raise SettingError("precision", "{what} {value} selects the latency table or "
+                           "measurement; {others[0]} latencies are taken as they are",
+                           value=precision, others=("latency_csv",))
     search_space = get_space(space)
     if not lat_csv:
         acc = read_value_csv(acc_csv, search_space)

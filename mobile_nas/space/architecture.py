@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mobile_nas.errors import ArchError
+from mobile_nas.errors import ArchError, SettingError
 from mobile_nas.space.reference import BASELINE_ARCHS, REFERENCE_ARCHS
 from mobile_nas.space.registry import canonical_space_name, get_space
 
@@ -86,7 +86,7 @@ def load_arch(spec: str, space: str | None) -> Architecture:
             raise ArchError(f"cannot read architecture JSON {spec!r}: {exc}") from None
         return Architecture.from_json(data, space)
     if space is None:
-        raise ArchError("an architecture string needs --space")
+        raise SettingError("space", "an architecture string needs {what}", value=space)
     return Architecture.from_string(spec, space)
 
 

@@ -143,6 +143,14 @@ class ScalableSpace(SearchSpace):
     cells: int
     filters: int
 
+    def __init__(self, *, name: str, decisions: Sequence[Decision],
+                 input_shape: tuple[int, int, int], num_classes: int, cells: int, filters: int,
+                 description: str = "") -> None:
+        super().__init__(name=name, decisions=decisions, input_shape=input_shape,
+                         num_classes=num_classes, description=description)
+        self.cells = cells
+        self.filters = filters
+
     @abstractmethod
     def scaled(self, *, name: str, cells: int, filters: int,
                input_shape: tuple[int, int, int], num_classes: int) -> ScalableSpace:

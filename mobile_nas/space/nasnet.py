@@ -182,9 +182,8 @@ class NasNetSpace(ScalableSpace):
                               Decision(f"{cell}.b{b}.in2", inputs),
                               Decision(f"{cell}.b{b}.op2", OPS)]
         super().__init__(name=name, decisions=decisions, input_shape=input_shape,
-                         num_classes=num_classes, description=description)
-        self.cells = cells
-        self.filters = filters
+                         num_classes=num_classes, cells=cells, filters=filters,
+                         description=description)
         self.blocks = blocks
         self.dropout = dropout
 

@@ -107,9 +107,8 @@ class NB201Space(ScalableSpace):
             raise ValueError(f"cells and filters must be positive, got {cells}, {filters}")
         decisions = [Decision(f"{to}<-{src}", OPS) for to, src in EDGES]
         super().__init__(name=name, decisions=decisions, input_shape=input_shape,
-                         num_classes=num_classes, description=description)
-        self.cells = cells
-        self.filters = filters
+                         num_classes=num_classes, cells=cells, filters=filters,
+                         description=description)
 
     def scaled(self, *, name: str, cells: int, filters: int,
                input_shape: tuple[int, int, int], num_classes: int) -> NB201Space:

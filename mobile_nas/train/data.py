@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mobile_nas.errors import SettingError
 from mobile_nas.train.errors import DatasetError
 from mobile_nas.train.folder import FolderImageSet, folder_stats, read_folder
 from mobile_nas.train.imageset import ImageSet
@@ -79,9 +80,10 @@ def resolve_val_size(val_size: int | float | None, train_images: int) -> int:
     else:
         n = int(val_size)
     if not 0 < n < train_images:
-        raise DatasetError(f"validation size {n} must be in 1..{train_images - 1} (the "
-                           f"dataset has {train_images} training images; --val-size takes a "
-                           f"count or a fraction such as 0.1)")
+        raise SettingError("val_size", "validation size {n} must be in 1..{most} (the "
+                           "dataset has {images} training images; {what} takes a count or a "
+                           "fraction such as 0.1)", value=val_size, n=n,
+                           most=train_images - 1, images=train_images)
     return n
 
 
@@ -216,10 +218,10 @@ def _fashion_mnist(data_dir, download: bool) -> tuple[ImageSet, ImageSet, list[s
         else:
             raise RuntimeError("download disabled")
     except (RuntimeError, OSError, EOFError) as exc:
-        raise DatasetError(
-            f"Fashion-MNIST not found ({exc}); install Debian's dataset-fashion-mnist, or put "
-            "the four idx .gz files in a folder and pass --data-dir or set MOBILE_NAS_DATA"
-        ) from None
+        raise SettingError(
+            "data_dir", "Fashion-MNIST not found ({cause}); install Debian's "
+            "dataset-fashion-mnist, or put the four idx .gz files in a folder and pass {what} "
+            "or set MOBILE_NAS_DATA", value=data_dir, cause=exc) from None
     out = [ImageSet(s.data.unsqueeze(1).contiguous(), s.targets.long()) for s in sets]
     return out[0], out[1], list(sets[0].classes)
 
@@ -231,8 +233,9 @@ def _cifar10(data_dir, download: bool) -> tuple[ImageSet, ImageSet, list[str]]:
     try:
         sets = [CIFAR10(root, train=t, download=download) for t in (True, False)]
     except (RuntimeError, OSError) as exc:
-        raise DatasetError(f"CIFAR-10 not found in {root!r} and could not be downloaded "
-                           f"({exc}); pass --data-dir with cifar-10-batches-py inside") from None
+        raise SettingError("data_dir", "CIFAR-10 not found in {root!r} and could not be "
+                           "downloaded ({cause}); pass {what} with cifar-10-batches-py inside",
+                           value=data_dir, root=root, cause=exc) from None
     out = [ImageSet(torch.from_numpy(s.data).permute(0, 3, 1, 2).contiguous(),
                     torch.tensor(s.targets, dtype=torch.long)) for s in sets]
     return out[0], out[1], list(sets[0].classes)

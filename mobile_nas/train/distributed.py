@@ -37,7 +37,7 @@ import torch.distributed as dist
 from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
 from mobile_nas.device import resolve_device
-from mobile_nas.errors import MobileNasError
+from mobile_nas.errors import MobileNasError, SettingError
 
 T = TypeVar("T")
 #: the variables torchrun sets for each process it starts
@@ -46,6 +46,11 @@ TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 
 class DistributedError(MobileNasError):
     """A multi-process setting that cannot work (device, batch size, launch variables)."""
+
+
+class DistributedDeviceError(SettingError, DistributedError):
+    """A ``device`` that training on several processes cannot use (the fields of
+    :class:`~mobile_nas.errors.SettingError`, caught as a :class:`DistributedError`)."""
 
 
 @dataclass(frozen=True)
@@ -107,9 +112,9 @@ def choose_backend(device: torch.device, *, local_world_size: int, shared_gpu: b
     if device.type == "cpu":
         return "gloo"
     if device.type != "cuda":
-        raise DistributedError(f"training on several processes runs on CPUs (gloo) or CUDA "
-                               f"GPUs (NCCL), not on {device.type!r}; use --device cpu or "
-                               f"cuda")
+        raise DistributedDeviceError("device", "training on several processes runs on CPUs "
+                                     "(gloo) or CUDA GPUs (NCCL), not on {value!r}; use {what} "
+                                     "cpu or cuda", value=device.type)
     if shared_gpu or local_world_size > torch.cuda.device_count():
         return "gloo"
     return "nccl"

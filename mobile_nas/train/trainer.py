@@ -42,7 +42,7 @@ from mobile_nas.device import (
     grad_scaler,
     resolve_device,
 )
-from mobile_nas.errors import MobileNasError
+from mobile_nas.errors import MobileNasError, SettingError
 from mobile_nas.models.build import build_model
 from mobile_nas.progress import progress_bar
 from mobile_nas.space.scaled import scaled_name
@@ -372,8 +372,10 @@ def _apply_state(state, path, model, opt, sched, config) -> tuple[list[EpochStat
 
 def check_fits_dataset(arch, dataset: Dataset) -> None:
     """Raises :class:`TrainError` (one line) when ``arch``'s network cannot consume
-    ``dataset``: another input shape or class count; cell spaces are told the size knobs
-    (``--input``, ``--channels``, ``--classes``) that fit."""
+    ``dataset``: another input shape or class count; for a cell space a
+    :class:`~mobile_nas.errors.SettingError` naming the size knobs that fit
+    (``input_size``, ``channels``, ``num_classes`` of
+    :class:`~mobile_nas.space.scaled.SizeKnobs`)."""
     space = arch.search_space
     shape, classes = space.input_shape, space.num_classes
     data_shape, data_classes = dataset.input_shape, len(dataset.classes)
@@ -384,14 +386,19 @@ def check_fits_dataset(arch, dataset: Dataset) -> None:
     msg = f"space {space.name!r} takes {have}, dataset {dataset.name!r} has {want}"
     if space.supports_scaling:
         c, h, w = data_shape
-        knobs = [f"--input {h}" if h == w and shape[1:] != data_shape[1:] else "",
-                 f"--channels {c}" if c != shape[0] else "",
-                 f"--classes {data_classes}" if data_classes != classes else ""]
+        knobs = [(k, v) for k, v, differs in (
+            ("input_size", h, h == w and shape[1:] != data_shape[1:]),
+            ("channels", c, c != shape[0]), ("num_classes", data_classes, data_classes != classes))
+            if differs]
         fit = scaled_name(space.name.split("@", 1)[0], cells=space.cells,
                           filters=space.filters, input_shape=data_shape,
                           num_classes=data_classes)
-        if h == w:
-            msg += f"; train its cells resized to the data with {' '.join(filter(None, knobs))}"
+        if h == w:  # the knobs as {what} 28 {others[0]} 1
+            with_knobs = " ".join(("{what}" if i == 0 else f"{{others[{i - 1}]}}") + f" {v}"
+                                  for i, (_, v) in enumerate(knobs))
+            raise SettingError(knobs[0][0], "{mismatch}; train its cells resized to the data "
+                               "with " + with_knobs + " (space {fit})", value=knobs[0][1],
+                               others=tuple(k for k, _ in knobs[1:]), mismatch=msg, fit=fit)
         msg += f" (space {fit})"
     raise TrainError(msg)
 

@@ -53,6 +53,7 @@ def test_int8_latency_comes_from_an_int8_table_only(fmnist28, table_path, tmp_pa
                                                     monkeypatch):
     import mobile_nas.cost.latency.ondemand as ondemand  # resolve_table's module
     from mobile_nas.cost.latency import TableMismatchError
+    from mobile_nas.cost.latency.errors import TableSettingError
 
     real = ondemand.shipped_table_path
     shipped: dict[str, object] = {}
@@ -71,10 +72,13 @@ def test_int8_latency_comes_from_an_int8_table_only(fmnist28, table_path, tmp_pa
     int8 = _int8_table(fmnist28, tmp_path / "fmnist28_int8.json")
     fn, source = table_latency_fn(fmnist28, int8, precision="int8")
     assert fn(fmnist28.sample(0)) > 0 and source == f"table:{int8}"
-    with pytest.raises(TableMismatchError, match="int8, not the requested precision fp32") \
+    with pytest.raises(TableSettingError, match="int8, not the requested precision fp32") \
             as info:
         table_latency_fn(fmnist28, int8)  # the default fp32: the table's own is named too
-    assert str(info.value).endswith("; or search its int8 latency with --precision int8")
+    assert str(info.value).endswith("; or search its int8 latency with precision int8")
+    assert (info.value.what, info.value.value, info.value.details["have"]) == (
+        "precision", "fp32", "int8")
+    assert isinstance(info.value.details["mismatch"], TableMismatchError)
     shipped["int8"] = int8  # latency_tables/<space>_int8.json is the default int8 table
     assert table_latency_fn(fmnist28, precision="int8")[1] == f"table:{int8}"
     assert table_latency_fn(fmnist28)[1] == f"table:{real('fmnist28')}"
@@ -87,6 +91,6 @@ def test_measured_int8_latency_times_the_int8_export(fmnist28, monkeypatch):
 
     seen = []
     monkeypatch.setattr(measure, "measure_arch_ms", lambda arch, **kw: (
-        seen.append(kw) or SimpleNamespace(p50_ms=0.5)))
+        seen.append(kw) or SimpleNamespace(median_ms=0.5)))
     fn, _ = measured_latency_fn(precision="int8")
     assert fn(fmnist28.sample(0)) == 0.5 and seen == [{"threads": 1, "precision": "int8"}]

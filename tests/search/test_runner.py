@@ -118,9 +118,10 @@ def test_resume_continues_to_n_and_restores_the_controller(tmp_path, width_evalu
     first = {t.number: t.user_attrs["arch"] for t in _complete(tmp_path)}
     saved = _state(tmp_path)
     assert saved["told"] == list(range(6)) and saved["state"]["updates"] == 3
-    with pytest.raises(SearchError, match="already has 6 trials; pass --resume"):
+    with pytest.raises(SearchError, match="already has 6 trials; pass resume") as info:
         run_search(_config(tmp_path, trials=10), evaluator=width_evaluator,
                    latency_fn=macs_latency_ms)
+    assert (info.value.what, info.value.others) == ("resume", ("out_dir",))
     with pytest.raises(SearchError, match="strategy='rl', now strategy='random'"):
         run_search(_config(tmp_path, trials=10, strategy="random", resume=True,
                            strategy_options={}),

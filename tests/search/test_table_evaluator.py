@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from mobile_nas.errors import SettingError
 from mobile_nas.search.table_evaluator import (
     TableFileError,
     TabularBenchmark,
@@ -190,11 +191,16 @@ def test_table_search_inputs_from_typed_options(tables):
     evaluator, latency_fn = table_search_inputs(space="nb201", evaluator="table",
                                                 accuracy_csv=acc, latency_csv=lat)
     assert latency_fn(arch) == 4.0 and evaluator.evaluate(arch) == pytest.approx(0.86)
-    with pytest.raises(TableFileError, match="one latency source"):
+    # inconsistent settings: the fields name the parameters, the message no flag
+    with pytest.raises(SettingError, match="one latency source: latency_csv, table or") as info:
         table_search_inputs(space="nb201", evaluator="table", accuracy_csv=acc,
                             latency_csv=lat, table="t.json")
-    with pytest.raises(TableFileError, match="need --evaluator table"):
+    assert (info.value.what, info.value.others) == ("latency_csv", ("table", "measure"))
+    with pytest.raises(SettingError, match="latency_csv need evaluator table") as info:
         table_search_inputs(space="nb201", latency_csv=lat)
-    with pytest.raises(TableFileError, match="--precision int8 selects the latency table"):
+    assert (info.value.what, info.value.others) == ("accuracy_csv", ("latency_csv", "evaluator"))
+    with pytest.raises(SettingError, match="^precision int8 selects the latency table") as info:
         table_search_inputs(space="nb201", evaluator="table", accuracy_csv=acc,
                             latency_csv=lat, precision="int8")
+    assert (info.value.what, info.value.value) == ("precision", "int8")
+    assert "--" not in str(info.value)

@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from mobile_nas.errors import SettingError
 from mobile_nas.space import get_space
 from mobile_nas.train.trainer import TrainError, check_fits_dataset
 
@@ -26,10 +27,14 @@ def test_fixed_space_names_both_shapes():
 
 
 def test_cell_space_is_told_the_knobs_and_the_space_that_fit():
-    with pytest.raises(TrainError) as info:
+    with pytest.raises(SettingError) as info:
         check_fits_dataset(get_space("nb201").sample(0), _data((1, 28, 28), 10))
     assert str(info.value).endswith(
-        "; train its cells resized to the data with --input 28 --channels 1 "
+        "; train its cells resized to the data with input_size 28 channels 1 "
         "(space nb201@n5-f16-1x28x28-k10)")
-    with pytest.raises(TrainError, match=r"--classes 7 \(space nb201@n5-f16-3x32x32-k7\)$"):
+    assert (info.value.what, info.value.value, info.value.others) == (
+        "input_size", 28, ("channels",))
+    with pytest.raises(SettingError,
+                       match=r"num_classes 7 \(space nb201@n5-f16-3x32x32-k7\)$") as info:
         check_fits_dataset(get_space("nb201").sample(0), _data((3, 32, 32), 7))
+    assert (info.value.what, info.value.value, info.value.others) == ("num_classes", 7, ())

@@ -6,12 +6,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from mobile_nas.commands._common import (
-    add_latency_target_args,
-    add_val_size_arg,
-    known_names,
-    positive_float,
-)
+from mobile_nas.commands._common import known_names, positive_float
+from mobile_nas.commands._options import add_latency_target_args, add_val_size_arg
 from mobile_nas.cost.latency.settings import PRECISIONS
 
 

@@ -5,12 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from mobile_nas.commands._common import (
-    LazyNames,
-    add_device_args,
-    add_json_arg,
-    positive_int,
-)
+from mobile_nas.commands._common import LazyNames, add_json_arg, positive_int
+from mobile_nas.commands._options import add_device_args
 from mobile_nas.search.presets import preset_names
 
 

@@ -11,7 +11,7 @@ covers enough networks to fit with residual degrees of freedom and to hold some 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from mobile_nas.cost.latency.calibrate import (
 from mobile_nas.cost.latency.errors import LatencyTableError
 from mobile_nas.cost.latency.profiler import TimingBackend, build_table
 from mobile_nas.cost.latency.requirements import lut_build_command
+from mobile_nas.cost.latency.runner import cpu_model
 from mobile_nas.cost.latency.settings import DEFAULTS, ProfileSettings
 from mobile_nas.cost.latency.table import LatencyTable
 from mobile_nas.errors import ArchError
@@ -152,3 +153,43 @@ def recalibrate_lut(path: str | os.PathLike[str], *, space: SearchSpace | None =
     table = calibrate_table(table, plan, measure=measure, progress=progress)
     table.save(path)
     return LutBuildResult(table=table, path=path, calibrated=True)
+
+
+@dataclass(frozen=True)
+class MachineTable:
+    """The table that predicts this machine: its path and why it is that one (a line)."""
+
+    path: Path
+    reason: str
+    built_here: bool
+
+
+def table_for_this_machine(space: SearchSpace, shipped: str | os.PathLike[str] | None,
+                           folder: str | os.PathLike[str], *, progress: bool = False,
+                           log: Callable[[str], None] | None = None,
+                           build: Callable[[Path], LutBuildResult] | None = None
+                           ) -> MachineTable:
+    """``shipped`` when it was timed on this machine's CPU model; else a table of ``space``
+    built here with :func:`build_lut`'s defaults into ``folder/<space>_table.json`` (resumed
+    when a build of this machine is there; a build of another CPU model is replaced).
+
+    A table timed on another CPU predicts ratios with a bias of its own: on an Intel Xeon VM
+    (2026-12-07) the AMD-built fmnist28 table put every ratio to fmnist28_mnasnet 13-20% low,
+    tables built there -6..+10% (``benchmarks/results/latency_tables_paired_intel.md``).
+    ``log`` gets a line saying why before a build; ``build`` replaces the build (tests)."""
+    here = cpu_model()
+    timed_on = LatencyTable.load(shipped).metadata.get("cpu") if shipped else None
+    if shipped and timed_on == here:
+        return MachineTable(Path(shipped), f"{Path(shipped).name} was timed on this CPU "
+                                           f"model ({here})", built_here=False)
+    path = Path(folder) / f"{space.name}_table.json"
+    if path.exists() and LatencyTable.load(path).metadata.get("cpu") != here:
+        path.unlink()
+    why = (f"{Path(shipped).name} was timed on {timed_on}, this machine has {here}"
+           if shipped else f"no table is shipped for {space.name}")
+    if log is not None:
+        log(f"{why}: building {path} (a couple of minutes, once; resumed if stopped)")
+    result = (build or (lambda out: build_lut(space, out, resume=True, progress=progress)))(
+        path)
+    return MachineTable(result.path, f"{why}: predicting with {result.path}, built here",
+                        built_here=True)

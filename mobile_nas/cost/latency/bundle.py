@@ -59,7 +59,7 @@ from mobile_nas.cost.latency.sentinel import sentinel_onnx
 from mobile_nas.cost.latency.settings import DEFAULTS
 from mobile_nas.cost.latency.statistic import LatencyStatistic
 from mobile_nas.cost.latency.table import LatencyTable, LayerLatency
-from mobile_nas.errors import ArchError
+from mobile_nas.errors import ArchError, SettingError
 from mobile_nas.progress import progress_bar
 from mobile_nas.space import get_space
 from mobile_nas.space.architecture import Architecture
@@ -362,8 +362,8 @@ def load_results(path: str | os.PathLike[str], *, bundle: str | os.PathLike[str]
     if head in (b"{", b"[", b""):
         return import_results(path, bundle=bundle)
     if bundle is None:
-        raise BundleError(f"{path} is not JSON; text results from onnxruntime_perf_test "
-                          f"need --bundle")
+        raise SettingError("bundle", "{path} is not JSON; text results from "
+                           "onnxruntime_perf_test need {what}", path=path)
     return import_results(path, bundle=bundle,
                           data=perf_text_to_results(path, bundle, device=device))
 

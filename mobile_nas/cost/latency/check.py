@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -18,7 +18,7 @@ from mobile_nas.cost.latency.ondemand import summary
 from mobile_nas.cost.latency.predictor import LatencyPredictor
 from mobile_nas.cost.latency.sentinel import sentinel_onnx
 from mobile_nas.cost.latency.table import LatencyTable
-from mobile_nas.errors import MobileNasError
+from mobile_nas.errors import MobileNasError, OutOfRangeError, SettingError
 from mobile_nas.space import get_space
 from mobile_nas.space.architecture import Architecture
 from mobile_nas.space.base import SearchSpace
@@ -116,15 +116,26 @@ def pair_order(predicted: Sequence[float], measured: Sequence[float], *, floor_p
     return PairOrder(pairs=pairs, correct=correct, within_pct=within_pct, floor_pct=floor_pct)
 
 
-def summarize_errors(predicted: Sequence[float], measured: Sequence[float]) -> dict[str, Any]:
-    """MAPE (%), shares within ±5% and ±10%, Spearman and Kendall rank correlations."""
+class ErrorSummary(TypedDict):
+    """Predictions against measurements: MAPE (%), shares within ±5% and ±10%, Spearman and
+    Kendall rank correlations (NaN for fewer than two or constant values)."""
+
+    mape: float
+    within_5: float
+    within_10: float
+    spearman: float
+    kendall: float
+
+
+def summarize_errors(predicted: Sequence[float], measured: Sequence[float]) -> ErrorSummary:
+    """The :class:`ErrorSummary` of ``predicted`` against ``measured``."""
     from scipy import stats
 
     p, m = np.asarray(predicted, float), np.asarray(measured, float)
     err = np.abs(p - m) / m * 100
-    out = {"mape": float(err.mean()), "within_5": float((err <= 5).mean()),
-           "within_10": float((err <= 10).mean()), "spearman": float("nan"),
-           "kendall": float("nan")}
+    out: ErrorSummary = {"mape": float(err.mean()), "within_5": float((err <= 5).mean()),
+                         "within_10": float((err <= 10).mean()), "spearman": float("nan"),
+                         "kendall": float("nan")}
     if len(p) >= 2 and np.ptp(p) > 0 and np.ptp(m) > 0:
         out["spearman"] = float(stats.spearmanr(p, m).statistic)
         out["kendall"] = float(stats.kendalltau(p, m).statistic)
@@ -313,13 +324,15 @@ def check_lut(path: str | os.PathLike[str], *, space: str | None = None, n: int 
         raise LatencyTableError(f"table {path} is for space {table.space!r}, "
                                 f"not {resolved.name!r}")
     if n < 0:
-        raise MobileNasError(f"--n must be >= 0, got {n}")
+        raise OutOfRangeError("n", n, ">= 0")
     archs = check_archs(table, resolved, n=n, seed=seed,
                         include=load_space_archs(include, resolved.name))
     if len(archs) < 2:
-        hint = ("" if include else "; name the ones to check with --arch (also those it "
-                                   "calibrated on)")
-        raise MobileNasError(f"table {path} covers fewer than 2 architectures to check{hint}")
+        message = "table {table} covers fewer than 2 architectures to check"
+        if include:
+            raise MobileNasError(message.format(table=path))
+        raise SettingError("include", message + "; name the ones to check with {what} (also "
+                           "those it calibrated on)", value=include, table=path)
     on_demand = summary(table)
     if on_demand and note is not None:
         note(f"on demand: {on_demand}")

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mobile_nas.errors import MobileNasError
+from mobile_nas.errors import MobileNasError, SettingError
 
 
 class LatencyTableError(MobileNasError, ValueError):
     """A latency table that cannot be read: missing, corrupt, truncated or wrong schema."""
+
+
+class TableSettingError(SettingError, LatencyTableError):
+    """A latency table that does not serve a setting as given: the fields of
+    :class:`~mobile_nas.errors.SettingError`, caught as a :class:`LatencyTableError`."""
 
 
 class BundleError(MobileNasError, ValueError):
@@ -64,8 +69,11 @@ class LatencyTargetError(MobileNasError, ValueError):
     Fields: ``text`` (the target as given), ``what`` (the part at fault: ``factor``,
     ``reference``, ``ONNX file``), ``value`` (that part), ``problem`` and ``allowed`` (what
     would do). The message words them; a command words them with its flag
-    (:meth:`worded`).
+    (:meth:`worded`). ``setting`` is the parameter the target was given as (the CLI names
+    its flag).
     """
+
+    setting = "latency_target"
 
     def __init__(self, *, text: str, what: str, value: object, problem: str,
                  allowed: str) -> None:

@@ -1,13 +1,12 @@
-"""End-to-end onnxruntime timing of ONNX files and of architectures."""
+"""End-to-end onnxruntime timing of ONNX files and of architectures, and the library's one
+session opener (:func:`load_session`)."""
 
 from __future__ import annotations
 
 import os
-import platform
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -18,9 +17,7 @@ from mobile_nas.cost.latency.runner import (
     RunnerError,
     Session,
     TimingResult,
-    cpu_model,
     make_session,
-    summarize,
     time_interleaved,
     timing_result,
 )
@@ -30,55 +27,20 @@ from mobile_nas.space.architecture import Architecture
 from mobile_nas.torch_onnx import DEFAULT_OPSET
 
 
-@dataclass(frozen=True)
-class Timing:
-    """Latency distribution of one model over ``runs`` timed inferences (milliseconds): the
-    record ``bench`` prints and ``cost --measure`` reads, in its historical field names
-    (``p50_ms`` is :attr:`TimingResult.median_ms`, ``runs`` is ``n``), plus the warm-up and
-    provider. The numbers come from :func:`~mobile_nas.cost.latency.runner.timing_result`.
-    """
-
-    p50_ms: float
-    p90_ms: float
-    p99_ms: float
-    mean_ms: float
-    std_ms: float
-    min_ms: float
-    runs: int
-    warmup: int
-    threads: int
-    provider: str
-
-    @property
-    def median_ms(self) -> float:
-        """``p50_ms`` under the name :class:`~.statistic.LatencyStatistic` reads."""
-        return self.p50_ms
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_result(cls, r: TimingResult, *, warmup: int, provider: str) -> Timing:
-        return cls(p50_ms=r.median_ms, p90_ms=r.p90_ms, p99_ms=r.p99_ms, mean_ms=r.mean_ms,
-                   std_ms=r.std_ms, min_ms=r.min_ms, runs=r.n, warmup=warmup,
-                   threads=r.threads, provider=provider)
-
-    @classmethod
-    def from_times(cls, times_ms: Sequence[float], *, warmup: int, threads: int,
-                   provider: str, clock: str = "wall") -> Timing:
-        return cls.from_result(timing_result(times_ms, clock=clock, threads=threads),
-                               warmup=warmup, provider=provider)
-
-
 def load_session(model: bytes | str | os.PathLike[str], *, threads: int = 1,
-                 provider: str = "CPUExecutionProvider", opt_level: str = "all") -> Session:
-    """An onnxruntime session, or :class:`MeasureError` naming the file if it is no model."""
+                 provider: str = "CPUExecutionProvider", opt_level: str = "all",
+                 config: Mapping[str, str] | None = None,
+                 optimized_model_path: str | os.PathLike[str] | None = None) -> Session:
+    """The library's session opener: an onnxruntime session of ONNX bytes or an ONNX/ORT
+    file (:func:`~.runner.make_session`, whose settings and options it takes), or
+    :class:`MeasureError` naming the file if it is no model."""
     if isinstance(model, (str, os.PathLike)) and not Path(model).is_file():
         raise MeasureError(f"ONNX file not found: {model}")
     if threads < 1:
         raise MeasureError(f"threads must be >= 1, got {threads}")
     try:
-        return make_session(model, threads=threads, provider=provider, opt_level=opt_level)
+        return make_session(model, threads=threads, provider=provider, opt_level=opt_level,
+                            config=config, optimized_model_path=optimized_model_path)
     except RunnerError as exc:
         raise MeasureError(str(exc)) from None
     except Exception as exc:  # onnxruntime raises its own exception types
@@ -89,7 +51,7 @@ def load_session(model: bytes | str | os.PathLike[str], *, threads: int = 1,
 
 def measure_onnx_ms(model: bytes | str | os.PathLike[str], *, threads: int = 1,
                     provider: str = "CPUExecutionProvider", warmup: int = 10, runs: int = 100,
-                    opt_level: str = "all", clock: str = "wall") -> Timing:
+                    opt_level: str = "all", clock: str = "wall") -> TimingResult:
     """Times ``runs`` batch-1 inferences of an ONNX model after ``warmup`` untimed ones.
 
     Inputs are random floats of the model's input shapes (dynamic dimensions = 1).
@@ -101,14 +63,13 @@ def measure_onnx_ms(model: bytes | str | os.PathLike[str], *, threads: int = 1,
     session = load_session(model, threads=threads, provider=provider, opt_level=opt_level)
     times = time_interleaved({"model": session}, warmup=warmup, rounds=runs, runs_per_round=1,
                              clock_name=clock)
-    return Timing.from_times(times["model"], warmup=warmup, threads=threads, provider=provider,
-                             clock=clock)
+    return timing_result(times["model"], clock=clock, threads=threads)
 
 
 def measure_arch_ms(arch: Architecture, *, threads: int = 1,
                     provider: str = "CPUExecutionProvider", warmup: int = 10, runs: int = 100,
                     opset: int = DEFAULT_OPSET, opt_level: str = "all",
-                    clock: str = "wall", precision: str = "fp32") -> Timing:
+                    clock: str = "wall", precision: str = "fp32") -> TimingResult:
     """Exports ``arch`` (torch.onnx.export, dynamo=False, ``opset``; quantized to INT8 QDQ
     for ``precision='int8'``, as tables time it) and times it."""
     return measure_onnx_ms(export_arch_onnx(arch, opset=opset, precision=precision),
@@ -137,11 +98,12 @@ def measure_archs_ms(archs: Sequence[Architecture], *, threads: int = 1,
                      provider: str = "CPUExecutionProvider", warmup: int = 5, rounds: int = 10,
                      runs_per_round: int = 3, opset: int = DEFAULT_OPSET,
                      opt_level: str = "all", clock: str = "wall", precision: str = "fp32",
-                     progress: bool = False, anchor: bytes | None = None) -> list[dict[str, Any]]:
+                     progress: bool = False, anchor: bytes | None = None
+                     ) -> list[TimingResult]:
     """End-to-end medians of many architectures, repeats interleaved across them; each
     exported at ``precision`` (:func:`~.export.export_arch_onnx`).
 
-    Returns one ``{"median_ms", "iqr_ms", "n", "min_ms"}`` per architecture, in order; with
+    Returns one :class:`~.runner.TimingResult` per architecture, in order; with
     ``anchor`` (ONNX bytes, e.g. the tables' sentinel) that model is timed interleaved with
     them and its row is appended last.
     """
@@ -154,8 +116,8 @@ def measure_archs_ms(archs: Sequence[Architecture], *, threads: int = 1,
         times = time_interleaved(sessions, warmup=warmup, rounds=rounds,
                                  runs_per_round=runs_per_round, clock_name=clock,
                                  on_round=lambda _: bar.update())
-    rows = [summarize(times[str(i)]) for i in range(len(archs))]
-    return rows + ([summarize(times["anchor"])] if anchor is not None else [])
+    names = [str(i) for i in range(len(archs))] + (["anchor"] if anchor is not None else [])
+    return [timing_result(times[name], clock=clock, threads=threads) for name in names]
 
 
 @dataclass(frozen=True)
@@ -170,20 +132,39 @@ class AnchoredRun:
     repeats: int
     per_repeat: tuple[tuple[float, ...], ...] = ()
     anchor_per_repeat_ms: tuple[float, ...] = ()
+    rounds: int = 0
 
     @property
     def measured_ms(self) -> tuple[float, ...]:
         return tuple(f * self.anchor_ms for f in self.fractions)
 
 
+#: ``rounds=None``: as many interleaved rounds as fit this many seconds (all repeats), within
+#: :data:`AUTO_ROUNDS`. Small networks get many: on a 2-core Intel VM (2026-12-07) ratios of
+#: 0.1-0.2 ms networks repeated within 4-6% with 20 rounds, about 2% with 200. Not the
+#: default of the calibration (see ``calibrate.plan_calibration``).
+AUTO_BUDGET_S = 60.0
+AUTO_ROUNDS = (20, 200)
+
+
+def auto_rounds(round_ms: float, repeats: int, *, budget_s: float = AUTO_BUDGET_S) -> int:
+    """Rounds per repeat that fill ``budget_s`` when one round (every session's runs) takes
+    ``round_ms``, within :data:`AUTO_ROUNDS`."""
+    lo, hi = AUTO_ROUNDS
+    if not round_ms > 0:
+        return hi
+    return max(lo, min(hi, int(budget_s * 1000 / (repeats * round_ms))))
+
+
 def measure_archs_anchored(archs: Sequence[Architecture], anchor: bytes, *, repeats: int = 3,
                            threads: int = 1, provider: str = "CPUExecutionProvider",
-                           warmup: int = 5, rounds: int = 20, runs_per_round: int = 5,
+                           warmup: int = 5, rounds: int | None = 20, runs_per_round: int = 5,
                            opset: int = DEFAULT_OPSET, opt_level: str = "all",
                            precision: str = "fp32", progress: bool = False) -> AnchoredRun:
     """Times ``archs`` (wall-clock medians) interleaved with ``anchor`` in ``repeats``
     separate runs (seeds 0, 1, ...): a disturbance of one run moves one of the repeats, not
-    the median fraction. Exports and sessions are made once."""
+    the median fraction. Exports and sessions are made once. ``rounds=None`` chooses them
+    by :func:`auto_rounds` from the warm-up's times."""
     sessions = _arch_sessions(archs, threads=threads, provider=provider, opset=opset,
                               opt_level=opt_level, precision=precision, progress=progress,
                               anchor=anchor)
@@ -207,25 +188,29 @@ def measure_models_anchored(models: Sequence[bytes | str | os.PathLike[str]],
 
 
 def _anchored_run(sessions: dict[str, Session], n: int, *, repeats: int, warmup: int,
-                  rounds: int, runs_per_round: int, progress: bool) -> AnchoredRun:
-
+                  rounds: int | None, runs_per_round: int, progress: bool) -> AnchoredRun:
     if repeats < 1:
         raise MeasureError(f"repeats must be >= 1, got {repeats}")
+    if rounds is None:
+        probe = time_interleaved(sessions, warmup=warmup, rounds=1, runs_per_round=1,
+                                 clock_name="wall")
+        rounds = auto_rounds(runs_per_round * sum(float(np.median(t))
+                                                  for t in probe.values()), repeats)
     fractions, anchors = [], []
     for rep in progress_bar(range(repeats), desc="time e2e", unit="run",
                             disable=not progress, leave=False):
         times = time_interleaved(sessions, warmup=warmup, rounds=rounds,
                                  runs_per_round=runs_per_round, seed=rep, clock_name="wall")
-        a = summarize(times["anchor"])["median_ms"]
+        a = timing_result(times["anchor"]).median_ms
         anchors.append(a)
-        fractions.append([summarize(times[str(i)])["median_ms"] / a for i in range(n)])
+        fractions.append([timing_result(times[str(i)]).median_ms / a for i in range(n)])
     f = np.asarray(fractions)
     med = np.median(f, axis=0)
     retest = float(np.mean(np.abs(f / med - 1)) * 100) if repeats > 1 else float("nan")
     return AnchoredRun(fractions=tuple(float(x) for x in med),
                        anchor_ms=float(np.median(anchors)), retest_pct=retest, repeats=repeats,
                        per_repeat=tuple(tuple(float(x) for x in row) for row in fractions),
-                       anchor_per_repeat_ms=tuple(float(a) for a in anchors))
+                       anchor_per_repeat_ms=tuple(float(a) for a in anchors), rounds=rounds)
 
 
 def time_anchor_ms(*, threads: int = 1, provider: str = "CPUExecutionProvider",
@@ -239,7 +224,7 @@ def time_anchor_ms(*, threads: int = 1, provider: str = "CPUExecutionProvider",
                            opt_level=opt_level)
     times = time_interleaved({"anchor": session}, warmup=20, rounds=rounds,
                              runs_per_round=runs_per_round, clock_name="wall")
-    return float(summarize(times["anchor"])["median_ms"])
+    return timing_result(times["anchor"]).median_ms
 
 
 def _check_clock(clock: str, threads: int) -> None:
@@ -248,10 +233,3 @@ def _check_clock(clock: str, threads: int) -> None:
     if clock == "cpu" and threads != 1:
         raise MeasureError(f"clock 'cpu' measures one thread; it needs threads=1, not {threads}")
 
-
-def machine_info() -> dict[str, Any]:
-    """CPU model, core count, OS and onnxruntime version of this machine."""
-    import onnxruntime as ort
-
-    return {"cpu": cpu_model(), "cpu_count": os.cpu_count(),
-            "os": f"{platform.system()} {platform.release()}", "onnxruntime": ort.__version__}

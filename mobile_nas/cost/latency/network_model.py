@@ -21,7 +21,7 @@ count`` per space.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +33,13 @@ CONST, SUM, COUNT = "const", "sum", "count"
 SHARED = (CONST, SUM, COUNT)
 #: Ridge penalties tried (on standardized per-op columns), chosen by leave-one-out error.
 RIDGE_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
+#: Fewest fitted networks for the ``shape`` feature set (see module).
+SHAPE_MIN_NETWORKS = 120
+
+
+def _add(f: dict[str, float], tag: str, value: float) -> None:
+    f[f"sum:{tag}"] = f.get(f"sum:{tag}", 0.0) + value
+    f[f"count:{tag}"] = f.get(f"count:{tag}", 0.0) + 1
 
 
 def network_features(per_layer: Sequence[tuple[LayerKey, float]]) -> dict[str, float]:
@@ -42,9 +49,30 @@ def network_features(per_layer: Sequence[tuple[LayerKey, float]]) -> dict[str, f
     for key, value in per_layer:
         f[SUM] += value
         f[COUNT] += 1
-        f[f"sum:{key.op}"] = f.get(f"sum:{key.op}", 0.0) + value
-        f[f"count:{key.op}"] = f.get(f"count:{key.op}", 0.0) + 1
+        _add(f, key.op, value)
     return f
+
+
+def shape_features(per_layer: Sequence[tuple[LayerKey, float]]) -> dict[str, float]:
+    """:func:`network_features` plus sum/count per operator x activation, operator x
+    squeeze-excite, kernel, expansion, stride x residual, output channels and input height."""
+    f = network_features(per_layer)
+    for key, value in per_layer:
+        for tag in (f"{key.op}_{key.act}", f"{key.op}_se{key.se > 0}", f"k{key.kernel}",
+                    f"e{key.expansion}", f"s{key.stride}_r{int(key.residual)}",
+                    f"c{key.cout}", f"h{key.h}"):
+            _add(f, tag, value)
+    return f
+
+
+#: Feature sets by the name a calibration records (``ops``: tables before 2026-12-08).
+FEATURE_SETS: dict[str, Callable[[Sequence[tuple[LayerKey, float]]], dict[str, float]]] = {
+    "ops": network_features, "shape": shape_features}
+
+
+def feature_set_for(n_fit: int) -> str:
+    """The feature set a calibration on ``n_fit`` networks uses (see module)."""
+    return "shape" if n_fit >= SHAPE_MIN_NETWORKS else "ops"
 
 
 def apply_weights(weights: Mapping[str, float], features: Mapping[str, float]) -> float:

@@ -2,7 +2,7 @@
 the table's own protocol and added to the table file, so that later searches reuse them.
 
 * **Only this machine's tables.** A table records the machine that timed it (``device``,
-  ``cpu``, ``cpu_count``, ``os``, ``onnxruntime``: :func:`~.runner.device_info`, written by
+  ``cpu``, ``cpu_count``, ``os``, ``onnxruntime``: a :class:`~.runner.Machine`, written by
   ``lut build`` and by the bundle's ``run_lut.py``). A table of another machine (a phone's,
   imported from a bundle) is refused (:class:`ForeignTableError`): its missing layers must be
   timed on that device (``lut bundle --arch``). The kernel release is not compared (a VM's
@@ -43,11 +43,15 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from mobile_nas.cost.latency.errors import LatencyTableError, MissingEntryError
+from mobile_nas.cost.latency.errors import (
+    LatencyTableError,
+    MissingEntryError,
+    TableSettingError,
+)
 from mobile_nas.cost.latency.predictor import LatencyPrediction, LatencyPredictor
 from mobile_nas.cost.latency.profiler import TimingBackend, build_table
 from mobile_nas.cost.latency.requirements import table_settings
-from mobile_nas.cost.latency.runner import device_info
+from mobile_nas.cost.latency.runner import this_machine
 from mobile_nas.cost.latency.settings import PRECISIONS, RESUME_FIELDS, ProfileSettings
 from mobile_nas.cost.latency.table import (
     LatencyTable,
@@ -72,14 +76,14 @@ MAX_EVENTS = 20
 DRIFT_REPORT = 0.10
 
 
-class ForeignTableError(LatencyTableError):
+class ForeignTableError(TableSettingError):
     """A table timed on another machine, which this machine must not extend."""
 
 
 # -- which tables this machine may extend ------------------------------------------------------
 def machine_identity(info: Mapping[str, Any]) -> dict[str, Any]:
-    """The :data:`MACHINE_FIELDS` of ``info`` (table metadata or ``device_info()``), ``os``
-    reduced to system and architecture."""
+    """The :data:`MACHINE_FIELDS` of ``info`` (table metadata or a :class:`~.runner.Machine`'s
+    JSON), ``os`` reduced to system and architecture."""
     out = {f: info.get(f) for f in MACHINE_FIELDS}
     parts = str(out["os"] or "").split()
     out["os"] = f"{parts[0]} {parts[-1]}" if len(parts) >= 2 else (out["os"] or None)
@@ -91,7 +95,7 @@ def machine_mismatches(table: LatencyTable, here: Mapping[str, Any] | None = Non
     """``(field, table's value, this machine's)`` for every identity field that differs (a
     field the table does not record differs)."""
     if here is None:
-        here = device_info()
+        here = this_machine().to_json()
     have, now = machine_identity(table.metadata), machine_identity(here)
     return [(f, have[f], now[f]) for f in MACHINE_FIELDS if have[f] != now[f]]
 
@@ -117,12 +121,12 @@ def check_extendable(table: LatencyTable, path: str | os.PathLike[str]) -> Profi
     if bad:
         diff = ", ".join(f"{f} {h!r} (here {n!r})" for f, h, n in bad)
         raise ForeignTableError(
-            f"latency table {str(path)!r} was timed on another machine ({diff}), so this "
-            f"one cannot add its missing layers (the timings would not mix): time them on "
-            f"that device with 'mobile-nas lut bundle --space {space} --arch ARCH --out "
-            f"bundle.zip' and 'mobile-nas lut import', or build a table of this machine with "
-            f"'mobile-nas lut build --space {space} --arch ARCH --out T.json' and pass "
-            f"--table T.json")
+            "table", "latency table {value!r} was timed on another machine ({diff}), so this "
+            "one cannot add its missing layers (the timings would not mix): time them on "
+            "that device with 'mobile-nas lut bundle --space {space} --arch ARCH --out "
+            "bundle.zip' and 'mobile-nas lut import', or build a table of this machine with "
+            "'mobile-nas lut build --space {space} --arch ARCH --out T.json' and pass "
+            "{what} T.json", value=str(path), diff=diff, space=space)
     try:
         settings = table_profile_settings(table)
     except LatencyTableError as exc:
@@ -132,9 +136,10 @@ def check_extendable(table: LatencyTable, path: str | os.PathLike[str]) -> Profi
     folder = next((p for p in (target.parent, *target.parent.parents) if p.exists()),
                   target.parent)
     if not os.access(folder, os.W_OK):
-        raise LatencyTableError(f"cannot add layers to latency table {str(path)!r}: folder "
-                                f"{str(folder)!r} is not writable (copy the table somewhere "
-                                f"writable and pass --table)")
+        raise TableSettingError("table", "cannot add layers to latency table {value!r}: "
+                                "folder {folder!r} is not writable (copy the table somewhere "
+                                "writable and pass {what})", value=str(path),
+                                folder=str(folder))
     return settings
 
 

@@ -23,7 +23,9 @@ class LatencyPrediction:
     ``total_ms`` is (:attr:`LatencyTable.predicts`, e.g. ``"wall-clock median"``). A relative
     table (schema 3) predicts ``anchor_fraction``, the network's latency as a fraction of the
     anchor's; ``total_ms`` is that times ``anchor_ms`` (the anchor as timed when the table
-    was calibrated, or as re-timed on the device at hand).
+    was calibrated, or as re-timed on the device at hand). ``measured``: the network is one
+    the relative calibration was fitted on, and the prediction is its measurement there
+    (the space's references always are: see :class:`LatencyPredictor`).
     """
 
     total_ms: float
@@ -33,6 +35,7 @@ class LatencyPrediction:
     statistic: str = ""
     anchor_fraction: float | None = None
     anchor_ms: float | None = None
+    measured: bool = False
 
 
 class LatencyPredictor:
@@ -42,6 +45,16 @@ class LatencyPredictor:
     held-out check, and the precision/threads/provider of ``request``), else the constructor
     raises :class:`~.errors.LatencyTableError` naming the ``lut build`` command that fixes
     it. :meth:`predict` raises :class:`MissingEntryError` for layers the table lacks.
+
+    A network a relative calibration was fitted on is predicted by its measured fraction of
+    the anchor in that calibration run, not by the model, where the calibration says so
+    (``Calibration.measured_lookup``): the device has timed it. So a
+    reference (every calibration fits on the space's references) is 1.00x itself, and a
+    ratio to it carries the model's error on the candidate only, not also its error on the
+    reference (on 2026-12-07 an Intel-built fmnist28 table put every ratio to
+    fmnist28_mnasnet 7.4% high on average through that second error). On that machine the
+    reference's ratio to other networks also moved up to 6% between runs a minute apart,
+    so the measurement brings its own error; calibrations do not set it by default.
     """
 
     def __init__(self, table: LatencyTable, *, table_path: str | os.PathLike[str] | None = None,
@@ -55,6 +68,11 @@ class LatencyPredictor:
         #: ms of the anchor that converts fractions to ms (None: the table is not relative)
         self.anchor_ms = (anchor_ms or cal.anchor_ms) if cal is not None and cal.relative \
             else None
+        #: arch string -> measured fraction of the anchor, of the relative calibration's
+        #: fitted networks
+        self.measured_fractions: dict[str, float] = (
+            {a: m / cal.anchor_ms for a, m in zip(cal.archs, cal.measured_ms, strict=True)}
+            if cal is not None and cal.anchor_ms is not None and cal.measured_lookup else {})
 
     @property
     def statistic(self) -> str:
@@ -81,15 +99,18 @@ class LatencyPredictor:
         if cal is None:
             total = sum_ms
         elif self.anchor_ms is not None:  # set where the calibration is relative
-            fraction = cal.predict_units([(k, self.table.anchor_fraction(k.id))
-                                          for k, _ in per_layer])
+            fraction = self.measured_fractions.get(arch.to_string())
+            if fraction is None:
+                fraction = cal.predict_units([(k, self.table.anchor_fraction(k.id))
+                                              for k, _ in per_layer])
             total = fraction * float(self.anchor_ms)
         else:
             total = cal.predict_units(per_layer)
         return LatencyPrediction(total_ms=float(total), per_layer=per_layer,
                                  sum_ms=float(sum_ms), calibrated=cal is not None,
                                  statistic=self.table.predicts, anchor_fraction=fraction,
-                                 anchor_ms=self.anchor_ms)
+                                 anchor_ms=self.anchor_ms,
+                                 measured=arch.to_string() in self.measured_fractions)
 
     def predict_ms(self, arch: Architecture) -> float:
         return self.predict(arch).total_ms

@@ -31,10 +31,10 @@ from typing import Any
 import numpy as np
 
 from mobile_nas import __version__
-from mobile_nas.cost.latency.errors import LatencyTableError
+from mobile_nas.cost.latency.errors import LatencyTableError, TableSettingError
 from mobile_nas.cost.latency.export import export_layer_onnx
 from mobile_nas.cost.latency.measure import load_session
-from mobile_nas.cost.latency.runner import Session, device_info, summarize, time_interleaved
+from mobile_nas.cost.latency.runner import Session, this_machine, time_interleaved, timing_result
 from mobile_nas.cost.latency.sentinel import SENTINEL_MODEL, sentinel_onnx
 from mobile_nas.cost.latency.settings import (
     DEFAULTS,
@@ -96,7 +96,7 @@ def onnxruntime_backend() -> TimingBackend:
 
 
 def table_metadata(settings: ProfileSettings, **extra: Any) -> dict[str, Any]:
-    return {**device_info(), **settings.metadata(), "mobile_nas_version": __version__,
+    return {**this_machine().to_json(), **settings.metadata(), "mobile_nas_version": __version__,
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **extra}
 
 
@@ -121,11 +121,11 @@ def _time_chunk(sessions: Mapping[str, Session], sentinel: Session, settings: Pr
                              rounds=settings.rounds, runs_per_round=settings.runs_per_round,
                              seed=seed, clock_name=settings.clock, timer=backend.timer)
     stat = settings.layer_statistic
-    sentinel_ms = stat.of(summarize(times.pop(SENTINEL_ID)))
+    sentinel_ms = stat.of(timing_result(times.pop(SENTINEL_ID)))
     entries = {}
     for kid, t in times.items():
-        row = summarize(t)
-        entries[kid] = LayerLatency(**row, anchor_fraction=stat.of(row) / sentinel_ms)
+        row = timing_result(t)
+        entries[kid] = LayerLatency(**row.summary(), anchor_fraction=stat.of(row) / sentinel_ms)
     return entries, sentinel_ms
 
 
@@ -223,12 +223,11 @@ def build_table(space: str, keys: Sequence[LayerKey], out: str | os.PathLike[str
         if old.space != space or clash:
             diff = [("space", old.space, space)] * (old.space != space) + \
                 [(f, have[f], meta[f]) for f in clash]
-            raise LatencyTableError(
-                f"cannot resume {out}: it was built with "
-                + ", ".join(f"{f}={h!r}" for f, h, _ in diff) + ", this build has "
-                + ", ".join(f"{f}={w!r}" for f, _, w in diff)
-                + " (a table holds one protocol; resume with its settings or write "
-                  "another --out)")
+            raise TableSettingError(
+                "out", "cannot resume {value}: it was built with {had}, this build has {has} "
+                "(a table holds one protocol; resume with its settings or write another "
+                "{what})", value=out, had=", ".join(f"{f}={h!r}" for f, h, _ in diff),
+                has=", ".join(f"{f}={w!r}" for f, _, w in diff))
         elapsed = float(old.metadata.get("build_seconds", 0.0))
         old_sentinel = old.metadata.get("sentinel")
         if old.metadata.get("on_demand"):  # entries searches added (see .ondemand)

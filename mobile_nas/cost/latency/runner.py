@@ -1,6 +1,7 @@
 """The onnxruntime layer of mobile-nas: the one session factory (:func:`make_session`), the
-one interleaved timing loop (:func:`time_interleaved`) and the one timing result
-(:class:`TimingResult`, computed by :func:`timing_result`).
+one interleaved timing loop (:func:`time_interleaved`), the one timing result
+(:class:`TimingResult`, computed by :func:`timing_result`) and the one machine description
+(:class:`Machine`; this one's: :func:`this_machine`).
 
 This module needs only the standard library, numpy and onnxruntime. ``lut build`` and
 ``lut check`` import it, and ``lut bundle`` copies this very file into the bundle as
@@ -70,11 +71,13 @@ class Session(Protocol):
 
 def make_session(model: bytes | str | os.PathLike[str], *, threads: int = 1,
                  provider: str = "CPUExecutionProvider", opt_level: str = "all",
-                 config: Mapping[str, str] | None = None) -> Session:
+                 config: Mapping[str, str] | None = None,
+                 optimized_model_path: str | os.PathLike[str] | None = None) -> Session:
     """An onnxruntime session of ONNX bytes or an ONNX/ORT-format file, pinned to ``threads``
     intra-op threads (one inter-op thread, sequential execution) and one provider.
 
-    ``config``: session config entries (e.g. ``session.enable_saved_runtime_optimizations``).
+    ``config``: session config entries (e.g. ``session.enable_saved_runtime_optimizations``);
+    ``optimized_model_path``: where onnxruntime writes the graph it optimized.
     """
     import onnxruntime as ort
 
@@ -97,6 +100,8 @@ def make_session(model: bytes | str | os.PathLike[str], *, threads: int = 1,
     so.log_severity_level = 3
     for key, value in (config or {}).items():
         so.add_session_config_entry(key, value)
+    if optimized_model_path is not None:
+        so.optimized_model_filepath = os.fspath(optimized_model_path)
     if isinstance(model, os.PathLike):
         model = os.fspath(model)
     session: Session = ort.InferenceSession(model, sess_options=so, providers=[provider])
@@ -190,6 +195,14 @@ class TimingResult:
         return {"median_ms": self.median_ms, "iqr_ms": self.iqr_ms, "n": self.n,
                 "min_ms": self.min_ms}
 
+    def percentiles(self) -> dict[str, Any]:
+        """``{"p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "runs"}``: the
+        names ``bench`` prints and ``export`` records (``p50_ms`` is the median, ``runs``
+        is ``n``)."""
+        return {"p50_ms": self.median_ms, "p90_ms": self.p90_ms, "p99_ms": self.p99_ms,
+                "mean_ms": self.mean_ms, "std_ms": self.std_ms, "min_ms": self.min_ms,
+                "runs": self.n}
+
 
 def timing_result(times_ms: Sequence[float], *, clock: str = "wall",
                   threads: int = 1) -> TimingResult:
@@ -204,23 +217,37 @@ def timing_result(times_ms: Sequence[float], *, clock: str = "wall",
                         clock=clock, threads=threads)
 
 
-def summarize(times_ms: Sequence[float]) -> dict[str, Any]:
-    """``{"median_ms", "iqr_ms", "n", "min_ms"}`` of raw times (:meth:`TimingResult.summary`)."""
-    return timing_result(times_ms).summary()
-
-
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def device_info() -> dict[str, Any]:
-    """What identifies the machine: host name, CPU model, OS, Python and onnxruntime versions."""
+@dataclass(frozen=True)
+class Machine:
+    """What identifies a machine that times models: host name, CPU model, OS (system,
+    release, architecture), Python and onnxruntime versions, logical CPUs. Its JSON is the
+    machine part of latency tables' metadata and of the runner's ``results.json``."""
+
+    device: str
+    cpu: str
+    os: str
+    python: str
+    onnxruntime: str
+    cpu_count: int | None
+
+    def to_json(self, *fields: str) -> dict[str, Any]:
+        """The record as JSON; only ``fields``, in that order, when any are named."""
+        data = asdict(self)
+        return {f: data[f] for f in fields} if fields else data
+
+
+def this_machine() -> Machine:
+    """The :class:`Machine` this process runs on."""
     import onnxruntime as ort
 
-    return {"device": platform.node() or "unknown", "cpu": cpu_model(),
-            "os": f"{platform.system()} {platform.release()} {platform.machine()}".strip(),
-            "python": platform.python_version(), "onnxruntime": ort.__version__,
-            "cpu_count": os.cpu_count()}
+    return Machine(device=platform.node() or "unknown", cpu=cpu_model(),
+                   os=f"{platform.system()} {platform.release()} {platform.machine()}".strip(),
+                   python=platform.python_version(), onnxruntime=ort.__version__,
+                   cpu_count=os.cpu_count())
 
 
 def cpu_model() -> str:
@@ -316,7 +343,7 @@ class _AnchorWatch:
         def value(attempt: _Pass) -> float:
             if attempt[1] is None:
                 raise RunnerError(f"chunk {first_id!r} was timed without the anchor")
-            return float(summarize(attempt[1])[self.stat])
+            return float(getattr(timing_result(attempt[1]), self.stat))
 
         if not self.repeats:
             attempts = [timed(seed) for seed in range(ANCHOR_REPEATS)]
@@ -351,17 +378,17 @@ def _entry(passes: Sequence[Sequence[float]], anchor_passes: Sequence[Sequence[f
     reads each) as ``anchor_ms``. Several passes (whole networks): ``anchor_ms`` the anchor's
     median over the passes and ``median_ms`` that times the median over the passes of the
     network's fraction of the anchor; ``repeat_fractions`` lists the passes' fractions."""
-    entry = summarize([x for p in passes for x in p])
+    entry = timing_result([x for p in passes for x in p]).summary()
     if len(passes) == 1:
         if anchor_passes:
             stat = "min_ms" if layer and statistic == "min" else "median_ms"
-            entry["anchor_ms"] = summarize(anchor_passes[0])[stat]
+            entry["anchor_ms"] = getattr(timing_result(anchor_passes[0]), stat)
         return entry
-    medians = [summarize(p)["median_ms"] for p in passes]
+    medians = [timing_result(p).median_ms for p in passes]
     if not anchor_passes:
         entry["median_ms"] = float(np.median(medians))
         return entry
-    anchors = [summarize(a)["median_ms"] for a in anchor_passes]
+    anchors = [timing_result(a).median_ms for a in anchor_passes]
     fractions = [m / a for m, a in zip(medians, anchors, strict=True)]
     entry["anchor_ms"] = float(np.median(anchors))
     entry["median_ms"] = float(np.median(fractions)) * entry["anchor_ms"]
@@ -397,7 +424,7 @@ def run_bundle(bundle: str | os.PathLike[str], out: str | os.PathLike[str], *, t
         results = {
             "schema_version": RESULTS_SCHEMA_VERSION, "kind": "mobile-nas-lut-results",
             "manifest_sha256": sha256_bytes(manifest_bytes), "manifest": manifest,
-            "metadata": {**device_info(), "provider": provider, "threads": threads,
+            "metadata": {**this_machine().to_json(), "provider": provider, "threads": threads,
                          "opt_level": opt_level, "rounds": rounds,
                          "runs_per_round": runs_per_round, "warmup": proto["warmup"],
                          "clock": clock, "statistic": proto.get("statistic", "median"),
@@ -466,7 +493,7 @@ def run_bundle(bundle: str | os.PathLike[str], out: str | os.PathLike[str], *, t
                     "sha256": hashes[mid], "clock": part_clock}
             if anchor_session is not None:
                 results["entries"][ANCHOR_ID] = {
-                    **summarize([x for t in anchor_times for x in t]),
+                    **timing_result([x for t in anchor_times for x in t]).summary(),
                     "sha256": anchor_hash, "clock": part_clock}
                 results["metadata"]["anchor_watch"] = watch.to_json()
             _atomic_json(out, results)

@@ -111,7 +111,7 @@ class MeasuredLatency:
 
     def predict_ms(self, arch: Architecture) -> float:
         return float(measure.measure_arch_ms(arch, threads=self.threads,
-                                             precision=self.precision).p50_ms)
+                                             precision=self.precision).median_ms)
 
 
 def open_table(space_name: str, *candidates: str | os.PathLike[str] | None,

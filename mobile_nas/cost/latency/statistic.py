@@ -40,9 +40,9 @@ class LatencyStatistic:
         return self.name
 
     def of(self, timing: Any) -> float:
-        """This statistic of a timing summary: a mapping with ``median_ms``/``min_ms`` (what
-        :func:`~.runner.summarize` returns) or an object with those attributes (a
-        :class:`~.runner.TimingResult`). The clock is the caller's to match."""
+        """This statistic of a timing: a :class:`~.runner.TimingResult` (or an object with
+        its ``median_ms``/``min_ms``) or a mapping with those keys (a table entry,
+        :meth:`~.runner.TimingResult.summary`). The clock is the caller's to match."""
         field = f"{self.statistic}_ms"
         value = timing[field] if isinstance(timing, Mapping) else getattr(timing, field)
         return float(value)

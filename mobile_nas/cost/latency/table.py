@@ -49,7 +49,7 @@ from typing import Any
 
 from mobile_nas.atomic import atomic_write_json
 from mobile_nas.cost.latency.errors import LatencyTableError
-from mobile_nas.cost.latency.network_model import apply_weights, network_features
+from mobile_nas.cost.latency.network_model import FEATURE_SETS, apply_weights
 from mobile_nas.cost.latency.statistic import (
     CLOCKS,
     STATISTICS,
@@ -188,6 +188,10 @@ class Calibration:
     networks the fit did not see; a calibration without one is refused for prediction
     unless it is ``legacy`` (read from a schema-1 table). ``seed`` drew the random networks;
     ``retest_pct`` is how far the calibration run's repeats were from their median (%).
+    ``features`` names the network model's feature set (:data:`~.network_model.FEATURE_SETS`);
+    ``measured_lookup``: the fitted networks are predicted by their measurement (an option
+    of :func:`~.calibrate.calibrate_table`, recorded so a table file predicts tomorrow what
+    it predicted when it was written).
     """
 
     overhead_ms: float
@@ -206,6 +210,8 @@ class Calibration:
     ridge: float | None = None
     loo_mape: float | None = None
     retest_pct: float | None = None
+    features: str = "ops"
+    measured_lookup: bool = False
 
     def apply(self, sum_ms: float, n_layers: int) -> float:
         """The linear form's prediction (ms) of a layer sum of ``n_layers`` layers."""
@@ -224,7 +230,7 @@ class Calibration:
         :attr:`relative` (values must be anchor fractions), else in ms."""
         if self.weights is None:
             return self.apply(sum(v for _, v in per_layer), len(per_layer))
-        return apply_weights(self.weights, network_features(per_layer))
+        return apply_weights(self.weights, FEATURE_SETS[self.features](per_layer))
 
     @property
     def residual_dof(self) -> int:
@@ -239,10 +245,12 @@ class Calibration:
                 "seed": self.seed,
                 "held_out": self.held_out.to_json() if self.held_out else None,
                 **({"legacy": True} if self.legacy else {}),
-                **({"model": "network", "weights": dict(self.weights), "ridge": self.ridge,
+                **({"model": "network", "features": self.features,
+                    "weights": dict(self.weights), "ridge": self.ridge,
                     "loo_mape": self.loo_mape} if self.weights is not None else {}),
                 **({"anchor_ms": self.anchor_ms} if self.anchor_ms is not None else {}),
-                **({"retest_pct": self.retest_pct} if self.retest_pct is not None else {})}
+                **({"retest_pct": self.retest_pct} if self.retest_pct is not None else {}),
+                **({"measured_lookup": True} if self.measured_lookup else {})}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], *, legacy_target: LatencyStatistic | None = None
@@ -268,12 +276,17 @@ class Calibration:
                 ridge=None if data.get("ridge") is None else float(data["ridge"]),
                 loo_mape=None if data.get("loo_mape") is None else float(data["loo_mape"]),
                 retest_pct=None if data.get("retest_pct") is None
-                else float(data["retest_pct"]))
+                else float(data["retest_pct"]),
+                features=str(data.get("features", "ops")),
+                measured_lookup=bool(data.get("measured_lookup", False)))
         values = (c.overhead_ms, c.scale, c.per_layer_ms, *(c.weights or {}).values())
         if not all(_finite(x) for x in values):
             raise ValueError("calibration coefficients must be finite")
         if c.anchor_ms is not None and not c.anchor_ms > 0:
             raise ValueError(f"anchor_ms must be positive, got {c.anchor_ms!r}")
+        if c.features not in FEATURE_SETS:
+            raise ValueError(f"unknown network-model features {c.features!r} "
+                             f"(known: {', '.join(FEATURE_SETS)})")
         return c
 
 

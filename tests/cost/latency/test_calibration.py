@@ -98,6 +98,24 @@ def test_plan_is_disjoint_seeded_and_includes_first(fmnist, small_variants):
         plan_calibration(fmnist, n_fit=3, n_held_out=1)
 
 
+def test_plan_can_fit_a_share_on_neighbours_of_the_references(fmnist):
+    refs = [Architecture.from_string(REFERENCE_ARCHS.get(n).arch, "fmnist28")
+            for n in ("fmnist28_mnasnet", "fmnist28_mobilenet_v2")]
+
+    def edits(a, b) -> int:
+        return sum(x != y for x, y in zip(a.indices(), b.indices(), strict=True))
+
+    plan = plan_calibration(fmnist, n_fit=40, n_held_out=8, seed=3, near_references=0.25)
+    near = plan.fit[2:12]  # 40 // 4 = 10: 5 per reference, right after the references
+    assert all(1 <= min(edits(a, r) for r in refs) <= 3 for a in near)
+    far = [a for a in plan.fit[12:] + plan.held_out if min(edits(a, r) for r in refs) > 3]
+    assert len(far) >= 30  # the rest are uniform draws (24 decisions: rarely within 3)
+    assert plan_calibration(fmnist, n_fit=40, n_held_out=8, seed=3,
+                            near_references=0.25) == plan
+    default = plan_calibration(fmnist, n_fit=40, n_held_out=8, seed=3)
+    assert sum(min(edits(a, r) for r in refs) <= 3 for a in default.fit[2:]) < 5
+
+
 def test_plan_only_takes_networks_the_table_covers(fmnist, small_table, small_variants):
     plan = plan_calibration(fmnist, covers=small_table, include=small_variants, n_fit=3,
                             n_held_out=3, seed=0)

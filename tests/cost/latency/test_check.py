@@ -13,7 +13,7 @@ from mobile_nas.cost.latency.check import (
     summarize_errors,
 )
 from mobile_nas.cost.latency.table import shipped_table_path
-from mobile_nas.errors import MobileNasError
+from mobile_nas.errors import MobileNasError, OutOfRangeError
 
 from .conftest import SMALL_ARCH
 
@@ -76,6 +76,7 @@ def test_check_lut_notes_on_demand_entries_then_measures(tmp_path, monkeypatch):
     assert check_lut(path, n=1, plot=None).plot is None  # no note asked for: none given
     with pytest.raises(MobileNasError, match="is for space 'fmnist28', not 'mobile224'"):
         check_lut(path, space="mobile224")
-    with pytest.raises(MobileNasError, match="--n must be >= 0, got -1"):
+    with pytest.raises(OutOfRangeError, match="^n must be >= 0, got -1$") as info:
         check_lut(path, n=-1)
+    assert (info.value.what, info.value.value, info.value.allowed) == ("n", -1, ">= 0")
     assert events[2:] == ["measured"]  # nothing measured for the refused ones

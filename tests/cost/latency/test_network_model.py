@@ -13,9 +13,11 @@ from mobile_nas.cost.latency.calibrate import (
 )
 from mobile_nas.cost.latency.check import pair_order
 from mobile_nas.cost.latency.network_model import (
+    SHAPE_MIN_NETWORKS,
     apply_weights,
     fit_network_model,
     network_features,
+    shape_features,
 )
 from mobile_nas.space.layers import LayerKey
 
@@ -172,3 +174,83 @@ def test_a_schema_2_table_still_loads_and_predicts_with_its_linear_calibration(t
     assert saved["schema_version"] == 3
     assert not any("anchor_fraction" in e for e in saved["entries"].values())
     assert LatencyTable.load(out).calibration == cal
+
+
+def test_shape_features_add_activation_se_and_shape_terms():
+    mb = LayerKey.from_id("mb:cin16:cout24:h14:w14:k3:s1:e3:se0.25:hswish:r1")
+    f = shape_features([(mb, 0.2)])
+    assert f["sum:mb"] == f["sum:mb_hswish"] == f["sum:mb_seTrue"] == f["sum:c24"] == 0.2
+    assert f["count:k3"] == f["count:e3"] == f["count:s1_r1"] == f["count:h14"] == 1.0
+    assert network_features([(mb, 0.2)]).items() <= f.items()
+
+
+def test_a_large_calibration_fits_the_shape_model_and_stores_it(fmnist, tmp_path):
+    """A device where hard-swish layers cost 1.6x their lone time in a network and ReLU
+    layers 0.8x: the ops model cannot express it (one weight per op), the shape model
+    (fitted from SHAPE_MIN_NETWORKS on) can; the table records which it used."""
+    rng = np.random.default_rng(5)
+    archs: dict[str, object] = {}
+    while len(archs) < SHAPE_MIN_NETWORKS + 30:
+        a = fmnist.sample(rng)
+        archs.setdefault(a.to_string(), a)
+    nets = list(archs.values())
+    table = _table(fmnist, nets, anchor_ms=0.2)
+
+    def units(a) -> float:
+        return 0.05 + sum(table.entries[k.id].anchor_fraction * (1.6 if k.act == "hswish"
+                                                                  else 0.8)
+                          for k in fmnist.runtime_layers(a))
+
+    def measure(batch):
+        return AnchoredMeasurement(measured_ms=tuple(units(a) * 0.2 for a in batch),
+                                   anchor_ms=0.2)
+
+    def held_out_mape(n_fit: int) -> tuple[str, float]:
+        plan = CalibrationPlan(fit=tuple(nets[:n_fit]), held_out=tuple(nets[-30:]), seed=0)
+        cal = calibrate_table(table, plan, measure=measure).calibration
+        return cal.features, cal.held_out.mape
+
+    features, ops_mape = held_out_mape(SHAPE_MIN_NETWORKS - 30)
+    assert features == "ops" and ops_mape > 5.0
+    features, mape = held_out_mape(SHAPE_MIN_NETWORKS)
+    assert features == "shape" and mape < 2.0
+    plan = CalibrationPlan(fit=tuple(nets[:SHAPE_MIN_NETWORKS]), held_out=tuple(nets[-30:]),
+                           seed=0)
+    cal_table = calibrate_table(table, plan, measure=measure)
+    path = tmp_path / "t.json"
+    cal_table.save(path)
+    loaded = LatencyTable.load(path)
+    assert loaded.calibration.features == "shape"
+    assert LatencyPredictor(loaded).predict(nets[-1]).anchor_fraction == pytest.approx(
+        units(nets[-1]), rel=0.02)
+
+
+def test_a_fitted_network_is_predicted_by_its_measurement(fmnist, archs, tmp_path):
+    """The first fitted network measures 30% above what the model can express (as a
+    reference the random networks do not resemble): it is predicted at its measurement, so a
+    ratio to it carries no model error of its own; other networks follow the model; a table
+    whose calibration does not say so (the default) predicts it by the model."""
+    table = _table(fmnist, archs, anchor_ms=0.1)
+
+    def units(a) -> float:
+        return _true_units([(k, table.entries[k.id].anchor_fraction)
+                            for k in fmnist.runtime_layers(a)])
+
+    def measure(batch):
+        return AnchoredMeasurement(measured_ms=tuple(
+            units(a) * 0.2 * (1.3 if a is archs[0] else 1.0) for a in batch), anchor_ms=0.2)
+
+    plan = CalibrationPlan(fit=tuple(archs[:30]), held_out=tuple(archs[30:]), seed=0)
+    cal_table = calibrate_table(table, plan, measure=measure, measured_lookup=True)
+    path = tmp_path / "t.json"
+    cal_table.save(path)
+    predictor = LatencyPredictor(LatencyTable.load(path))
+    ref = predictor.predict(archs[0])
+    assert ref.measured and ref.anchor_fraction == pytest.approx(units(archs[0]) * 1.3)
+    other = predictor.predict(archs[35])
+    assert not other.measured
+    assert other.anchor_fraction == pytest.approx(units(archs[35]), rel=0.1)
+    default = calibrate_table(table, plan, measure=measure)
+    assert not default.calibration.measured_lookup
+    old = LatencyPredictor(default).predict(archs[0])
+    assert not old.measured and old.anchor_fraction < units(archs[0]) * 1.2

@@ -74,7 +74,7 @@ def test_measured_source_names_itself_and_times_the_export(monkeypatch):
     calls = []
 
     class Timing:
-        p50_ms = 0.25
+        median_ms = 0.25
 
     def fake(arch, **kw):
         calls.append(kw)

@@ -8,11 +8,9 @@ import numpy as np
 import pytest
 
 from mobile_nas.cost.latency import runner
-from mobile_nas.cost.latency.measure import Timing
 from mobile_nas.cost.latency.runner import (
     RunnerError,
     TimingResult,
-    summarize,
     time_interleaved,
     timing_result,
 )
@@ -91,7 +89,7 @@ def test_timing_result_exact_statistics():
                              clock="cpu", threads=1)
     with pytest.raises(AttributeError):
         r.median_ms = 0.0  # frozen
-    assert summarize(times) == {"median_ms": 51.0, "iqr_ms": 50.0, "n": 101, "min_ms": 1.0}
+    assert r.summary() == {"median_ms": 51.0, "iqr_ms": 50.0, "n": 101, "min_ms": 1.0}
     assert r.to_json()["p99_ms"] == 100.0
     # linear interpolation between order statistics
     four = timing_result([4.0, 1.0, 3.0, 2.0])
@@ -104,17 +102,19 @@ def test_timing_result_exact_statistics():
 
 def test_bench_record_is_the_timing_result():
     times = [float(v) for v in range(1, 102)]
-    t = Timing.from_times(times, warmup=10, threads=2, provider="CPUExecutionProvider")
     r = timing_result(times, threads=2)
-    assert (t.p50_ms, t.p90_ms, t.p99_ms, t.mean_ms, t.std_ms, t.min_ms, t.runs, t.threads) \
-        == (r.median_ms, r.p90_ms, r.p99_ms, r.mean_ms, r.std_ms, r.min_ms, r.n, 2)
-    assert (t.warmup, t.provider) == (10, "CPUExecutionProvider")
+    assert r.percentiles() == {"p50_ms": r.median_ms, "p90_ms": r.p90_ms, "p99_ms": r.p99_ms,
+                               "mean_ms": r.mean_ms, "std_ms": r.std_ms, "min_ms": r.min_ms,
+                               "runs": r.n}
+    assert list(r.percentiles()) == ["p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms",
+                                     "min_ms", "runs"]
 
 
 def test_time_models_on_the_fake_backend(monkeypatch, tmp_path):
     """``export``'s fp32/INT8 timing: the one session factory, the one loop (wall clock),
     the one result, in its historical dict."""
-    from mobile_nas.export import deploy, verify
+    from mobile_nas.cost.latency import measure
+    from mobile_nas.export import deploy
 
     clock, log, opened = FakeClock(), [], []
     scripts = {  # 10 warm-up runs, then 20 timed ones (runs=20: 4 rounds of 5)
@@ -130,11 +130,14 @@ def test_time_models_on_the_fake_backend(monkeypatch, tmp_path):
         assert name == "wall"
         return clock
 
-    monkeypatch.setattr(verify, "ort_session", fake_session)
+    monkeypatch.setattr(measure, "load_session", fake_session)
     monkeypatch.setattr(runner, "_clock", fake_clock)
-    result = deploy.time_models({"fp32": tmp_path / "fp32.onnx", "int8": tmp_path / "int8.onnx"},
-                                runs=20, threads=1)
+    timings = deploy.time_models({"fp32": tmp_path / "fp32.onnx",
+                                  "int8": tmp_path / "int8.onnx"}, runs=20, threads=1)
     assert opened == [("fp32.onnx", 1, None), ("int8.onnx", 1, None)]
+    assert timings["fp32"] == timing_result([4.0] * 10 + [6.0] * 9 + [16.0])
+    result = deploy.export_timing(timings, threads=1)
+    assert list(result) == ["threads", "fp32", "int8", "speedup"]
     assert result == {
         "threads": 1,
         "fp32": {"p50_ms": 5.0, "p90_ms": 6.0, "mean_ms": 5.5, "runs": 20},
@@ -148,18 +151,21 @@ def test_time_models_on_the_fake_backend(monkeypatch, tmp_path):
         "fp32", "int8", "fp32", "int8", "fp32", "int8", "int8", "fp32"]
 
 
-def test_ort_session_is_the_one_session_factory(tmp_path):
+def test_load_session_is_the_one_session_opener(tmp_path):
     import torch
 
-    from mobile_nas.export.verify import ort_session
+    from mobile_nas.cost.latency.measure import load_session
     from mobile_nas.torch_onnx import torch_to_onnx
 
     path = tmp_path / "m.onnx"
     path.write_bytes(torch_to_onnx(torch.nn.Conv2d(1, 2, 3), torch.zeros(1, 1, 5, 5)))
-    sess = ort_session(path, threads=2, config={"session.intra_op.allow_spinning": "0"})
+    sess = load_session(path, threads=2, config={"session.intra_op.allow_spinning": "0"})
     opts = sess.get_session_options()
     assert (opts.intra_op_num_threads, opts.inter_op_num_threads) == (2, 1)
     assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     assert sess.get_providers() == ["CPUExecutionProvider"]
     out = sess.run(None, {"input": np.zeros((1, 1, 5, 5), np.float32)})[0]
     assert out.shape == (1, 2, 3, 3)
+    optimized = tmp_path / "optimized.onnx"
+    load_session(path, optimized_model_path=optimized)
+    assert optimized.is_file()
