@@ -16,7 +16,9 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+import mobile_nas.commands as pkg
 from mobile_nas import __version__
+from mobile_nas.cost.latency.errors import LatencyTargetError
 from mobile_nas.errors import MobileNasError, SettingError
 
 #: Order in ``--help``; commands not listed follow alphabetically.
@@ -39,9 +41,6 @@ def error_line(exc: MobileNasError) -> str:
     """The one line the CLI prints for ``exc``: its message, a parameter named by its flag."""
     if isinstance(exc, SettingError):
         return exc.worded(flag)
-    # on the error path only: the latency package imports numpy, a second at start-up
-    from mobile_nas.cost.latency.errors import LatencyTargetError
-
     if isinstance(exc, LatencyTargetError):
         return exc.worded(flag(exc.setting))
     return str(exc)
@@ -65,8 +64,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mobile-nas {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    import mobile_nas.commands as pkg
-
     names = [m.name for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_")]
     names.sort(key=lambda n: (_ORDER.index(n) if n in _ORDER else len(_ORDER), n))
     for name in names:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mobile_nas.atomic import atomic_path
 from mobile_nas.errors import MobileNasError
 
 #: The input name of exported deployables (``mobile_nas.export.onnx_export.INPUT_NAME``).
@@ -72,8 +73,6 @@ def quantize_static_int8(fp32_path: str | os.PathLike, out: str | os.PathLike,
         quantize_static,
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    from mobile_nas.atomic import atomic_path
 
     methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                "percentile": CalibrationMethod.Percentile}

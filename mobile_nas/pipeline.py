@@ -32,10 +32,26 @@ from pathlib import Path
 from typing import Any
 
 from mobile_nas.atomic import atomic_write_json
+from mobile_nas.cost.latency import TableRequest
+from mobile_nas.cost.latency.build import table_for_this_machine
+from mobile_nas.cost.latency.measure import time_anchor_ms
+from mobile_nas.cost.latency.relative import parse_latency_target
 from mobile_nas.cost.latency.runner import cpu_model
-from mobile_nas.report.build import ReportFiles
-from mobile_nas.report.deploy import DEPLOY_FILE, DeployRecord
+from mobile_nas.cost.latency.source import open_table
+from mobile_nas.cost.latency.table import shipped_table_path
+from mobile_nas.cost.model_costs import model_costs
+from mobile_nas.errors import MobileNasError, SettingError
+from mobile_nas.export.deploy import export_checkpoint
+from mobile_nas.report.build import ReportFiles, build_report
+from mobile_nas.report.deploy import DEPLOY_FILE, DeployRecord, TrainedModel
 from mobile_nas.report.protocol import file_sha256
+from mobile_nas.report.references import compare_with_references
+from mobile_nas.search.runner import SearchConfig, run_search
+from mobile_nas.search.strategies.reinforce import SAMPLE_CONTROLLER
+from mobile_nas.space import Architecture, get_space
+from mobile_nas.train.checkpoint import load_checkpoint
+from mobile_nas.train.data import load_dataset
+from mobile_nas.train.trainer import train_architecture
 
 SPACE = "fmnist28"
 DATASET = "fashion-mnist"
@@ -106,20 +122,6 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] | None = None) ->
     input (e.g. ``out_dir`` is a file) and what each stage raises."""
     import torch
 
-    from mobile_nas.cost.latency.source import open_table
-    from mobile_nas.cost.latency.table import shipped_table_path
-    from mobile_nas.cost.model_costs import model_costs
-    from mobile_nas.errors import MobileNasError, SettingError
-    from mobile_nas.export.deploy import export_checkpoint
-    from mobile_nas.report.build import build_report
-    from mobile_nas.report.deploy import TrainedModel
-    from mobile_nas.report.references import compare_with_references
-    from mobile_nas.search.runner import SearchConfig, run_search
-    from mobile_nas.space import Architecture
-    from mobile_nas.train.checkpoint import load_checkpoint
-    from mobile_nas.train.data import load_dataset
-    from mobile_nas.train.trainer import train_architecture
-
     say = log or (lambda _msg: None)
     t_start = time.perf_counter()
     if config.threads:
@@ -133,8 +135,6 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] | None = None) ->
     stage_s: dict[str, float] = {}
     # the table of this machine: the search, export_checkpoint and the comparison predict
     # with it, its milliseconds made this machine's by re-timing the anchor now
-    from mobile_nas.cost.latency.measure import time_anchor_ms
-
     table_file = _demo_table(config, out, say)
     latency = open_table(SPACE, table_file)
     if latency is None:
@@ -161,8 +161,6 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] | None = None) ->
     best = _finished_search(run_dir, config, table_path)
     reused_search = best is not None
     if best is None:
-        from mobile_nas.search.strategies.reinforce import SAMPLE_CONTROLLER
-
         search = SearchConfig(space=SPACE, strategy="rl", trials=config.trials,
                               # the controller README's demo output was verified with
                               strategy_options=dict(SAMPLE_CONTROLLER),
@@ -263,25 +261,17 @@ def _target_reference(config: DemoConfig) -> str | None:
     """The reference the demo's ratios are to: the target's, else the space's first."""
     if config.latency_target_ms is not None:
         return None
-    from mobile_nas.cost.latency.relative import parse_latency_target
-
     spec = parse_latency_target(config.latency_target)
     return spec.reference if spec.kind == "name" else None
 
 
 def _demo_table(config: DemoConfig, out: Path, say: Callable[[str], None]) -> Path:
     """The table file the demo predicts with (:attr:`DemoConfig.table`), said in a line."""
-    from mobile_nas.cost.latency.build import table_for_this_machine
-    from mobile_nas.cost.latency.table import shipped_table_path
-    from mobile_nas.space import get_space
-
     shipped = shipped_table_path(SPACE)
     if config.table not in (None, "shipped"):
         return Path(str(config.table))
     if config.table == "shipped":
         if shipped is None:
-            from mobile_nas.errors import MobileNasError
-
             raise MobileNasError(f"no latency table is shipped for space {SPACE!r}")
         return shipped  # run_demo says when it was timed on another CPU model
     say("== 0/5 the latency table of this machine (one timed on another CPU predicts other "
@@ -306,8 +296,6 @@ def _finished_search(run_dir: Path, config: DemoConfig, table: Path) -> dict | N
     reward_fn = pareto.get("reward_fn") or pareto.get("reward")
     targets = reward_fn.get("targets", {}) if isinstance(reward_fn, dict) else {}
     if config.latency_target_ms is None:
-        from mobile_nas.cost.latency.relative import parse_latency_target
-
         spec = parse_latency_target(config.latency_target)
         held = pareto.get("latency_target") or {}
         same_target = (held.get("reference"), held.get("factor")) == (spec.reference,
@@ -327,10 +315,6 @@ def _int8_prediction(arch, table_path, say: Callable[[str], None]
                      ) -> tuple[float, str] | None:
     """The INT8 latency the space's shipped INT8 table predicts for ``arch`` and what it
     predicts (statistic), or None (said) when that table cannot predict it."""
-    from mobile_nas.cost.latency import TableRequest
-    from mobile_nas.cost.latency.source import open_table
-    from mobile_nas.errors import MobileNasError
-
     try:
         latency = open_table(SPACE, table_path, request=TableRequest(precision="int8"))
         assert latency is not None  # table_path is given

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import pickletools
 import warnings
 import zipfile
 from contextlib import AbstractContextManager
@@ -162,8 +163,6 @@ def _json_or_str(value: str) -> Any:
 def foreign_globals(path: str | os.PathLike) -> list[str]:
     """Callables outside torch/collections that a pickle would import; read with
     ``pickletools`` (nothing is executed). Empty when the file is not a readable pickle."""
-    import pickletools
-
     path = Path(path)
     try:
         raw = path.read_bytes()

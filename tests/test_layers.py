@@ -3,6 +3,10 @@ each other (directly or round a cycle), no modules inside a package import each 
 cycle (beyond the cycles listed in KNOWN_CYCLES, which only shrink), and benchmarks/ uses the
 library and public modules only, never the CLI's private ones. Every ``import`` counts, also
 those inside functions; imports under ``if TYPE_CHECKING:`` (which never run) do not.
+
+Imports sit at module level, so that a module's first lines show what it builds on; a function
+imports on use only what is listed in LAZY_PACKAGES and LAZY_MODULES (each with the start-up
+time it saves).
 """
 
 from __future__ import annotations
@@ -72,9 +76,11 @@ def _imports_of(source: str, module: str, is_package: bool) -> set[str]:
             if node.level:
                 parent = package.split(".")[:len(package.split(".")) - node.level + 1]
                 base = ".".join([*parent, *([node.module] if node.module else [])])
-            # "from mobile_nas import x": x may be a module of its own
-            out.update(f"{base}.{a.name}" if base == "mobile_nas" else base
-                       for a in node.names)
+            # "from pkg import x": x may be a module of its own (the graph keeps the longest
+            # name that is a module); the package itself runs too, except the root one
+            if base != "mobile_nas":
+                out.add(base)
+            out.update(f"{base}.{a.name}" for a in node.names)
     return {m for m in out if m == "mobile_nas" or m.startswith("mobile_nas.")}
 
 
@@ -149,25 +155,18 @@ def test_the_checker_sees_function_level_and_relative_imports():
            "from . import costs\nfrom ..space import get_space\nimport mobile_nas.cli as c\n"
            "from mobile_nas import pretrained, __version__\n")
     found = _imports_of(src, "mobile_nas.search.outputs", is_package=False)
-    assert found == {"mobile_nas.report.pareto", "mobile_nas.search", "mobile_nas.space",
-                     "mobile_nas.cli", "mobile_nas.pretrained", "mobile_nas.__version__"}
+    assert found == {"mobile_nas.report.pareto", "mobile_nas.report.pareto.plot_pareto",
+                     "mobile_nas.search", "mobile_nas.search.costs", "mobile_nas.space",
+                     "mobile_nas.space.get_space", "mobile_nas.cli", "mobile_nas.pretrained",
+                     "mobile_nas.__version__"}
     assert {_part(m) for m in found} == {"report", "search", "space", "cli", "pretrained",
                                          "__init__"}
 
 
 # -- cycles between modules inside a package -------------------------------------------------
-#: Module cycles that exist today (issue 28 removes them); a cycle that is not inside one of
-#: these sets, or a module joining one, fails the test. Shrink these sets as cycles go.
-KNOWN_CYCLES: tuple[frozenset[str], ...] = (
-    frozenset({"space.architecture", "space.base", "space.cell_presets", "space.mobile",
-               "space.nasnet", "space.nb201", "space.presets", "space.registry",
-               "space.scaled"}),
-    frozenset({"cost.latency.measure", "cost.latency.ondemand", "cost.latency.predictor",
-               "cost.latency.profiler", "cost.latency.requirements", "cost.latency.table"}),
-    frozenset({"search.strategies", "search.strategies.evolution", "search.strategies.local",
-               "search.strategies.random", "search.strategies.reinforce", "search.strategy"}),
-    frozenset({"train.data", "train.folder"}),
-)
+#: Module cycles tolerated: none (issue 28 removed the last ones). A cycle that is not inside
+#: one of these sets, or a module joining one, fails the test; keep it empty.
+KNOWN_CYCLES: tuple[frozenset[str], ...] = ()
 
 
 def _module_graph() -> dict[str, set[str]]:
@@ -256,7 +255,7 @@ def test_type_checking_imports_do_not_count():
            "if TYPE_CHECKING:\n    from mobile_nas.search.runner import SearchConfig\n"
            "from mobile_nas.registry import Registry\n")
     assert _imports_of(src, "mobile_nas.search.evaluators", is_package=False) == {
-        "mobile_nas.registry"}
+        "mobile_nas.registry", "mobile_nas.registry.Registry"}
 
 
 # -- benchmarks/ as a client ------------------------------------------------------------------
@@ -276,7 +275,104 @@ def test_benchmarks_import_no_private_cli_module():
 
 def test_the_benchmark_check_sees_private_cli_imports():
     assert _private_cli_imports("from mobile_nas.commands._common import positive_int\n") == {
+        "mobile_nas.commands._common", "mobile_nas.commands._common.positive_int"}
+    assert _private_cli_imports("from mobile_nas.commands import _common\n") == {
         "mobile_nas.commands._common"}
     assert _private_cli_imports("def f():\n    import mobile_nas.commands._common as c\n")
     assert not _private_cli_imports("from mobile_nas.commands.argtypes import positive_int\n"
                                     "from mobile_nas.cost.latency import LatencyTable\n")
+
+
+# -- function-local imports: only where they save start-up time -----------------------------
+#: Third-party packages a function may import on use, and why: each costs start-up time
+#: (import time on this project's dev machine, beside torch where marked) that
+#: ``mobile-nas --help`` and most commands never need. Everything else is imported at module
+#: level.
+LAZY_PACKAGES: dict[str, str] = {
+    "torch": "~1.9 s: spaces, latency tables, search records and the CLI parser work without",
+    "torchvision": "its model zoo and datasets on top of torch: datasets and reference nets only",
+    "onnx": "~1.7 s beside torch: export, checks and reference models only",
+    "onnxruntime": "~0.1-0.2 s, its tools and quantization more: timing and export only",
+    "optuna": "~0.1-0.2 s (more with its storages): search runs only",
+    "sqlalchemy": "~0.5 s: optuna's RDB storage errors, on a shared storage only",
+    "matplotlib": "~0.7 s for pyplot: plots only",
+    "scipy": "~1.5 s for scipy.stats: rank statistics only",
+    "fvcore": "~0.1 s beside torch, and it needs torch: MAC counts only",
+    "safetensors": "safetensors.torch imports torch: weight files only",
+    "fcntl": "POSIX only: the lock module imports everywhere, locks where fcntl exists",
+}
+#: mobile_nas modules a function may import on use, and why: each imports a heavy package at
+#: module level, where a light path (the CLI parser) would otherwise load it.
+LAZY_MODULES: dict[str, str] = {
+    "mobile_nas.search.sampler": "subclasses optuna's BaseSampler, so importing it imports "
+                                 "optuna: the search command's parser (strategy names) and "
+                                 "the runner's module stay light until a search runs",
+}
+#: mobile_nas modules imported inside a function to break an import cycle: none (a cycle is
+#: broken by moving what both sides share into a lower module, see KNOWN_CYCLES).
+CYCLE_BREAKING_IMPORTS: dict[str, str] = {}
+
+
+def _unlisted_local_imports(source: str, module: str, is_package: bool) -> list[str]:
+    """``line: statement (why)`` for each import inside a function of ``source`` (of
+    ``module``) that the lists above do not allow: a mobile_nas module not in LAZY_MODULES or
+    CYCLE_BREAKING_IMPORTS, a third-party or standard module not in LAZY_PACKAGES, or a module
+    the file already imports at module level (deferring it saves nothing)."""
+    tree = ast.parse(source)
+    skipped = {id(n) for node in ast.walk(tree) if _type_checking_only(node)
+               for stmt in node.body for n in ast.walk(stmt)}
+    at_top = {name for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))
+              for name in _imported_modules(node)}
+    local = [n for fn in ast.walk(tree) if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef))
+             for n in ast.walk(fn) if isinstance(n, (ast.Import, ast.ImportFrom))
+             and id(n) not in skipped]
+    bad: dict[int, str] = {}
+    for node in local:
+        own = _imports_of(ast.unparse(node), module, is_package)
+        for name in _imported_modules(node):
+            if name.startswith("."):
+                continue  # relative: a mobile_nas module, seen in `own`
+            if name in at_top:
+                bad[node.lineno] = f"{ast.unparse(node)} (imported at module level already)"
+            elif name.split(".")[0] != "mobile_nas" and name.split(".")[0] not in LAZY_PACKAGES:
+                bad[node.lineno] = f"{ast.unparse(node)} ({name.split('.')[0]} is not in " \
+                                   f"LAZY_PACKAGES)"
+        allowed = set(LAZY_MODULES) | set(CYCLE_BREAKING_IMPORTS)
+        if own and not any(m in allowed for m in own):
+            bad[node.lineno] = f"{ast.unparse(node)} (a mobile_nas module not in LAZY_MODULES)"
+    return [f"{line}: {why}" for line, why in sorted(bad.items())]
+
+
+def _imported_modules(node: ast.Import | ast.ImportFrom) -> list[str]:
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names]
+    return ["." * node.level + (node.module or "")]
+
+
+def test_function_local_imports_are_listed():
+    bad = [f"{_module_name(path)}:{found}" for path in sorted(ROOT.rglob("*.py"))
+           for found in _unlisted_local_imports(path.read_text(), _module_name(path),
+                                                path.name == "__init__.py")]
+    assert not bad, "import these at module level (or list them with a reason):\n" + \
+        "\n".join(bad)
+
+
+def test_the_local_import_check_flags_what_is_not_listed():
+    src = ("import json\nimport onnx\nfrom typing import TYPE_CHECKING\n"
+           "if TYPE_CHECKING:\n    from mobile_nas.search.runner import SearchConfig\n"
+           "def f():\n"
+           "    import torch\n"  # listed package
+           "    from mobile_nas.search.sampler import make_sampler\n"  # listed module
+           "    from mobile_nas.space import get_space\n"  # a mobile_nas module
+           "    from ..space.registry import SPACES\n"  # the same, relative
+           "    import csv\n"  # standard library: cheap
+           "    import onnx\n"  # imported at module level already
+           "class C:\n    def m(self):\n        import pandas\n")  # not listed
+    assert _unlisted_local_imports(src, "mobile_nas.search.outputs", is_package=False) == [
+        "9: from mobile_nas.space import get_space (a mobile_nas module not in LAZY_MODULES)",
+        "10: from ..space.registry import SPACES (a mobile_nas module not in LAZY_MODULES)",
+        "11: import csv (csv is not in LAZY_PACKAGES)",
+        "12: import onnx (imported at module level already)",
+        "15: import pandas (pandas is not in LAZY_PACKAGES)",
+    ]
+    assert _unlisted_local_imports("import json\n", "mobile_nas.x", is_package=False) == []

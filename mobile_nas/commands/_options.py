@@ -4,12 +4,9 @@ network's size knobs, the latency target and the validation split."""
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 
 from mobile_nas.commands._common import non_negative_int, positive_float, positive_int
-
-if TYPE_CHECKING:
-    from mobile_nas.space.scaled import SizeKnobs
+from mobile_nas.space.scaled import SizeKnobs
 
 
 def add_device_args(parser: argparse.ArgumentParser) -> None:
@@ -37,8 +34,6 @@ def add_size_args(p: argparse.ArgumentParser) -> None:
 
 def size_knobs(args: argparse.Namespace) -> SizeKnobs:
     """The knobs :func:`add_size_args` parsed."""
-    from mobile_nas.space.scaled import SizeKnobs
-
     return SizeKnobs(cells=args.cells, filters=args.filters, input_size=args.input,
                      channels=args.channels, num_classes=args.classes)
 

@@ -6,6 +6,12 @@ import argparse
 import os
 
 from mobile_nas.commands._common import add_json_arg, positive_int, print_json
+from mobile_nas.cost.latency.errors import LatencyTargetError
+from mobile_nas.cost.latency.measure import load_session, measure_onnx_ms
+from mobile_nas.cost.latency.relative import compare_model, parse_latency_target
+from mobile_nas.cost.latency.runner import this_machine
+from mobile_nas.cost.latency.statistic import LatencyStatistic
+from mobile_nas.errors import MobileNasError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,11 +47,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from mobile_nas.cost.latency.measure import load_session, measure_onnx_ms
-    from mobile_nas.cost.latency.runner import this_machine
-    from mobile_nas.cost.latency.statistic import LatencyStatistic
-    from mobile_nas.errors import MobileNasError
-
     if args.warmup < 0:
         raise MobileNasError(f"--warmup must be >= 0, got {args.warmup}")
     timing = measure_onnx_ms(args.model, threads=args.threads, provider=args.provider,
@@ -62,9 +63,6 @@ def _bench(args: argparse.Namespace) -> int:
               "machine": this_machine().to_json("cpu", "cpu_count", "os", "onnxruntime")}
     vs = None
     if args.vs:
-        from mobile_nas.cost.latency.errors import LatencyTargetError
-        from mobile_nas.cost.latency.relative import compare_model, parse_latency_target
-
         try:
             vs = compare_model(args.model, parse_latency_target(args.vs),
                                space_name=args.space, repeats=args.repeats,

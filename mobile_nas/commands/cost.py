@@ -8,7 +8,10 @@ import sys
 from pathlib import Path
 
 from mobile_nas.commands._common import add_json_arg, human, positive_int, print_json
+from mobile_nas.cost.latency.requirements import TableRequest
 from mobile_nas.cost.latency.settings import PRECISIONS
+from mobile_nas.cost.summary import summarize_costs
+from mobile_nas.space import canonical_space_name, load_arch
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -52,12 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _cost(args: argparse.Namespace) -> int:
-    from mobile_nas.cost.summary import summarize_costs
-    from mobile_nas.space import canonical_space_name, load_arch
-
     arch = load_arch(args.arch, canonical_space_name(args.space))
-    from mobile_nas.cost.latency.requirements import TableRequest
-
     request = TableRequest(precision=args.precision, threads=args.threads,
                            provider=args.provider)
     summary = summarize_costs(arch, table=args.table, measure=args.measure, request=request,

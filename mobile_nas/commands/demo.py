@@ -11,6 +11,8 @@ import sys
 
 from mobile_nas.commands._common import positive_int
 from mobile_nas.commands._options import add_device_args, add_latency_target_args, add_val_size_arg
+from mobile_nas.pipeline import DemoConfig, run_demo
+from mobile_nas.report import summary
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -57,9 +59,6 @@ def _say(msg: str) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from mobile_nas.pipeline import DemoConfig, run_demo
-    from mobile_nas.report import summary
-
     result = run_demo(DemoConfig(
         out_dir=args.out, latency_target=args.latency_target,
         latency_target_ms=args.latency_target_ms, verify_top=args.verify_top,

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from mobile_nas.commands._common import add_json_arg, positive_int, print_json
 from mobile_nas.commands._options import add_size_args, size_knobs
-from mobile_nas.export.usability import REQUIRE_CHOICES
+from mobile_nas.export.deploy import export_checkpoint
+from mobile_nas.export.usability import PROVIDERS, REQUIRE_CHOICES, ProviderCoverage
+from mobile_nas.train.checkpoint import load_checkpoint
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -63,15 +66,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    import sys
-
-    from mobile_nas.export.deploy import export_checkpoint
-
     space = None
     knobs = size_knobs(args)
     if knobs.given:
-        from mobile_nas.train.checkpoint import load_checkpoint
-
         space = knobs.resize(load_checkpoint(args.checkpoint).architecture().search_space).name
     report = export_checkpoint(
         args.checkpoint, args.out, space=space, opset=args.opset, int8=args.int8,
@@ -117,7 +114,5 @@ def _print_usability(usability: dict | None) -> None:
     """onnxruntime's mobile usability analysis, one line per provider."""
     if not usability:
         return
-    from mobile_nas.export.usability import PROVIDERS, ProviderCoverage
-
     for pid in PROVIDERS:
         print(f"       {ProviderCoverage.from_json(usability[pid]).summary()}")

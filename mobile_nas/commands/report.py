@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mobile_nas.commands._common import add_json_arg, print_json
+from mobile_nas.report.build import build_report
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,8 +26,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from mobile_nas.report.build import build_report
-
     files = build_report(args.run_dir, out_dir=args.out, table=args.table)
     record = {"html": str(files.html), "images": {k: str(v) for k, v in files.images.items()},
               "notes": list(files.notes)}

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+import numpy as np
+
 from mobile_nas.commands._common import add_json_arg, add_space_arg, positive_int, print_json
+from mobile_nas.errors import SpaceError
+from mobile_nas.space import REFERENCE_ARCHS, get_space, list_spaces
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,9 +36,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from mobile_nas.errors import SpaceError
-    from mobile_nas.space import REFERENCE_ARCHS, get_space, list_spaces
-
     if args.list or args.space is None:
         if args.space is None and not args.list:
             raise SpaceError("give --space S, or --list to see the spaces")
@@ -66,9 +67,6 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _sample(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from mobile_nas.space import get_space
 
     space = get_space(args.space)
     rng = np.random.default_rng(args.seed)

@@ -17,6 +17,10 @@ from mobile_nas.commands._options import (
     add_val_size_arg,
     size_knobs,
 )
+from mobile_nas.space import load_arch_or_run
+from mobile_nas.train.data import load_dataset
+from mobile_nas.train.distributed import distributed
+from mobile_nas.train.trainer import check_fits_dataset, train_architecture
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -71,11 +75,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     import torch
-
-    from mobile_nas.space import load_arch_or_run
-    from mobile_nas.train.data import load_dataset
-    from mobile_nas.train.distributed import distributed
-    from mobile_nas.train.trainer import check_fits_dataset, train_architecture
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -6,6 +6,8 @@ import argparse
 
 from mobile_nas.commands._common import add_json_arg, human, print_json
 from mobile_nas.commands._options import add_size_args, size_knobs
+from mobile_nas.cost.summary import transfer_costs
+from mobile_nas.space import canonical_space_name, load_arch
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,9 +39,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _transfer(args: argparse.Namespace) -> int:
-    from mobile_nas.cost.summary import transfer_costs
-    from mobile_nas.space import canonical_space_name, load_arch
-
     costs = transfer_costs(load_arch(args.arch, canonical_space_name(args.space)),
                            size_knobs(args), table=args.table, source_table=args.source_table,
                            measure=args.measure)

@@ -17,11 +17,6 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from fvcore.nn import FlopCountAnalysis
-    from fvcore.nn.flop_count import _DEFAULT_SUPPORTED_OPS
-
 #: fvcore handlers we switch off: real ops, but not multiply-accumulates of the deployed net.
 NOT_MACS = (
     "aten::batch_norm", "aten::group_norm", "aten::layer_norm", "aten::instance_norm",
@@ -35,9 +30,6 @@ _SILENT = (
     "aten::mul", "aten::mean", "aten::flatten", "aten::dropout", "aten::max_pool2d",
     "aten::avg_pool2d", "aten::cat", "aten::clone", "aten::sub", "aten::div", "aten::zeros",
 )
-
-_MAC_HANDLES = {k: v for k, v in _DEFAULT_SUPPORTED_OPS.items() if k not in NOT_MACS}
-
 
 @dataclass(frozen=True)
 class MacCount:
@@ -54,9 +46,15 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> MacCount:
     was_training = model.training
     model.eval()
     try:
+        with warnings.catch_warnings():  # fvcore on use: importing this module stays light
+            warnings.simplefilter("ignore")
+            from fvcore.nn import FlopCountAnalysis
+            from fvcore.nn.flop_count import _DEFAULT_SUPPORTED_OPS
+
         x = torch.zeros((1, *input_shape))
         analysis = FlopCountAnalysis(model, x).clear_op_handles()
-        analysis.set_op_handle(**_MAC_HANDLES)
+        analysis.set_op_handle(**{k: v for k, v in _DEFAULT_SUPPORTED_OPS.items()
+                                  if k not in NOT_MACS})
         analysis.set_op_handle(**dict.fromkeys(NOT_MACS + _SILENT))
         analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
         analysis.tracer_warnings("none")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from mobile_nas.cost.flops import count_macs, count_params
+from mobile_nas.models import build_model
 from mobile_nas.space.architecture import Architecture
 
 
@@ -20,8 +21,6 @@ class ModelCosts:
 @lru_cache(maxsize=4096)
 def model_costs(arch: Architecture) -> ModelCosts:
     """MACs and parameters of ``build_model(arch)``, cached per architecture."""
-    from mobile_nas.models import build_model
-
     model = build_model(arch)
     return ModelCosts(count_macs(model, arch.search_space.input_shape).macs,
                       count_params(model))

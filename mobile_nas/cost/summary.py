@@ -8,8 +8,14 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mobile_nas.atomic import atomic_write_json
+from mobile_nas.cost.latency.errors import LatencyTableError, MissingEntryError
+from mobile_nas.cost.latency.estimate import arch_latency
+from mobile_nas.cost.latency.ondemand import resolve_table
+from mobile_nas.cost.model_costs import model_costs
+from mobile_nas.errors import MobileNasError
 from mobile_nas.space.architecture import Architecture
-from mobile_nas.space.scaled import SizeKnobs, scalable
+from mobile_nas.space.scaled import SizeKnobs, scalable, transfer_arch
 
 if TYPE_CHECKING:
     from mobile_nas.cost.latency.requirements import TableRequest
@@ -68,8 +74,6 @@ def summarize_costs(arch: Architecture, *, table: str | os.PathLike[str] | None 
     requested precision, as ``search`` does; where it cannot predict ``arch`` (none shipped,
     layers it lacks, other settings requested) the summary has no prediction and ``note``
     says why, instead of an error."""
-    from mobile_nas.cost.model_costs import model_costs
-
     costs = model_costs(arch)
     note = None
     defaulted = table is None and shipped_table
@@ -77,9 +81,6 @@ def summarize_costs(arch: Architecture, *, table: str | os.PathLike[str] | None 
         table, note = _shipped_table(arch, request)
     if not (table or measure):
         return CostSummary(arch, costs.macs, costs.params, note=note)
-    from mobile_nas.cost.latency.errors import LatencyTableError, MissingEntryError
-    from mobile_nas.cost.latency.estimate import arch_latency
-
     try:
         lat = arch_latency(arch, table_path=table, measure=measure, request=request,
                            warmup=10, runs=MEASURE_RUNS)
@@ -101,8 +102,6 @@ def _shipped_table(arch: Architecture, request: TableRequest | None
                    ) -> tuple[str | os.PathLike[str] | None, str | None]:
     """(the table shipped for ``arch``'s space at the requested precision, None), or
     (None, why there is none)."""
-    from mobile_nas.cost.latency.table import resolve_table
-
     precision = (request.precision if request else None) or "fp32"
     path = resolve_table(arch.space, precision=precision)
     if path is None:
@@ -138,9 +137,6 @@ class TransferCosts:
     def save_target(self, path: str | os.PathLike[str]) -> None:
         """Writes the transferred architecture as an arch JSON file (for train, export and
         cost); raises :class:`MobileNasError` when it cannot be written."""
-        from mobile_nas.atomic import atomic_write_json
-        from mobile_nas.errors import MobileNasError
-
         data = {"schema_version": 1, "space": self.target.arch.space,
                 "arch": self.source.arch.to_string(), "macs": self.target.macs,
                 "params": self.target.params}
@@ -167,8 +163,6 @@ def transfer_costs(arch: Architecture, knobs: SizeKnobs, *,
     left out keep the source's values), costed as :func:`summarize_costs` does: ``table``
     for the target, ``source_table`` for the source. Raises :class:`SpaceError` for a space
     without size knobs."""
-    from mobile_nas.space.scaled import transfer_arch
-
     target = transfer_arch(arch, knobs.resize(arch.search_space))
     return TransferCosts(summarize_costs(arch, table=source_table, measure=measure),
                          summarize_costs(target, table=table, measure=measure))

@@ -22,16 +22,40 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
-from mobile_nas.errors import SettingError
+from mobile_nas.atomic import atomic_path, atomic_write_bytes
+from mobile_nas.cost.latency import measure
+from mobile_nas.cost.latency.runner import time_interleaved, timing_result
+from mobile_nas.errors import MobileNasError, SettingError
 from mobile_nas.export.errors import ExportError
+from mobile_nas.export.metadata import model_metadata, predicted_latency
+from mobile_nas.export.onnx_export import DeployModel, check_output_path, export_onnx, set_metadata
+from mobile_nas.export.ort_format import (
+    OPTIMIZATION_STYLE,
+    config_path_for,
+    convert_to_ort,
+    ort_path_for,
+)
+from mobile_nas.export.quantize import quantize_int8
+from mobile_nas.export.usability import REQUIRE_CHOICES, check_mobile_usability
+from mobile_nas.export.verify import check_onnx, onnx_accuracy, ort_logits, parity
+from mobile_nas.jsonrecord import record_kwargs
+from mobile_nas.space import get_space
+from mobile_nas.space.base import ScalableSpace
+from mobile_nas.space.scaled import transfer_arch
+from mobile_nas.train.checkpoint import CheckpointError, load_checkpoint
+from mobile_nas.train.data import load_dataset
+from mobile_nas.train.imageset import ImageSet
 
 if TYPE_CHECKING:
     from mobile_nas.cost.latency.runner import TimingResult
@@ -108,8 +132,6 @@ class Int8Result:
     @classmethod
     def from_json(cls, data: dict) -> Int8Result:
         """Reads ``asdict`` output back; raises :class:`ExportError` naming a bad key."""
-        from mobile_nas.jsonrecord import record_kwargs
-
         return cls(**record_kwargs(cls, data, what="INT8 result", error=ExportError))
 
 
@@ -143,8 +165,6 @@ class ExportReport:
     def from_json(cls, data: dict) -> ExportReport:
         """Reads :meth:`to_json` output back; raises :class:`ExportError` (one line) naming
         a missing, unknown or mistyped key."""
-        from mobile_nas.jsonrecord import record_kwargs
-
         kwargs = record_kwargs(cls, data, what="export report", error=ExportError)
         for key in ("timing", "ort"):  # typed dicts: record_kwargs checks plain types only
             value = kwargs.get(key)
@@ -185,13 +205,6 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
     ``<out stem>.required_operators.config``. ``require`` names providers (``nnapi``,
     ``coreml``, ``coreml-nn``, ``coreml-mlprogram``) that must take the whole graph in one
     partition; otherwise ExportError, and the ONNX file is removed."""
-    from mobile_nas.export.metadata import model_metadata, predicted_latency
-    from mobile_nas.export.onnx_export import DeployModel, check_output_path, export_onnx
-    from mobile_nas.export.usability import REQUIRE_CHOICES, check_mobile_usability
-    from mobile_nas.export.verify import check_onnx, onnx_accuracy, parity
-    from mobile_nas.train.checkpoint import load_checkpoint
-    from mobile_nas.train.data import load_dataset
-
     say = log or (lambda _msg: None)
     require = tuple(require)
     unknown = [r for r in require if r not in REQUIRE_CHOICES]
@@ -299,14 +312,6 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
 def _write_ort(out, int8_result, deploy, images, say) -> OrtRecord:
     """ORT format of the mobile files (onnxruntime's converter), after the metadata of every
     file names every deployable; the fp32 ``.ort`` must match PyTorch as the ONNX does."""
-    from mobile_nas.export.ort_format import (
-        OPTIMIZATION_STYLE,
-        config_path_for,
-        convert_to_ort,
-        ort_path_for,
-    )
-    from mobile_nas.export.verify import parity
-
     out = Path(out)
     onnx_files = [out] + ([Path(int8_result.path)] if int8_result else [])
     config = config_path_for(out)
@@ -351,11 +356,8 @@ def _write_ort(out, int8_result, deploy, images, say) -> OrtRecord:
 def _int8_ort_agreement(int8_onnx, int8_ort, images) -> float:
     """Top-1 agreement of the INT8 ``.ort`` (saved runtime optimizations replayed, as it is
     meant to run) with the INT8 ONNX on ``images``; ExportError below ``INT8_ORT_AGREEMENT``."""
-    from mobile_nas.cost.latency.measure import load_session
-    from mobile_nas.export.verify import ort_logits
-
-    ref = ort_logits(load_session(int8_onnx), images)
-    got = ort_logits(load_session(int8_ort, config={
+    ref = ort_logits(measure.load_session(int8_onnx), images)
+    got = ort_logits(measure.load_session(int8_ort, config={
         "session.enable_saved_runtime_optimizations": "1"}), images)
     agreement = float((ref.argmax(1) == got.argmax(1)).mean())
     if agreement < INT8_ORT_AGREEMENT:
@@ -369,13 +371,6 @@ def _rescaled_checkpoint(ckpt, space: str, checkpoint):
     """``ckpt``'s cells and weights in ``space``, another size of the same cell space; raises
     ExportError when the weights do not fit there (other cells, filters, channels or
     classes)."""
-    import dataclasses
-
-    from mobile_nas.errors import MobileNasError
-    from mobile_nas.space import get_space
-    from mobile_nas.space.scaled import transfer_arch
-    from mobile_nas.train.checkpoint import CheckpointError
-
     try:
         arch = transfer_arch(ckpt.architecture(), space)
     except MobileNasError as exc:
@@ -401,8 +396,6 @@ def _rescaled_checkpoint(ckpt, space: str, checkpoint):
 
 
 def _sized(space: SearchSpace) -> str:
-    from mobile_nas.space.base import ScalableSpace
-
     knobs = f"N={space.cells}, F={space.filters}, " if isinstance(space, ScalableSpace) else ""
     return f"{space.name} ({knobs}{space.num_classes} classes)"
 
@@ -410,12 +403,8 @@ def _sized(space: SearchSpace) -> str:
 def _resized_dataset(dataset, input_shape: tuple[int, int, int], *, calibration_images: int):
     """The splits export checks with, resized (bilinear, antialiased) to ``input_shape``:
     the calibration subset of train, the validation subset and the full test split."""
-    import dataclasses
-
     import torch
     import torch.nn.functional as F
-
-    from mobile_nas.train.data import ImageSet
 
     size = tuple(input_shape[1:])
 
@@ -439,14 +428,6 @@ def _quantize(ckpt, deploy, fp32_path, target, calib, dataset, fp32_acc, meta, p
               say, calibrations=CALIBRATIONS) -> Int8Result:
     """Tries the calibration settings, picks the best on validation images (never on test),
     then checks the test accuracy drop."""
-    import shutil
-    import tempfile
-
-    from mobile_nas.atomic import atomic_path
-    from mobile_nas.export.quantize import quantize_int8
-    from mobile_nas.export.usability import check_mobile_usability
-    from mobile_nas.export.verify import check_onnx, onnx_accuracy, parity
-
     val = dataset.val.subset(VAL_IMAGES, seed=2)
     fp32_val = onnx_accuracy(fp32_path, val)
     best = None
@@ -495,9 +476,6 @@ def _quantize(ckpt, deploy, fp32_path, target, calib, dataset, fp32_acc, meta, p
 def _rewrite_metadata(path, metadata: dict[str, str]) -> None:
     import onnx
 
-    from mobile_nas.atomic import atomic_write_bytes
-    from mobile_nas.export.onnx_export import set_metadata
-
     model = onnx.load(str(path))
     set_metadata(model, metadata)
     atomic_write_bytes(path, model.SerializeToString())
@@ -510,10 +488,7 @@ def time_models(paths: Mapping[str, str | os.PathLike], *, runs: int = 100, thre
     (``runs // 5`` rounds of 5 runs, wall clock) and the statistics are those of
     :mod:`mobile_nas.cost.latency.runner`.
     """
-    from mobile_nas.cost.latency.measure import load_session
-    from mobile_nas.cost.latency.runner import time_interleaved, timing_result
-
-    sessions = {name: load_session(p, threads=threads) for name, p in paths.items()}
+    sessions = {name: measure.load_session(p, threads=threads) for name, p in paths.items()}
     rounds = max(1, runs // 5)
     times = time_interleaved(sessions, warmup=warmup, rounds=rounds, runs_per_round=5)
     return {name: timing_result(t, clock="wall", threads=threads) for name, t in times.items()}

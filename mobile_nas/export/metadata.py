@@ -6,6 +6,8 @@ import json
 import os
 
 from mobile_nas import __version__
+from mobile_nas.cost.latency.source import open_table
+from mobile_nas.errors import MobileNasError
 
 #: Keys every exported model carries (``latency_ms`` and ``latency_statistic``, what it
 #: predicts, only when a latency table covers it).
@@ -45,12 +47,6 @@ def predicted_latency(arch, table_path: str | os.PathLike | None = None) -> dict
     ``arch``'s space (``statistic``: what the table predicts, e.g. ``"wall-clock median"``, or
     ``"cpu-clock min"`` for a legacy shipped table), or None when there is no table or it
     lacks layers of ``arch``."""
-    try:
-        from mobile_nas.cost.latency.source import open_table
-    except ImportError:
-        return None
-    from mobile_nas.errors import MobileNasError
-
     try:
         source = open_table(arch.space, table_path)
         if source is None:

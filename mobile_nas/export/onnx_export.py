@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from mobile_nas.atomic import atomic_write_bytes
 from mobile_nas.export.errors import ExportError
 from mobile_nas.export.graph import INPUT_NAME, OUTPUT_NAME, export_onnx_bytes
 from mobile_nas.export.mobile import export_mobile_onnx_bytes
@@ -47,8 +48,6 @@ def export_onnx(ckpt, out: str | os.PathLike, *, opset: int = DEFAULT_OPSET,
     Raises :class:`ExportError` if the folder of ``out`` is missing.
     """
     import onnx
-
-    from mobile_nas.atomic import atomic_write_bytes
 
     out = Path(out)
     check_output_path(out)

@@ -23,6 +23,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from mobile_nas.atomic import atomic_path
 from mobile_nas.export.errors import ExportError
 
 OPTIMIZATION_STYLE = "Runtime"
@@ -58,8 +59,6 @@ def convert_to_ort(onnx_paths: list[str | os.PathLike], *,
         OptimizationStyle,
         convert_onnx_models_to_ort,
     )
-
-    from mobile_nas.atomic import atomic_path
 
     sources = [Path(p) for p in onnx_paths]
     if not sources:

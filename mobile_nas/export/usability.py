@@ -16,6 +16,8 @@ import pathlib
 import tempfile
 from dataclasses import asdict, dataclass
 
+from mobile_nas.export.errors import ExportError
+
 #: Provider id → (label, supported-ops file of onnxruntime's mobile helpers).
 PROVIDERS = {
     "nnapi": ("NNAPI", "nnapi_supported_ops.md"),
@@ -110,8 +112,6 @@ def check_mobile_usability(path: str | os.PathLike) -> MobileUsability:
     import onnxruntime as ort
     from onnxruntime.tools.mobile_helpers import usability_checker as uc
     from onnxruntime.tools.onnx_model_utils import ModelProtoWithShapeInfo, optimize_model
-
-    from mobile_nas.export.errors import ExportError
 
     path = pathlib.Path(path)
     try:

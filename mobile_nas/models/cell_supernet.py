@@ -28,7 +28,7 @@ from torch import nn
 from mobile_nas.errors import ArchError
 from mobile_nas.models.blocks import build_layer, init_weights
 from mobile_nas.models.build import build_model
-from mobile_nas.models.supernet import register_supernet
+from mobile_nas.models.supernet_registry import register_supernet
 from mobile_nas.space import nasnet, nb201
 from mobile_nas.space.architecture import Architecture
 from mobile_nas.space.layers import LayerKey

@@ -16,7 +16,6 @@ module's for ``mobile``, :mod:`mobile_nas.models.cell_supernet`'s for ``nasnet``
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -25,9 +24,10 @@ from torch import nn
 from torchvision.ops.misc import SqueezeExcitation
 
 from mobile_nas.errors import ArchError
+from mobile_nas.models import cell_supernet  # noqa: F401  (registers the cell supernets)
 from mobile_nas.models.blocks import MobileBlock, make_divisible
 from mobile_nas.models.build import build_model
-from mobile_nas.registry import Registry
+from mobile_nas.models.supernet_registry import SUPERNETS, register_supernet
 from mobile_nas.space.architecture import Architecture
 from mobile_nas.space.base import SearchSpace
 from mobile_nas.space.mobile import MobileSpace, StageConfig
@@ -265,25 +265,10 @@ def _copy_block(dst: MobileBlock, src: SuperBlock) -> None:
     _copy_bn(project[1], src.project_bn)
 
 
-#: space family → supernet class (called with the space)
-SUPERNETS: Registry[Callable[[Any], nn.Module]] = Registry("supernet", ArchError)
-
-
-def register_supernet(family: str):
-    """Decorator: registers the supernet class of a space family (refuses duplicates)."""
-
-    def wrap(cls):
-        return SUPERNETS.register(family, cls)
-
-    return wrap
-
-
 register_supernet("mobile")(MobileSupernet)
 
 
 def supernet_families() -> tuple[str, ...]:
-    from mobile_nas.models import cell_supernet  # noqa: F401  (registers the cell supernets)
-
     return tuple(SUPERNETS.names())
 
 

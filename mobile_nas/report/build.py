@@ -8,8 +8,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mobile_nas.atomic import atomic_write_text
+from mobile_nas.cost.latency import TableRequest
+from mobile_nas.cost.latency.source import open_table
+from mobile_nas.errors import MobileNasError
+from mobile_nas.report import html as H
+from mobile_nas.report import plots
 from mobile_nas.report.deploy import DEPLOY_FILE, DeployRecord
+from mobile_nas.report.pareto import plot_pareto
+from mobile_nas.report.plots import plot_architecture, plot_reward_curve, stage_rows
 from mobile_nas.report.run import ReportError, Run, load_run
+from mobile_nas.space import Architecture
 
 
 @dataclass(frozen=True)
@@ -24,16 +33,6 @@ def build_report(run_dir: str | os.PathLike, *, out_dir: str | os.PathLike | Non
     """Writes pareto.png, reward.png, arch.png, latency.png and report.html into ``out_dir``
     (default ``run_dir``). ``table``: latency table for the per-layer breakdown (default:
     the run's table, else the shipped table of the space)."""
-    from mobile_nas.atomic import atomic_write_text
-    from mobile_nas.report import html as H
-    from mobile_nas.report.pareto import plot_pareto
-    from mobile_nas.report.plots import (
-        plot_architecture,
-        plot_latency_breakdown,
-        plot_reward_curve,
-        stage_rows,
-    )
-
     run = load_run(run_dir)
     out = Path(out_dir) if out_dir is not None else run.path
     if not out.is_dir():
@@ -59,8 +58,8 @@ def build_report(run_dir: str | os.PathLike, *, out_dir: str | os.PathLike | Non
         prediction, source = _predict(arch, run, table, notes)
         if prediction is not None:
             images["latency"] = out / "latency.png"
-            plot_latency_breakdown(arch, prediction.per_layer, images["latency"],
-                                   total_ms=prediction.total_ms, source=source)
+            plots.plot_latency_breakdown(arch, prediction.per_layer, images["latency"],
+                                         total_ms=prediction.total_ms, source=source)
     deploy = _deploy(run.path)
 
     b = run.best
@@ -104,9 +103,6 @@ def build_report(run_dir: str | os.PathLike, *, out_dir: str | os.PathLike | Non
 
 
 def _arch(run: Run):
-    from mobile_nas.errors import MobileNasError
-    from mobile_nas.space import Architecture
-
     if not run.best.get("arch") or not run.space:
         return None
     try:
@@ -116,14 +112,6 @@ def _arch(run: Run):
 
 
 def _predict(arch, run: Run, table, notes: list[str]):
-    from mobile_nas.errors import MobileNasError
-
-    try:
-        from mobile_nas.cost.latency import TableRequest
-        from mobile_nas.cost.latency.source import open_table
-    except ImportError:
-        notes.append("no latency package: per-layer breakdown skipped")
-        return None, ""
     source = run.meta.get("latency")
     if isinstance(source, str):  # run_search records "table:PATH"
         source = source.removeprefix("table:")
@@ -154,8 +142,6 @@ def _deploy(run_dir: Path) -> DeployRecord | None:
 
 
 def _deploy_html(d: DeployRecord) -> str:
-    from mobile_nas.report import html as H
-
     rows: list[tuple[str, Any]] = []
     tr = d.train
     rows += [("training", H.esc(f"{tr.epochs} epochs on {tr.train_images} "

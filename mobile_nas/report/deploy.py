@@ -35,7 +35,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mobile_nas.atomic import atomic_write_json
+from mobile_nas.errors import MobileNasError
 from mobile_nas.export.deploy import ExportReport
+from mobile_nas.jsonrecord import record_kwargs
 from mobile_nas.report.references import ComparedNetwork
 from mobile_nas.report.run import ReportError
 
@@ -103,9 +106,6 @@ class DeployRecord:
         """Reads :meth:`to_json` output (any schema version this release knows). Raises
         :class:`ReportError`, one line starting with ``source``, for an unknown schema
         version or a missing, unknown or mistyped key."""
-        from mobile_nas.errors import MobileNasError
-        from mobile_nas.jsonrecord import record_kwargs
-
         if not isinstance(data, dict):
             raise ReportError(f"{source}: expected a JSON object, got {type(data).__name__}")
         version = data.get("schema_version")
@@ -134,8 +134,6 @@ class DeployRecord:
 
     def save(self, path: str | os.PathLike) -> None:
         """Writes :meth:`to_json` atomically."""
-        from mobile_nas.atomic import atomic_write_json
-
         atomic_write_json(path, self.to_json())
 
     @classmethod

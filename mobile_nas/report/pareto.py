@@ -6,6 +6,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mobile_nas.atomic import atomic_path
+from mobile_nas.report.run import load_run
+from mobile_nas.search.pareto import non_dominated
+
 
 def plot_pareto(records: Sequence[dict[str, Any]], pareto: Sequence[dict[str, Any]],
                 path: str | Path, *, best: dict[str, Any] | None = None,
@@ -17,8 +21,6 @@ def plot_pareto(records: Sequence[dict[str, Any]], pareto: Sequence[dict[str, An
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mobile_nas.atomic import atomic_path
-
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
     feas = [r for r in records if r["feasible"]]
     infeas = [r for r in records if not r["feasible"]]
@@ -27,8 +29,6 @@ def plot_pareto(records: Sequence[dict[str, Any]], pareto: Sequence[dict[str, An
         if group:
             ax.scatter([r["latency_ms"] for r in group], [100 * r["accuracy"] for r in group],
                        s=14, alpha=0.6, color=color, label=f"{label} ({len(group)})")
-    from mobile_nas.search.pareto import non_dominated
-
     idx = non_dominated([(r["accuracy"], r["latency_ms"]) for r in records], (True, False))
     front = sorted((records[i] for i in idx), key=lambda r: r["latency_ms"])
     if front:  # the 2-D (accuracy, latency) front; pareto.json also weighs MACs
@@ -54,8 +54,6 @@ def plot_pareto(records: Sequence[dict[str, Any]], pareto: Sequence[dict[str, An
 def plot_run_pareto(run_dir: str | Path, path: str | Path | None = None) -> Path | None:
     """Draws the pareto.png of search folder ``run_dir`` (default ``RUN_DIR/pareto.png``) from
     its trials.csv and best.json, the latency target marked; None when it has no trials."""
-    from mobile_nas.report.run import load_run
-
     run = load_run(run_dir)
     if not run.trials:
         return None

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mobile_nas.atomic import atomic_path
+
 
 def _plt():
     import matplotlib
@@ -18,8 +20,6 @@ def _plt():
 
 
 def _save(fig, path: str | Path) -> None:
-    from mobile_nas.atomic import atomic_path
-
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
     _plt().close(fig)

@@ -20,8 +20,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from mobile_nas.cost.latency import shipped_table_path
 from mobile_nas.errors import MobileNasError
 from mobile_nas.jsonrecord import record_kwargs
+from mobile_nas.pretrained import pretrained_supernet_path
 
 PROTOCOL_SCHEMA = 1
 
@@ -142,9 +144,6 @@ def file_sha256(path: str | Path) -> str:
 def shipped_artifacts(space: str) -> dict[str, str]:
     """SHA-256 of the space's shipped ``supernet`` (if one ships) and latency ``table``: what
     a search with the defaults runs with, recorded by every search benchmark."""
-    from mobile_nas.cost.latency import shipped_table_path
-    from mobile_nas.pretrained import pretrained_supernet_path
-
     out = {}
     supernet = pretrained_supernet_path(space)
     if supernet is not None:

@@ -8,7 +8,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from mobile_nas.cost.latency import measure
+from mobile_nas.cost.latency.export import export_arch_onnx
+from mobile_nas.jsonrecord import record_kwargs
+from mobile_nas.report.run import ReportError
+from mobile_nas.space import REFERENCE_ARCHS
 from mobile_nas.space.architecture import Architecture
+from mobile_nas.train.groundtruth import GroundTruthError, load_ground_truth
 
 #: Stand-alone ground truth shipped in the source tree (absent from an installed wheel).
 GROUND_TRUTH_DIR = Path(__file__).resolve().parents[2] / "benchmarks" / "data"
@@ -47,9 +53,6 @@ class ComparedNetwork:
     def from_json(cls, data: dict[str, Any]) -> ComparedNetwork:
         """Reads :meth:`to_json` output back; raises :class:`ReportError` naming a bad
         key."""
-        from mobile_nas.jsonrecord import record_kwargs
-        from mobile_nas.report.run import ReportError
-
         kw = record_kwargs(cls, data, what="compared network", error=ReportError)
         kw["measured_ratios"] = tuple(kw.get("measured_ratios") or ())
         return cls(**kw)
@@ -59,8 +62,6 @@ def ground_truth_accuracy(space_name: str, directory: Path = GROUND_TRUTH_DIR
                           ) -> dict[str, tuple[float, float]]:
     """{arch: (validation, test) accuracy of its seed-0 stand-alone run} from
     ``DIR/<space>_standalone`` (empty when there is none)."""
-    from mobile_nas.train.groundtruth import GroundTruthError, load_ground_truth
-
     stem = directory / f"{space_name}_standalone"
     if not stem.with_suffix(".json").is_file():
         return {}
@@ -79,10 +80,6 @@ def compare_with_references(arch: Architecture, *, ratio_to: str | None = None,
     fp32), timed with onnxruntime (1 thread, wall clock) interleaved with the reference
     ``ratio_to`` (default: the space's first) in ``repeats`` separate runs; [] when the space
     has no reference. ``predict_ms``: the latency table's predictor, if any."""
-    from mobile_nas.cost.latency.export import export_arch_onnx
-    from mobile_nas.cost.latency.measure import measure_archs_anchored
-    from mobile_nas.space import REFERENCE_ARCHS
-
     space = arch.search_space
     refs = {name: space.decode(REFERENCE_ARCHS.get(name).arch)
             for name in REFERENCE_ARCHS.names() if REFERENCE_ARCHS.get(name).space == space.name}
@@ -92,8 +89,8 @@ def compare_with_references(arch: Architecture, *, ratio_to: str | None = None,
     anchor = refs[ratio_to]
     known = ground_truth_accuracy(space.name)
     others = {"searched": arch, **{n: a for n, a in refs.items() if n != ratio_to}}
-    run = measure_archs_anchored(list(others.values()), export_arch_onnx(anchor),
-                                 repeats=repeats, rounds=rounds)
+    run = measure.measure_archs_anchored(list(others.values()), export_arch_onnx(anchor),
+                                         repeats=repeats, rounds=rounds)
     fractions = {name: (run.fractions[i], tuple(r[i] for r in run.per_repeat))
                  for i, name in enumerate(others)}
     fractions[ratio_to] = (1.0, (1.0,) * repeats)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mobile_nas.errors import MobileNasError
+from mobile_nas.search.pareto import non_dominated
 
 
 class ReportError(MobileNasError):
@@ -68,8 +69,6 @@ def load_run(run_dir: str | os.PathLike[str]) -> Run:
         meta.setdefault("reward", best["reward"])
     pareto = [dict(r) for r in pareto_doc.get("trials", [])]
     if not pareto and trials:
-        from mobile_nas.search.pareto import non_dominated
-
         idx = non_dominated([(r["accuracy"], r["latency_ms"], r["macs"]) for r in trials],
                             (True, False, False))
         pareto = sorted((trials[i] for i in idx), key=lambda r: r["latency_ms"])

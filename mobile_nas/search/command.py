@@ -13,6 +13,8 @@ from contextlib import nullcontext
 
 from mobile_nas.search.errors import SearchSettingError
 from mobile_nas.search.runner import SearchConfig, SearchResult, run_search, train_search_supernet
+from mobile_nas.search.table_evaluator import table_search_inputs
+from mobile_nas.train.distributed import distributed, launched_by_torchrun
 
 
 def search_from_config(config: SearchConfig, *, accuracy_csv: str | None = None,
@@ -31,9 +33,6 @@ def search_from_config(config: SearchConfig, *, accuracy_csv: str | None = None,
     target that cannot be resolved, and the :class:`~mobile_nas.errors.MobileNasError` of
     :func:`run_search` for other bad input.
     """
-    from mobile_nas.search.table_evaluator import table_search_inputs
-    from mobile_nas.train.distributed import distributed, launched_by_torchrun
-
     if config.latency_target_ms is None and config.latency_target is None and \
             config.macs_target is None:
         raise SearchSettingError("latency_target_ms",

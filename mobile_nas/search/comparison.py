@@ -34,6 +34,8 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
+
 ALTERNATIVES = ("less", "greater", "two-sided")
 
 
@@ -103,7 +105,6 @@ def paired_wilcoxon(a: Mapping[Hashable, float], b: Mapping[Hashable, float], *,
     """Wilcoxon signed-rank test of ``a`` against ``b`` (one number per setting each),
     paired by setting over the settings both have. Raises ``ValueError`` for an unknown
     ``alternative`` or when they share no setting."""
-    import numpy as np
     from scipy.stats import wilcoxon
 
     _check_alternative(alternative)

@@ -8,7 +8,14 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from mobile_nas.cost.flops import count_macs, count_params
+from mobile_nas.cost.latency import TableMismatchError, TableRequest
+from mobile_nas.cost.latency.errors import LatencyTableError, TableSettingError
+from mobile_nas.cost.latency.ondemand import OnDemandPredictor, check_extendable, prepare_extension
+from mobile_nas.cost.latency.source import MeasuredLatency, open_table
+from mobile_nas.cost.model_costs import model_costs
 from mobile_nas.errors import SettingError
+from mobile_nas.models import build_layer
 from mobile_nas.space.architecture import Architecture
 from mobile_nas.space.base import SearchSpace
 from mobile_nas.space.layers import LayerKey
@@ -69,8 +76,6 @@ def macs_params(arch: Architecture) -> tuple[int, int]:
     """
     space = arch.search_space
     if not space.costs_are_layer_sums:
-        from mobile_nas.cost.model_costs import model_costs
-
         mc = model_costs(arch)
         return int(mc.macs), int(mc.params)
     per_layer = [_layer_macs_params(k) for k in space.layers(arch)]
@@ -79,9 +84,6 @@ def macs_params(arch: Architecture) -> tuple[int, int]:
 
 @cache
 def _layer_macs_params(key: LayerKey) -> tuple[int, int]:
-    from mobile_nas.cost.flops import count_macs, count_params
-    from mobile_nas.models import build_layer
-
     layer = build_layer(key)
     return int(count_macs(layer, (key.cin, key.h, key.w)).macs), int(count_params(layer))
 
@@ -102,10 +104,6 @@ def table_latency_fn(space: SearchSpace, table_path: str | os.PathLike[str] | No
     ``True`` refuses them with the reason. Returns the function and a description of its
     source.
     """
-    from mobile_nas.cost.latency import TableMismatchError, TableRequest
-    from mobile_nas.cost.latency.errors import TableSettingError
-    from mobile_nas.cost.latency.source import open_table
-
     try:
         source = open_table(space.name, table_path, precision=precision,
                             request=TableRequest(precision=precision),
@@ -135,13 +133,6 @@ def _on_demand_latency_fn(space: SearchSpace, table: LatencyTable,
                           profile_missing: bool | None,
                           report: Callable[[str], None] | None) -> tuple[LatencyFn, str]:
     """The on-demand predictor of an incomplete table, or the up-front refusal."""
-    from mobile_nas.cost.latency.errors import LatencyTableError
-    from mobile_nas.cost.latency.ondemand import (
-        OnDemandPredictor,
-        check_extendable,
-        prepare_extension,
-    )
-
     lacks = (f"latency table {str(path)!r} lacks {len(missing)} layers of space "
              f"{space.name!r} (first: {missing[0]})")
     flag = "" if table.precision == "fp32" else f" --precision {table.precision}"
@@ -166,7 +157,5 @@ def measured_latency_fn(*, threads: int = 1, precision: str = "fp32") -> tuple[L
     """Latency measured end to end: export to ONNX (for ``precision='int8'`` quantized as
     INT8 latency tables quantize it, :mod:`mobile_nas.cost.latency.precision`) and time it
     in onnxruntime (median)."""
-    from mobile_nas.cost.latency.source import MeasuredLatency
-
     source = MeasuredLatency(threads=threads, precision=precision)
     return source.predict_ms, source.name

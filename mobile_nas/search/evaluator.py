@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mobile_nas.atomic import atomic_write_json
 from mobile_nas.errors import MobileNasError
 from mobile_nas.space.architecture import Architecture
 from mobile_nas.space.base import SearchSpace
@@ -72,8 +73,6 @@ class TableEvaluator(Evaluator):
                 "accuracy": dict(sorted(self.table.items()))}
 
     def save(self, path: str | Path) -> None:
-        from mobile_nas.atomic import atomic_write_json
-
         atomic_write_json(path, self.to_json(), indent=None)
 
     @classmethod

@@ -15,10 +15,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mobile_nas.device import describe_device, resolve_device
+from mobile_nas.models.supernet import build_supernet, supernet_families
+from mobile_nas.pretrained import pretrained_supernet_path, read_metadata
 from mobile_nas.registry import Registry
+from mobile_nas.search import presets
 from mobile_nas.search.errors import SearchError, SearchSettingError
 from mobile_nas.search.evaluator import Evaluator
+from mobile_nas.search.proxy_evaluator import ProxyTrainEvaluator
+from mobile_nas.search.supernet_evaluator import SupernetEvaluator
+from mobile_nas.search.zero_cost import ZeroCostEvaluator
 from mobile_nas.space.base import SearchSpace
+from mobile_nas.train.data import DATASETS, load_dataset
+from mobile_nas.train.supernet import load_supernet, supernet_split, train_supernet
 
 if TYPE_CHECKING:
     import torch
@@ -49,17 +58,12 @@ def register_evaluator(name: str) -> Callable[[EvaluatorFactory], EvaluatorFacto
 def _device(config: SearchConfig, distributed: Distributed | None) -> torch.device:
     """A bad or absent device fails before any work; rank 0 of a job scores on its own
     GPU. The preset is checked here too (every evaluator reads it)."""
-    from mobile_nas.device import resolve_device
-    from mobile_nas.search.presets import get_preset
-
-    get_preset(config.preset)
+    presets.get_preset(config.preset)
     return distributed.device if distributed is not None else resolve_device(config.device)
 
 
 def search_dataset(config: SearchConfig, space: SearchSpace) -> Dataset:
     """The dataset a search validates on, at the space's input size."""
-    from mobile_nas.train.data import load_dataset
-
     return load_dataset(config.dataset, data_dir=config.data_dir, val_size=config.val_size,
                         seed=config.split_seed, image_shape=space.input_shape)
 
@@ -83,17 +87,13 @@ def train_fresh_supernet(config: SearchConfig, space: SearchSpace, dataset: Data
                          out_dir: Path, distributed: Distributed | None
                          ) -> tuple[nn.Module, Path]:
     """RUN_DIR/supernet.pt trained (or resumed, or reused) with the preset's settings."""
-    from mobile_nas.device import resolve_device
-    from mobile_nas.models.supernet import build_supernet
-    from mobile_nas.search.presets import get_preset
-    from mobile_nas.train.supernet import train_supernet
-
     supernet = build_supernet(space)
     path = out_dir / "supernet.pt"
     device = distributed.device if distributed is not None else resolve_device(config.device)
-    train_supernet(supernet, dataset, get_preset(config.preset).supernet_config(space.family),
-                   checkpoint_path=path, progress=config.progress, device=device,
-                   amp=config.amp, distributed=distributed)
+    train_config = presets.get_preset(config.preset).supernet_config(space.family)
+    train_supernet(supernet, dataset, train_config, checkpoint_path=path,
+                   progress=config.progress, device=device, amp=config.amp,
+                   distributed=distributed)
     return supernet, path
 
 
@@ -102,9 +102,6 @@ def shipped_supernet(config: SearchConfig, space: SearchSpace, val_size: int
     """(the space's pretrained supernet, a line saying so) when this run validates on the
     split it was trained beside (same dataset, split seed and validation size); (None, why)
     otherwise, and then a supernet is trained."""
-    from mobile_nas.pretrained import pretrained_supernet_path, read_metadata
-    from mobile_nas.train.supernet import load_supernet
-
     path = pretrained_supernet_path(space.name)
     if path is None:
         return None, ""
@@ -129,13 +126,8 @@ def _supernet(config: SearchConfig, space: SearchSpace, out_dir: Path,
               distributed: Distributed | None) -> EvaluatorBuilder:
     """The weight-sharing supernet (given, shipped for the space, or trained into
     RUN_DIR/supernet.pt, resumed or reused) with batch-norm recalibration."""
-    from mobile_nas.models.supernet import supernet_families
-    from mobile_nas.search.presets import get_preset
-    from mobile_nas.search.supernet_evaluator import SupernetEvaluator
-    from mobile_nas.train.supernet import load_supernet, supernet_split
-
     device = _device(config, distributed)
-    preset = get_preset(config.preset)
+    preset = presets.get_preset(config.preset)
     if space.family not in supernet_families():
         raise SearchSettingError("evaluator", "no weight-sharing supernet for space {space!r}; "
                                  "use {what} proxy or table", value=config.evaluator,
@@ -159,8 +151,6 @@ def _supernet(config: SearchConfig, space: SearchSpace, out_dir: Path,
     def build() -> SupernetEvaluator:  # runs once the study is open: messages come after
         nonlocal supernet, source        # every input check
         if config.progress:
-            from mobile_nas.device import describe_device
-
             print(f"device: {describe_device(device)} (training and scoring; latency is "
                   f"onnxruntime's)", file=sys.stderr)
             if why:
@@ -185,11 +175,8 @@ def _supernet(config: SearchConfig, space: SearchSpace, out_dir: Path,
 def _proxy(config: SearchConfig, space: SearchSpace, out_dir: Path,
            distributed: Distributed | None) -> EvaluatorBuilder:
     """Each architecture trained alone for the preset's few proxy epochs."""
-    from mobile_nas.search.presets import get_preset
-    from mobile_nas.search.proxy_evaluator import ProxyTrainEvaluator
-
     device = _device(config, distributed)
-    preset = get_preset(config.preset)
+    preset = presets.get_preset(config.preset)
     dataset = _fitting_dataset(config, space)
     return lambda: ProxyTrainEvaluator(space=space, dataset=dataset,
                                        epochs=preset.proxy_epochs,
@@ -204,8 +191,6 @@ def _naswot(config: SearchConfig, space: SearchSpace, out_dir: Path,
             distributed: Distributed | None) -> EvaluatorBuilder:
     """NASWOT (Mellor et al. 2021): a zero-cost score of the untrained network on one
     batch."""
-    from mobile_nas.search.zero_cost import ZeroCostEvaluator
-
     _device(config, distributed)
     dataset = _fitting_dataset(config, space)
     return lambda: ZeroCostEvaluator(space=space, dataset=dataset, proxy="naswot",
@@ -217,9 +202,6 @@ def _synflow(config: SearchConfig, space: SearchSpace, out_dir: Path,
              distributed: Distributed | None) -> EvaluatorBuilder:
     """synflow (Tanaka et al. 2020): data-free, so it scores any space and reads no
     dataset (the dataset's name is still checked)."""
-    from mobile_nas.search.zero_cost import ZeroCostEvaluator
-    from mobile_nas.train.data import DATASETS
-
     _device(config, distributed)
     if config.dataset not in DATASETS and not config.dataset.startswith("folder:"):
         raise SearchSettingError("dataset", "unknown dataset {value!r}; known: {allowed} "

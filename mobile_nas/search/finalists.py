@@ -24,6 +24,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mobile_nas.cost.latency.errors import LatencyTableError
+from mobile_nas.cost.latency.ondemand import machine_mismatches, table_profile_settings
 from mobile_nas.cost.latency.relative import (
     FinalistChoice,
     FinalistRow,
@@ -34,6 +36,7 @@ from mobile_nas.cost.latency.relative import (
     time_against_reference,
 )
 from mobile_nas.cost.latency.settings import ProfileSettings
+from mobile_nas.cost.latency.table import LatencyTable
 from mobile_nas.space.architecture import Architecture
 
 #: Times candidates against a reference with a protocol (threads, provider, ...).
@@ -125,10 +128,6 @@ def timing_protocol(latency_source: str, *, precision: str = "fp32"
     """``(settings, None)`` when finalists can be timed on this machine as the search's
     latency was (``latency_source``: ``table:PATH``, ``measured:...`` or another source, as
     :class:`~mobile_nas.search.costs.CostModel` names it); ``(None, why not)`` otherwise."""
-    from mobile_nas.cost.latency.errors import LatencyTableError
-    from mobile_nas.cost.latency.ondemand import table_profile_settings
-    from mobile_nas.cost.latency.table import LatencyTable
-
     if latency_source.startswith("measured:"):
         return ProfileSettings(precision=precision), None
     if not latency_source.startswith("table:"):
@@ -149,10 +148,6 @@ def timing_protocol(latency_source: str, *, precision: str = "fp32"
 def machine_note(latency_source: str) -> str | None:
     """One line when the finalists are timed on another machine than the one that built the
     table: the ratio measured here is what holds here (None when it is the same machine)."""
-    from mobile_nas.cost.latency.errors import LatencyTableError
-    from mobile_nas.cost.latency.ondemand import machine_mismatches
-    from mobile_nas.cost.latency.table import LatencyTable
-
     if not latency_source.startswith("table:"):
         return None
     try:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from mobile_nas.device import describe_device, resolve_device
+from mobile_nas.models import build_model
 from mobile_nas.search.evaluator import Evaluator
 from mobile_nas.space.architecture import Architecture
 from mobile_nas.space.base import SearchSpace
 from mobile_nas.train.data import Dataset
+from mobile_nas.train.trainer import evaluate_accuracy, train_model
 
 
 class ProxyTrainEvaluator(Evaluator):
@@ -24,8 +27,6 @@ class ProxyTrainEvaluator(Evaluator):
                  device: str = "auto", amp: bool | None = None) -> None:
         super().__init__(space=space)
         self.dataset = dataset
-        from mobile_nas.device import describe_device, resolve_device
-
         self.device, self.amp = resolve_device(device), amp
         self.val = dataset.val.subset(val_images, seed=seed + 2)
         self.settings: dict[str, Any] = {"epochs": epochs, "train_images": train_images,
@@ -36,9 +37,6 @@ class ProxyTrainEvaluator(Evaluator):
     def evaluate(self, arch: Architecture) -> float:
         if arch not in self.cache:
             import torch
-
-            from mobile_nas.models import build_model
-            from mobile_nas.train.trainer import evaluate_accuracy, train_model
 
             s = self.settings
             torch.manual_seed(s["seed"])

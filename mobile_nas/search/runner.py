@@ -26,6 +26,7 @@ accurate that measured within the target (:mod:`mobile_nas.search.finalists`).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import socket
@@ -36,10 +37,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mobile_nas.cost.latency.relative import ResolvedTarget
+from mobile_nas.cost.latency.relative import (
+    ResolvedTarget,
+    parse_latency_target,
+    resolve_latency_target,
+)
 from mobile_nas.cost.latency.settings import PRECISIONS
 from mobile_nas.errors import MobileNasError, OutOfRangeError
-from mobile_nas.search.costs import CostModel, LatencyFn
+from mobile_nas.progress import progress_bar, write_line
+from mobile_nas.search import presets
+from mobile_nas.search.costs import CostModel, LatencyFn, measured_latency_fn, table_latency_fn
 from mobile_nas.search.errors import SearchError, SearchSettingError
 from mobile_nas.search.evaluator import Evaluator
 from mobile_nas.search.evaluators import (
@@ -48,8 +55,16 @@ from mobile_nas.search.evaluators import (
     shipped_supernet,
     train_fresh_supernet,
 )
-from mobile_nas.search.finalists import FinalistTimer, Verification
+from mobile_nas.search.finalists import FinalistTimer, Verification, source_words, verify_search
+from mobile_nas.search.outputs import (
+    pareto_records,
+    skipped_count,
+    trial_records,
+    write_outputs,
+    write_verified_best,
+)
 from mobile_nas.search.rewards import Reward, make_reward
+from mobile_nas.space import get_space
 from mobile_nas.space.base import SearchSpace
 
 if TYPE_CHECKING:
@@ -167,16 +182,12 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
     """
     import optuna
 
-    from mobile_nas.cost.latency.relative import parse_latency_target, resolve_latency_target
-    from mobile_nas.search.costs import measured_latency_fn, table_latency_fn
-    from mobile_nas.search.finalists import source_words, verify_search
     from mobile_nas.search.sampler import (
         MULTI_OBJECTIVE_STRATEGIES,
         STATE_FILE,
         make_sampler,
         strategy_names,
     )
-    from mobile_nas.space import get_space
 
     t0 = time.time()
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -280,14 +291,6 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
     if study.metric_names != names:  # what optuna-dashboard shows instead of "Objective 0"
         study.set_metric_names(names)
     _loop(study, objective, config, on_trial, stop_when, score_not_accuracy=zero_cost)
-    from mobile_nas.search.outputs import (
-        pareto_records,
-        skipped_count,
-        trial_records,
-        write_outputs,
-        write_verified_best,
-    )
-
     best = write_outputs(out_dir, study, meta=meta)  # written before the finalists are timed
     records = trial_records(study)
     verification = None
@@ -320,8 +323,6 @@ def objective_names(reward: Reward, *, multi: bool, score_not_accuracy: bool = F
 # -- helpers ---------------------------------------------------------------------------------
 def _stderr_line(text: str) -> None:
     """One line on stderr that does not break the progress bar."""
-    from mobile_nas.progress import write_line
-
     write_line(text)
 
 
@@ -369,8 +370,6 @@ def _worker_name() -> str:
 def _derived_seed(worker: str) -> int:
     """A seed of its own for a worker joining a study (so that workers of one study do not
     draw the same candidates)."""
-    import hashlib
-
     return int(hashlib.sha256(worker.encode()).hexdigest()[:8], 16)
 
 
@@ -419,12 +418,9 @@ def _check_distributed(config: SearchConfig, distributed: Distributed | None) ->
 def train_search_supernet(config: SearchConfig, distributed: Distributed) -> None:
     """The part of ``search --train-supernet`` that ranks other than 0 of a torchrun job
     run: the supernet's training, with rank 0 (which writes RUN_DIR/supernet.pt)."""
-    from mobile_nas.search.presets import get_preset
-    from mobile_nas.space import get_space
-
     _check_distributed(config, distributed)
     space = get_space(config.space)
-    get_preset(config.preset)
+    presets.get_preset(config.preset)
     train_fresh_supernet(config, space, search_dataset(config, space), Path(config.out_dir),
                          distributed)
 
@@ -483,8 +479,6 @@ def _loop(study: Study, objective: Callable[[Trial], float | Sequence[float]],
           score_not_accuracy: bool = False) -> None:
     from optuna.storages import fail_stale_trials
     from optuna.trial import TrialState
-
-    from mobile_nas.progress import progress_bar
 
     def counts() -> tuple[int, int]:
         trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,

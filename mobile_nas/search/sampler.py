@@ -41,7 +41,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
-from mobile_nas.search.strategy import Strategy, StrategyError, make_strategy
+from mobile_nas.search.strategy import STRATEGIES, Strategy, StrategyError, make_strategy
 from mobile_nas.space.architecture import Architecture
 from mobile_nas.space.base import SearchSpace
 from mobile_nas.weightfile import WeightFile, pack_tensors, unpack_tensors
@@ -63,9 +63,6 @@ LEGACY_STATE_FILE_TYPE = WeightFile("strategy state", StrategyError, 1)
 
 def strategy_names() -> list[str]:
     """Every strategy name ``make_sampler`` accepts."""
-    import mobile_nas.search.strategies  # noqa: F401
-    from mobile_nas.search.strategy import STRATEGIES
-
     return sorted(set(STRATEGIES.names()) | set(OPTUNA_STRATEGIES))
 
 

@@ -90,8 +90,6 @@ def make_strategy(name: str, *, space: SearchSpace, seed: int | None = None,
                   **options: Any) -> Strategy:
     """An instance of the registered strategy ``name``; unknown names and options raise
     :class:`StrategyError`."""
-    import mobile_nas.search.strategies  # noqa: F401  (registers the built-in strategies)
-
     cls = STRATEGIES.get(name)
     try:
         return cls(space=space, seed=seed, **options)

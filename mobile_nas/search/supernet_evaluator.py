@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from mobile_nas.device import describe_device, resolve_device
 from mobile_nas.models.supernet import recalibrate_batchnorm
 from mobile_nas.search.evaluator import Evaluator
 from mobile_nas.space.architecture import Architecture
@@ -26,8 +27,6 @@ class SupernetEvaluator(Evaluator):
                  calib_batch_size: int = 128, val_images: int | None = 2000,
                  batch_size: int = 500, seed: int = 0, source: str = "",
                  device: str | torch.device = "auto") -> None:
-        from mobile_nas.device import describe_device, resolve_device
-
         # nn.Module's __getattr__ is typed Tensor | Module: the supernets set ``space``
         super().__init__(space=supernet.space)  # type: ignore[arg-type]
         dev = resolve_device(device)

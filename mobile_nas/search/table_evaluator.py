@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from mobile_nas.errors import ArchError, MobileNasError, SettingError
 from mobile_nas.search.evaluator import EvaluatorError, TableEvaluator
+from mobile_nas.space import get_space
 from mobile_nas.space.architecture import Architecture
 from mobile_nas.space.base import SearchSpace
 
@@ -234,8 +235,6 @@ def table_search_inputs(*, space: str, evaluator: str = "supernet",
         raise SettingError("precision", "{what} {value} selects the latency table or "
                            "measurement; {others[0]} latencies are taken as they are",
                            value=precision, others=("latency_csv",))
-    from mobile_nas.space import get_space
-
     search_space = get_space(space)
     if not lat_csv:
         acc = read_value_csv(acc_csv, search_space)

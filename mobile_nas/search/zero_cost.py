@@ -20,7 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from mobile_nas.search.evaluator import Evaluator
+from mobile_nas.models import build_model
+from mobile_nas.search.evaluator import Evaluator, EvaluatorError
 from mobile_nas.space.architecture import Architecture
 from mobile_nas.space.base import SearchSpace
 from mobile_nas.train.data import Dataset, batches
@@ -82,8 +83,6 @@ class ZeroCostEvaluator(Evaluator):
     def __init__(self, *, space: SearchSpace, dataset: Dataset | None, proxy: str = "naswot",
                  batch_size: int = 128, seed: int = 0) -> None:
         super().__init__(space=space)
-        from mobile_nas.search.evaluator import EvaluatorError
-
         if proxy not in PROXIES:
             raise EvaluatorError(f"unknown zero-cost proxy {proxy!r}; known: "
                                  f"{', '.join(PROXIES)}")
@@ -101,8 +100,6 @@ class ZeroCostEvaluator(Evaluator):
 
     def evaluate(self, arch: Architecture) -> float:
         if arch not in self.cache:
-            from mobile_nas.models import build_model
-
             with torch.random.fork_rng():  # seed the initialisation, not the caller's stream
                 torch.manual_seed(self.seed)
                 model = build_model(arch)

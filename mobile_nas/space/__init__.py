@@ -1,5 +1,12 @@
-"""Search spaces, architectures and their string codec."""
+"""Search spaces, architectures and their string codec.
 
+Loading the package fills the registry: the built-in spaces register themselves
+(:mod:`~mobile_nas.space.presets`), and :mod:`~mobile_nas.space.scaled` resolves
+``<base>@<knobs>`` names.
+"""
+
+import mobile_nas.space.presets  # noqa: F401  (registers the built-in spaces)
+import mobile_nas.space.scaled  # noqa: F401  (registers the resolver of scaled names)
 from mobile_nas.space.architecture import Architecture, load_arch, load_arch_or_run
 from mobile_nas.space.base import SearchSpace
 from mobile_nas.space.decision import Decision

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mobile_nas.errors import ArchError, SettingError
+from mobile_nas.space.reference import BASELINE_ARCHS, REFERENCE_ARCHS
+from mobile_nas.space.registry import canonical_space_name, get_space
 
 if TYPE_CHECKING:
     from mobile_nas.space.base import SearchSpace
@@ -27,8 +29,6 @@ class Architecture:
 
     @property
     def search_space(self) -> SearchSpace:
-        from mobile_nas.space.registry import get_space
-
         return get_space(self.space)
 
     def choices(self) -> dict[str, Any]:
@@ -46,8 +46,6 @@ class Architecture:
 
     @classmethod
     def from_string(cls, text: str, space: str) -> Architecture:
-        from mobile_nas.space.registry import get_space
-
         return get_space(space).decode(text)
 
     def to_json(self) -> dict[str, Any]:
@@ -72,8 +70,6 @@ class Architecture:
 def load_arch(spec: str, space: str | None) -> Architecture:
     """Resolves what users pass as ARCH: a reference or baseline name, a JSON file, or an
     arch string."""
-    from mobile_nas.space.reference import BASELINE_ARCHS, REFERENCE_ARCHS
-
     if spec in REFERENCE_ARCHS or spec in BASELINE_ARCHS:
         ref = (REFERENCE_ARCHS if spec in REFERENCE_ARCHS else BASELINE_ARCHS).get(spec)
         if space is not None and space != ref.space:
@@ -99,8 +95,6 @@ def load_arch_or_run(spec: str, space: str | None) -> Architecture:
     holding ``best.json`` (a search RUN_DIR); ``space`` in any spelling (a scaled space's
     canonical name is looked up). Raises :class:`ArchError` for a folder without
     ``best.json``."""
-    from mobile_nas.space.registry import canonical_space_name
-
     path = Path(spec)
     try:
         is_dir = path.is_dir()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mobile_nas.space.cell_presets import CELL_SPACES
 from mobile_nas.space.mobile import MobileSpace, StageSpec
 from mobile_nas.space.registry import SPACES, register_space
 
@@ -57,13 +58,7 @@ FMNIST28 = MobileSpace(
     dropout=0.1,
 )
 
-for _space in (MOBILE224, FMNIST28):
+# With the cell spaces (NASNet cells, NAS-Bench-201; resized by mobile_nas.space.scaled).
+for _space in (MOBILE224, FMNIST28, *CELL_SPACES):
     if _space.name not in SPACES:
         register_space(_space)
-
-# Cell spaces (NASNet cells, NAS-Bench-201); resized variants via mobile_nas.space.scaled.
-from mobile_nas.space.cell_presets import CELL_SPACES  # noqa: E402
-
-for _cell_space in CELL_SPACES:
-    if _cell_space.name not in SPACES:
-        register_space(_cell_space)

@@ -1,26 +1,43 @@
-"""The registry of search spaces by name."""
+"""The registry of search spaces by name.
+
+The built-in spaces (:mod:`~mobile_nas.space.presets`) register themselves, and
+:mod:`~mobile_nas.space.scaled` registers the resolver of ``<base>@<knobs>`` names, when the
+package loads; this module imports neither, so every module of the package may import it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from mobile_nas.errors import SpaceError
 from mobile_nas.registry import Registry
-from mobile_nas.space.base import SearchSpace
+
+if TYPE_CHECKING:
+    from mobile_nas.space.base import SearchSpace
 
 SPACES: Registry[SearchSpace] = Registry("search space", SpaceError)
+
+#: Marker in a name → the function that builds (and registers) the space so named on first
+#: use, e.g. ``"@"`` → :func:`mobile_nas.space.scaled.resolve_scaled_name`.
+_RESOLVERS: dict[str, Callable[[str], SearchSpace]] = {}
 
 
 def register_space(space: SearchSpace) -> SearchSpace:
     return SPACES.register(space.name, space)
 
 
+def register_resolver(marker: str, resolve: Callable[[str], SearchSpace]) -> None:
+    """Lets :func:`get_space` build spaces whose unregistered names contain ``marker``."""
+    _RESOLVERS[marker] = resolve
+
+
 def get_space(name: str) -> SearchSpace:
     """The registered space ``name``; raises :class:`SpaceError` listing the known ones."""
-    import mobile_nas.space.presets  # noqa: F401  (registers the built-in spaces)
-
-    if isinstance(name, str) and "@" in name and name not in SPACES:
-        from mobile_nas.space.scaled import resolve_scaled_name
-
-        return resolve_scaled_name(name)  # e.g. nasnet@n4-f32-r224 (cell spaces, resized)
+    if isinstance(name, str) and name not in SPACES:
+        for marker, resolve in _RESOLVERS.items():
+            if marker in name:
+                return resolve(name)  # e.g. nasnet@n4-f32-r224 (cell spaces, resized)
     return SPACES.get(name)
 
 
@@ -35,6 +52,4 @@ def canonical_space_name(name: str | None) -> str | None:
 
 
 def list_spaces(pattern: str = "*") -> list[str]:
-    import mobile_nas.space.presets  # noqa: F401
-
     return SPACES.names(pattern)

@@ -27,9 +27,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from mobile_nas.errors import SpaceError
+from mobile_nas.errors import ArchError, SpaceError
 from mobile_nas.space.architecture import Architecture
 from mobile_nas.space.base import ScalableSpace, SearchSpace
+from mobile_nas.space.registry import SPACES, get_space, register_resolver, register_space
 
 _TOKEN = re.compile(r"n(?P<n>\d+)|f(?P<f>\d+)|r(?P<r>\d+)|k(?P<k>\d+)|c(?P<ch>\d+)"
                     r"|(?P<c>\d+)x(?P<h>\d+)x(?P<w>\d+)")
@@ -52,8 +53,6 @@ def scaled_space(base: str | SearchSpace, *, cells: int | None = None,
     Raises :class:`SpaceError` if ``base`` is not a scalable cell space or a knob is not a
     positive integer.
     """
-    from mobile_nas.space.registry import SPACES, get_space, register_space
-
     space = get_space(base) if isinstance(base, str) else base
     if "@" in space.name:
         space = get_space(space.name.split("@", 1)[0])
@@ -110,11 +109,11 @@ def resolve_scaled_name(name: str) -> SearchSpace:
     return scaled_space(base, **knobs)
 
 
+register_resolver("@", resolve_scaled_name)
+
+
 def transfer_arch(arch: Architecture, space: SearchSpace | str) -> Architecture:
     """``arch``'s cells in ``space`` (which must share the base space's decisions)."""
-    from mobile_nas.errors import ArchError
-    from mobile_nas.space.registry import get_space
-
     target = get_space(space) if isinstance(space, str) else space
     source = arch.search_space
     if [d for d in source.decisions] != [d for d in target.decisions]:

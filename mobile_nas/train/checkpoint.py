@@ -20,7 +20,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from mobile_nas import __version__
 from mobile_nas.errors import MobileNasError
+from mobile_nas.models.build import build_model
+from mobile_nas.space import Architecture, get_space
 from mobile_nas.weightfile import WeightFile
 
 SCHEMA_VERSION = 1
@@ -61,8 +64,6 @@ class ModelCheckpoint:
 
     def architecture(self):
         """The :class:`~mobile_nas.space.Architecture`; raises ``CheckpointError``."""
-        from mobile_nas.space import Architecture
-
         try:
             return Architecture.from_string(self.arch, self.space)
         except MobileNasError as exc:
@@ -71,8 +72,6 @@ class ModelCheckpoint:
 
     def build_model(self) -> nn.Module:
         """The network in eval mode with the checkpoint's weights (strictly matched)."""
-        from mobile_nas.models.build import build_model
-
         model = build_model(self.architecture())
         expected = model.state_dict()
         missing = sorted(set(expected) - set(self.state_dict))
@@ -96,8 +95,6 @@ class ModelCheckpoint:
 
 def versions() -> dict[str, str]:
     import torchvision
-
-    from mobile_nas import __version__
 
     return {"mobile_nas": str(__version__), "torch": str(torch.__version__),
             "torchvision": str(torchvision.__version__)}
@@ -135,8 +132,6 @@ def load_checkpoint(path: str | os.PathLike) -> ModelCheckpoint:
                 raise KeyError(f"dataset.{key}")
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{str(path)!r} lacks {exc}") from None
-    from mobile_nas.space import get_space
-
     try:
         get_space(ckpt.space)
     except MobileNasError:

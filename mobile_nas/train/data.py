@@ -21,15 +21,14 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from mobile_nas.errors import MobileNasError, SettingError
-
-if TYPE_CHECKING:
-    from mobile_nas.train.folder import FolderImageSet
+from mobile_nas.errors import SettingError
+from mobile_nas.train.errors import DatasetError
+from mobile_nas.train.folder import FolderImageSet, folder_stats, read_folder
+from mobile_nas.train.imageset import ImageSet
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 _FMNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
@@ -38,42 +37,6 @@ DATASETS = ("fashion-mnist", "cifar10", "synthetic")
 #: the default validation split: this fraction of the training images, at most VAL_CAP
 VAL_FRACTION = 0.1
 VAL_CAP = 5000
-
-
-class DatasetError(MobileNasError):
-    """A dataset that cannot be found or read."""
-
-
-@dataclass(frozen=True)
-class ImageSet:
-    """Images as uint8 N×C×H×W plus int64 labels."""
-
-    images: torch.Tensor
-    labels: torch.Tensor
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return tuple(self.images.shape[1:])  # type: ignore[return-value]
-
-    def shard(self, rank: int, world_size: int) -> ImageSet:
-        """Images ``rank``, ``rank + world_size``, ... (evaluation split over processes)."""
-        return ImageSet(self.images[rank::world_size], self.labels[rank::world_size])
-
-    def to(self, device: torch.device | str) -> ImageSet:
-        """The same images on ``device`` (small datasets are kept on the GPU whole)."""
-        if self.images.device == torch.device(device):
-            return self
-        return ImageSet(self.images.to(device), self.labels.to(device))
-
-    def subset(self, n: int | None, seed: int = 0) -> ImageSet:
-        """A seeded random subset of ``n`` images (all when ``n`` is None or too large)."""
-        if n is None or n >= len(self):
-            return self
-        idx = torch.from_numpy(np.random.default_rng(seed).permutation(len(self))[:n])
-        return ImageSet(self.images[idx], self.labels[idx])
 
 
 @dataclass(frozen=True)
@@ -158,8 +121,6 @@ def load_dataset(name: str, *, data_dir: str | os.PathLike | None = None,
 def _folder_dataset(name: str, val_size: int | float | None, seed: int,
                     image_shape: tuple[int, int, int] | None) -> Dataset:
     """A folder dataset split as the in-memory ones are (the same seeded permutation)."""
-    from mobile_nas.train.folder import folder_stats, read_folder
-
     train, test, classes = read_folder(Path(name[len("folder:"):]), image_shape)
     val_size = resolve_val_size(val_size, len(train))
     perm = np.random.default_rng(seed).permutation(len(train))

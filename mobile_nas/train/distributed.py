@@ -33,7 +33,10 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import torch
+import torch.distributed as dist
+from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
+from mobile_nas.device import resolve_device
 from mobile_nas.errors import MobileNasError, SettingError
 
 T = TypeVar("T")
@@ -120,8 +123,6 @@ def choose_backend(device: torch.device, *, local_world_size: int, shared_gpu: b
 def rank_device(spec: str | torch.device, local_rank: int) -> tuple[torch.device, bool]:
     """The device of local process ``local_rank`` for ``--device spec`` and whether it is
     one GPU named for every process (``cuda:N``)."""
-    from mobile_nas.device import resolve_device
-
     dev = resolve_device(spec)
     if dev.type != "cuda":
         return dev, False
@@ -136,10 +137,6 @@ def distributed(device: str | torch.device = "auto") -> Iterator[Distributed]:
     """This process's :class:`Distributed` for ``device``: joins the process group when
     torchrun started it with ``WORLD_SIZE`` > 1 (left on exit), else a single process on
     ``resolve_device(device)`` with no process group."""
-    import torch.distributed as dist
-
-    from mobile_nas.device import resolve_device
-
     if not launched_by_torchrun() or _env_int("WORLD_SIZE") <= 1:
         yield Distributed(device=resolve_device(device))
         return
@@ -165,8 +162,6 @@ def on_main(ctx: Distributed | None, fn: Callable[[], T]) -> T:
     broadcast: every rank returns the same value or raises the same error."""
     if ctx is None or not ctx.enabled:
         return fn()
-    import torch.distributed as dist
-
     box: list[Any] = [None]
     if ctx.is_main:
         try:
@@ -183,8 +178,6 @@ def on_main(ctx: Distributed | None, fn: Callable[[], T]) -> T:
 def barrier(ctx: Distributed | None) -> None:
     """Waits for every rank (e.g. until rank 0 has written a file)."""
     if ctx is not None and ctx.enabled:
-        import torch.distributed as dist
-
         dist.barrier()
 
 
@@ -192,8 +185,6 @@ def all_reduce_sum(ctx: Distributed | None, values: Sequence[float]) -> list[flo
     """``values`` summed over the ranks (float64)."""
     if ctx is None or not ctx.enabled:
         return [float(v) for v in values]
-    import torch.distributed as dist
-
     t = torch.tensor([float(v) for v in values], dtype=torch.float64,
                      device=_comm_device(ctx))
     dist.all_reduce(t)
@@ -206,8 +197,6 @@ def broadcast_state(ctx: Distributed | None, module: torch.nn.Module,
     statistics) to every rank, in place."""
     if ctx is None or not ctx.enabled:
         return
-    import torch.distributed as dist
-
     tensors = list(module.buffers()) if buffers_only else \
         [*module.parameters(), *module.buffers()]
     with torch.no_grad():
@@ -221,9 +210,6 @@ def average_gradients(ctx: Distributed | None, params: Sequence[torch.nn.Paramet
     ranks in a step); those without one are skipped."""
     if ctx is None or not ctx.enabled:
         return
-    import torch.distributed as dist
-    from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
-
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return

@@ -22,9 +22,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from PIL import Image
+from torch.utils.data import DataLoader, DistributedSampler
+
+from mobile_nas.train.errors import DatasetError
+from mobile_nas.train.imageset import ImageSet
 
 if TYPE_CHECKING:
-    from mobile_nas.train.data import ImageSet
     from mobile_nas.train.distributed import Distributed
 
 #: (channels, height, width) of folder images when no space says otherwise (earlier releases)
@@ -58,8 +62,6 @@ class _Files(torch.utils.data.Dataset):
         return len(self.samples)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        from PIL import Image
-
         path, label = self.samples[i]
         with Image.open(path) as img:
             return self.transform(img.convert(self.mode)), label
@@ -98,8 +100,6 @@ class FolderImageSet:
 
     def decode(self, augment: bool = False) -> ImageSet:
         """Every file decoded into memory (for small sets: calibration, scoring subsets)."""
-        from mobile_nas.train.data import ImageSet
-
         files = _Files(self.samples, self.shape, augment)
         if not len(files):
             return ImageSet(torch.zeros((0, *self.shape), dtype=torch.uint8), self.labels)
@@ -119,8 +119,6 @@ class FolderImageSet:
                distributed: Distributed | None = None, workers: int | None = None,
                device: torch.device | str = "cpu") -> FolderLoader:
         """A DataLoader over this process's share (``batch_size`` per process)."""
-        from torch.utils.data import DataLoader, DistributedSampler
-
         workers = default_workers() if workers is None else workers
         files = _Files(self.samples, self.shape, augment)
         world = distributed.world_size if distributed is not None else 1
@@ -175,8 +173,6 @@ def step_loader(train: FolderImageSet, *, batch_size: int, seed: int, start: int
                 workers: int | None = None,
                 device: torch.device | str = "cpu") -> torch.utils.data.DataLoader:
     """uint8 batches of supernet steps ``start..steps-1`` (this rank's share of each)."""
-    from torch.utils.data import DataLoader
-
     workers = default_workers() if workers is None else workers
     world = distributed.world_size if distributed is not None else 1
     rank = distributed.rank if distributed is not None else 0
@@ -189,8 +185,6 @@ def read_folder(path: Path, shape: tuple[int, int, int] | None
                 ) -> tuple[FolderImageSet, FolderImageSet, list[str]]:
     """(train, test, classes) of an ImageFolder dataset; raises ``DatasetError``."""
     from torchvision.datasets import ImageFolder
-
-    from mobile_nas.train.data import DatasetError
 
     if not (path / "train").is_dir() or not (path / "test").is_dir():
         raise DatasetError(f"ImageFolder dataset {str(path)!r} needs train/ and test/ folders")

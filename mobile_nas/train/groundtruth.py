@@ -21,18 +21,23 @@ import io
 import json
 import math
 import os
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mobile_nas.atomic import atomic_write_json, atomic_write_text
+from mobile_nas.cost.model_costs import model_costs
 from mobile_nas.errors import MobileNasError
 from mobile_nas.locking import exclusive_lock, lock_file_for
+from mobile_nas.models import build_model
 from mobile_nas.space.architecture import Architecture
 from mobile_nas.space.base import SearchSpace
+from mobile_nas.train.trainer import evaluate_accuracy, train_model
 
 GROUND_TRUTH_SCHEMA = 1
 
@@ -355,14 +360,7 @@ def train_row(arch: Architecture, *, role: str, seed: int, recipe: Recipe, datas
               predicted_ms: float) -> GroundTruthRow:
     """Trains ``arch`` alone with ``recipe`` and training seed ``seed`` on ``dataset`` (the
     recipe's split) and returns its row (validation and test accuracy, costs, wall time)."""
-    import time
-    from datetime import datetime, timezone
-
     import torch
-
-    from mobile_nas.cost.model_costs import model_costs
-    from mobile_nas.models import build_model
-    from mobile_nas.train.trainer import evaluate_accuracy, train_model
 
     torch.manual_seed(seed)
     model = build_model(arch)

@@ -34,11 +34,12 @@ import torch
 from torch import nn
 
 from mobile_nas import pretrained
+from mobile_nas.device import autocast, choose_precision, grad_scaler, resolve_device
 from mobile_nas.errors import MobileNasError
 from mobile_nas.models.supernet import build_supernet, supernet_space
 from mobile_nas.progress import progress_bar
 from mobile_nas.space.base import SearchSpace
-from mobile_nas.train.data import Dataset, ImageSet
+from mobile_nas.train.data import Dataset, _augment
 from mobile_nas.train.distributed import (
     Distributed,
     all_reduce_sum,
@@ -47,6 +48,8 @@ from mobile_nas.train.distributed import (
     on_main,
     shard,
 )
+from mobile_nas.train.folder import step_loader
+from mobile_nas.train.imageset import ImageSet
 from mobile_nas.weightfile import WeightFile
 
 SUPERNET_SCHEMA_VERSION = 1
@@ -123,8 +126,6 @@ def train_supernet(supernet: nn.Module, dataset: Dataset, config: SupernetTrainC
     If that file holds a run of the same config, training resumes from it (or, finished,
     is just loaded). Seeds torch's global RNG per step (dropout masks).
     """
-    from mobile_nas.device import autocast, choose_precision, grad_scaler, resolve_device
-
     dev = distributed.device if distributed is not None else resolve_device(device)
     precision = choose_precision(dev, amp)
     world = distributed.world_size if distributed is not None else 1
@@ -181,8 +182,6 @@ def train_supernet(supernet: nn.Module, dataset: Dataset, config: SupernetTrainC
                        disable=not (progress and main), leave=False)
     streamed = None
     if not isinstance(train, ImageSet):
-        from mobile_nas.train.folder import step_loader
-
         streamed = iter(step_loader(train, batch_size=config.batch_size, seed=config.seed,
                                     start=start, steps=config.steps, augment=config.augment,
                                     distributed=distributed, workers=workers, device=dev))
@@ -195,8 +194,6 @@ def train_supernet(supernet: nn.Module, dataset: Dataset, config: SupernetTrainC
         if streamed is None:  # the global batch, then this rank's share
             x = train.images[idx].float().div_(255.0)
             if config.augment:
-                from mobile_nas.train.data import _augment
-
                 x = _augment(x, rng)
             x, y = shard(distributed, x, train.labels[idx])
         else:  # decoded (and augmented) by the workers: this rank's share

@@ -33,9 +33,21 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
+from mobile_nas.device import (
+    autocast,
+    choose_precision,
+    describe_device,
+    grad_scaler,
+    resolve_device,
+)
 from mobile_nas.errors import MobileNasError, SettingError
-from mobile_nas.train.data import Dataset, ImageSet, batches
+from mobile_nas.models.build import build_model
+from mobile_nas.progress import progress_bar
+from mobile_nas.space.scaled import scaled_name
+from mobile_nas.train.checkpoint import CheckpointError, make_checkpoint, save_checkpoint
+from mobile_nas.train.data import Dataset, batches
 from mobile_nas.train.distributed import (
     Distributed,
     all_reduce_sum,
@@ -45,6 +57,7 @@ from mobile_nas.train.distributed import (
     shard,
 )
 from mobile_nas.train.folder import FolderImageSet
+from mobile_nas.train.imageset import ImageSet
 from mobile_nas.weightfile import WeightFile
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -176,14 +189,6 @@ def train_model(model: nn.Module, dataset: Dataset, *, epochs: int, batch_size: 
     docstring). Raises :class:`TrainError` on bad settings or a checkpoint of a different
     run.
     """
-    from mobile_nas.device import (
-        autocast,
-        choose_precision,
-        describe_device,
-        grad_scaler,
-        resolve_device,
-    )
-
     dev = distributed.device if distributed is not None else resolve_device(device)
     precision = choose_precision(dev, amp)
     world = distributed.world_size if distributed is not None else 1
@@ -236,8 +241,6 @@ def train_model(model: nn.Module, dataset: Dataset, *, epochs: int, batch_size: 
     model.to(memory_format=torch.channels_last)
     net = model
     if distributed is not None and distributed.enabled:
-        from torch.nn.parallel import DistributedDataParallel
-
         # wrapping broadcasts rank 0's weights and buffers: every rank starts the same
         net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda"
                                       else None)
@@ -340,8 +343,6 @@ def _cosine(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
 def _progress(total: int, desc: str, enabled: bool):
     if not enabled:
         return None
-    from mobile_nas.progress import progress_bar
-
     return progress_bar(total=total, desc=desc, unit="step", leave=False)
 
 
@@ -384,8 +385,6 @@ def check_fits_dataset(arch, dataset: Dataset) -> None:
     want = "x".join(map(str, data_shape)) + f" images in {data_classes} classes"
     msg = f"space {space.name!r} takes {have}, dataset {dataset.name!r} has {want}"
     if space.supports_scaling:
-        from mobile_nas.space.scaled import scaled_name
-
         c, h, w = data_shape
         knobs = [(k, v) for k, v, differs in (
             ("input_size", h, h == w and shape[1:] != data_shape[1:]),
@@ -415,9 +414,6 @@ def train_architecture(arch, dataset: Dataset, *, out: str | os.PathLike, epochs
     writes both, the others wait until ``out`` is written. Returns the
     :class:`~mobile_nas.train.checkpoint.ModelCheckpoint` (on every rank).
     """
-    from mobile_nas.models.build import build_model
-    from mobile_nas.train.checkpoint import CheckpointError, make_checkpoint, save_checkpoint
-
     out = Path(out)
 
     def check_folder() -> None:

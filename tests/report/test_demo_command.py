@@ -20,6 +20,7 @@ configs: list = []  # the DemoConfig of each faked run
 def _demo_output(run_cli, monkeypatch, tmp_path, *table: str, **record) -> list[str]:
     """stdout lines of ``mobile-nas demo`` with the fixture's record (plus ``record``) as
     the pipeline's result; nothing is searched, trained, exported or timed."""
+    import mobile_nas.commands.demo as demo_command
     import mobile_nas.pipeline as pipeline
     from mobile_nas.report.build import ReportFiles
     from mobile_nas.report.deploy import DeployRecord
@@ -37,7 +38,7 @@ def _demo_output(run_cli, monkeypatch, tmp_path, *table: str, **record) -> list[
                                notes=()),
             reused_search=True, reused_model=True)
 
-    monkeypatch.setattr(pipeline, "run_demo", fake_run_demo)
+    monkeypatch.setattr(demo_command, "run_demo", fake_run_demo)
     code, out, err = run_cli("demo", "--out", str(tmp_path), *table)
     assert code == 0, err
     return out.splitlines()

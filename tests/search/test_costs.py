@@ -51,13 +51,13 @@ def _int8_table(space, path):
 
 def test_int8_latency_comes_from_an_int8_table_only(fmnist28, table_path, tmp_path,
                                                     monkeypatch):
-    import mobile_nas.cost.latency.table as tables
+    import mobile_nas.cost.latency.ondemand as ondemand  # resolve_table's module
     from mobile_nas.cost.latency import TableMismatchError
     from mobile_nas.cost.latency.errors import TableSettingError
 
-    real = tables.shipped_table_path
+    real = ondemand.shipped_table_path
     shipped: dict[str, object] = {}
-    monkeypatch.setattr(tables, "shipped_table_path", lambda space, precision="fp32": (
+    monkeypatch.setattr(ondemand, "shipped_table_path", lambda space, precision="fp32": (
         shipped.get(precision) if precision != "fp32" else real(space)))
     # no shipped int8 table: the shipped fp32 one is refused, naming the build of an int8
     # one beside the user (not into the installed package)

@@ -7,6 +7,8 @@ import argparse
 from typing import TYPE_CHECKING
 
 from mobile_nas.commands._common import print_json
+from mobile_nas.cost.latency.calibrate import default_fit_networks
+from mobile_nas.errors import MobileNasError
 
 if TYPE_CHECKING:
     from mobile_nas.cost.latency.build import LutBuildResult
@@ -16,9 +18,6 @@ if TYPE_CHECKING:
 def calibration_counts(args: argparse.Namespace, space: SearchSpace) -> tuple[int, int]:
     """(networks to fit, networks held out) of ``--calibrate`` and ``--held-out``; (0, 0)
     for --calibrate 0."""
-    from mobile_nas.cost.latency.calibrate import default_fit_networks
-    from mobile_nas.errors import MobileNasError
-
     n_fit = default_fit_networks(space) if args.calibrate is None else args.calibrate
     if n_fit < 0 or args.held_out < 0:
         raise MobileNasError("--calibrate and --held-out must be >= 0")

@@ -6,7 +6,15 @@ import argparse
 
 from mobile_nas.commands._common import add_json_arg, positive_int
 from mobile_nas.commands.lut._shared import calibration_counts, print_build_result
-from mobile_nas.cost.latency.settings import DEFAULTS
+from mobile_nas.cost.latency.build import build_lut, load_space_archs
+from mobile_nas.cost.latency.calibrate import (
+    DEFAULT_FIT_NETWORKS,
+    DEFAULT_HELD_OUT,
+    MIN_FIT_NETWORKS,
+    MIN_HELD_OUT,
+)
+from mobile_nas.cost.latency.settings import BUILDABLE_PRECISIONS, DEFAULTS, ProfileSettings
+from mobile_nas.space import get_space
 
 
 def _add_timing_args(p: argparse.ArgumentParser) -> None:
@@ -22,14 +30,6 @@ def _add_timing_args(p: argparse.ArgumentParser) -> None:
 
 
 def register(lut: argparse._SubParsersAction) -> None:
-    from mobile_nas.cost.latency.calibrate import (
-        DEFAULT_FIT_NETWORKS,
-        DEFAULT_HELD_OUT,
-        MIN_FIT_NETWORKS,
-        MIN_HELD_OUT,
-    )
-    from mobile_nas.cost.latency.settings import BUILDABLE_PRECISIONS
-
     p = lut.add_parser(
         "build", help="profile the layers of a space into a table",
         description="Export every layer key of the space (or only those of --arch "
@@ -92,10 +92,6 @@ def register(lut: argparse._SubParsersAction) -> None:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from mobile_nas.cost.latency.build import build_lut, load_space_archs
-    from mobile_nas.cost.latency.settings import ProfileSettings
-    from mobile_nas.space import get_space
-
     space = get_space(args.space)
     n_fit, n_held = calibration_counts(args, space)
     settings = ProfileSettings(threads=args.threads, provider=args.provider,

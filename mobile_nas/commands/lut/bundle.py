@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from mobile_nas.commands._common import add_json_arg, positive_int, print_json
 from mobile_nas.commands.lut._shared import calibration_counts
+from mobile_nas.cost.latency.build import load_space_archs
+from mobile_nas.cost.latency.bundle import bundle_lut
 from mobile_nas.cost.latency.settings import DEFAULTS
+from mobile_nas.space import get_space
 
 
 def register(lut: argparse._SubParsersAction) -> None:
@@ -42,11 +46,6 @@ def register(lut: argparse._SubParsersAction) -> None:
 
 
 def _bundle(args: argparse.Namespace) -> int:
-    import os
-
-    from mobile_nas.cost.latency.build import load_space_archs
-    from mobile_nas.cost.latency.bundle import bundle_lut
-    from mobile_nas.space import get_space
 
     space = get_space(args.space)
     archs = load_space_archs(args.arch, space.name)

@@ -6,11 +6,17 @@ import argparse
 
 from mobile_nas.commands._common import add_json_arg, positive_int
 from mobile_nas.commands.lut._shared import print_build_result
+from mobile_nas.cost.latency.build import load_space_archs, recalibrate_lut
+from mobile_nas.cost.latency.calibrate import (
+    DEFAULT_FIT_NETWORKS,
+    DEFAULT_HELD_OUT,
+    default_fit_networks,
+)
+from mobile_nas.cost.latency.table import LatencyTable
+from mobile_nas.space import get_space
 
 
 def register(lut: argparse._SubParsersAction) -> None:
-    from mobile_nas.cost.latency.calibrate import DEFAULT_FIT_NETWORKS, DEFAULT_HELD_OUT
-
     p = lut.add_parser(
         "calibrate", help="refit a table's calibration on measured networks",
         description="Measure networks the table covers end to end (wall-clock median, with "
@@ -32,11 +38,6 @@ def register(lut: argparse._SubParsersAction) -> None:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from mobile_nas.cost.latency.build import load_space_archs, recalibrate_lut
-    from mobile_nas.cost.latency.calibrate import default_fit_networks
-    from mobile_nas.cost.latency.table import LatencyTable
-    from mobile_nas.space import get_space
-
     space = get_space(args.space or LatencyTable.load(args.table).space)
     result = recalibrate_lut(args.table, space=space,
                              include=load_space_archs(args.arch, space.name),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mobile_nas.commands._common import add_json_arg, positive_int, print_json
+from mobile_nas.cost.latency.check import check_lut
 
 
 def register(lut: argparse._SubParsersAction) -> None:
@@ -41,8 +42,6 @@ def register(lut: argparse._SubParsersAction) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from mobile_nas.cost.latency.check import check_lut
-
     result = check_lut(args.table, space=args.space, n=args.n, seed=args.seed,
                        include=args.arch, rounds=args.rounds, repeats=args.repeats,
                        plot=args.plot or None, progress=not (args.no_progress or args.json),

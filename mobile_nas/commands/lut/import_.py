@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from mobile_nas.commands._common import add_json_arg, print_json
+from mobile_nas.cost.latency.bundle import import_lut
 
 
 def register(lut: argparse._SubParsersAction) -> None:
@@ -30,8 +31,6 @@ def register(lut: argparse._SubParsersAction) -> None:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from mobile_nas.cost.latency.bundle import import_lut
-
     result = import_lut(args.results, args.out, bundle=args.bundle, device=args.device)
     if args.json:
         print_json(result.to_json())

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 
 from mobile_nas.commands._common import add_json_arg, print_json
+from mobile_nas.cost.latency import LatencyTable
+from mobile_nas.cost.latency.info import info_lines, table_info
 
 
 def register(lut: argparse._SubParsersAction) -> None:
@@ -20,9 +22,6 @@ def register(lut: argparse._SubParsersAction) -> None:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from mobile_nas.cost.latency import LatencyTable
-    from mobile_nas.cost.latency.info import info_lines, table_info
-
     table = LatencyTable.load(args.table)
     info = table_info(table, args.table)
     if args.json:

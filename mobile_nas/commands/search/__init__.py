@@ -13,6 +13,10 @@ from typing import TYPE_CHECKING
 from mobile_nas.commands._common import print_json
 from mobile_nas.commands.search._args import add_problem_args
 from mobile_nas.commands.search._run_args import add_run_args
+from mobile_nas.report.pareto import plot_run_pareto
+from mobile_nas.search.command import search_from_config
+from mobile_nas.search.finalists import source_words
+from mobile_nas.search.runner import SearchConfig
 
 if TYPE_CHECKING:
     from mobile_nas.search.runner import SearchResult
@@ -45,10 +49,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from mobile_nas.report.pareto import plot_run_pareto
-    from mobile_nas.search.command import search_from_config
-    from mobile_nas.search.runner import SearchConfig
-
     config = SearchConfig(
         space=args.space, strategy=args.strategy, trials=args.trials, out_dir=args.out,
         dataset=args.dataset, data_dir=args.data_dir, val_size=args.val_size,
@@ -91,8 +91,6 @@ def _show(result: SearchResult, *, as_json: bool) -> int:
               + (f" ({result.evaluator['supernet']} supernet)"
                  if result.evaluator.get("supernet") == "shipped" else ""))
     if result.target is not None:
-        from mobile_nas.search.finalists import source_words
-
         described = result.target.describe(source_words(best["latency"]))
         print(f"target   {described.removeprefix('target ')}")
     if "arch" in best:

@@ -7,11 +7,10 @@ import argparse
 
 from mobile_nas.commands._common import LazyNames, add_json_arg, positive_int
 from mobile_nas.commands._options import add_device_args
+from mobile_nas.search.presets import preset_names
 
 
 def _preset_names() -> list[str]:
-    from mobile_nas.search.presets import preset_names
-
     return preset_names()
 
 

@@ -17,6 +17,7 @@ from mobile_nas.cost.latency.errors import (
     TableMismatchError,
     UncheckedCalibrationError,
 )
+from mobile_nas.cost.latency.ondemand import resolve_table
 from mobile_nas.cost.latency.predictor import LatencyPrediction, LatencyPredictor
 from mobile_nas.cost.latency.requirements import TableRequest, ensure_usable
 from mobile_nas.cost.latency.statistic import WALL_MEDIAN, LatencyStatistic
@@ -25,7 +26,6 @@ from mobile_nas.cost.latency.table import (
     HeldOutCheck,
     LatencyTable,
     LayerLatency,
-    resolve_table,
     shipped_table_path,
 )
 

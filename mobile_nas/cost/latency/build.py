@@ -27,9 +27,12 @@ from mobile_nas.cost.latency.calibrate import (
 )
 from mobile_nas.cost.latency.errors import LatencyTableError
 from mobile_nas.cost.latency.profiler import TimingBackend, build_table
+from mobile_nas.cost.latency.requirements import lut_build_command
+from mobile_nas.cost.latency.runner import cpu_model
 from mobile_nas.cost.latency.settings import DEFAULTS, ProfileSettings
 from mobile_nas.cost.latency.table import LatencyTable
 from mobile_nas.errors import ArchError
+from mobile_nas.space import get_space, load_arch
 from mobile_nas.space.architecture import Architecture
 from mobile_nas.space.base import SearchSpace
 from mobile_nas.space.layers import LayerKey
@@ -38,8 +41,6 @@ from mobile_nas.space.layers import LayerKey
 def load_space_archs(specs: Sequence[str], space_name: str) -> list[Architecture]:
     """Arch strings, reference names or JSON files, all of space ``space_name``; raises
     :class:`ArchError` naming the first one of another space."""
-    from mobile_nas.space import load_arch
-
     archs = [load_arch(s, space_name) for s in specs]
     wrong = [a.to_string() for a in archs if a.space != space_name]
     if wrong:
@@ -135,8 +136,6 @@ def recalibrate_lut(path: str | os.PathLike[str], *, space: SearchSpace | None =
                     measure: EndToEndMeasure | None = None) -> LutBuildResult:
     """Refits the calibration of the table at ``path`` (``lut calibrate``) on networks it
     covers (:func:`~.calibrate.recalibration_plan`) and writes it back."""
-    from mobile_nas.space import get_space
-
     path = Path(path)
     table = LatencyTable.load(path)
     space = space or get_space(table.space)
@@ -149,8 +148,6 @@ def recalibrate_lut(path: str | os.PathLike[str], *, space: SearchSpace | None =
     except LatencyTableError as exc:
         if "networks to fit and" in str(exc) and "only" not in str(exc):
             raise  # bad counts
-        from mobile_nas.cost.latency.requirements import lut_build_command
-
         raise LatencyTableError(f"{exc}; add the layers of random networks with: "
                                 f"{lut_build_command(table, path)}") from None
     table = calibrate_table(table, plan, measure=measure, progress=progress)
@@ -180,8 +177,6 @@ def table_for_this_machine(space: SearchSpace, shipped: str | os.PathLike[str] |
     (2026-12-07) the AMD-built fmnist28 table put every ratio to fmnist28_mnasnet 13-20% low,
     tables built there -6..+10% (``benchmarks/results/latency_tables_paired_intel.md``).
     ``log`` gets a line saying why before a build; ``build`` replaces the build (tests)."""
-    from mobile_nas.cost.latency.runner import cpu_model
-
     here = cpu_model()
     timed_on = LatencyTable.load(shipped).metadata.get("cpu") if shipped else None
     if shipped and timed_on == here:

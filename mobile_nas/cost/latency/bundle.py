@@ -55,11 +55,13 @@ from mobile_nas.cost.latency.export import (
     export_layer_onnx,
     layer_input_shape,
 )
-from mobile_nas.cost.latency.profiler import sentinel_onnx
+from mobile_nas.cost.latency.sentinel import sentinel_onnx
 from mobile_nas.cost.latency.settings import DEFAULTS
 from mobile_nas.cost.latency.statistic import LatencyStatistic
 from mobile_nas.cost.latency.table import LatencyTable, LayerLatency
 from mobile_nas.errors import ArchError, SettingError
+from mobile_nas.progress import progress_bar
+from mobile_nas.space import get_space
 from mobile_nas.space.architecture import Architecture
 from mobile_nas.space.base import SearchSpace
 from mobile_nas.space.layers import LayerKey
@@ -88,8 +90,6 @@ def make_bundle(space: SearchSpace, keys: Sequence[LayerKey], out: str | os.Path
     ``arch_repeats``: separate interleaved passes over each chunk of whole networks on the
     device (the median fraction of the anchor is kept), as ``lut build`` times its
     calibration networks."""
-    from mobile_nas.progress import progress_bar
-
     out = Path(out)
     if not out.parent.is_dir():
         raise BundleError(f"output folder {out.parent} does not exist")
@@ -326,8 +326,6 @@ def _calibrate_from(table: LatencyTable, fit: dict[str, float], held: dict[str, 
     """The device's whole networks calibrate the table as ``lut build`` does
     (:func:`~.calibrate.calibrate_table`): with ``anchors`` (each network's anchor time in
     its chunk) in fractions of the anchor, converted to ms at the anchor's median."""
-    from mobile_nas.space import get_space
-
     space = space or get_space(table.space)
     measured = {**fit, **held}
     plan = CalibrationPlan(fit=tuple(space.decode(a) for a in fit),

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mobile_nas.cost.latency import measure as end_to_end
 from mobile_nas.cost.latency.errors import LatencyTableError
 from mobile_nas.cost.latency.network_model import (
     FEATURE_SETS,
@@ -35,6 +36,7 @@ from mobile_nas.cost.latency.network_model import (
     fit_network_model,
 )
 from mobile_nas.cost.latency.predictor import LatencyPredictor
+from mobile_nas.cost.latency.sentinel import sentinel_onnx
 from mobile_nas.cost.latency.statistic import WALL_MEDIAN, LatencyStatistic
 from mobile_nas.cost.latency.table import Calibration, HeldOutCheck, LatencyTable
 from mobile_nas.space.architecture import Architecture
@@ -275,18 +277,15 @@ def onnxruntime_measure(table: LatencyTable, *, progress: bool = False,
     fraction of the anchor over the runs (one disturbed run of three moves no fraction:
     on 2026-12-07 a single disturbed calibration run made a fmnist28 table predict ratios
     with 15% error where its entries, refitted on a quiet run, gave 2%)."""
-    from mobile_nas.cost.latency.measure import measure_archs_anchored
-    from mobile_nas.cost.latency.profiler import sentinel_onnx
-
     md = table.metadata
 
     def measure(archs: Sequence[Architecture]) -> AnchoredMeasurement:
         opset = int(md.get("opset", 17))
-        run = measure_archs_anchored(archs, sentinel_onnx(opset), repeats=repeats,
-                                     threads=int(md.get("threads", 1)),
-                                     provider=md.get("provider", "CPUExecutionProvider"),
-                                     opset=opset, opt_level=md.get("opt_level", "all"),
-                                     precision=table.precision, progress=progress)
+        run = end_to_end.measure_archs_anchored(archs, sentinel_onnx(opset), repeats=repeats,
+                                                threads=int(md.get("threads", 1)),
+                                                provider=md.get("provider", "CPUExecutionProvider"),
+                                                opset=opset, opt_level=md.get("opt_level", "all"),
+                                                precision=table.precision, progress=progress)
         return AnchoredMeasurement(measured_ms=run.measured_ms, anchor_ms=run.anchor_ms,
                                    retest_pct=run.retest_pct)
 

@@ -9,10 +9,17 @@ from typing import Any, TypedDict
 
 import numpy as np
 
+from mobile_nas.atomic import atomic_path
+from mobile_nas.cost.latency import measure
+from mobile_nas.cost.latency.build import load_space_archs
 from mobile_nas.cost.latency.errors import LatencyTableError, MissingEntryError
+from mobile_nas.cost.latency.export import export_arch_onnx
+from mobile_nas.cost.latency.ondemand import summary
 from mobile_nas.cost.latency.predictor import LatencyPredictor
+from mobile_nas.cost.latency.sentinel import sentinel_onnx
 from mobile_nas.cost.latency.table import LatencyTable
 from mobile_nas.errors import MobileNasError, OutOfRangeError, SettingError
+from mobile_nas.space import get_space
 from mobile_nas.space.architecture import Architecture
 from mobile_nas.space.base import SearchSpace
 from mobile_nas.space.reference import REFERENCE_ARCHS
@@ -201,16 +208,10 @@ def check_table(table: LatencyTable, archs: Sequence[tuple[str, Architecture]], 
     median over the runs of each run's ratio) and as milliseconds (ratio times the
     reference's median). The ratios' spread over the runs is the check's noise
     (``noise_mape``, and the floor of the pair order)."""
-    from mobile_nas.cost.latency.export import export_arch_onnx
-    from mobile_nas.cost.latency.measure import measure_archs_anchored
-    from mobile_nas.cost.latency.profiler import sentinel_onnx
-
     md = table.metadata
     pred = LatencyPredictor(table, table_path=table_path)
     opset = int(md.get("opset", 17))
     if reference is None:
-        from mobile_nas.space import get_space
-
         reference = default_reference(table, get_space(table.space))
     predicted = [pred.predict(a).total_ms for _, a in archs]
     if reference is not None:
@@ -220,11 +221,12 @@ def check_table(table: LatencyTable, archs: Sequence[tuple[str, Architecture]], 
         # the predictor has anchor_ms where the calibration is relative
         ref_predicted = None if pred.anchor_ms is None else float(pred.anchor_ms)
         anchor = sentinel_onnx(opset)
-    run = measure_archs_anchored([a for _, a in archs], anchor, repeats=repeats,
-                                 threads=int(md.get("threads", 1)),
-                                 provider=md.get("provider", "CPUExecutionProvider"),
-                                 opset=opset, opt_level=md.get("opt_level", "all"),
-                                 precision=table.precision, rounds=rounds, progress=progress)
+    run = measure.measure_archs_anchored([a for _, a in archs], anchor, repeats=repeats,
+                                         threads=int(md.get("threads", 1)),
+                                         provider=md.get("provider", "CPUExecutionProvider"),
+                                         opset=opset, opt_level=md.get("opt_level", "all"),
+                                         precision=table.precision, rounds=rounds,
+                                         progress=progress)
     rows = tuple(CheckRow(arch=a.to_string(), name=name, predicted_ms=p,
                           measured_ms=run.measured_ms[i], measured_iqr_ms=0.0,
                           repeat_ms=run.per_repeat[-1][i] * run.anchor_per_repeat_ms[-1]
@@ -262,8 +264,6 @@ def scatter_plot(report: CheckReport, path: str | os.PathLike[str], *, title: st
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from mobile_nas.atomic import atomic_path
 
     m = np.array([r.measured_ms for r in report.rows])
     p = np.array([r.predicted_ms for r in report.rows])
@@ -318,10 +318,6 @@ def check_lut(path: str | os.PathLike[str], *, space: str | None = None, n: int 
     ``note`` receives a line on the table's on-demand entries, if any, before the
     measurement starts. Raises :class:`~mobile_nas.errors.MobileNasError` for a table of
     another space, a negative ``n`` or fewer than 2 networks to check."""
-    from mobile_nas.cost.latency.build import load_space_archs
-    from mobile_nas.cost.latency.ondemand import summary
-    from mobile_nas.space import get_space
-
     table = LatencyTable.load(path)
     resolved = get_space(space or table.space)
     if resolved.name != table.space:

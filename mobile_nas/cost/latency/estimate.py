@@ -7,7 +7,9 @@ import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from mobile_nas.cost.latency import measure as end_to_end
 from mobile_nas.cost.latency.requirements import TableRequest
+from mobile_nas.cost.latency.source import open_table
 from mobile_nas.cost.latency.statistic import WALL_MEDIAN, LatencyStatistic
 from mobile_nas.space.architecture import Architecture
 
@@ -40,8 +42,6 @@ def arch_latency(arch: Architecture, *, table_path: str | os.PathLike[str] | Non
     export, quantized as INT8 tables quantize it), timed with onnxruntime with the requested
     (else the table's, else 1 thread, CPU) threads and provider, summarized by the statistic
     the table predicts (the wall-clock median without a table, what ``bench`` reports)."""
-    from mobile_nas.cost.latency.source import open_table
-
     request = request or TableRequest()
     rec: dict[str, Any] = {}
     statistic: LatencyStatistic = WALL_MEDIAN
@@ -56,13 +56,11 @@ def arch_latency(arch: Architecture, *, table_path: str | os.PathLike[str] | Non
     provider = request.provider or str(md.get("provider", "CPUExecutionProvider"))
     precision = request.precision or str(md.get("precision", "fp32"))
     if measure:
-        from mobile_nas.cost.latency.measure import measure_arch_ms
-
-        timing = measure_arch_ms(arch, threads=threads, provider=provider,
-                                 clock=statistic.clock, warmup=warmup, runs=runs,
-                                 opset=int(md.get("opset", 17)),
-                                 opt_level=str(md.get("opt_level", "all")),
-                                 precision=precision)
+        timing = end_to_end.measure_arch_ms(arch, threads=threads, provider=provider,
+                                            clock=statistic.clock, warmup=warmup, runs=runs,
+                                            opset=int(md.get("opset", 17)),
+                                            opt_level=str(md.get("opt_level", "all")),
+                                            precision=precision)
         rec.update(measured_ms=round(statistic.of(timing), 4),
                    measured_statistic=statistic.name)
     return ArchLatency(threads=threads, provider=provider, precision=precision, **rec)

@@ -15,6 +15,8 @@ import torch
 from torch import nn
 
 from mobile_nas.cost.latency.precision import at_precision
+from mobile_nas.models import build_layer, build_model
+from mobile_nas.models.blocks import init_weights
 from mobile_nas.space.architecture import Architecture
 from mobile_nas.space.layers import LayerKey
 from mobile_nas.torch_onnx import DEFAULT_OPSET, torch_to_onnx
@@ -42,9 +44,6 @@ def export_layer_onnx(key: LayerKey, *, opset: int = DEFAULT_OPSET,
     """One layer, built by :func:`mobile_nas.models.build_layer` exactly as networks build it,
     initialised as networks are, exported to ONNX bytes (INT8 QDQ for ``precision='int8'``,
     see :mod:`.precision`)."""
-    from mobile_nas.models import build_layer
-    from mobile_nas.models.blocks import init_weights
-
     torch.manual_seed(0)
     module = build_layer(key)
     init_weights(module)
@@ -56,8 +55,6 @@ def export_arch_onnx(arch: Architecture, *, opset: int = DEFAULT_OPSET,
                      precision: str = "fp32") -> bytes:
     """A whole network (:func:`mobile_nas.models.build_model`) as ONNX bytes, batch 1 (INT8
     QDQ for ``precision='int8'``, see :mod:`.precision`)."""
-    from mobile_nas.models import build_model
-
     torch.manual_seed(0)
     model = build_model(arch)
     shape = (1, *arch.search_space.input_shape)

@@ -15,13 +15,12 @@ from mobile_nas.cost.latency.ondemand import (
 )
 from mobile_nas.cost.latency.requirements import table_settings
 from mobile_nas.cost.latency.table import LatencyTable
+from mobile_nas.errors import MobileNasError
+from mobile_nas.space import get_space
 
 
 def table_info(table: LatencyTable, path: str | os.PathLike[str]) -> dict[str, Any]:
     """A JSON-ready record of ``table`` (read from ``path``)."""
-    from mobile_nas.errors import MobileNasError
-    from mobile_nas.space import get_space
-
     md, cal = table.metadata, table.calibration
     try:
         keys = get_space(table.space).enumerate_layers()

@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from mobile_nas.cost.latency.errors import MeasureError
 from mobile_nas.cost.latency.export import export_arch_onnx
 from mobile_nas.cost.latency.runner import (
@@ -19,6 +21,8 @@ from mobile_nas.cost.latency.runner import (
     time_interleaved,
     timing_result,
 )
+from mobile_nas.cost.latency.sentinel import sentinel_onnx
+from mobile_nas.progress import progress_bar
 from mobile_nas.space.architecture import Architecture
 from mobile_nas.torch_onnx import DEFAULT_OPSET
 
@@ -77,8 +81,6 @@ def _arch_sessions(archs: Sequence[Architecture], *, threads: int, provider: str
                    opt_level: str, precision: str, progress: bool,
                    anchor: bytes | None) -> dict[str, Session]:
     """Sessions ``"0"``, ``"1"``, ... of the exported ``archs`` (and ``"anchor"``)."""
-    from mobile_nas.progress import progress_bar
-
     sessions, exported = {}, {}
     for i, arch in enumerate(progress_bar(archs, desc="export", unit="arch",
                                           disable=not progress, leave=False)):
@@ -105,8 +107,6 @@ def measure_archs_ms(archs: Sequence[Architecture], *, threads: int = 1,
     ``anchor`` (ONNX bytes, e.g. the tables' sentinel) that model is timed interleaved with
     them and its row is appended last.
     """
-    from mobile_nas.progress import progress_bar
-
     _check_clock(clock, threads)
     sessions = _arch_sessions(archs, threads=threads, provider=provider, opset=opset,
                               opt_level=opt_level, precision=precision, progress=progress,
@@ -189,10 +189,6 @@ def measure_models_anchored(models: Sequence[bytes | str | os.PathLike[str]],
 
 def _anchored_run(sessions: dict[str, Session], n: int, *, repeats: int, warmup: int,
                   rounds: int | None, runs_per_round: int, progress: bool) -> AnchoredRun:
-    import numpy as np
-
-    from mobile_nas.progress import progress_bar
-
     if repeats < 1:
         raise MeasureError(f"repeats must be >= 1, got {repeats}")
     if rounds is None:
@@ -224,8 +220,6 @@ def time_anchor_ms(*, threads: int = 1, provider: str = "CPUExecutionProvider",
     the wall-clock median of ``rounds * runs_per_round`` runs (about a second). A relative
     table's prediction times this is this machine's milliseconds now
     (``LatencyPredictor(table, anchor_ms=...)``)."""
-    from mobile_nas.cost.latency.profiler import sentinel_onnx
-
     session = load_session(sentinel_onnx(opset), threads=threads, provider=provider,
                            opt_level=opt_level)
     times = time_interleaved({"anchor": session}, warmup=20, rounds=rounds,

@@ -41,7 +41,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mobile_nas.cost.latency.errors import (
     LatencyTableError,
@@ -49,7 +49,9 @@ from mobile_nas.cost.latency.errors import (
     TableSettingError,
 )
 from mobile_nas.cost.latency.predictor import LatencyPrediction, LatencyPredictor
+from mobile_nas.cost.latency.profiler import TimingBackend, build_table
 from mobile_nas.cost.latency.requirements import table_settings
+from mobile_nas.cost.latency.runner import this_machine
 from mobile_nas.cost.latency.settings import PRECISIONS, RESUME_FIELDS, ProfileSettings
 from mobile_nas.cost.latency.table import (
     LatencyTable,
@@ -60,9 +62,6 @@ from mobile_nas.cost.latency.table import (
 from mobile_nas.locking import exclusive_lock, lock_file_for
 from mobile_nas.space.architecture import Architecture
 from mobile_nas.space.layers import LayerKey
-
-if TYPE_CHECKING:
-    from mobile_nas.cost.latency.profiler import TimingBackend
 
 #: Metadata fields that identify the machine a table was timed on (``os`` without the
 #: kernel release).
@@ -96,8 +95,6 @@ def machine_mismatches(table: LatencyTable, here: Mapping[str, Any] | None = Non
     """``(field, table's value, this machine's)`` for every identity field that differs (a
     field the table does not record differs)."""
     if here is None:
-        from mobile_nas.cost.latency.runner import this_machine
-
         here = this_machine().to_json()
     have, now = machine_identity(table.metadata), machine_identity(here)
     return [(f, have[f], now[f]) for f in MACHINE_FIELDS if have[f] != now[f]]
@@ -194,6 +191,23 @@ def extended_shipped_table(space: str, precision: str = "fp32") -> Path | None:
     return copy if base.get("sha256") == _sha256(Path(shipped)) else None
 
 
+def resolve_table(space_name: str, *candidates: str | os.PathLike[str] | None,
+                  precision: str = "fp32") -> str | os.PathLike[str] | None:
+    """The latency table to use for ``space_name``: the first of ``candidates`` given (an
+    explicit ``--table``, a run's recorded table; empty ones are skipped) as is, else the
+    table shipped for the space at ``precision`` (:func:`~.table.shipped_table_path`, or its copy
+    that ``search`` extended on demand, when there is one for this very shipped file),
+    else its shipped fp32 table (which a request for another precision then refuses, naming the
+    ``lut build`` command that makes one), else None."""
+    for path in candidates:
+        if path:
+            return path
+    extended = extended_shipped_table(space_name, precision)  # extended by searches
+    if extended is not None:
+        return extended
+    return shipped_table_path(space_name, precision) or shipped_table_path(space_name)
+
+
 def prepare_extension(space: str, path: str | os.PathLike[str]) -> Path:
     """:func:`extension_path`, created for a shipped table (a copy of it, or a fresh copy
     if the shipped table changed since the copy was made); the path to read and extend."""
@@ -270,7 +284,6 @@ def profile_keys(path: str | os.PathLike[str], keys: Sequence[LayerKey | str], *
     """Times the ``keys`` the table at ``path`` lacks with its protocol, scales them to its
     timebase (see module) and merges them into the file; ``backend`` replaces onnxruntime
     (tests). The caller has checked the table (:func:`check_extendable`)."""
-    from mobile_nas.cost.latency.profiler import build_table
 
     path = Path(path)
     table = LatencyTable.load(path)

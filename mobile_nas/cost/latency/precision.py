@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mobile_nas import onnx_quantize
 from mobile_nas.cost.latency.errors import LatencyTableError
 from mobile_nas.cost.latency.settings import PRECISIONS
 
@@ -51,12 +52,10 @@ def calibration_images(input_shape: Sequence[int], n: int = CALIBRATION_IMAGES,
 def quantize_onnx_int8(model: bytes, input_shape: Sequence[int]) -> bytes:
     """The INT8 QDQ form of the fp32 ONNX ``model`` (input ``input_shape``), quantized as
     ``export --int8`` quantizes (see module)."""
-    from mobile_nas.onnx_quantize import quantize_static_int8
-
     with tempfile.TemporaryDirectory(prefix="mobile-nas-lut-int8-") as tmp:
         fp32, int8 = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
         fp32.write_bytes(model)
-        quantize_static_int8(fp32, int8, calibration_images(input_shape))
+        onnx_quantize.quantize_static_int8(fp32, int8, calibration_images(input_shape))
         return int8.read_bytes()
 
 

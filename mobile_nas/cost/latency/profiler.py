@@ -5,7 +5,7 @@ Keys are processed in chunks; inside a chunk, repeats are interleaved across key
 :mod:`.runner`), and after each chunk the partial table is written atomically, so a killed
 build resumes (``resume=True``) without losing a finished chunk.
 
-The sentinel: a fixed small model (:data:`SENTINEL_MODEL`, the same in every build) is
+The sentinel: a fixed small model (:data:`~.sentinel.SENTINEL_MODEL`, the same in every build) is
 timed inside every chunk, interleaved with its keys, so it sees whatever the chunk sees.
 The first chunk of a run is timed :data:`SENTINEL_REPEATS` times; the median of the
 sentinel's values there is its baseline, and their spread defines the noise floor
@@ -32,24 +32,25 @@ import numpy as np
 
 from mobile_nas import __version__
 from mobile_nas.cost.latency.errors import LatencyTableError, TableSettingError
+from mobile_nas.cost.latency.export import export_layer_onnx
+from mobile_nas.cost.latency.measure import load_session
 from mobile_nas.cost.latency.runner import Session, this_machine, time_interleaved, timing_result
+from mobile_nas.cost.latency.sentinel import SENTINEL_MODEL, sentinel_onnx
 from mobile_nas.cost.latency.settings import (
     DEFAULTS,
     RESUME_FIELDS,
     ProfileSettings,
 )
 from mobile_nas.cost.latency.table import LatencyTable, LayerLatency
+from mobile_nas.progress import progress_bar
 from mobile_nas.space.layers import LayerKey
 
-__all__ = ["MAX_RETIMES", "MIN_NOISE_FLOOR_PCT", "SENTINEL_MODEL", "SENTINEL_REPEATS",
+__all__ = ["MAX_RETIMES", "MIN_NOISE_FLOOR_PCT", "SENTINEL_REPEATS",
            "ProfileSettings", "TimingBackend", "build_table", "noise_floor_pct",
            "onnxruntime_backend", "table_metadata", "timing_order"]
 
 #: The sentinel's id among a chunk's sessions (not a LayerKey id: those have no spaces).
 SENTINEL_ID = "sentinel model"
-#: What the sentinel is; recorded in the metadata.
-SENTINEL_MODEL = ("Conv3x3(16->32)+ReLU+Conv3x3(32->16) on 1x16x32x32, float32, weights of "
-                  "torch.manual_seed(0)")
 #: Times the first chunk of a run is timed to learn the sentinel's baseline and spread.
 SENTINEL_REPEATS = 5
 #: The noise floor is never below this (a spread of 0 would flag every chunk).
@@ -74,31 +75,13 @@ class TimingBackend:
 
 
 def _ort_layer_session(key: LayerKey, settings: ProfileSettings) -> Session:
-    from mobile_nas.cost.latency.export import export_layer_onnx
-    from mobile_nas.cost.latency.measure import load_session
-
     return load_session(export_layer_onnx(key, opset=settings.opset,
                                           precision=settings.precision),
                         threads=settings.threads, provider=settings.provider,
                         opt_level=settings.opt_level)
 
 
-def sentinel_onnx(opset: int = DEFAULTS.opset) -> bytes:
-    """The sentinel model (:data:`SENTINEL_MODEL`) as ONNX bytes."""
-    import torch
-    from torch import nn
-
-    from mobile_nas.cost.latency.export import export_module_onnx
-
-    torch.manual_seed(0)
-    module = nn.Sequential(nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),
-                           nn.Conv2d(32, 16, 3, padding=1))
-    return export_module_onnx(module, (1, 16, 32, 32), opset=opset)
-
-
 def _ort_sentinel_session(settings: ProfileSettings) -> Session:
-    from mobile_nas.cost.latency.measure import load_session
-
     return load_session(sentinel_onnx(settings.opset), threads=settings.threads,
                         provider=settings.provider, opt_level=settings.opt_level)
 
@@ -223,8 +206,6 @@ def build_table(space: str, keys: Sequence[LayerKey], out: str | os.PathLike[str
     recorded in the metadata when the keys are a subset of the space; ``metadata`` is added
     to it.
     """
-    from mobile_nas.progress import progress_bar
-
     backend = backend or onnxruntime_backend()
     out = Path(out)
     if not out.parent.is_dir():

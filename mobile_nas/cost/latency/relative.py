@@ -27,8 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mobile_nas.cost.latency import measure
 from mobile_nas.cost.latency.errors import LatencyTargetError, MeasureError
+from mobile_nas.cost.latency.export import DEFAULT_OPSET, export_arch_onnx
+from mobile_nas.cost.latency.runner import time_interleaved
+from mobile_nas.errors import ArchError
+from mobile_nas.space import get_space
 from mobile_nas.space.architecture import Architecture
+from mobile_nas.space.reference import REFERENCE_ARCHS
 
 if TYPE_CHECKING:
     from mobile_nas.cost.latency.runner import Session
@@ -88,8 +94,6 @@ def parse_latency_target(text: str) -> TargetSpec:
     """``REF`` (factor 1) or ``<factor>xREF`` (``0.9xfmnist28_mnasnet``, ``1x model.onnx``),
     with ``0 < factor <= MAX_FACTOR``. A registered reference name or an existing file is
     read whole (no factor is split off it). Raises :class:`LatencyTargetError`."""
-    from mobile_nas.space.reference import REFERENCE_ARCHS
-
     raw = text.strip()
     factor, ref = 1.0, raw
     if raw not in REFERENCE_ARCHS and not _is_file(raw):
@@ -123,8 +127,6 @@ def _is_file(text: str) -> bool:
 
 def space_references(space_name: str) -> list[str]:
     """Names of the reference architectures registered in ``space_name``, sorted."""
-    from mobile_nas.space.reference import REFERENCE_ARCHS
-
     return [n for n in REFERENCE_ARCHS if REFERENCE_ARCHS.get(n).space == space_name]
 
 
@@ -134,10 +136,6 @@ def resolve_latency_target(spec: TargetSpec, space_name: str,
     milliseconds of ``predict_ms`` (e.g. a latency table's predictor). A reference of another
     space, an ONNX file without mobile-nas metadata or an arch string the space cannot decode
     raise :class:`LatencyTargetError`; ``predict_ms``'s own errors pass through."""
-    from mobile_nas.errors import ArchError
-    from mobile_nas.space import get_space
-    from mobile_nas.space.reference import REFERENCE_ARCHS
-
     space = get_space(space_name)
     names = space_references(space.name)
     allowed = (f"a reference of space {space.name!r} ({', '.join(names) or 'none registered'}), "
@@ -231,11 +229,6 @@ def reference_onnx(spec: TargetSpec, space_name: str | None = None) -> bytes | s
     """The model a target's reference names: its ONNX file as given, or the export (as the
     latency tables time networks) of a reference architecture or of an arch string of
     ``space_name`` (needed for an arch string). Raises :class:`LatencyTargetError`."""
-    from mobile_nas.cost.latency.export import export_arch_onnx
-    from mobile_nas.errors import ArchError
-    from mobile_nas.space import get_space
-    from mobile_nas.space.reference import REFERENCE_ARCHS
-
     if spec.kind == "onnx":
         if not _is_file(spec.reference):
             raise LatencyTargetError(text=spec.text, what="ONNX file", value=spec.reference,
@@ -263,14 +256,12 @@ def compare_model(model: bytes | str | os.PathLike[str], spec: TargetSpec, *,
                   opt_level: str = "all") -> ModelVsReference:
     """Times ``model`` against the reference of ``spec`` (:func:`reference_onnx`) in
     ``repeats`` separate interleaved runs (:func:`~.measure.measure_models_anchored`)."""
-    from mobile_nas.cost.latency.measure import measure_models_anchored
-
     if repeats < 2:
         raise MeasureError(f"repeats must be >= 2 (one run has no noise to compare against), "
                            f"got {repeats}")
-    run = measure_models_anchored([model], reference_onnx(spec, space_name), repeats=repeats,
-                                  rounds=rounds, threads=threads, provider=provider,
-                                  opt_level=opt_level)
+    run = measure.measure_models_anchored([model], reference_onnx(spec, space_name),
+                                          repeats=repeats, rounds=rounds, threads=threads,
+                                          provider=provider, opt_level=opt_level)
     return ModelVsReference(reference=spec.reference, target_factor=spec.factor,
                             ratio=run.fractions[0],
                             ratios=tuple(r[0] for r in run.per_repeat),
@@ -287,8 +278,6 @@ def reference_for_target_ms(target_ms: float, space_name: str,
     names = space_references(space_name)
     if not names:
         return None
-    from mobile_nas.space.reference import REFERENCE_ARCHS
-
     ref = REFERENCE_ARCHS.get(names[0])
     arch = Architecture.from_string(ref.arch, ref.space)
     predicted = float(predict_ms(arch))
@@ -354,17 +343,14 @@ def onnx_session_factory(*, threads: int = 1, provider: str = "CPUExecutionProvi
                          opset: int | None = None) -> Callable[[Architecture], Session]:
     """Sessions of architectures, each exported once (:func:`~.export.export_arch_onnx` at
     ``precision``) and opened by :func:`~.measure.load_session`."""
-    from mobile_nas.cost.latency.export import DEFAULT_OPSET, export_arch_onnx
-    from mobile_nas.cost.latency.measure import load_session
-
     exported: dict[Architecture, bytes] = {}
 
     def make(arch: Architecture) -> Session:
         if arch not in exported:
             exported[arch] = export_arch_onnx(arch, opset=opset or DEFAULT_OPSET,
                                               precision=precision)
-        return load_session(exported[arch], threads=threads, provider=provider,
-                            opt_level=opt_level)
+        return measure.load_session(exported[arch], threads=threads, provider=provider,
+                                    opt_level=opt_level)
 
     return make
 
@@ -386,8 +372,6 @@ def time_against_reference(candidates: Sequence[Architecture], reference: Archit
     nanosecond counter). Raises :class:`MeasureError` for bad settings (``repeats >= 2``:
     one repeat has no noise floor).
     """
-    from mobile_nas.cost.latency.runner import time_interleaved
-
     if not candidates:
         raise MeasureError("no candidates to time against the reference")
     if repeats < 2 or rounds < 1 or runs_per_round < 1 or warmup < 0:

@@ -3,7 +3,7 @@ threads, provider and the statistic it predicts) or the network measured end to 
 
 :func:`open_table` is the one "resolve → load → predictor" sequence: an explicit table,
 else a run's recorded one, else the table shipped for the space at the precision asked
-(:func:`~.table.resolve_table`), loaded and checked for what the caller needs
+(:func:`~.ondemand.resolve_table`), loaded and checked for what the caller needs
 (:class:`~.requirements.TableRequest`). Search, export metadata, the report, the demo and
 ``cost`` all get their predictions through it.
 """
@@ -14,11 +14,13 @@ import os
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from mobile_nas.cost.latency import measure
 from mobile_nas.cost.latency.errors import LatencyTableError
+from mobile_nas.cost.latency.ondemand import resolve_table
 from mobile_nas.cost.latency.predictor import LatencyPrediction, LatencyPredictor
 from mobile_nas.cost.latency.requirements import TableRequest, table_settings
 from mobile_nas.cost.latency.statistic import WALL_MEDIAN
-from mobile_nas.cost.latency.table import LatencyTable, resolve_table
+from mobile_nas.cost.latency.table import LatencyTable
 from mobile_nas.space.architecture import Architecture
 
 
@@ -108,10 +110,8 @@ class MeasuredLatency:
         return "CPUExecutionProvider"
 
     def predict_ms(self, arch: Architecture) -> float:
-        from mobile_nas.cost.latency.measure import measure_arch_ms
-
-        return float(measure_arch_ms(arch, threads=self.threads,
-                                     precision=self.precision).median_ms)
+        return float(measure.measure_arch_ms(arch, threads=self.threads,
+                                             precision=self.precision).median_ms)
 
 
 def open_table(space_name: str, *candidates: str | os.PathLike[str] | None,
@@ -119,7 +119,7 @@ def open_table(space_name: str, *candidates: str | os.PathLike[str] | None,
                anchor_ms: float | None = None,
                refuse_other_space: bool = False) -> TableLatency | None:
     """The table for ``space_name`` (the first of ``candidates`` given, else the one shipped
-    for the space at ``precision``; :func:`~.table.resolve_table`), loaded, with its
+    for the space at ``precision``; :func:`~.ondemand.resolve_table`), loaded, with its
     predictor; None when there is none.
 
     Raises :class:`~.errors.LatencyTableError` for a file that is no table, one that does

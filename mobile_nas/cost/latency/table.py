@@ -49,6 +49,7 @@ from typing import Any
 
 from mobile_nas.atomic import atomic_write_json
 from mobile_nas.cost.latency.errors import LatencyTableError
+from mobile_nas.cost.latency.network_model import FEATURE_SETS, apply_weights
 from mobile_nas.cost.latency.statistic import (
     CLOCKS,
     STATISTICS,
@@ -229,8 +230,6 @@ class Calibration:
         :attr:`relative` (values must be anchor fractions), else in ms."""
         if self.weights is None:
             return self.apply(sum(v for _, v in per_layer), len(per_layer))
-        from mobile_nas.cost.latency.network_model import FEATURE_SETS, apply_weights
-
         return apply_weights(self.weights, FEATURE_SETS[self.features](per_layer))
 
     @property
@@ -285,8 +284,6 @@ class Calibration:
             raise ValueError("calibration coefficients must be finite")
         if c.anchor_ms is not None and not c.anchor_ms > 0:
             raise ValueError(f"anchor_ms must be positive, got {c.anchor_ms!r}")
-        from mobile_nas.cost.latency.network_model import FEATURE_SETS
-
         if c.features not in FEATURE_SETS:
             raise ValueError(f"unknown network-model features {c.features!r} "
                              f"(known: {', '.join(FEATURE_SETS)})")
@@ -482,22 +479,3 @@ def _id(key: LayerKey | str) -> str:
 
 def _finite(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def resolve_table(space_name: str, *candidates: str | os.PathLike[str] | None,
-                  precision: str = "fp32") -> str | os.PathLike[str] | None:
-    """The latency table to use for ``space_name``: the first of ``candidates`` given (an
-    explicit ``--table``, a run's recorded table; empty ones are skipped) as is, else the
-    table shipped for the space at ``precision`` (:func:`shipped_table_path`, or its copy
-    that ``search`` extended on demand, when there is one for this very shipped file),
-    else its shipped fp32 table (which a request for another precision then refuses, naming the
-    ``lut build`` command that makes one), else None."""
-    for path in candidates:
-        if path:
-            return path
-    from mobile_nas.cost.latency.ondemand import extended_shipped_table
-
-    extended = extended_shipped_table(space_name, precision)  # extended by searches
-    if extended is not None:
-        return extended
-    return shipped_table_path(space_name, precision) or shipped_table_path(space_name)

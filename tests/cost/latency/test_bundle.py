@@ -16,8 +16,8 @@ from mobile_nas.cost.latency.bundle import (
     read_manifest,
 )
 from mobile_nas.cost.latency.export import export_layer_onnx
-from mobile_nas.cost.latency.profiler import sentinel_onnx
 from mobile_nas.cost.latency.runner import sha256_bytes
+from mobile_nas.cost.latency.sentinel import sentinel_onnx
 
 from .conftest import SMALL_VARIANTS
 

@@ -13,11 +13,13 @@ import onnx
 import pytest
 
 import mobile_nas.cost.latency.measure as measure
+import mobile_nas.cost.latency.profiler as profiler
 from mobile_nas.cost.latency import LatencyTable, LatencyTableError, LayerLatency
 from mobile_nas.cost.latency.build import build_lut, layer_keys
 from mobile_nas.cost.latency.export import export_arch_onnx, export_layer_onnx
-from mobile_nas.cost.latency.profiler import build_table, onnxruntime_backend, sentinel_onnx
+from mobile_nas.cost.latency.profiler import build_table, onnxruntime_backend
 from mobile_nas.cost.latency.runner import time_interleaved
+from mobile_nas.cost.latency.sentinel import sentinel_onnx
 from mobile_nas.cost.latency.settings import ProfileSettings
 
 from .conftest import SMALL_ARCH
@@ -82,7 +84,8 @@ def test_int8_build_times_qdq_layers_and_calibrates_on_int8_networks(tmp_path, m
         opened.append(model)
         return FakeSession(machine, _fake_ms(model))
 
-    monkeypatch.setattr(measure, "load_session", load_session)
+    monkeypatch.setattr(measure, "load_session", load_session)  # calibration networks
+    monkeypatch.setattr(profiler, "load_session", load_session)  # layers
     monkeypatch.setattr(measure, "time_interleaved",
                         functools.partial(time_interleaved, timer=machine.clock))
     backend = dataclasses.replace(onnxruntime_backend(),  # real export, fake session

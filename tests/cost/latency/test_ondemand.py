@@ -194,7 +194,7 @@ def test_a_shipped_table_is_extended_in_a_cache_copy(tmp_path, fmnist, monkeypat
     assert prepare_extension("fmnist28", shipped) == target
     assert len(LatencyTable.load(target)) == len(copy)  # reused
     # cost, export and report (no run, no --table) see the extended copy too
-    from mobile_nas.cost.latency.table import resolve_table
+    from mobile_nas.cost.latency.ondemand import resolve_table
 
     assert resolve_table("fmnist28") == target
     assert resolve_table("fmnist28", str(shipped)) == str(shipped)  # an explicit table wins

@@ -10,12 +10,12 @@ from mobile_nas.cost.latency import LatencyTable, LayerLatency
 from mobile_nas.cost.latency.profiler import (
     MAX_RETIMES,
     MIN_NOISE_FLOOR_PCT,
-    SENTINEL_MODEL,
     SENTINEL_REPEATS,
     build_table,
     noise_floor_pct,
     timing_order,
 )
+from mobile_nas.cost.latency.sentinel import SENTINEL_MODEL
 from mobile_nas.cost.latency.settings import ProfileSettings
 
 from .fakes import FakeMachine, layer_ms
