@@ -191,5 +191,5 @@ def table_for_this_machine(space: SearchSpace, shipped: str | os.PathLike[str] |
         log(f"{why}: building {path} (a couple of minutes, once; resumed if stopped)")
     result = (build or (lambda out: build_lut(space, out, resume=True, progress=progress)))(
         path)
-    return MachineTable(result.path, f"{why}: predicting with {result.path}, built here",
+    return MachineTable(result.path, f"predicting with {result.path}, built here",
                         built_here=True)
