@@ -217,12 +217,14 @@ def chain(tmp_path_factory, fmnist):
 def test_bundles_hold_the_space_and_disjoint_check_networks(chain, fmnist):
     from mobile_nas.cost.latency.build import layer_keys
     from mobile_nas.cost.latency.bundle import read_manifest
+    from mobile_nas.cost.latency.calibrate import DEFAULT_HELD_OUT, default_fit_networks
 
     work, made = chain["work"], chain["made"]
     manifest, _ = read_manifest(work.bundle)
     layers = [m for m in manifest["models"] if m["kind"] == "layer"]
     assert len(layers) == len(layer_keys(fmnist, []))  # the full space
-    assert len(made["bundle_networks"]) == 39 + 16  # lut bundle's default, as lut build's
+    # lut bundle's default, as lut build's (160 + 16 for fmnist28)
+    assert len(made["bundle_networks"]) == default_fit_networks(fmnist) + DEFAULT_HELD_OUT == 176
     check, _ = read_manifest(work.check)
     assert [m["kind"] for m in check["models"]] == ["arch"] * 22 + ["anchor"]
     assert {m["role"] for m in check["models"] if m["kind"] == "arch"} == {"held_out"}
