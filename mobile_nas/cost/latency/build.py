@@ -188,7 +188,7 @@ def table_for_this_machine(space: SearchSpace, shipped: str | os.PathLike[str] |
     why = (f"{Path(shipped).name} was timed on {timed_on}, this machine has {here}"
            if shipped else f"no table is shipped for {space.name}")
     if log is not None:
-        log(f"{why}: building {path} (a couple of minutes, once; resumed if stopped)")
+        log(f"{why}: building {path} (about a minute on 2 cores, once; resumed if stopped)")
     result = (build or (lambda out: build_lut(space, out, resume=True, progress=progress)))(
         path)
     return MachineTable(result.path, f"predicting with {result.path}, built here",
