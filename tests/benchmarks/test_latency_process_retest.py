@@ -1,20 +1,12 @@
 """benchmarks/latency_process_retest.py: the within/across-process split on crafted ratios."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
+from tests.benchmarks import load_script
 
 def _module():
-    spec = importlib.util.spec_from_file_location(
-        "latency_process_retest", ROOT / "benchmarks" / "latency_process_retest.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("latency_process_retest")
 
 
 def test_a_per_process_offset_shows_across_processes_only():

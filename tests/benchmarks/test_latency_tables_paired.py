@@ -1,21 +1,18 @@
 """benchmarks/latency_tables_paired.py: its error split, and its committed page recomputed
 from the committed check rows and tables."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+
+from tests.benchmarks import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results"
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location(
-        "latency_tables_paired", ROOT / "benchmarks" / "latency_tables_paired.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("latency_tables_paired")
 
 
 def test_score_splits_the_error_into_bias_and_scatter():
