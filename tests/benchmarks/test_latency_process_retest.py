@@ -5,6 +5,7 @@ import pytest
 
 from tests.benchmarks import load_script
 
+
 def _module():
     return load_script("latency_process_retest")
 
