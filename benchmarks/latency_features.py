@@ -30,7 +30,12 @@ from pathlib import Path
 import numpy as np
 
 from mobile_nas.cost.latency import LatencyTable
-from mobile_nas.cost.latency.network_model import apply_weights, fit_network_model
+from mobile_nas.cost.latency.network_model import (
+    apply_weights,
+    fit_network_model,
+    network_features,
+    shape_features,
+)
 from mobile_nas.space import get_space
 from mobile_nas.space.architecture import Architecture
 from mobile_nas.space.layers import LayerKey
@@ -39,28 +44,9 @@ FIT_SIZES = (40, 80, 160)
 TEST = 80
 
 
-def _add(f: dict[str, float], tag: str, value: float) -> None:
-    f[f"sum:{tag}"] = f.get(f"sum:{tag}", 0.0) + value
-    f[f"count:{tag}"] = f.get(f"count:{tag}", 0.0) + 1
-
-
-def base(layers: Sequence[tuple[LayerKey, float]]) -> dict[str, float]:
-    f = {"const": 1.0, "sum": 0.0, "count": 0.0}
-    for k, v in layers:
-        f["sum"] += v
-        f["count"] += 1
-        _add(f, k.op, v)
-    return f
-
-
-def fine(layers: Sequence[tuple[LayerKey, float]]) -> dict[str, float]:
-    f = base(layers)
-    for k, v in layers:
-        for tag in (f"{k.op}_{k.act}", f"{k.op}_se{k.se > 0}", f"k{k.kernel}",
-                    f"e{k.expansion}", f"s{k.stride}_r{int(k.residual)}", f"c{k.cout}",
-                    f"h{k.h}"):
-            _add(f, tag, v)
-    return f
+#: the shipped feature sets (mobile_nas.cost.latency.network_model): ``fine`` is ``shape``
+base = network_features
+fine = shape_features
 
 
 def blocks(layers: Sequence[tuple[LayerKey, float]]) -> dict[str, float]:
