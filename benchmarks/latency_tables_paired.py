@@ -27,7 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -102,28 +102,43 @@ def markdown(rows: Sequence[dict], sources: dict[str, str], tables: dict[str, st
     return "\n".join(lines) + "\n"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split(
-        "\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+def rerun_main(doc: str, argv: Sequence[str] | None, *, prog: str,
+               evaluate: Callable[[dict[str, dict], dict[str, LatencyTable]], list[dict]],
+               markdown: Callable[[Sequence[dict], dict[str, str], dict[str, str]], str],
+               rows_key: str = "rows", min_tables: int = 1) -> int:
+    """The ``main`` of a script that re-predicts committed check rows (its usage from
+    ``doc``): reads ``--check`` JSONs and ``--table NAME=PATH`` tables, scores them with
+    ``evaluate``, writes ``--out``.json/.md (the page printed). A bad ``--table``: one error
+    line, exit 2."""
+    p = argparse.ArgumentParser(prog=prog, description=doc.split("\n\n")[0],
+                                epilog=doc.split("\n\n", 1)[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--check", action="append", required=True,
                    help="a latency_prediction.py JSON with fmnist28 rows (repeatable)")
     p.add_argument("--table", action="append", required=True, metavar="NAME=PATH",
-                   help="a fmnist28 latency table (repeatable)")
+                   help=f"a fmnist28 latency table (repeatable, at least {min_tables})")
     p.add_argument("--out", required=True, help="prefix of the .json/.md written")
     args = p.parse_args(argv)
     tables = dict(t.split("=", 1) for t in args.table if "=" in t)
-    if len(tables) != len(args.table):
-        print("latency_tables_paired: error: --table takes NAME=PATH", file=sys.stderr)
+    if len(tables) != len(args.table) or len(tables) < min_tables:
+        print(f"{prog}: error: give at least {min_tables} --table NAME=PATH, each name once",
+              file=sys.stderr)
         return 2
     sources = {Path(c).stem: c for c in args.check}
     rows = evaluate({k: json.loads(Path(v).read_text()) for k, v in sources.items()},
                     {k: LatencyTable.load(v) for k, v in tables.items()})
     out = Path(args.out)
+    page = markdown(rows, sources, tables)
     atomic_write_json(out.with_suffix(".json"), {"checks": sources, "tables": tables,
-                                                "rows": rows})
-    atomic_write_text(out.with_suffix(".md"), markdown(rows, sources, tables))
-    print(out.with_suffix(".md").read_text())
+                                                rows_key: rows})
+    atomic_write_text(out.with_suffix(".md"), page)
+    print(page)
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return rerun_main(__doc__, argv, prog="latency_tables_paired", evaluate=evaluate,
+                      markdown=markdown)
 
 
 if __name__ == "__main__":

@@ -273,6 +273,7 @@ def analyse(reg: RegisteredProtocol, runs: dict[str, dict], rows: dict) -> dict:
                       "arch": r["pick"], "supernet_accuracy": r["supernet_accuracy"],
                       "predicted_ms": r["predicted_ms"],
                       "measured_ratio": chosen.get("measured_ratio"),
+                      "load_average": r.get("load_average"), "wall_s": r.get("wall_s"),
                       "verified": v.get("summary", v.get("skipped")), **score(r["pick"])})
     references = [{"name": n, "arch": reference_arch(n), **score(reference_arch(n))}
                   for n in p.references]
@@ -386,18 +387,22 @@ def render(res: dict) -> str:
               f"{r['seeds_trained']} | `{r['arch']}` |" for r in res["references"]]
     lines += ["", "## Picks", "",
               "| strategy | search seed | supernet acc | val acc | test acc | seeds trained | "
-              "predicted ms | measured ratio | arch |", "|---|---|---|---|---|---|---|---|---|"]
+              "predicted ms | measured ratio | load | arch |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for x in res["picks"]:
         ratio = "-" if x["measured_ratio"] is None else f"{x['measured_ratio']:.3f}"
+        load = "-" if x.get("load_average") is None else f"{x['load_average']:.1f}"
         lines.append(f"| {x['strategy']} | {x['search_seed']} | "
                      f"{_pct(x['supernet_accuracy'], 1)} | {_pct(x['val_accuracy'])} | "
                      f"{_pct(x['test_accuracy'])} | {x['seeds_trained']} | "
-                     f"{x['predicted_ms']:.3f} | {ratio} | `{x['arch']}` |")
+                     f"{x['predicted_ms']:.3f} | {ratio} | {load} | `{x['arch']}` |")
     lines += ["", "## Protocol", "", f"- Selection: {doc['selection_rule']}",
               f"- Test: {doc['statistical_test']}", f"- Decision: {doc['decision_rule']}", "",
               "Measured ratio: the pick's latency over fmnist28_mnasnet's in the search's own "
               "finalist timing (median of 3 interleaved runs on the machine the search ran "
-              "on). Test accuracy is reported only. The 2026-11-30 page this replaces (5 "
+              "on); load: the one-minute load average when the search ended (on the 2-core "
+              "machine, above about 1 means other work shared it during the finalist "
+              "timing). Test accuracy is reported only. The 2026-11-30 page this replaces (5 "
               "search seeds, the previous supernet) is in git history.", "",
               f"Command: `{res['command']}`"]
     return "\n".join(lines) + "\n"
