@@ -10,7 +10,8 @@ to the space's reference, timed interleaved) in several ways and scores each the
   networks with the library's default fit (no measured lookup);
 * ``pooled``: each table's entries, the network model fitted on the calibration networks of
   every given table together (each in its own anchor units);
-* ``mean of ...``: the mean predicted ratio of several tables as built (independent builds).
+* ``mean of ...``: several tables as built, as the passes of one table (``lut merge``: the
+  mean of their predicted anchor fractions).
 
 If averaging independent builds cuts the error where refitting and pooling do not, the error
 is each build's (entries timed and networks measured in one short pass), not the model's; a
@@ -122,9 +123,10 @@ def evaluate(checks: dict[str, dict], tables: dict[str, LatencyTable]) -> list[d
     rows += [summarize(f"{k} pooled", ratio_predictions(
         refitted(t, list(sets.values())), runs), runs) for k, t in tables.items()]
     for n in range(2, len(tables) + 1):
-        for members in itertools.combinations(tables, n):
-            mean = [np.mean([built[m][i] for m in members], axis=0) for i in range(len(runs))]
-            rows.append(summarize(f"mean of {', '.join(members)}", mean, runs))
+        for first, *more in itertools.combinations(tables, n):
+            merged = tables[first].with_passes([tables[m] for m in more])
+            rows.append(summarize(f"mean of {', '.join([first, *more])}", ratio_predictions(
+                LatencyPredictor(merged).predict_ms, runs), runs))
     return rows
 
 

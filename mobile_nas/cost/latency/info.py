@@ -48,6 +48,9 @@ def table_info(table: LatencyTable, path: str | os.PathLike[str]) -> dict[str, A
         "calibration": None if cal is None else {
             "fitted_on": len(cal.archs), "fit_mape": cal.fit_mape, "legacy": cal.legacy,
             "held_out": cal.held_out.to_json() if cal.held_out else None},
+        "passes": 1 + len(table.passes),
+        "pass_held_out": [p.calibration.held_out.to_json() for p in table.passes
+                          if p.calibration is not None and p.calibration.held_out],
         "on_demand": on_demand if on_demand.get("runs") else None,
         "extension": None if shipped_only else str(extension),
         "this_machine": not bad,
@@ -87,6 +90,10 @@ def info_lines(table: LatencyTable, info: dict[str, Any]) -> list[str]:
         f"{table.layer_statistic.name} of {p['rounds']} rounds x {p['runs_per_round']} runs",
         f"predicts   {info['predicts']}; {calib}",
     ]
+    if table.passes:
+        lines.append(f"passes     {info['passes']} builds averaged (lut merge): each network "
+                     f"is predicted by the mean of their anchor fractions; the check above is "
+                     f"the first build's")
     added = summary(table)
     lines.append(f"on demand  {added}" if added else
                  "on demand  none (search --profile-missing adds a candidate's missing layers)")

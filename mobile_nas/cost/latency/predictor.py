@@ -4,6 +4,7 @@ form in ms)."""
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
@@ -25,7 +26,8 @@ class LatencyPrediction:
     anchor's; ``total_ms`` is that times ``anchor_ms`` (the anchor as timed when the table
     was calibrated, or as re-timed on the device at hand). ``measured``: the network is one
     the relative calibration was fitted on, and the prediction is its measurement there
-    (the space's references always are: see :class:`LatencyPredictor`).
+    (the space's references always are: see :class:`LatencyPredictor`). ``passes``: how many
+    builds of the table the prediction averages (:attr:`LatencyTable.passes`).
     """
 
     total_ms: float
@@ -36,6 +38,7 @@ class LatencyPrediction:
     anchor_fraction: float | None = None
     anchor_ms: float | None = None
     measured: bool = False
+    passes: int = 1
 
 
 class LatencyPredictor:
@@ -55,6 +58,10 @@ class LatencyPredictor:
     fmnist28_mnasnet 7.4% high on average through that second error). On that machine the
     reference's ratio to other networks also moved up to 6% between runs a minute apart,
     so the measurement brings its own error; calibrations do not set it by default.
+
+    A table with :attr:`~LatencyTable.passes` predicts the mean of every build's anchor
+    fraction (each build through its own entries and calibration), in ms through this
+    predictor's ``anchor_ms``.
     """
 
     def __init__(self, table: LatencyTable, *, table_path: str | os.PathLike[str] | None = None,
@@ -73,6 +80,9 @@ class LatencyPredictor:
         self.measured_fractions: dict[str, float] = (
             {a: m / cal.anchor_ms for a, m in zip(cal.archs, cal.measured_ms, strict=True)}
             if cal is not None and cal.anchor_ms is not None and cal.measured_lookup else {})
+        #: one predictor per further build of the table (see class)
+        self.pass_predictors = [LatencyPredictor(p, table_path=table_path, request=request)
+                                for p in table.passes]
 
     @property
     def statistic(self) -> str:
@@ -103,6 +113,10 @@ class LatencyPredictor:
             if fraction is None:
                 fraction = cal.predict_units([(k, self.table.anchor_fraction(k.id))
                                               for k, _ in per_layer])
+            if self.pass_predictors:
+                fractions = [fraction] + [q.predict(arch).anchor_fraction or math.nan
+                                          for q in self.pass_predictors]
+                fraction = sum(fractions) / len(fractions)
             total = fraction * float(self.anchor_ms)
         else:
             total = cal.predict_units(per_layer)
@@ -110,7 +124,8 @@ class LatencyPredictor:
                                  sum_ms=float(sum_ms), calibrated=cal is not None,
                                  statistic=self.table.predicts, anchor_fraction=fraction,
                                  anchor_ms=self.anchor_ms,
-                                 measured=arch.to_string() in self.measured_fractions)
+                                 measured=arch.to_string() in self.measured_fractions,
+                                 passes=1 + len(self.pass_predictors))
 
     def predict_ms(self, arch: Architecture) -> float:
         return self.predict(arch).total_ms

@@ -30,6 +30,13 @@ before held-out checks) also loads: its calibration was fitted in sample, on the
 clock and statistic; it is marked ``legacy`` and predicts with a warning
 (:mod:`.requirements`).
 
+A table may hold ``passes``: other builds of the same layers on the same device with the same
+protocol, each with its own entries and relative calibration (``"passes": [<table>, ...]``,
+written by ``mobile-nas lut merge``). A network is then predicted by the mean of every
+build's anchor fraction: on a 2-core VM the per-network errors of separate builds were
+largely their own, and the mean of three was within ±10% of measured ratios for 94% of
+networks against 74% for one (``benchmarks/results/latency_build_ensemble_intel.md``).
+
 Tables are immutable values: ``with_entries`` / ``with_calibration`` return new tables.
 """
 
@@ -298,6 +305,8 @@ class LatencyTable:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     entries: Mapping[str, LayerLatency] = field(default_factory=dict)
     calibration: Calibration | None = None
+    #: Other builds averaged with this one (see module); they share this table's entry keys.
+    passes: tuple[LatencyTable, ...] = ()
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -365,16 +374,56 @@ class LatencyTable:
         return list(dict.fromkeys(_id(k) for k in keys if _id(k) not in self.entries))
 
     def with_entries(self, entries: Mapping[str, LayerLatency]) -> LatencyTable:
+        """Adds or replaces ``entries``; in every pass too (one timing serves them all)."""
         return LatencyTable(space=self.space, metadata=dict(self.metadata),
-                            entries={**self.entries, **entries}, calibration=self.calibration)
+                            entries={**self.entries, **entries}, calibration=self.calibration,
+                            passes=tuple(p.with_entries(entries) for p in self.passes))
 
     def with_metadata(self, **metadata: Any) -> LatencyTable:
         return LatencyTable(space=self.space, metadata={**self.metadata, **metadata},
-                            entries=dict(self.entries), calibration=self.calibration)
+                            entries=dict(self.entries), calibration=self.calibration,
+                            passes=self.passes)
 
     def with_calibration(self, calibration: Calibration | None) -> LatencyTable:
+        """This build's calibration replaced (the passes keep theirs; without one, a table
+        cannot average passes, so they are dropped)."""
         return LatencyTable(space=self.space, metadata=dict(self.metadata),
-                            entries=dict(self.entries), calibration=calibration)
+                            entries=dict(self.entries), calibration=calibration,
+                            passes=self.passes if calibration is not None else ())
+
+    def with_passes(self, others: Sequence[LatencyTable]) -> LatencyTable:
+        """This table with ``others`` (and their own passes) as further passes. Every build
+        must be of this space, on this CPU, with this protocol (:data:`PASS_FIELDS`), have a
+        relative calibration and the same entry keys; else :class:`LatencyTableError`."""
+        builds = [b for o in others for b in (o.with_passes_removed(), *o.passes)]
+        for i, b in enumerate([self.with_passes_removed(), *builds]):
+            what = "the first table" if i == 0 else f"pass {i + 1}"
+            cal = b.calibration
+            if cal is None or not cal.relative or cal.weights is None:
+                raise LatencyTableError(f"{what} has no relative network-model calibration "
+                                        f"(only tables built by 'mobile-nas lut build' of this "
+                                        f"release average as passes)")
+            if i == 0:
+                continue
+            if b.space != self.space:
+                raise LatencyTableError(f"{what} is for space {b.space!r}, not {self.space!r}")
+            for f in PASS_FIELDS:
+                if b.metadata.get(f) != self.metadata.get(f):
+                    raise LatencyTableError(f"{what} has {f} {b.metadata.get(f)!r}, the first "
+                                            f"table {self.metadata.get(f)!r}: passes must be "
+                                            f"timed on one device with one protocol")
+            if set(b.entries) != set(self.entries):
+                diff = len(set(b.entries) ^ set(self.entries))
+                raise LatencyTableError(f"{what} differs from the first table in {diff} layer "
+                                        f"keys; build every pass with the same --space/--arch")
+        return LatencyTable(space=self.space, metadata=dict(self.metadata),
+                            entries=dict(self.entries), calibration=self.calibration,
+                            passes=(*self.passes, *builds))
+
+    def with_passes_removed(self) -> LatencyTable:
+        """This build alone."""
+        return LatencyTable(space=self.space, metadata=dict(self.metadata),
+                            entries=dict(self.entries), calibration=self.calibration)
 
     # -- JSON ------------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
@@ -384,7 +433,7 @@ class LatencyTable:
             "calibration": self.calibration.to_json() if self.calibration else None,
             "entries": {k: {f: x for f, x in asdict(v).items() if x is not None}
                         for k, v in sorted(self.entries.items())},
-        }
+        } | ({"passes": [p.to_json() for p in self.passes]} if self.passes else {})
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Writes the table atomically (a reader never sees a half-written file)."""
@@ -433,6 +482,17 @@ class LatencyTable:
         table = table.with_calibration(calibration)
         if table.statistic == "min" and any(e.min_ms is None for e in entries.values()):
             raise LatencyTableError(f"{source}: statistic 'min' but some entries lack min_ms")
+        passes = data.get("passes") or []
+        if not isinstance(passes, list) or any(isinstance(p, dict) and p.get("passes")
+                                               for p in passes):
+            raise LatencyTableError(f"{source}: 'passes' must be a list of tables without "
+                                    f"passes of their own")
+        if passes:
+            try:
+                table = table.with_passes([cls.from_json(p, source=f"{source} pass {i + 2}")
+                                           for i, p in enumerate(passes)])
+            except LatencyTableError as exc:
+                raise LatencyTableError(f"{source}: {exc}") from None
         return table
 
     @classmethod
@@ -451,6 +511,11 @@ class LatencyTable:
             raise LatencyTableError(f"{path} is not valid JSON (corrupt or truncated "
                                     f"table?): {exc}") from None
         return cls.from_json(data, source=str(path))
+
+
+#: Metadata that every pass of a table shares: the device and the timing protocol.
+PASS_FIELDS = ("cpu", "device", "onnxruntime", "provider", "threads", "opt_level", "opset",
+               "clock", "statistic", "precision")
 
 
 def shipped_table_name(space_name: str, precision: str = "fp32") -> str:

@@ -1,0 +1,127 @@
+"""A table with passes (``lut merge``): several builds averaged, on exact fakes."""
+
+import dataclasses
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from mobile_nas.cost.latency import LatencyPredictor, LatencyTable, LayerLatency
+from mobile_nas.cost.latency.calibrate import (
+    AnchoredMeasurement,
+    CalibrationPlan,
+    calibrate_table,
+)
+from mobile_nas.cost.latency.errors import LatencyTableError
+from mobile_nas.cost.latency.network_model import apply_weights, network_features
+
+TRUE = {"const": 0.05, "sum:mb": 0.7, "sum:ds": 1.1, "count:mb": -0.002, "sum": 0.9}
+
+
+def _build(fmnist, archs, *, entry_scale: float, measured_scale: float, **metadata
+           ) -> LatencyTable:
+    """A calibrated relative build: entries ``entry_scale`` x a fixed time per key, its
+    networks measured at ``measured_scale`` x what the fake device takes."""
+    keys = {k.id: k for a in archs for k in fmnist.runtime_layers(a)}
+    entries = {}
+    for kid, k in keys.items():
+        ms = (0.002 + 1e-9 * k.cin * k.cout * k.h * k.w * k.kernel)
+        entries[kid] = LayerLatency(median_ms=ms * entry_scale, iqr_ms=0.0, n=1,
+                                    anchor_fraction=ms * entry_scale / 0.1)
+    table = LatencyTable(space="fmnist28", metadata={"statistic": "median", "clock": "wall",
+                                                     **metadata}, entries=entries)
+
+    def measure(batch):
+        truth = [apply_weights(TRUE, network_features(
+            [(k, 10 * (0.002 + 1e-9 * k.cin * k.cout * k.h * k.w * k.kernel))
+             for k in fmnist.runtime_layers(a)])) for a in batch]
+        return AnchoredMeasurement(measured_ms=tuple(t * 0.2 * measured_scale for t in truth),
+                                   anchor_ms=0.2)
+
+    plan = CalibrationPlan(fit=tuple(archs[:30]), held_out=tuple(archs[30:]), seed=0)
+    return calibrate_table(table, plan, measure=measure)
+
+
+@pytest.fixture
+def archs(fmnist):
+    rng = np.random.default_rng(5)
+    out: dict[str, object] = {}
+    while len(out) < 40:
+        a = fmnist.sample(rng)
+        out.setdefault(a.to_string(), a)
+    return list(out.values())
+
+
+@pytest.fixture
+def builds(fmnist, archs):
+    """Three builds of one device: one measured 20% slow, one with entries 10% high."""
+    return [_build(fmnist, archs, entry_scale=1.0, measured_scale=1.0),
+            _build(fmnist, archs, entry_scale=1.0, measured_scale=1.2),
+            _build(fmnist, archs, entry_scale=1.1, measured_scale=1.0)]
+
+
+def test_a_merged_table_predicts_the_mean_of_its_builds_fractions(builds, archs, tmp_path):
+    merged = builds[0].with_passes(builds[1:])
+    path = tmp_path / "merged.json"
+    merged.save(path)
+    loaded = LatencyTable.load(path)
+    assert len(loaded.passes) == 2
+    alone = [LatencyPredictor(b).predict(archs[35]).anchor_fraction for b in builds]
+    got = LatencyPredictor(loaded).predict(archs[35])
+    assert got.passes == 3
+    assert got.anchor_fraction == pytest.approx(np.mean(alone))
+    # the build measured 20% slow pulls the mean up by a third of that
+    assert got.anchor_fraction == pytest.approx(alone[0] * (1 + 0.2 / 3), rel=0.02)
+    # ms through the predictor's anchor: the first build's, or one re-timed here
+    assert got.total_ms == pytest.approx(got.anchor_fraction * 0.2)
+    assert LatencyPredictor(loaded, anchor_ms=0.4).predict(archs[35]).total_ms == \
+        pytest.approx(2 * got.total_ms)
+
+
+def test_merging_a_merged_table_flattens_its_passes(builds):
+    twice = builds[0].with_passes([builds[1].with_passes([builds[2]])])
+    assert len(twice.passes) == 2 and not any(p.passes for p in twice.passes)
+
+
+def test_builds_of_another_device_or_protocol_are_refused(fmnist, archs, builds):
+    other = _build(fmnist, archs, entry_scale=1.0, measured_scale=1.0, cpu="AMD EPYC")
+    with pytest.raises(LatencyTableError, match="pass 2 has cpu 'AMD EPYC'"):
+        builds[0].with_passes([other])
+    threads = builds[1].with_metadata(threads=4)
+    with pytest.raises(LatencyTableError, match="threads"):
+        builds[0].with_passes([threads])
+
+
+def test_builds_of_other_layers_or_without_a_relative_calibration_are_refused(builds):
+    fewer = dataclasses.replace(builds[1], entries=dict(list(builds[1].entries.items())[1:]))
+    with pytest.raises(LatencyTableError, match="differs from the first table in 1 layer"):
+        builds[0].with_passes([fewer])
+    with pytest.raises(LatencyTableError, match="pass 2 has no relative network-model"):
+        builds[0].with_passes([builds[1].with_calibration(None)])
+
+
+def test_entries_added_later_reach_every_pass(builds):
+    merged = builds[0].with_passes(builds[1:])
+    key = next(iter(merged.entries))
+    new = LayerLatency(median_ms=1.0, iqr_ms=0.0, n=1, anchor_fraction=10.0)
+    added = merged.with_entries({key: new})
+    assert all(t.entries[key] == new for t in (added, *added.passes))
+
+
+def test_lut_merge_writes_the_merged_table_and_refuses_bad_input(builds, tmp_path):
+    paths = []
+    for i, b in enumerate(builds):
+        paths.append(tmp_path / f"p{i}.json")
+        b.save(paths[-1])
+    out = tmp_path / "merged.json"
+    ok = subprocess.run([sys.executable, "-m", "mobile_nas", "lut", "merge", *map(str, paths),
+                         "--out", str(out)], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert "3 builds of fmnist28 averaged" in ok.stdout
+    assert len(LatencyTable.load(out).passes) == 2
+    builds[1].with_metadata(cpu="AMD EPYC").save(paths[1])
+    bad = subprocess.run([sys.executable, "-m", "mobile_nas", "lut", "merge", *map(str, paths),
+                          "--out", str(tmp_path / "x.json")], capture_output=True, text=True)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    assert "cpu" in bad.stderr and not (tmp_path / "x.json").exists()
