@@ -67,3 +67,12 @@ def print_build_result(result: LutBuildResult, as_json: bool) -> None:
               f"{cal.fit_mape:.2f}%)" + ("" if result.calibrated else " (kept)"))
     if cal.held_out is not None:
         print(cal.held_out.summary())
+    for i, p in enumerate(table.passes, 2):
+        c = p.calibration
+        print(f"pass {i}: " + (c.held_out.summary() if c is not None and c.held_out else
+                               "no held-out check") + (
+            "" if c is None or c.retest_pct is None else
+            f" (repeats agreed within {c.retest_pct:.2f}%)"))
+    if table.passes:
+        print(f"the table predicts the median of its {1 + len(table.passes)} passes (the "
+              f"lines above the first pass's)")

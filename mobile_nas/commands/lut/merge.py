@@ -12,15 +12,16 @@ from mobile_nas.errors import MobileNasError
 def register(lut: argparse._SubParsersAction) -> None:
     p = lut.add_parser(
         "merge", help="average several builds of a table (passes) into one",
-        description="Write one table whose predictions are the mean of several builds' "
+        description="Write one table whose predictions are the median of several builds' "
                     "(each build's entries and calibration kept: its passes). Builds of one "
                     "space on one device with one protocol, each by 'lut build' in its own "
-                    "run: their per-network errors are largely their own, so the mean is "
-                    "closer (on a 2-core VM, 3 builds: 94%% of networks within ±10%% of "
-                    "the measured ratio to the reference, against 74%% for one; "
-                    "benchmarks/results/latency_build_ensemble_intel.md). Example: for i in "
-                    "1 2 3; do mobile-nas lut build --space fmnist28 --out p$i.json; done; "
-                    "mobile-nas lut merge p1.json p2.json p3.json --out fmnist28_table.json")
+                    "run ('lut build --passes N' builds and merges N in one go). On a 2-core "
+                    "VM the per-network errors of separate builds were largely their own "
+                    "and one build in six, made on a disturbed machine, was off by itself: "
+                    "benchmarks/results/latency_build_ensemble_intel*.md. Example: for i in "
+                    "1 2 3; do mobile-nas lut build --space fmnist28 --seed $i --out "
+                    "p$i.json; done; mobile-nas lut merge p1.json p2.json p3.json --out "
+                    "fmnist28_table.json")
     p.add_argument("tables", nargs="+", metavar="T.json",
                    help="two or more tables (a table with passes adds all of them)")
     p.add_argument("--out", "-o", required=True, metavar="OUT.json",
@@ -42,7 +43,7 @@ def _merge(args: argparse.Namespace) -> int:
                     "tables": args.tables})
         return 0
     print(f"wrote {args.out}: {1 + len(merged.passes)} builds of {merged.space} averaged "
-          f"(each network: the mean of their predicted anchor fractions)")
+          f"(each network: the median of their predicted anchor fractions)")
     for i, c in enumerate(checks, 1):
         print(f"  build {i}: {c}")
     return 0

@@ -130,6 +130,35 @@ def build_lut(space: SearchSpace, out: str | os.PathLike[str], *,
                           sampled=tuple(a.to_string() for a in sampled))
 
 
+def pass_path(out: str | os.PathLike[str], index: int) -> Path:
+    """Where pass ``index`` (0-based) of a ``--passes`` build of ``out`` is kept."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}.pass{index}{out.suffix}")
+
+
+def build_passes(space: SearchSpace, out: str | os.PathLike[str], *, passes: int,
+                 seed: int = 0, resume: bool = False,
+                 build: Callable[..., LutBuildResult] | None = None, **options: Any
+                 ) -> LutBuildResult:
+    """``passes`` independent builds of :func:`build_lut` (calibration seeds ``seed``,
+    ``seed + 1``, ...), each into its own file (:func:`pass_path`; with ``resume``, a
+    finished pass is kept and a killed one continued), merged into ``out``: predictions
+    are the median of the builds' (:attr:`LatencyTable.passes`). ``options`` go to every
+    build; ``build`` replaces :func:`build_lut` (tests)."""
+    if passes < 1:
+        raise LatencyTableError(f"passes must be >= 1, got {passes}")
+    if passes == 1:
+        return (build or build_lut)(space, out, seed=seed, resume=resume, **options)
+    results = [(build or build_lut)(space, pass_path(out, i), seed=seed + i, resume=resume,
+                                    **options) for i in range(passes)]
+    first, *more = (r.table for r in results)
+    merged = first.with_passes(more)
+    merged.save(out)
+    return LutBuildResult(table=merged, path=Path(out),
+                          calibrated=any(r.calibrated for r in results),
+                          sampled=results[0].sampled)
+
+
 def recalibrate_lut(path: str | os.PathLike[str], *, space: SearchSpace | None = None,
                     include: Sequence[Architecture] = (), n_fit: int = DEFAULT_FIT_NETWORKS,
                     n_held_out: int = DEFAULT_HELD_OUT, seed: int = 0, progress: bool = False,

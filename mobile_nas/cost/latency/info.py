@@ -92,7 +92,7 @@ def info_lines(table: LatencyTable, info: dict[str, Any]) -> list[str]:
     ]
     if table.passes:
         lines.append(f"passes     {info['passes']} builds averaged (lut merge): each network "
-                     f"is predicted by the mean of their anchor fractions; the check above is "
+                     f"is predicted by the median of their anchor fractions; the check above is "
                      f"the first build's")
     added = summary(table)
     lines.append(f"on demand  {added}" if added else

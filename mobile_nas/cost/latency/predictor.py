@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import statistics
 from dataclasses import dataclass
 
 from mobile_nas.cost.latency.errors import LatencyTableError, MissingEntryError
@@ -59,7 +60,7 @@ class LatencyPredictor:
     reference's ratio to other networks also moved up to 6% between runs a minute apart,
     so the measurement brings its own error; calibrations do not set it by default.
 
-    A table with :attr:`~LatencyTable.passes` predicts the mean of every build's anchor
+    A table with :attr:`~LatencyTable.passes` predicts the median of every build's anchor
     fraction (each build through its own entries and calibration), in ms through this
     predictor's ``anchor_ms``.
     """
@@ -114,9 +115,8 @@ class LatencyPredictor:
                 fraction = cal.predict_units([(k, self.table.anchor_fraction(k.id))
                                               for k, _ in per_layer])
             if self.pass_predictors:
-                fractions = [fraction] + [q.predict(arch).anchor_fraction or math.nan
-                                          for q in self.pass_predictors]
-                fraction = sum(fractions) / len(fractions)
+                fraction = statistics.median([fraction] + [
+                    q.predict(arch).anchor_fraction or math.nan for q in self.pass_predictors])
             total = fraction * float(self.anchor_ms)
         else:
             total = cal.predict_units(per_layer)

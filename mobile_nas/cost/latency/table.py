@@ -32,10 +32,12 @@ clock and statistic; it is marked ``legacy`` and predicts with a warning
 
 A table may hold ``passes``: other builds of the same layers on the same device with the same
 protocol, each with its own entries and relative calibration (``"passes": [<table>, ...]``,
-written by ``mobile-nas lut merge``). A network is then predicted by the mean of every
-build's anchor fraction: on a 2-core VM the per-network errors of separate builds were
-largely their own, and the mean of three was within ±10% of measured ratios for 94% of
-networks against 74% for one (``benchmarks/results/latency_build_ensemble_intel.md``).
+written by ``mobile-nas lut merge`` or ``lut build --passes``). A network is then predicted by
+the median of every build's anchor fraction. On a 2-core VM the per-network errors of
+separate builds were largely their own (the mean of three builds: scatter 3.9% around the
+run's bias against 5.4% for one), and one build in six, made while the machine was
+disturbed, was off by -12% on its own: the median keeps such a build from moving the
+prediction (``benchmarks/results/latency_build_ensemble_intel*.md``).
 
 Tables are immutable values: ``with_entries`` / ``with_calibration`` return new tables.
 """

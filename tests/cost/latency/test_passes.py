@@ -61,7 +61,7 @@ def builds(fmnist, archs):
             _build(fmnist, archs, entry_scale=1.1, measured_scale=1.0)]
 
 
-def test_a_merged_table_predicts_the_mean_of_its_builds_fractions(builds, archs, tmp_path):
+def test_a_merged_table_predicts_the_median_of_its_builds_fractions(builds, archs, tmp_path):
     merged = builds[0].with_passes(builds[1:])
     path = tmp_path / "merged.json"
     merged.save(path)
@@ -70,9 +70,12 @@ def test_a_merged_table_predicts_the_mean_of_its_builds_fractions(builds, archs,
     alone = [LatencyPredictor(b).predict(archs[35]).anchor_fraction for b in builds]
     got = LatencyPredictor(loaded).predict(archs[35])
     assert got.passes == 3
-    assert got.anchor_fraction == pytest.approx(np.mean(alone))
-    # the build measured 20% slow pulls the mean up by a third of that
-    assert got.anchor_fraction == pytest.approx(alone[0] * (1 + 0.2 / 3), rel=0.02)
+    # the median: the build measured 20% slow does not move the prediction
+    assert got.anchor_fraction == pytest.approx(np.median(alone))
+    assert got.anchor_fraction == pytest.approx(alone[0], rel=0.02)
+    assert alone[1] == pytest.approx(1.2 * alone[0], rel=0.02)
+    two = LatencyPredictor(builds[0].with_passes([builds[1]])).predict(archs[35])
+    assert two.anchor_fraction == pytest.approx(alone[0] * 1.1, rel=0.02)  # of two: the mean
     # ms through the predictor's anchor: the first build's, or one re-timed here
     assert got.total_ms == pytest.approx(got.anchor_fraction * 0.2)
     assert LatencyPredictor(loaded, anchor_ms=0.4).predict(archs[35]).total_ms == \
@@ -125,3 +128,26 @@ def test_lut_merge_writes_the_merged_table_and_refuses_bad_input(builds, tmp_pat
                           "--out", str(tmp_path / "x.json")], capture_output=True, text=True)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
     assert "cpu" in bad.stderr and not (tmp_path / "x.json").exists()
+
+
+def test_build_passes_builds_each_pass_with_its_own_seed_and_merges(builds, tmp_path):
+    from mobile_nas.cost.latency.build import LutBuildResult, build_passes, pass_path
+    from mobile_nas.space import get_space
+
+    calls = []
+
+    def fake_build(space, out, *, seed, resume, **options):
+        calls.append((out, seed, resume, options))
+        table = builds[seed - 7]
+        table.save(out)
+        return LutBuildResult(table=table, path=out, calibrated=True)
+
+    out = tmp_path / "t.json"
+    result = build_passes(get_space("fmnist28"), out, passes=3, seed=7, resume=True,
+                          build=fake_build, n_fit=30)
+    assert [(c[0], c[1]) for c in calls] == [(pass_path(out, i), 7 + i) for i in range(3)]
+    assert all(c[2] and c[3] == {"n_fit": 30} for c in calls)
+    assert pass_path(out, 1).name == "t.pass1.json"
+    assert len(LatencyTable.load(out).passes) == 2 and len(result.table.passes) == 2
+    with pytest.raises(LatencyTableError, match="passes must be >= 1"):
+        build_passes(get_space("fmnist28"), out, passes=0, build=fake_build)
