@@ -85,7 +85,7 @@ class DemoConfig:
     val_size: int | float | None = None  # None: 5,000 (10% of Fashion-MNIST, the shipped
     # supernet's split); another size trains a quick supernet for the search
     table: str | None = None  # None: the shipped table if timed on this CPU model, else one
-    # built here into out_dir (about a minute on 2 cores); "shipped": the shipped one regardless;
+    # built here into out_dir (3 passes, about 3 minutes on 2 cores); "shipped": the shipped one;
     # else a table file
 
 

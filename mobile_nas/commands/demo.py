@@ -20,9 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "demo", help="run the whole path on Fashion-MNIST (minutes on a CPU)",
         description="On Fashion-MNIST with the latency table of this machine (the shipped "
                     "fmnist28 table if it was timed on this CPU model, else one built here "
-                    "once, about a minute) and the shipped pretrained supernet (a quick "
-                    "one is trained instead with --data-dir), re-time the tables' anchor on "
-                    "this machine, run the RL search under a "
+                    "once, three passes of about a minute) and the shipped pretrained "
+                    "supernet (a quick one is trained instead with --data-dir), re-time the "
+                    "tables' anchor on this machine, run the RL search under a "
                     "latency target set by a hand-designed reference (default: as fast as "
                     "fmnist28_mnasnet; hard reward), time its best finalists against that "
                     "reference here and pick the most accurate that measures within the "

@@ -6,13 +6,19 @@ import argparse
 
 from mobile_nas.commands._common import add_json_arg, positive_int
 from mobile_nas.commands.lut._shared import calibration_counts, print_build_result
-from mobile_nas.cost.latency.build import build_passes, load_space_archs
+from mobile_nas.cost.latency.build import (
+    DEFAULT_PASSES,
+    build_passes,
+    default_passes,
+    load_space_archs,
+)
 from mobile_nas.cost.latency.calibrate import (
     DEFAULT_FIT_NETWORKS,
     DEFAULT_HELD_OUT,
     MIN_FIT_NETWORKS,
     MIN_HELD_OUT,
 )
+from mobile_nas.cost.latency.network_model import SHAPE_MIN_NETWORKS
 from mobile_nas.cost.latency.settings import BUILDABLE_PRECISIONS, DEFAULTS, ProfileSettings
 from mobile_nas.space import get_space
 
@@ -84,12 +90,14 @@ def register(lut: argparse._SubParsersAction) -> None:
                         f"{DEFAULT_HELD_OUT}, at least {MIN_HELD_OUT})")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the random calibration networks (recorded)")
-    p.add_argument("--passes", type=positive_int, default=1, metavar="N",
-                   help="N independent builds (calibration seeds --seed, --seed+1, ...), each "
-                        "kept as OUT.passI.json, merged into --out as 'lut merge' merges: "
-                        "predictions are the median of the builds'. On a 2-core VM one "
-                        "build's per-network errors were largely its own "
-                        "(benchmarks/results/latency_build_ensemble_intel*.md). Default 1")
+    p.add_argument("--passes", type=positive_int, default=None, metavar="N",
+                   help=f"N independent builds (calibration seeds --seed, --seed+1, ...), each "
+                        f"kept as OUT.passI.json, merged into --out as 'lut merge' merges: "
+                        f"predictions are the median of the builds'. On a 2-core VM one "
+                        f"build's per-network errors were largely its own: "
+                        f"benchmarks/results/latency_prediction_intel_v5.md. Default "
+                        f"{DEFAULT_PASSES} for a whole space calibrated on "
+                        f"{SHAPE_MIN_NETWORKS}+ networks (the default), else 1")
     p.add_argument("--resume", action="store_true",
                    help="keep the entries already in --out (with --passes: in each pass's "
                         "file) and time only the others")
@@ -106,8 +114,10 @@ def _build(args: argparse.Namespace) -> int:
                                rounds=args.rounds, runs_per_round=args.runs_per_round,
                                chunk=args.chunk, clock=args.clock, statistic=args.statistic,
                                precision=args.precision)
-    result = build_passes(space, args.out, passes=args.passes, seed=args.seed,
-                          resume=args.resume, archs=load_space_archs(args.arch, space.name),
+    archs = load_space_archs(args.arch, space.name)
+    passes = args.passes or default_passes(restricted=bool(archs), n_fit=n_fit)
+    result = build_passes(space, args.out, passes=passes, seed=args.seed,
+                          resume=args.resume, archs=archs,
                           settings=settings, n_fit=n_fit, n_held_out=n_held,
                           progress=not args.no_progress)
     print_build_result(result, args.json)

@@ -151,3 +151,23 @@ def test_build_passes_builds_each_pass_with_its_own_seed_and_merges(builds, tmp_
     assert len(LatencyTable.load(out).passes) == 2 and len(result.table.passes) == 2
     with pytest.raises(LatencyTableError, match="passes must be >= 1"):
         build_passes(get_space("fmnist28"), out, passes=0, build=fake_build)
+
+
+def test_whole_space_builds_with_the_default_calibration_make_three_passes(fmnist):
+    from mobile_nas.cost.latency.build import DEFAULT_PASSES, default_passes
+    from mobile_nas.cost.latency.calibrate import default_fit_networks
+
+    assert DEFAULT_PASSES == 3
+    assert default_passes(restricted=False, n_fit=default_fit_networks(fmnist)) == 3
+    assert default_passes(restricted=True, n_fit=default_fit_networks(fmnist)) == 1
+    assert default_passes(restricted=False, n_fit=3) == 1
+
+
+def test_passes_without_a_calibration_are_refused_before_any_timing(fmnist, tmp_path):
+    from mobile_nas.cost.latency.build import build_passes
+
+    def never(*a, **k):
+        raise AssertionError("built")
+
+    with pytest.raises(LatencyTableError, match="needs a calibration"):
+        build_passes(fmnist, tmp_path / "t.json", passes=2, n_fit=0, build=never)
