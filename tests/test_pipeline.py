@@ -161,7 +161,11 @@ def test_the_demo_says_when_the_shipped_table_was_timed_on_another_cpu():
 
 def test_the_table_of_this_machine_is_the_shipped_one_only_if_timed_on_its_cpu(tmp_path):
     from mobile_nas.cost.latency import LatencyTable
-    from mobile_nas.cost.latency.build import LutBuildResult, table_for_this_machine
+    from mobile_nas.cost.latency.build import (
+        LutBuildResult,
+        pass_path,
+        table_for_this_machine,
+    )
     from mobile_nas.cost.latency.runner import cpu_model
     from mobile_nas.space import get_space
 
@@ -190,9 +194,13 @@ def test_the_table_of_this_machine_is_the_shipped_one_only_if_timed_on_its_cpu(t
     (tmp_path / "demo").mkdir()
     stale = tmp_path / "demo" / "fmnist28_table.json"
     stale.write_text(other.read_text())  # a build of another machine, left in the folder
+    stale_pass = pass_path(stale, 1)  # and one of its passes
+    stale_pass.write_text(other.read_text())
     chosen = table_for_this_machine(space, other, tmp_path / "demo", log=said.append,
                                     build=build)
     assert chosen.built_here and chosen.path == stale and built == [stale]
+    assert not stale_pass.exists()  # not resumed into this machine's passes
+    assert "3 passes" in said[0]
     assert LatencyTable.load(stale).metadata["cpu"] == cpu_model()
     assert len(said) == 1 and "Some Other CPU" in said[0] and cpu_model() in said[0]
     assert "built here" in chosen.reason

@@ -156,10 +156,11 @@ def build_passes(space: SearchSpace, out: str | os.PathLike[str], *, passes: int
                  build: Callable[..., LutBuildResult] | None = None, **options: Any
                  ) -> LutBuildResult:
     """``passes`` independent builds of :func:`build_lut` (calibration seeds ``seed``,
-    ``seed + 1``, ...), each into its own file (:func:`pass_path`; with ``resume``, a
-    finished pass is kept and a killed one continued), merged into ``out``: predictions
-    are the median of the builds' (:attr:`LatencyTable.passes`). ``options`` go to every
-    build; ``build`` replaces :func:`build_lut` (tests)."""
+    ``seed + 1``, ...; all ``seed`` when restricted to ``archs``), each into its own file
+    (:func:`pass_path`; with ``resume``, a finished pass is kept and a killed one
+    continued), merged into ``out``: predictions are the median of the builds'
+    (:attr:`LatencyTable.passes`). ``options`` go to every build; ``build`` replaces
+    :func:`build_lut` (tests)."""
     if passes < 1:
         raise LatencyTableError(f"passes must be >= 1, got {passes}")
     if passes > 1 and options.get("n_fit", DEFAULT_FIT_NETWORKS) == 0:
@@ -167,8 +168,12 @@ def build_passes(space: SearchSpace, out: str | os.PathLike[str], *, passes: int
                                 "needs a calibration (not --calibrate 0)")
     if passes == 1:
         return (build or build_lut)(space, out, seed=seed, resume=resume, **options)
-    results = [(build or build_lut)(space, pass_path(out, i), seed=seed + i, resume=resume,
-                                    **options) for i in range(passes)]
+    # a restricted build adds the layers of random networks drawn with its seed: its passes
+    # share the seed so that they cover the same layers
+    restricted = bool(options.get("archs"))
+    results = [(build or build_lut)(space, pass_path(out, i), seed=seed if restricted
+                                    else seed + i, resume=resume, **options)
+               for i in range(passes)]
     first, *more = (r.table for r in results)
     merged = first.with_passes(more)
     merged.save(out)
@@ -231,9 +236,10 @@ def table_for_this_machine(space: SearchSpace, shipped: str | os.PathLike[str] |
         return MachineTable(Path(shipped), f"{Path(shipped).name} was timed on this CPU "
                                            f"model ({here})", built_here=False)
     path = Path(folder) / f"{space.name}_table.json"
-    if path.exists() and LatencyTable.load(path).metadata.get("cpu") != here:
-        path.unlink()
     passes = default_passes(restricted=False, n_fit=default_fit_networks(space))
+    for old in (path, *(pass_path(path, i) for i in range(passes))):
+        if old.exists() and LatencyTable.load(old).metadata.get("cpu") != here:
+            old.unlink()
     why = (f"{Path(shipped).name} was timed on {timed_on}, this machine has {here}"
            if shipped else f"no table is shipped for {space.name}")
     if log is not None:

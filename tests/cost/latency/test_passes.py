@@ -171,3 +171,20 @@ def test_passes_without_a_calibration_are_refused_before_any_timing(fmnist, tmp_
 
     with pytest.raises(LatencyTableError, match="needs a calibration"):
         build_passes(fmnist, tmp_path / "t.json", passes=2, n_fit=0, build=never)
+
+
+def test_the_passes_of_a_restricted_build_share_its_seed(builds, tmp_path):
+    """Its random calibration networks add layers: other seeds would cover other layers."""
+    from mobile_nas.cost.latency.build import LutBuildResult, build_passes
+    from mobile_nas.space import get_space
+
+    seeds = []
+
+    def fake_build(space, out, *, seed, resume, **options):
+        seeds.append(seed)
+        builds[len(seeds) - 1].save(out)
+        return LutBuildResult(table=builds[len(seeds) - 1], path=out, calibrated=True)
+
+    build_passes(get_space("fmnist28"), tmp_path / "t.json", passes=3, seed=4,
+                 archs=["fmnist28_mnasnet"], build=fake_build)
+    assert seeds == [4, 4, 4]
