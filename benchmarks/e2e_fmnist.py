@@ -384,6 +384,11 @@ def report(args, reg: RegisteredProtocol) -> dict:
     return result
 
 
+def _p(p: float) -> str:
+    """A p-value: four decimals, or two significant digits below 0.001."""
+    return f"{p:.4f}" if p >= 1e-3 else f"{p:.1e}"
+
+
 def _pm(mean: float | None, se: float | None) -> str:
     if mean is None:
         return "-"
@@ -409,7 +414,7 @@ def render(res: dict) -> str:
     else:
         parts = [f"best reference {goal['best_reference']}; gap {goal['gap_points']:+.2f} "
                  f"points ({'>=' if goal['gap_ok'] else '<'} 0.30)",
-                 f"Holm p {goal['p_holm']:.4f} ({'<' if goal['p_ok'] else '>='} 0.05)"]
+                 f"Holm p {_p(goal['p_holm'])} ({'<' if goal['p_ok'] else '>='} 0.05)"]
         if goal["latency_ratio"] is None:
             parts.append("measured latency ratio: not timed yet")
         else:
@@ -422,8 +427,8 @@ def render(res: dict) -> str:
         lines.append(f"{verdict}: " + "; ".join(parts) + ".")
         for t in res["tests"]:
             lines.append(f"- searched > {t['reference']}: {100 * t['difference']:+.2f} points "
-                         f"of test accuracy, one-sided Welch p = {t['p']:.4f}, Holm p = "
-                         f"{t['p_holm']:.4f}.")
+                         f"of test accuracy, one-sided Welch p = {_p(t['p'])}, Holm p = "
+                         f"{_p(t['p_holm'])}.")
     lines += ["", "| model | runs | test acc (mean ± SE) | val acc (mean) | measured ratio "
               "to fmnist28_mnasnet (per run) | MACs | params | train CPU s/run | arch |",
               "|---|---|---|---|---|---|---|---|---|"]

@@ -152,3 +152,23 @@ def test_scaling_takes_the_largest_prediction_within_the_target():
     assert all(size(a) <= size(arch) or size(a) > 200 for a in [
         E2E.scale_to_target(space, pattern, size, t)[2] for t in (150, 180, 200)])
     assert E2E.scale_to_target(space, pattern, size, 10) is None
+
+
+def test_the_e2e_page_says_which_checkpoint_was_retrained_and_whether_it_reproduced(
+        e2e_reg, monkeypatch):
+    monkeypatch.setattr(E2E, "searched_arch", lambda: None)
+    res = E2E.analyse(e2e_reg, _e2e_runs(e2e_reg, {"fmnist28_mnasnet": 0.9}), None)
+    restored = {"fmnist28_mnasnet_s0": {
+        "restored_at": "t", "checkpoint": "x.pt", "val_accuracy": 0.9236,
+        "test_accuracy": 0.9190, "recorded_val_accuracy": 0.9236,
+        "recorded_test_accuracy": 0.9191, "reproduced": False}}
+    page = E2E.render({**res, "date": "d", "protocol": "p.json", "protocol_commit": "c" * 40,
+                       "protocol_committed_at": "t", "supernet_sha256": "s" * 64,
+                       "table_sha256": "t" * 64, "command": "x", "timing": None,
+                       "restored": restored,
+                       "protocol_doc": {k: getattr(e2e_reg.protocol, k) for k in (
+                           "question", "seeds", "epochs", "references", "latency_target",
+                           "recipe", "selection_rule", "statistical_test", "decision_rule",
+                           "timing")}})
+    assert "Checkpoint of fmnist28_mnasnet_s0 lost" in page
+    assert "test 91.90% (recorded 92.36%, 91.91%): not reproduced exactly." in page
