@@ -137,3 +137,13 @@ class FakeNet:
         c.runs += 1
         c.ns += round(self.ms * c.drift(repeat) * self.jitter(repeat) * MS)
         return [np.zeros(1, np.float32)]
+
+
+def distinct_archs(space, n: int, seed: int) -> list:
+    """``n`` distinct random architectures of ``space`` (seeded)."""
+    rng = np.random.default_rng(seed)
+    out: dict[str, object] = {}
+    while len(out) < n:
+        a = space.sample(rng)
+        out.setdefault(a.to_string(), a)
+    return list(out.values())

@@ -20,6 +20,7 @@ from mobile_nas.cost.latency.network_model import (
     shape_features,
 )
 from mobile_nas.space.layers import LayerKey
+from tests.cost.latency.fakes import distinct_archs
 
 #: What a whole network costs on the fake device: a per-network overhead, per-op scales of
 #: the lone layers' times and a per-layer saving (the lone layer's session call).
@@ -44,12 +45,7 @@ def _table(fmnist, archs, *, anchor_ms: float) -> LatencyTable:
 
 @pytest.fixture
 def archs(fmnist):
-    rng = np.random.default_rng(3)
-    out: dict[str, object] = {}
-    while len(out) < 40:
-        a = fmnist.sample(rng)
-        out.setdefault(a.to_string(), a)
-    return list(out.values())
+    return distinct_archs(fmnist, 40, seed=3)
 
 
 def test_features_sum_and_count_per_op():

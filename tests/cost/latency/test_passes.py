@@ -15,6 +15,7 @@ from mobile_nas.cost.latency.calibrate import (
 )
 from mobile_nas.cost.latency.errors import LatencyTableError
 from mobile_nas.cost.latency.network_model import apply_weights, network_features
+from tests.cost.latency.fakes import distinct_archs
 
 TRUE = {"const": 0.05, "sum:mb": 0.7, "sum:ds": 1.1, "count:mb": -0.002, "sum": 0.9}
 
@@ -45,12 +46,7 @@ def _build(fmnist, archs, *, entry_scale: float, measured_scale: float, **metada
 
 @pytest.fixture
 def archs(fmnist):
-    rng = np.random.default_rng(5)
-    out: dict[str, object] = {}
-    while len(out) < 40:
-        a = fmnist.sample(rng)
-        out.setdefault(a.to_string(), a)
-    return list(out.values())
+    return distinct_archs(fmnist, 40, seed=5)
 
 
 @pytest.fixture
