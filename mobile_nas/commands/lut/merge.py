@@ -1,4 +1,4 @@
-"""``mobile-nas lut merge``: several builds of one table, averaged as passes."""
+"""``mobile-nas lut merge``: several builds of one table as the passes of one (median)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from mobile_nas.errors import MobileNasError
 
 def register(lut: argparse._SubParsersAction) -> None:
     p = lut.add_parser(
-        "merge", help="average several builds of a table (passes) into one",
+        "merge", help="merge several builds of a table (passes) into one: the median predicts",
         description="Write one table whose predictions are the median of several builds' "
                     "(each build's entries and calibration kept: its passes). Builds of one "
                     "space on one device with one protocol, each by 'lut build' in its own "
@@ -42,7 +42,7 @@ def _merge(args: argparse.Namespace) -> int:
         print_json({"out": args.out, "space": merged.space, "passes": 1 + len(merged.passes),
                     "tables": args.tables})
         return 0
-    print(f"wrote {args.out}: {1 + len(merged.passes)} builds of {merged.space} averaged "
+    print(f"wrote {args.out}: {1 + len(merged.passes)} builds of {merged.space} merged "
           f"(each network: the median of their predicted anchor fractions)")
     for i, c in enumerate(checks, 1):
         print(f"  build {i}: {c}")

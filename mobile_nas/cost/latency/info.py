@@ -91,7 +91,7 @@ def info_lines(table: LatencyTable, info: dict[str, Any]) -> list[str]:
         f"predicts   {info['predicts']}; {calib}",
     ]
     if table.passes:
-        lines.append(f"passes     {info['passes']} builds averaged (lut merge): each network "
+        lines.append(f"passes     {info['passes']} builds merged (lut merge): each network "
                      f"is predicted by the median of their anchor fractions; the check above is "
                      f"the first build's")
     added = summary(table)

@@ -28,7 +28,7 @@ class LatencyPrediction:
     was calibrated, or as re-timed on the device at hand). ``measured``: the network is one
     the relative calibration was fitted on, and the prediction is its measurement there
     (the space's references always are: see :class:`LatencyPredictor`). ``passes``: how many
-    builds of the table the prediction averages (:attr:`LatencyTable.passes`).
+    builds of the table the prediction is the median of (:attr:`LatencyTable.passes`).
     """
 
     total_ms: float

@@ -1,4 +1,4 @@
-"""A table with passes (``lut merge``): several builds averaged, on exact fakes."""
+"""A table with passes (``lut merge``): several builds merged (median), on exact fakes."""
 
 import dataclasses
 import subprocess
@@ -117,7 +117,7 @@ def test_lut_merge_writes_the_merged_table_and_refuses_bad_input(builds, tmp_pat
     ok = subprocess.run([sys.executable, "-m", "mobile_nas", "lut", "merge", *map(str, paths),
                          "--out", str(out)], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
-    assert "3 builds of fmnist28 averaged" in ok.stdout
+    assert "3 builds of fmnist28 merged" in ok.stdout
     assert len(LatencyTable.load(out).passes) == 2
     builds[1].with_metadata(cpu="AMD EPYC").save(paths[1])
     bad = subprocess.run([sys.executable, "-m", "mobile_nas", "lut", "merge", *map(str, paths),
