@@ -36,6 +36,7 @@ from mobile_nas.cost.latency.check import (
     scatter_plot,
     summarize_errors,
 )
+from mobile_nas.cost.latency.probe import DEFAULT_PROBE_SEED
 from mobile_nas.space import get_space
 
 TARGETS = {"ratio_within_10": 0.95, "ratio_within_5": 0.80, "pair_order": 0.85}
@@ -71,6 +72,12 @@ def main() -> None:
                    help="interleaved timing runs inside one check")
     p.add_argument("--rounds", type=int, default=20, help="interleaved rounds of 5 runs")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--probes", type=int, default=0, metavar="K",
+                   help="also time K probe networks in every run and judge the ratios against "
+                        "the reference as they place it (mobile_nas.cost.latency.probe, "
+                        "search --probe-reference); the table's own ratios are recorded "
+                        "beside (default 0: none)")
+    p.add_argument("--probe-seed", type=int, default=DEFAULT_PROBE_SEED)
     p.add_argument("--out", default=str(result_path("latency_prediction")))
     p.add_argument("--from-json", action="store_true",
                    help="measure nothing: recompute every figure from the per-network rows "
@@ -99,7 +106,8 @@ def main() -> None:
         for run in range(args.runs):
             t0 = time.monotonic()
             report = check_table(table, archs, repeats=args.repeats, rounds=args.rounds,
-                                 progress=True)
+                                 progress=True, probes=args.probes,
+                                 probe_seed=args.probe_seed)
             runs.append({"run": run, "seconds": round(time.monotonic() - t0, 1),
                          "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                          "passes": _passes(report.to_json()), **report.to_json()})
@@ -107,7 +115,8 @@ def main() -> None:
             print(f"{name} run {run}: ratio to {report.reference} MAPE {report.ratio_mape:.2f}% "
                   f"±5% {report.ratio_within_5:.0%} ±10% {report.ratio_within_10:.0%}; pairs "
                   f"{po.correct}/{po.pairs}; ms MAPE {report.mape:.2f}%; noise "
-                  f"{report.noise_mape:.2f}%; load {report.load_avg[0]:.2f}", flush=True)
+                  f"{report.noise_mape:.2f}%; load {report.load_avg[0]:.2f}"
+                  + (f"; probe x{report.probe.shift:.3f}" if report.probe else ""), flush=True)
         png = Path(f"{args.out}_{name}.png")
         md = table.metadata
         scatter_plot(report, png, title=f"{name}: {len(archs)} networks (last run), "
@@ -129,6 +138,7 @@ def main() -> None:
     result = {"schema_version": 2, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
               "machine": machine, **machine_facts("onnxruntime"), "targets": TARGETS,
               "spaces": spaces}
+    result = recompute(result)  # the figures exactly as --from-json gives them
     atomic_write_json(f"{args.out}.json", result)
     atomic_write_text(f"{args.out}.md", _markdown(result))
 
@@ -138,6 +148,7 @@ def recompute(result: dict) -> dict:
     noise: what anyone can recompute from the JSON alone. The pair-order floor is twice the
     run's noise (``check_table``'s rule)."""
     for s in result["spaces"].values():
+        first_probe = (s["runs"][0].get("probe") or {}) if s["runs"] else {}
         for run in s["runs"]:
             ref = run["reference"]
             rows = [r for r in run["rows"] if r["name"] != ref]
@@ -152,6 +163,24 @@ def recompute(result: dict) -> dict:
                        ratio_within_10=ratio["within_10"], **ms,
                        pair_order={**asdict(po), "share": po.share})
             run["passes"] = _passes(run)
+            if run.get("probe"):  # the same rows against the table's own reference prediction
+                ref_ms = run["probe"]["reference_predicted_ms"]
+                plain = [r["predicted_ms"] / ref_ms for r in rows]
+                measured = [r["measured_ratio"] for r in rows]
+                pr = summarize_errors(plain, measured)
+                ppo = pair_order(plain, measured, floor_pct=2 * run["noise_mape"])
+                run["without_probe"] = {
+                    "ratio_mape": pr["mape"], "ratio_within_5": pr["within_5"],
+                    "ratio_within_10": pr["within_10"],
+                    "pair_order": {**asdict(ppo), "share": ppo.share}}
+                run["without_probe"]["passes"] = _passes(run["without_probe"])
+                # the first run's probe held over this run: a search probes once, then its
+                # finalists are timed minutes later
+                held = summarize_errors([r["predicted_ms"] / first_probe["reference_ms"]
+                                         for r in rows], measured)
+                run["first_run_probe"] = {"ratio_mape": held["mape"],
+                                          "ratio_within_5": held["within_5"],
+                                          "ratio_within_10": held["within_10"]}
         s["meets_goal"] = all(r["passes"]["all"] for r in s["runs"])
     return result
 
@@ -207,6 +236,30 @@ def _markdown(r: dict) -> str:
                 f"{run['noise_mape']:.2f}% (floor {po.get('floor_pct', 0):.1f}%) | "
                 f"{run['mape']:.2f}% | {run['within_10']:.0%} | {run['reference_ms']:.4f} | "
                 f"{run['load_avg'][0]:.2f} | {'yes' if run['passes']['all'] else 'no'} |")
+    probed = [(name, run) for name, s in r["spaces"].items() for run in s["runs"]
+              if run.get("probe")]
+    if probed:
+        lines += [
+            "", "Ratios above are against the reference as the run's probe networks place it "
+            "(`--probes`: the median over probes of predicted ms / measured ratio, "
+            "`mobile_nas.cost.latency.probe`); the same rows against the table's own "
+            "prediction of the reference, and (last column) against the reference as the "
+            "first run's probes placed it (a search probes once, minutes before its finalists "
+            "are timed):", "",
+            "| space | run | probes | probe shift | probe spread | ratio MAPE | ratio ±5% "
+            "| ratio ±10% | pairs ordered right | meets goal | ratio MAPE with run 1's probe |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for name, run in probed:
+            w, pb = run["without_probe"], run["probe"]
+            po = w["pair_order"]
+            share = "" if po["share"] is None else f" ({po['share']:.0%})"
+            lines.append(
+                f"| {name} | {run['run'] + 1} | {len(pb['probes'])} | x{pb['shift']:.3f} | "
+                f"{pb['spread_pct']:.1f}% | {w['ratio_mape']:.2f}% | "
+                f"{w['ratio_within_5']:.0%} | {w['ratio_within_10']:.0%} | "
+                f"{po['correct']}/{po['pairs']}{share} | "
+                f"{'yes' if w['passes']['all'] else 'no'} | "
+                f"{run['first_run_probe']['ratio_mape']:.2f}% |")
     lines += ["", "Tables:", ""]
     for name, s in r["spaces"].items():
         cal = s["calibration"] or {}

@@ -74,6 +74,7 @@ class DemoConfig:
     latency_target: str = "fmnist28_mnasnet"
     latency_target_ms: float | None = None
     verify_top: int = 5
+    probe_reference: int = 0  # see SearchConfig.probe_reference
     trials: int = 40
     epochs: int = 2
     train_subset: int | None = None
@@ -172,6 +173,7 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] | None = None) ->
                               latency_target=None if config.latency_target_ms is not None
                               else config.latency_target,
                               verify_top=config.verify_top, reward="hard",
+                              probe_reference=config.probe_reference,
                               table=str(table_path),
                               preset="quick", resume=True, seed=config.seed,
                               threads=config.threads, device=config.device, amp=config.amp)

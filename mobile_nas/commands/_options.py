@@ -39,9 +39,10 @@ def size_knobs(args: argparse.Namespace) -> SizeKnobs:
 
 
 def add_latency_target_args(p: argparse.ArgumentParser, *, default: str | None,
-                            ms_help: str) -> None:
-    """``--latency-target REF|FxREF`` or ``--latency-target-ms X`` (one of them), and
-    ``--verify-top K``: the finalists timed against the reference on the machine at hand."""
+                            ms_help: str, probe_default: int = 0) -> None:
+    """``--latency-target REF|FxREF`` or ``--latency-target-ms X`` (one of them),
+    ``--verify-top K``: the finalists timed against the reference on the machine at hand, and
+    ``--probe-reference K``: the reference placed by probe networks timed with it first."""
     target = p.add_mutually_exclusive_group()
     target.add_argument("--latency-target", default=default, metavar="REF|FxREF",
                         help="latency target set by a reference network: REF (as fast as it) "
@@ -62,6 +63,18 @@ def add_latency_target_args(p: argparse.ArgumentParser, *, default: str | None,
                         "(best.json: the pick, predicted_best, and the 'verified' block). Not "
                         "for a table imported from a device bundle (time them there with "
                         "'mobile-nas lut bundle --arch'). Default 5; 0 turns it off")
+    p.add_argument("--probe-reference", type=non_negative_int, default=probe_default,
+                   metavar="K",
+                   help="before searching, time K probe networks interleaved with the "
+                        "target's reference on this machine (seconds) and take every "
+                        "predicted ratio, and the target, against the reference as the "
+                        "probes place it in the table's ms: much of a table's ratio error is "
+                        "one factor shared by all candidates, which this removes "
+                        "(benchmarks/results/latency_probe_intel.md). Recorded in "
+                        "RUN_DIR/reference_probe.json and reused on --resume; not for a table "
+                        "imported from a device bundle. "
+                        f"Default {probe_default}{'' if probe_default else ' (off)'}; 10 is "
+                        "a good value")
 
 
 def val_size(text: str) -> int | float:

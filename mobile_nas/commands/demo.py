@@ -62,6 +62,7 @@ def _demo(args: argparse.Namespace) -> int:
     result = run_demo(DemoConfig(
         out_dir=args.out, latency_target=args.latency_target,
         latency_target_ms=args.latency_target_ms, verify_top=args.verify_top,
+        probe_reference=args.probe_reference,
         trials=args.trials,
         epochs=args.epochs, train_subset=args.train_subset, threads=args.threads,
         device=args.device, amp=args.amp, seed=args.seed, data_dir=args.data_dir,

@@ -26,6 +26,7 @@ from typing import Any
 
 from mobile_nas.cost.latency.errors import LatencyTableError
 from mobile_nas.cost.latency.ondemand import machine_mismatches, table_profile_settings
+from mobile_nas.cost.latency.probe import DEFAULT_PROBE_SEED, probe_reference
 from mobile_nas.cost.latency.relative import (
     FinalistChoice,
     FinalistRow,
@@ -90,6 +91,7 @@ class Verification:
         return {"reference": t.reference_name, "reference_arch": str(t.reference_arch),
                 "target_factor": t.factor, "target_ms": t.target_ms,
                 "reference_predicted_ms": t.reference_predicted_ms,
+                "reference_ms_for_ratios": t.reference_ms,
                 "reference_ms": list(timing.reference_ms), "candidates": candidates,
                 "noise_pct": timing.noise_pct,
                 "load_avg": list(timing.load_avg) if timing.load_avg else None,
@@ -167,7 +169,8 @@ def verify_finalists(records: Sequence[dict[str, Any]], *, top_k: int,
                      report: Callable[[str], None] | None = None) -> Verification:
     """Times the :func:`finalist_records` against ``target``'s reference with ``settings``
     and chooses among them (:func:`~mobile_nas.cost.latency.relative.select_finalist`;
-    predicted ratios are the records' ``latency_ms`` over the reference's predicted ms)."""
+    predicted ratios are the records' ``latency_ms`` over the reference's ms: probed where
+    the target was, else predicted)."""
     finals = finalist_records(records, top_k)
     if not finals:
         return Verification(target=target, skipped="no trial was feasible by prediction")
@@ -179,11 +182,32 @@ def verify_finalists(records: Sequence[dict[str, Any]], *, top_k: int,
                f"{settings.precision})")
     timing = timer(archs, target.reference_arch, settings)
     rows = [FinalistRow(arch=r["arch"], accuracy=float(r["accuracy"]),
-                        predicted_ratio=float(r["latency_ms"]) / target.reference_predicted_ms,
+                        predicted_ratio=float(r["latency_ms"]) / target.reference_ms,
                         measured_ratio=c.ratio, measured_ms=c.median_ms)
             for r, c in zip(finals, timing.candidates, strict=True)]
     choice = select_finalist(rows, target.factor, timing.noise_pct)
     return Verification(target=target, timing=timing, choice=choice)
+
+
+def probe_search_reference(target: ResolvedTarget, *, latency_source: str,
+                           predict_ms: Callable[[Architecture], float], k: int,
+                           seed: int = DEFAULT_PROBE_SEED, precision: str = "fp32",
+                           timer: FinalistTimer | None = None,
+                           report: Callable[[str], None] | None = None
+                           ) -> tuple[ResolvedTarget, str | None]:
+    """``target`` with its reference probed (:mod:`mobile_nas.cost.latency.probe`) by ``k``
+    networks timed here with the finalists' protocol and timer, and None; or ``target``
+    unchanged and why it was not probed (a table of another device, a custom latency)."""
+    settings, why = timing_protocol(latency_source, precision=precision)
+    if settings is None:
+        return target, why
+    run = timer or time_finalists
+    if report is not None:
+        report(f"probing {target.reference_name} with {k} networks timed interleaved with it "
+               f"({settings.threads} thread(s), {settings.provider}, {settings.precision})")
+    probe = probe_reference(target.reference_arch, predict_ms,
+                            lambda probes, ref: run(probes, ref, settings), k=k, seed=seed)
+    return target.with_probe(probe), None
 
 
 def verify_search(records: Sequence[dict[str, Any]], *, top_k: int, space_name: str,

@@ -27,6 +27,7 @@ accurate that measured within the target (:mod:`mobile_nas.search.finalists`).
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import socket
@@ -37,6 +38,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mobile_nas.atomic import atomic_write_json
+from mobile_nas.cost.latency.probe import ReferenceProbe
 from mobile_nas.cost.latency.relative import (
     ResolvedTarget,
     parse_latency_target,
@@ -55,7 +58,13 @@ from mobile_nas.search.evaluators import (
     shipped_supernet,
     train_fresh_supernet,
 )
-from mobile_nas.search.finalists import FinalistTimer, Verification, source_words, verify_search
+from mobile_nas.search.finalists import (
+    FinalistTimer,
+    Verification,
+    probe_search_reference,
+    source_words,
+    verify_search,
+)
 from mobile_nas.search.outputs import (
     pareto_records,
     skipped_count,
@@ -105,6 +114,10 @@ class SearchConfig:
     # time this many of the best feasible candidates against the reference after the
     # search and pick the most accurate that measures within the target (0: do not)
     verify_top: int = 5
+    # before searching, time this many probe networks interleaved with the target's
+    # reference and take ratios against the reference so placed (0: the table's prediction
+    # of the reference; mobile_nas.cost.latency.probe)
+    probe_reference: int = 0
     reward: str = "hard"  # the target is a budget (see mobile_nas.search.rewards)
     table: str | None = None
     measure: bool = False
@@ -210,6 +223,9 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
     if config.verify_top < 0:
         raise SearchError(f"verify_top must be >= 0 (0: no finalists timed), got "
                           f"{config.verify_top}")
+    if config.probe_reference < 0:
+        raise OutOfRangeError("probe_reference", config.probe_reference,
+                              "a count of probe networks >= 0 (0: no probe)")
     spec = None if config.latency_target is None else parse_latency_target(
         config.latency_target)
     if config.precision not in PRECISIONS:
@@ -237,15 +253,17 @@ def run_search(config: SearchConfig, *, evaluator: Evaluator | None = None,
     say = _stderr_line if config.progress else None
     target = None if spec is None else resolve_latency_target(spec, space.name,
                                                               cost_model.latency_fn)
+    out_dir = Path(config.out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise SearchSettingError("out_dir", "{what} {value!r} exists and is not a folder",
+                                 value=str(out_dir))
+    if target is not None and config.probe_reference > 0:
+        target = _probed_target(target, config, out_dir, cost_model, finalist_timer, say)
     target_ms = config.latency_target_ms if target is None else target.target_ms
     reward = make_reward(latency_target_ms=target_ms, macs_target=config.macs_target,
                          kind=config.reward)
     if target is not None and say is not None:
         say(target.describe(source_words(cost_model.source)))
-    out_dir = Path(config.out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise SearchSettingError("out_dir", "{what} {value!r} exists and is not a folder",
-                                 value=str(out_dir))
     build_evaluator = None
     if evaluator is None:
         factory = EVALUATORS.get(config.evaluator)  # mobile_nas.search.evaluators
@@ -321,6 +339,55 @@ def objective_names(reward: Reward, *, multi: bool, score_not_accuracy: bool = F
 
 
 # -- helpers ---------------------------------------------------------------------------------
+PROBE_FILE = "reference_probe.json"
+
+
+def _probed_target(target: ResolvedTarget, config: SearchConfig, out_dir: Path,
+                   cost_model: CostModel, timer: FinalistTimer | None,
+                   say: Callable[[str], None] | None) -> ResolvedTarget:
+    """``target`` with its reference probed on this machine, or as the study already has it
+    (a resumed search, a worker joining a shared study: the target must not move), or
+    unchanged where the latency is not this machine's (said in one line)."""
+    stored = _stored_probe(out_dir, config, target)
+    if stored is not None:
+        return target.with_probe(stored)
+    probed, why = probe_search_reference(target, latency_source=cost_model.source,
+                                         predict_ms=cost_model.latency_fn,
+                                         k=config.probe_reference, precision=config.precision,
+                                         timer=timer, report=say)
+    if why is not None:
+        if say is not None:
+            say(f"reference not probed: {why}")
+        return target
+    assert probed.probe is not None
+    if say is not None:
+        say(probed.probe.describe())
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out_dir / PROBE_FILE, probed.probe.to_json())
+    return probed
+
+
+def _stored_probe(out_dir: Path, config: SearchConfig, target: ResolvedTarget
+                  ) -> ReferenceProbe | None:
+    """The probe of this reference recorded by an earlier run of the study: in
+    ``out_dir``, or in the shared study's attributes; None if none."""
+    data: dict[str, Any] | None = None
+    if (out_dir / PROBE_FILE).is_file():
+        data = json.loads((out_dir / PROBE_FILE).read_text())
+    elif config.storage not in (None, "memory"):
+        storage = _open_storage(str(config.storage), config.heartbeat_s, config.grace_s)
+        try:
+            study_id = storage.get_study_id_from_name(config.study_name)
+        except KeyError:
+            return None
+        meta = storage.get_study_user_attrs(study_id).get("mobile_nas", {})
+        data = (meta.get("latency_target") or {}).get("probe")
+    if not data or data.get("reference") != str(target.reference_arch) or \
+            len(data.get("probes", ())) != config.probe_reference:
+        return None
+    return ReferenceProbe.from_json(data)
+
+
 def _stderr_line(text: str) -> None:
     """One line on stderr that does not break the progress bar."""
     write_line(text)

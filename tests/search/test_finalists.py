@@ -122,6 +122,39 @@ def test_no_finalist_within_the_target_keeps_the_predicted_best_and_says_so(
     assert line in err and "target 1.5 x fmnist28_mnasnet = " in err
 
 
+def test_a_probed_reference_moves_the_target_and_the_predicted_ratios(
+        tmp_path, here_table, fmnist28):
+    """The machine runs every network as the table predicts but the reference 1.25x: the
+    probe places it there, the target moves with it, the finalists' predicted ratios equal the
+    measured ones; a resumed search reuses the recorded probe instead of timing it again."""
+    from mobile_nas.cost.latency.probe import probe_archs
+
+    calls = []
+    timer = _fake_timer(here_table, calls=calls, slow=lambda i: 1.25 if i == -1 else 1.0)
+    config = _config(tmp_path, here_table, latency_target="1.5xfmnist28_mnasnet",
+                     probe_reference=4, storage=None)
+    result = run_search(config, evaluator=WidthEvaluator(space=fmnist28), finalist_timer=timer)
+    target = result.best["latency_target"]
+    probe = target["probe"]
+    assert probe["shift"] == pytest.approx(1 / 1.25)
+    assert target["reference_ms"] == pytest.approx(1.25 * target["reference_predicted_ms"])
+    assert target["target_ms"] == pytest.approx(1.5 * target["reference_ms"])
+    assert result.best["reward_fn"]["targets"]["latency_ms"] == pytest.approx(
+        target["target_ms"])
+    probes = [str(a) for a in probe_archs(fmnist28, 4)]
+    assert [str(a) for a in calls[0][0]] == probes == probe["probes"]
+    assert json.loads((tmp_path / "reference_probe.json").read_text()) == probe
+    for c in result.best["verified"]["candidates"]:
+        assert c["predicted_ratio"] == pytest.approx(c["measured_ratio"])
+    # resumed: the probe is read back, only the finalists are timed again
+    calls.clear()
+    again = run_search(_config(tmp_path, here_table, latency_target="1.5xfmnist28_mnasnet",
+                               probe_reference=4, storage=None, resume=True),
+                       evaluator=WidthEvaluator(space=fmnist28), finalist_timer=timer)
+    assert again.best["latency_target"] == target
+    assert all([str(a) for a in candidates] != probes for candidates, _, _ in calls)
+
+
 def test_an_imported_devices_table_is_not_timed_here(tmp_path, table_path, fmnist28):
     import json
 
@@ -138,6 +171,12 @@ def test_an_imported_devices_table_is_not_timed_here(tmp_path, table_path, fmnis
     assert "another device" in why and "lut bundle --space fmnist28 --arch" in why
     assert "predicted_best" not in result.best
     assert result.verification.summary() == f"finalists not timed: {why}"
+    # nor is the reference probed: a phone's reference is not this machine's
+    probed = run_search(_config(tmp_path / "probe", imported, latency_target="fmnist28_mnasnet",
+                                probe_reference=3), evaluator=WidthEvaluator(space=fmnist28),
+                        finalist_timer=never)
+    assert "probe" not in probed.best["latency_target"]
+    assert not (tmp_path / "probe" / "reference_probe.json").exists()
 
 
 def test_a_table_built_on_another_machine_is_timed_here_and_says_so(tmp_path, table_path):

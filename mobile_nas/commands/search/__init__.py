@@ -54,6 +54,7 @@ def _search(args: argparse.Namespace) -> int:
         dataset=args.dataset, data_dir=args.data_dir, val_size=args.val_size,
         latency_target_ms=args.latency_target_ms, latency_target=args.latency_target,
         macs_target=args.macs_target, verify_top=args.verify_top,
+        probe_reference=args.probe_reference,
         reward=args.reward, table=args.table, measure=args.measure,
         precision=args.precision, profile_missing=args.profile_missing,
         storage=args.storage,

@@ -16,6 +16,13 @@ from mobile_nas.cost.latency.errors import LatencyTableError, MissingEntryError
 from mobile_nas.cost.latency.export import export_arch_onnx
 from mobile_nas.cost.latency.ondemand import summary
 from mobile_nas.cost.latency.predictor import LatencyPredictor
+from mobile_nas.cost.latency.probe import (
+    DEFAULT_PROBE_SEED,
+    ReferenceProbe,
+    probe_archs,
+    probe_from_timing,
+)
+from mobile_nas.cost.latency.relative import CandidateTiming, RelativeTiming
 from mobile_nas.cost.latency.sentinel import sentinel_onnx
 from mobile_nas.cost.latency.table import LatencyTable
 from mobile_nas.errors import MobileNasError, OutOfRangeError, SettingError
@@ -91,9 +98,13 @@ class CheckReport:
     pair_order: PairOrder | None = None
     load_avg: tuple[float, float, float] | None = None
     reference_ms: float | None = None
+    #: the reference placed by probe networks timed in the same runs (:mod:`.probe`); the
+    #: predicted ratios are then against it (``predicted_ms`` / ``probe.reference_ms``)
+    probe: ReferenceProbe | None = None
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
+        d["probe"] = None if self.probe is None else self.probe.to_json()
         d["rows"] = [{**asdict(r), "error_pct": round(r.error_pct, 3),
                       "ratio_error_pct": None if r.ratio_error_pct is None
                       else round(r.ratio_error_pct, 3)} for r in self.rows]
@@ -200,14 +211,20 @@ def default_reference(table: LatencyTable, space: SearchSpace) -> tuple[str, Arc
 def check_table(table: LatencyTable, archs: Sequence[tuple[str, Architecture]], *,
                 reference: tuple[str, Architecture] | None = None, repeats: int = 3,
                 rounds: int = 20, progress: bool = False,
-                table_path: str | os.PathLike[str] | None = None) -> CheckReport:
+                table_path: str | os.PathLike[str] | None = None, probes: int = 0,
+                probe_seed: int = DEFAULT_PROBE_SEED) -> CheckReport:
     """Measures ``archs`` end to end with ``reference`` (default: :func:`default_reference`;
     without one, the anchor) interleaved among them, in ``repeats`` separate runs (with the
     table's threads, provider and precision: an int8 table's networks as their INT8 QDQ
     export), and compares predictions with measurements as ratios to the reference (the
     median over the runs of each run's ratio) and as milliseconds (ratio times the
     reference's median). The ratios' spread over the runs is the check's noise
-    (``noise_mape``, and the floor of the pair order)."""
+    (``noise_mape``, and the floor of the pair order).
+
+    ``probes`` > 0 (with a reference): that many probe networks (:func:`.probe.probe_archs`,
+    none of ``archs``) are timed in the same runs and the predicted ratios are taken against
+    the reference as they place it (:class:`CheckReport` ``probe``), as a search with
+    ``--probe-reference`` does."""
     md = table.metadata
     pred = LatencyPredictor(table, table_path=table_path)
     opset = int(md.get("opset", 17))
@@ -221,12 +238,31 @@ def check_table(table: LatencyTable, archs: Sequence[tuple[str, Architecture]], 
         # the predictor has anchor_ms where the calibration is relative
         ref_predicted = None if pred.anchor_ms is None else float(pred.anchor_ms)
         anchor = sentinel_onnx(opset)
-    run = measure.measure_archs_anchored([a for _, a in archs], anchor, repeats=repeats,
+    probe_nets = probe_archs(get_space(table.space), probes, seed=probe_seed,
+                             exclude=[a.to_string() for _, a in archs]) \
+        if probes and reference is not None else []
+    run = measure.measure_archs_anchored([a for _, a in archs] + probe_nets, anchor,
+                                         repeats=repeats,
                                          threads=int(md.get("threads", 1)),
                                          provider=md.get("provider", "CPUExecutionProvider"),
                                          opset=opset, opt_level=md.get("opt_level", "all"),
                                          precision=table.precision, rounds=rounds,
                                          progress=progress)
+    probe = None
+    if probe_nets and reference is not None and ref_predicted is not None:
+        n = len(archs)
+        timing = RelativeTiming(
+            reference=reference[1], reference_ms=tuple(run.anchor_per_repeat_ms),
+            candidates=tuple(CandidateTiming(arch=a, ratio=run.fractions[n + i],
+                                             ratios=tuple(r[n + i] for r in run.per_repeat),
+                                             median_ms=run.measured_ms[n + i])
+                             for i, a in enumerate(probe_nets)),
+            noise_pct=run.retest_pct, load_avg=None, repeats=repeats, rounds=run.rounds,
+            runs_per_round=0, threads=int(md.get("threads", 1)),
+            provider=md.get("provider", "CPUExecutionProvider"), precision=table.precision,
+            seconds=0.0)
+        probe = probe_from_timing(reference[1], timing, pred.predict_ms, seed=probe_seed)
+        ref_predicted = probe.reference_ms
     rows = tuple(CheckRow(arch=a.to_string(), name=name, predicted_ms=p,
                           measured_ms=run.measured_ms[i], measured_iqr_ms=0.0,
                           repeat_ms=run.per_repeat[-1][i] * run.anchor_per_repeat_ms[-1]
@@ -255,7 +291,8 @@ def check_table(table: LatencyTable, archs: Sequence[tuple[str, Architecture]], 
         # difference of two noisy ratios)
         floor = 2 * run.retest_pct if repeats > 1 else 0.0
         extra["pair_order"] = pair_order(predicted_ratios, measured_ratios, floor_pct=floor)
-    return CheckReport(rows=rows, **s, **extra, statistic=table.prediction_statistic.name)
+    return CheckReport(rows=rows, **s, **extra, statistic=table.prediction_statistic.name,
+                       probe=probe)
 
 
 def scatter_plot(report: CheckReport, path: str | os.PathLike[str], *, title: str = "") -> None:

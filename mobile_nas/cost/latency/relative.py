@@ -17,6 +17,7 @@ finalists against it:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -37,6 +38,7 @@ from mobile_nas.space.architecture import Architecture
 from mobile_nas.space.reference import REFERENCE_ARCHS
 
 if TYPE_CHECKING:
+    from mobile_nas.cost.latency.probe import ReferenceProbe
     from mobile_nas.cost.latency.runner import Session
 
 #: Largest factor a target may take (``10xREF``: ten times the reference's latency).
@@ -69,25 +71,41 @@ class TargetSpec:
 
 @dataclass(frozen=True)
 class ResolvedTarget:
-    """A target in milliseconds of one predictor: ``target_ms = factor *
-    reference_predicted_ms``. ``reference_name`` is the reference's name, ONNX file or arch
-    string, as given."""
+    """A target in milliseconds of one predictor: ``target_ms = factor * reference_ms``.
+    ``reference_name`` is the reference's name, ONNX file or arch string, as given;
+    ``reference_predicted_ms`` the predictor's ms of it; ``probe`` (:meth:`with_probe`)
+    places the reference by networks timed with it now, and then ``reference_ms`` is the
+    probe's, not the prediction."""
 
     reference_name: str
     reference_arch: Architecture
     factor: float
     target_ms: float
     reference_predicted_ms: float
+    probe: ReferenceProbe | None = None
+
+    @property
+    def reference_ms(self) -> float:
+        """The reference's latency that ratios and the target are taken against."""
+        return self.reference_predicted_ms if self.probe is None else self.probe.reference_ms
+
+    def with_probe(self, probe: ReferenceProbe) -> ResolvedTarget:
+        """This target with the reference placed by ``probe`` (the target moves with it)."""
+        return dataclasses.replace(self, probe=probe, target_ms=self.factor * probe.reference_ms)
 
     def describe(self, source: str) -> str:
         """``target 0.9 x fmnist28_mnasnet = 0.123 ms on SOURCE`` (``source``: the table)."""
+        probed = "" if self.probe is None else " (reference probed on this machine)"
         return (f"target {self.factor:g} x {self.reference_name} = {self.target_ms:.3f} ms "
-                f"on {source}")
+                f"on {source}{probed}")
 
     def to_json(self) -> dict[str, Any]:
-        return {"reference": self.reference_name, "reference_arch": str(self.reference_arch),
-                "factor": self.factor, "target_ms": self.target_ms,
-                "reference_predicted_ms": self.reference_predicted_ms}
+        out = {"reference": self.reference_name, "reference_arch": str(self.reference_arch),
+               "factor": self.factor, "target_ms": self.target_ms,
+               "reference_predicted_ms": self.reference_predicted_ms}
+        if self.probe is not None:
+            out |= {"reference_ms": self.reference_ms, "probe": self.probe.to_json()}
+        return out
 
 
 def parse_latency_target(text: str) -> TargetSpec:
