@@ -35,9 +35,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from _shared import REPO
 from latency_tables_paired import score
 
+from _shared import REPO
 from mobile_nas.atomic import atomic_write_json, atomic_write_text
 from mobile_nas.cost.latency import LatencyPredictor, LatencyTable
 from mobile_nas.cost.latency.probe import rebased_reference_ms

@@ -35,6 +35,7 @@ from mobile_nas.atomic import atomic_write_json
 from mobile_nas.cost.latency import TableRequest
 from mobile_nas.cost.latency.build import table_for_this_machine
 from mobile_nas.cost.latency.measure import time_anchor_ms
+from mobile_nas.cost.latency.probe import DEFAULT_PROBES
 from mobile_nas.cost.latency.relative import parse_latency_target
 from mobile_nas.cost.latency.runner import cpu_model
 from mobile_nas.cost.latency.source import open_table
@@ -74,7 +75,7 @@ class DemoConfig:
     latency_target: str = "fmnist28_mnasnet"
     latency_target_ms: float | None = None
     verify_top: int = 5
-    probe_reference: int = 0  # see SearchConfig.probe_reference
+    probe_reference: int = DEFAULT_PROBES  # see SearchConfig.probe_reference
     trials: int = 40
     epochs: int = 2
     train_subset: int | None = None
@@ -227,8 +228,10 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] | None = None) ->
     ratio_to = _target_reference(config)
     say(f"   the pick beside the references, as ratios to {ratio_to or 'the first reference'} "
         f"(5 interleaved runs)")
-    compared = compare_with_references(arch, ratio_to=ratio_to,
-                                       predict_ms=latency.predict_ms)
+    probe = (best.get("latency_target") or {}).get("probe")
+    compared = compare_with_references(
+        arch, ratio_to=ratio_to, predict_ms=latency.predict_ms,
+        probe_shift=float(probe["shift"]) if probe and ratio_to is not None else None)
     int8_table = shipped_table_path(SPACE, "int8")
     int8_predicted = None
     if int8_table is not None and server.int8 is not None:  # next to the INT8 measurement
@@ -302,8 +305,9 @@ def _finished_search(run_dir: Path, config: DemoConfig, table: Path) -> dict | N
     if config.latency_target_ms is None:
         spec = parse_latency_target(config.latency_target)
         held = pareto.get("latency_target") or {}
-        same_target = (held.get("reference"), held.get("factor")) == (spec.reference,
-                                                                      spec.factor)
+        probes = len((held.get("probe") or {}).get("probes", ()))
+        same_target = (held.get("reference"), held.get("factor"), probes) == (
+            spec.reference, spec.factor, config.probe_reference)
     else:
         same_target = targets == {"latency_ms": config.latency_target_ms}
     verified = config.verify_top == 0 or isinstance(best.get("verified"), dict)

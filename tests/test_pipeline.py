@@ -132,21 +132,29 @@ def test_the_int8_prediction_comes_from_an_int8_table_only():
 
 
 def test_a_millisecond_target_search_is_not_reused_for_a_reference_target(tmp_path):
-    """The fixture searched under 0.4 ms; the default demo's target is fmnist28_mnasnet, and
-    it needs the finalists' timing (best.json's 'verified') to reuse a search."""
+    """The fixture searched under 0.4 ms; the default demo's target is fmnist28_mnasnet placed
+    by 10 probes, and it needs the finalists' timing (best.json's 'verified') to reuse a
+    search."""
     run = _old_run(tmp_path)
+    unprobed = DemoConfig(out_dir=tmp_path, trials=3, probe_reference=0)
     assert _finished_search(run, DemoConfig(out_dir=tmp_path, trials=3), TABLE) is None
     pareto_path = tmp_path / "search" / "pareto.json"
     pareto = json.loads(pareto_path.read_text())
     pareto["latency_target"] = {"reference": "fmnist28_mnasnet", "factor": 1.0}
     pareto_path.write_text(json.dumps(pareto))
-    assert _finished_search(run, DemoConfig(out_dir=tmp_path, trials=3), TABLE) is None
+    assert _finished_search(run, unprobed, TABLE) is None
     best_path = tmp_path / "search" / "best.json"
     best = json.loads(best_path.read_text())
     best_path.write_text(json.dumps({**best, "verified": {"chosen": best["arch"]}}))
-    assert _finished_search(run, DemoConfig(out_dir=tmp_path, trials=3), TABLE)
+    assert _finished_search(run, unprobed, TABLE)
     assert _finished_search(run, DemoConfig(
         out_dir=tmp_path, trials=3, latency_target="0.9xfmnist28_mnasnet"), TABLE) is None
+    # a target placed by 10 probes (the default) is another target than the unprobed one
+    assert _finished_search(run, DemoConfig(out_dir=tmp_path, trials=3), TABLE) is None
+    pareto["latency_target"]["probe"] = {"probes": ["a"] * 10}
+    pareto_path.write_text(json.dumps(pareto))
+    assert _finished_search(run, DemoConfig(out_dir=tmp_path, trials=3), TABLE)
+    assert _finished_search(run, unprobed, TABLE) is None
 
 
 def test_the_demo_says_when_the_shipped_table_was_timed_on_another_cpu():

@@ -73,13 +73,16 @@ def ground_truth_accuracy(space_name: str, directory: Path = GROUND_TRUTH_DIR
 
 
 def compare_with_references(arch: Architecture, *, ratio_to: str | None = None,
-                            predict_ms=None, repeats: int = 5, rounds: int = 40
-                            ) -> list[ComparedNetwork]:
+                            predict_ms=None, repeats: int = 5, rounds: int = 40,
+                            probe_shift: float | None = None) -> list[ComparedNetwork]:
     """``arch`` and every registered reference of its space, each exported as the latency
     tables time networks (:func:`~mobile_nas.cost.latency.export.export_arch_onnx`: batch 1,
     fp32), timed with onnxruntime (1 thread, wall clock) interleaved with the reference
     ``ratio_to`` (default: the space's first) in ``repeats`` separate runs; [] when the space
-    has no reference. ``predict_ms``: the latency table's predictor, if any."""
+    has no reference. ``predict_ms``: the latency table's predictor, if any;
+    ``probe_shift``: a probe's factor on ratios to ``ratio_to``
+    (:attr:`~mobile_nas.cost.latency.probe.ReferenceProbe.shift`; predicted ratios are then
+    against the reference where the probe placed it)."""
     space = arch.search_space
     refs = {name: space.decode(REFERENCE_ARCHS.get(name).arch)
             for name in REFERENCE_ARCHS.names() if REFERENCE_ARCHS.get(name).space == space.name}
@@ -94,7 +97,7 @@ def compare_with_references(arch: Architecture, *, ratio_to: str | None = None,
     fractions = {name: (run.fractions[i], tuple(r[i] for r in run.per_repeat))
                  for i, name in enumerate(others)}
     fractions[ratio_to] = (1.0, (1.0,) * repeats)
-    ref_pred = float(predict_ms(anchor)) if predict_ms is not None else None
+    ref_pred = None if predict_ms is None else float(predict_ms(anchor)) / (probe_shift or 1.0)
     rows = []
     for name, a in {"searched": arch, **refs}.items():
         val, test = known.get(a.to_string(), (None, None))
@@ -104,6 +107,7 @@ def compare_with_references(arch: Architecture, *, ratio_to: str | None = None,
             name=name, arch=a.to_string(), predicted_ms=pred,
             measured_ms=frac * run.anchor_ms, ground_truth_val=val, ground_truth_test=test,
             ratio_to=ratio_to,
-            predicted_ratio=None if pred is None or not ref_pred else pred / ref_pred,
+            predicted_ratio=None if pred is None or not ref_pred
+            else 1.0 if name == ratio_to else pred / ref_pred,
             measured_ratio=frac, measured_ratios=per_run))
     return rows

@@ -116,7 +116,7 @@ def comparison_lines(d: DeployRecord) -> list[str]:
                 if c.predicted_ratio is not None else "")
         lines.append(f"  {c.name:22s} measured {c.measured_ratio:.3f}x {ref}{spread} "
                      f"{c.measured_ms:.3f} ms{pred}; {_accuracy(c.ground_truth_val)}")
-    lines.append("  measured over 5 seeds x 3 strategies: "
+    lines.append("  searches against stand-alone ground truth: "
                  "benchmarks/results/search_vs_groundtruth.md")
     return lines
 

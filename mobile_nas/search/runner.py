@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mobile_nas.atomic import atomic_write_json
-from mobile_nas.cost.latency.probe import ReferenceProbe
+from mobile_nas.cost.latency.probe import DEFAULT_PROBES, ReferenceProbe
 from mobile_nas.cost.latency.relative import (
     ResolvedTarget,
     parse_latency_target,
@@ -116,8 +116,9 @@ class SearchConfig:
     verify_top: int = 5
     # before searching, time this many probe networks interleaved with the target's
     # reference and take ratios against the reference so placed (0: the table's prediction
-    # of the reference; mobile_nas.cost.latency.probe)
-    probe_reference: int = 0
+    # of the reference; mobile_nas.cost.latency.probe; on by default since protocol
+    # benchmarks/protocols/latency_prediction_intel_v6.json)
+    probe_reference: int = DEFAULT_PROBES
     reward: str = "hard"  # the target is a budget (see mobile_nas.search.rewards)
     table: str | None = None
     measure: bool = False

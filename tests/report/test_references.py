@@ -60,6 +60,33 @@ def test_pick_and_references_are_ratios_to_one_reference_timed_with_them(monkeyp
             predictor.predict_ms(arch) / predictor.predict_ms(ref)
 
 
+def test_a_probe_shift_moves_the_predicted_ratios_but_not_the_reference(monkeypatch):
+    """With the reference probed (ratios x0.8), every predicted ratio is 0.8 times the
+    table's own and the reference's stays 1.0: the base of the ratios."""
+    import mobile_nas.cost.latency.measure as measure
+    from mobile_nas.cost.latency.measure import AnchoredRun
+
+    def fake_anchored(archs, anchor, *, repeats, rounds):
+        f = tuple(1.0 + 0.1 * k for k in range(len(archs)))
+        return AnchoredRun(fractions=f, anchor_ms=0.1, retest_pct=0.0, repeats=repeats,
+                           per_repeat=(f,) * repeats, anchor_per_repeat_ms=(0.1,) * repeats)
+
+    monkeypatch.setattr(measure, "measure_archs_anchored", fake_anchored)
+    space = get_space("fmnist28")
+    pick = space.decode("ds_k3_n1_c16_relu|ds_k3_n1_c24_relu|ds_k3_n1_c40_relu|"
+                        "mb3_k3_n1_c64_hswish")
+    predict = LatencyPredictor(LatencyTable.load(shipped_table_path("fmnist28"))).predict_ms
+    plain = {r.name: r for r in compare_with_references(
+        pick, ratio_to="fmnist28_mnasnet", predict_ms=predict, repeats=2)}
+    probed = {r.name: r for r in compare_with_references(
+        pick, ratio_to="fmnist28_mnasnet", predict_ms=predict, repeats=2, probe_shift=0.8)}
+    for name in ("searched", "fmnist28_mobilenet_v2"):
+        assert probed[name].predicted_ratio == pytest.approx(0.8 * plain[name].predicted_ratio)
+        assert probed[name].predicted_ms == plain[name].predicted_ms
+    assert probed["fmnist28_mnasnet"].predicted_ratio == plain["fmnist28_mnasnet"].predicted_ratio \
+        == 1.0
+
+
 def test_a_space_without_ground_truth_has_no_accuracies(tmp_path):
     assert ground_truth_accuracy("fmnist28", tmp_path) == {}
     assert ground_truth_accuracy("nope") == {}

@@ -49,7 +49,7 @@ def _fake_timer(table_path, *, slow=lambda index: 1.0, calls=None):
 def _config(out, table, **kw):
     base = dict(space="fmnist28", strategy="random", trials=12, out_dir=str(out),
                 table=str(table), storage="memory", seed=0, skip_margin=None,
-                progress=False, verify_top=3)
+                progress=False, verify_top=3, probe_reference=0)
     base.update(kw)
     return SearchConfig(**base)
 
