@@ -60,7 +60,9 @@ def add_latency_target_args(p: argparse.ArgumentParser, *, default: str | None,
                         "the reference (the --latency-target's, else the space's first "
                         "reference, the ms target read as a factor of its predicted latency) "
                         "in 3 interleaved runs on this machine, and pick the most accurate "
-                        "that measures within the target by more than the runs' noise "
+                        "that measures within the target by more than the runs' noise; "
+                        "when none does, up to 2 more rounds time the next best candidates "
+                        "that still meet the target after the measured finalists' error "
                         "(best.json: the pick, predicted_best, and the 'verified' block). Not "
                         "for a table imported from a device bundle (time them there with "
                         "'mobile-nas lut bundle --arch'). Default 5; 0 turns it off")

@@ -20,6 +20,7 @@ says why.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -67,6 +68,9 @@ class Verification:
     timing: RelativeTiming | None = None
     choice: FinalistChoice | None = None
     skipped: str | None = None
+    #: the rounds before the last (``timing``/``choice``), none of whose finalists measured
+    #: within the target (:func:`verify_finalists`)
+    earlier: tuple[tuple[RelativeTiming, FinalistChoice], ...] = ()
 
     @property
     def chosen_arch(self) -> str | None:
@@ -77,9 +81,17 @@ class Verification:
         """One line: the pick, that none measured within the target, or why not timed."""
         if self.choice is None:
             return f"finalists not timed: {self.skipped}"
+        rounds = f" (round {len(self.earlier) + 1})" if self.earlier else ""
         if self.choice.chosen is None:
-            return f"{self.choice.summary()}; keeping the predicted best"
-        return self.choice.summary()
+            return (f"{self.choice.summary()}{rounds}, {self.timed} timed in all; "
+                    f"keeping the predicted best")
+        return f"{self.choice.summary()}{rounds}"
+
+    @property
+    def timed(self) -> int:
+        """How many finalists were timed, over all rounds."""
+        return sum(len(c.verdicts) for _, c in self.earlier) + (
+            len(self.choice.verdicts) if self.choice else 0)
 
     def to_json(self) -> dict[str, Any]:
         """The ``verified`` block of best.json."""
@@ -96,6 +108,12 @@ class Verification:
                 "noise_pct": timing.noise_pct,
                 "load_avg": list(timing.load_avg) if timing.load_avg else None,
                 "chosen": self.chosen_arch, "summary": self.summary(),
+                "earlier_rounds": [
+                    {"candidates": [{**v.to_json(), "ratios": list(c.ratios)}
+                                    for v, c in zip(ch.verdicts, tm.candidates, strict=True)],
+                     "reference_ms": list(tm.reference_ms), "noise_pct": tm.noise_pct,
+                     "load_avg": list(tm.load_avg) if tm.load_avg else None,
+                     "summary": ch.summary()} for tm, ch in self.earlier],
                 "protocol": {k: v for k, v in timing.to_json().items()
                              if k not in ("reference", "reference_ms", "candidates",
                                           "noise_pct", "load_avg")}}
@@ -163,30 +181,63 @@ def machine_note(latency_source: str) -> str | None:
             f"their measured ratios hold here")
 
 
+#: Rounds of finalists a search times at most (see :func:`verify_finalists`).
+FINALIST_ROUNDS = 3
+
+
 def verify_finalists(records: Sequence[dict[str, Any]], *, top_k: int,
                      target: ResolvedTarget, settings: ProfileSettings,
                      timer: FinalistTimer = time_finalists,
-                     report: Callable[[str], None] | None = None) -> Verification:
+                     report: Callable[[str], None] | None = None,
+                     rounds: int = FINALIST_ROUNDS) -> Verification:
     """Times the :func:`finalist_records` against ``target``'s reference with ``settings``
     and chooses among them (:func:`~mobile_nas.cost.latency.relative.select_finalist`;
     predicted ratios are the records' ``latency_ms`` over the reference's ms: probed where
-    the target was, else predicted)."""
-    finals = finalist_records(records, top_k)
-    if not finals:
+    the target was, else predicted).
+
+    When none of a round measures within the target, up to ``rounds`` rounds in all time the
+    next best feasible candidates by reward that are still within the target once their
+    predicted ratios are multiplied by the median measured / predicted ratio of every
+    finalist timed so far (where that is above 1: the table was optimistic about the very
+    networks the search prefers); a round with no such candidate ends it."""
+    ranked = finalist_records(records, len(records))
+    if not ranked:
         return Verification(target=target, skipped="no trial was feasible by prediction")
     space = target.reference_arch.space
-    archs = [Architecture.from_string(r["arch"], space) for r in finals]
-    if report is not None:
-        report(f"finalists: timing the best {len(archs)} against {target.reference_name}, "
-               f"interleaved ({settings.threads} thread(s), {settings.provider}, "
-               f"{settings.precision})")
-    timing = timer(archs, target.reference_arch, settings)
-    rows = [FinalistRow(arch=r["arch"], accuracy=float(r["accuracy"]),
-                        predicted_ratio=float(r["latency_ms"]) / target.reference_ms,
-                        measured_ratio=c.ratio, measured_ms=c.median_ms)
-            for r, c in zip(finals, timing.candidates, strict=True)]
-    choice = select_finalist(rows, target.factor, timing.noise_pct)
-    return Verification(target=target, timing=timing, choice=choice)
+    done: list[tuple[RelativeTiming, FinalistChoice]] = []
+    timed: set[str] = set()
+    errors: list[float] = []
+    for round_ in range(max(1, rounds)):
+        correction = max(1.0, statistics.median(errors)) if errors else 1.0
+        batch = [r for r in ranked if r["arch"] not in timed and (
+            round_ == 0 or float(r["latency_ms"]) / target.reference_ms * correction
+            <= target.factor)][:top_k]
+        if not batch:
+            break
+        archs = [Architecture.from_string(r["arch"], space) for r in batch]
+        if report is not None:
+            which = "best" if round_ == 0 else (
+                f"next {len(archs)} best, still within the target at x{correction:.3f} the "
+                f"prediction (round {round_ + 1}): the")
+            report(f"finalists: timing the {which} {len(archs)} against "
+                   f"{target.reference_name}, interleaved ({settings.threads} thread(s), "
+                   f"{settings.provider}, {settings.precision})")
+        timing = timer(archs, target.reference_arch, settings)
+        rows = [FinalistRow(arch=r["arch"], accuracy=float(r["accuracy"]),
+                            predicted_ratio=float(r["latency_ms"]) / target.reference_ms,
+                            measured_ratio=c.ratio, measured_ms=c.median_ms)
+                for r, c in zip(batch, timing.candidates, strict=True)]
+        choice = select_finalist(rows, target.factor, timing.noise_pct)
+        done.append((timing, choice))
+        timed.update(r["arch"] for r in batch)
+        errors += [row.measured_ratio / row.predicted_ratio for row in rows]
+        if choice.chosen is not None:
+            break
+        if report is not None and round_ + 1 < rounds:
+            report(choice.summary())
+    last_timing, last_choice = done[-1]
+    return Verification(target=target, timing=last_timing, choice=last_choice,
+                        earlier=tuple(done[:-1]))
 
 
 def probe_search_reference(target: ResolvedTarget, *, latency_source: str,

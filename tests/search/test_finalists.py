@@ -122,6 +122,45 @@ def test_no_finalist_within_the_target_keeps_the_predicted_best_and_says_so(
     assert line in err and "target 1.5 x fmnist28_mnasnet = " in err
 
 
+def test_when_no_finalist_is_within_the_target_the_next_ones_are_timed(
+        tmp_path, here_table, fmnist28):
+    """The first round's finalists all measure 1.65x the reference (over the 1.5x target),
+    later ones as predicted: a second round times the next best feasible candidates whose
+    predicted ratios, times the first round's median measured / predicted, still meet the
+    target, and the most accurate of them is the pick."""
+    predict = LatencyPredictor(LatencyTable.load(here_table)).predict_ms
+    seen: list[list[str]] = []
+
+    def timer(candidates, reference, settings):
+        first = not seen
+        seen.append([str(a) for a in candidates])
+        clock = FakeClock()
+        ref_ms = predict(reference)
+        return time_against_reference(
+            candidates, reference, rounds=2, runs_per_round=1, warmup=0, timer=clock,
+            session_factory=lambda a: FakeNet(
+                clock, 1.65 * ref_ms if first and a != reference else predict(a)))
+
+    result = run_search(_config(tmp_path, here_table, latency_target="1.5xfmnist28_mnasnet",
+                                trials=30, verify_top=2),
+                        evaluator=WidthEvaluator(space=fmnist28), finalist_timer=timer)
+    v = result.best["verified"]
+    assert len(seen) == 2 and not set(seen[0]) & set(seen[1])
+    (first,) = v["earlier_rounds"]
+    assert [c["arch"] for c in first["candidates"]] == seen[0]
+    assert all(c["measured_ratio"] == pytest.approx(1.65) and not c["within_target"]
+               for c in first["candidates"])
+    ratios = sorted(1.65 / c["predicted_ratio"] for c in first["candidates"])
+    correction = (ratios[0] + ratios[1]) / 2  # the median of two
+    assert [c["arch"] for c in v["candidates"]] == seen[1]
+    for c in v["candidates"]:
+        assert c["predicted_ratio"] * correction <= 1.5 + 1e-9
+        assert c["measured_ratio"] == pytest.approx(c["predicted_ratio"])
+    chosen = max(v["candidates"], key=lambda c: c["accuracy"])
+    assert result.best["arch"] == v["chosen"] == chosen["arch"]
+    assert "(round 2)" in result.verification.summary()
+
+
 def test_a_probed_reference_moves_the_target_and_the_predicted_ratios(
         tmp_path, here_table, fmnist28):
     """The machine runs every network as the table predicts but the reference 1.25x: the
