@@ -110,6 +110,38 @@ def one_factor(checks: dict[str, dict], probes: Sequence[int], draws: int, seed:
     return rows
 
 
+#: Bands of the measured ratio to the reference (a search with the target "1x the reference"
+#: decides among networks in the first two).
+BANDS = ((0.0, 0.85), (0.85, 1.0), (1.0, 1.2), (1.2, 1.5), (1.5, float("inf")))
+
+
+def _band(x: float) -> int:
+    return next(i for i, (lo, hi) in enumerate(BANDS) if lo <= x < hi)
+
+
+def size_bands(checks: dict[str, dict]) -> list[dict]:
+    """Per check: the mean signed error of its recorded predicted ratios by band of the
+    measured ratio (random networks, all runs), and how many of its table's calibration
+    networks fall in each band (by the table's predicted ratio)."""
+    out = []
+    for name, c in checks.items():
+        s = c["spaces"][SPACE]
+        pred = LatencyPredictor(LatencyTable.load(REPO / s["table"]))
+        ref = REFERENCE_ARCHS.get(s["runs"][0]["reference"])
+        cal = _ratios(pred, s["calibration"]["archs"], Architecture.from_string(ref.arch, SPACE))
+        errors: list[list[float]] = [[] for _ in BANDS]
+        for run in s["runs"]:
+            for r in run["rows"]:
+                if r["arch"] != ref.arch:
+                    errors[_band(r["measured_ratio"])].append(
+                        (r["predicted_ratio"] / r["measured_ratio"] - 1) * 100)
+        out.append({"check": name, "probed": any(r.get("probe") for r in s["runs"]),
+                    "calibration": [sum(_band(x) == i for x in cal) for i in range(len(BANDS))],
+                    "n": [len(e) for e in errors],
+                    "bias": [float(np.mean(e)) if e else None for e in errors]})
+    return out
+
+
 def finalists(files: Sequence[str], tables: dict[str, str]) -> dict:
     """Every finalist of the given searches, predicted by each table against its measured
     ratio to the reference."""
@@ -176,6 +208,21 @@ def markdown(result: dict) -> str:
     lines += ["", "Mean MAPE over runs: as built " + f"{mean['as_built']:.2f}%"
               + "".join(f", {k} probes {mean[f'probes_{k}']:.2f}% (lower in {better[k]} of "
                         f"{len(result['one_factor'])} runs)" for k in probes) + ".", ""]
+    heads = [f"{lo:g}-{hi:g}x" if hi != float("inf") else f">= {lo:g}x" for lo, hi in BANDS]
+    lines += ["## Error by size", "",
+              "Mean signed error of each check's recorded predicted ratios (probed where the "
+              "check probed) by band of the measured ratio to the reference, over its random "
+              "networks and runs (n: rows); and how many of its table's 160 calibration "
+              "networks the table puts in each band. A search for networks as fast as the "
+              "reference decides in the first two bands, where the calibration has few.", "",
+              "| check | probed | " + " | ".join(heads) + " | calibration networks by band |",
+              "|---|---|" + "---|" * len(BANDS) + "---|"]
+    for r in result["size_bands"]:
+        cells = [f"{b:+.1f}% (n {n})" if b is not None else "-"
+                 for b, n in zip(r["bias"], r["n"], strict=True)]
+        lines.append(f"| {r['check']} | {'yes' if r['probed'] else 'no'} | "
+                     + " | ".join(cells) + f" | {' / '.join(map(str, r['calibration']))} |")
+    lines += [""]
     f = result["finalists"]
     lines += ["## Search finalists", "",
               f"{f['finalists']} finalists of {f['searches']} searches "
@@ -197,6 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--check", action="append", required=True,
                    help="a latency_prediction.py JSON with fmnist28 rows (repeatable)")
+    p.add_argument("--band-check", action="append", default=[],
+                   help="a further check for the error-by-size section only (repeatable)")
     p.add_argument("--finalists", nargs="+", default=[],
                    help="search_vs_groundtruth.py search records (their 'verified' blocks)")
     p.add_argument("--table", action="append", default=[], metavar="NAME=PATH",
@@ -216,6 +265,9 @@ def main(argv: Sequence[str] | None = None) -> int:
               "probes": args.probes, "draws": args.draws, "seed": args.seed,
               "ceiling": ceiling(checks),
               "one_factor": one_factor(checks, args.probes, args.draws, args.seed),
+              "band_checks": [_shown(c) for c in args.band_check],
+              "size_bands": size_bands(checks | {Path(c).stem: json.loads(Path(c).read_text())
+                                                 for c in args.band_check}),
               "finalists": finalists(sorted(args.finalists), tables)}
     out = Path(args.out)
     atomic_write_json(out.with_suffix(".json"), result)

@@ -19,6 +19,7 @@ def test_the_page_is_recomputed_from_the_committed_data(tmp_path, monkeypatch):
     mod = load_script("latency_probe")
     committed = json.loads((RESULTS / "latency_probe_intel.json").read_text())
     args = [a for c in committed["checks"] for a in ("--check", c)]
+    args += [a for c in committed["band_checks"] for a in ("--band-check", c)]
     args += ["--finalists", *committed["finalist_files"]]
     args += [a for name, t in committed["finalists"]["tables"].items()
              for a in ("--table", f"{name}={t['path']}")]
@@ -27,7 +28,7 @@ def test_the_page_is_recomputed_from_the_committed_data(tmp_path, monkeypatch):
     assert mod.main(args) == 0
     page = (tmp_path / "probe.md").read_text()
     assert _rows(page) == _rows((RESULTS / "latency_probe_intel.md").read_text())
-    assert len(_rows(page)) == 2 + 15 + 2 + 15 + 2 + 2
+    assert len(_rows(page)) == 2 + 15 + 2 + 15 + 2 + 6 + 2 + 3
 
 
 def test_a_bad_table_argument_is_one_error_line(capsys):
