@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mobile_nas.commands._common import add_json_arg, positive_int, print_json
+from mobile_nas.commands._common import add_json_arg, non_negative_int, positive_int, print_json
 from mobile_nas.cost.latency.check import check_lut
 
 
@@ -36,6 +36,11 @@ def register(lut: argparse._SubParsersAction) -> None:
                         "the median over them and their spread is the noise (default 3)")
     p.add_argument("--plot", metavar="PNG", default="lut_check.png",
                    help="scatter plot to write (default lut_check.png; '' for none)")
+    p.add_argument("--probes", type=non_negative_int, default=0, metavar="K",
+                   help="also time K probe networks in the same runs and take the predicted "
+                        "ratios against the reference where they place it, as a search does "
+                        "(search --probe-reference, default 10 there); default 0: the table's "
+                        "own prediction of the reference")
     p.add_argument("--no-progress", action="store_true")
     add_json_arg(p)
     p.set_defaults(handler=_check)
@@ -45,7 +50,7 @@ def _check(args: argparse.Namespace) -> int:
     result = check_lut(args.table, space=args.space, n=args.n, seed=args.seed,
                        include=args.arch, rounds=args.rounds, repeats=args.repeats,
                        plot=args.plot or None, progress=not (args.no_progress or args.json),
-                       note=None if args.json else print)
+                       note=None if args.json else print, probes=args.probes)
     if args.json:
         print_json(result.to_json())
         return 0
@@ -57,8 +62,11 @@ def _check(args: argparse.Namespace) -> int:
             f"{r.ratio_error_pct:+6.1f}%")
         print(f"{r.name:<13} predicted {r.predicted_ms:8.3f} ms  measured {r.measured_ms:8.3f} ms"
               f"  {r.error_pct:+6.1f}%{ratio}")
+    if report.probe is not None:
+        print(report.probe.describe())
     if report.ratio_mape is not None:
-        print(f"{len(report.rows)} networks, ratio to {ref} timed in the same runs (the "
+        print(f"{len(report.rows)} networks, ratio to {ref}"
+              f"{' (probed)' if report.probe else ''} timed in the same runs (the "
               f"protocol's measure): MAPE {report.ratio_mape:.2f}%, within 5% "
               f"{report.ratio_within_5:.0%}, within 10% {report.ratio_within_10:.0%}")
     if report.pair_order is not None and report.pair_order.pairs:

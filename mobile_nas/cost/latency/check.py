@@ -346,11 +346,13 @@ class LutCheckResult:
 def check_lut(path: str | os.PathLike[str], *, space: str | None = None, n: int = 20,
               seed: int = 1, include: Sequence[str] = (), rounds: int = 20, repeats: int = 3,
               plot: str | os.PathLike[str] | None = None, progress: bool = False,
-              note: Callable[[str], None] | None = None) -> LutCheckResult:
+              note: Callable[[str], None] | None = None, probes: int = 0) -> LutCheckResult:
     """``lut check`` as a library pipeline: checks the table at ``path`` (for ``space``;
     default the table's) on the networks :func:`check_archs` picks (``include``: arch
     strings, reference names or JSON files, then the references and ``n`` random ones drawn
-    with ``seed``) with :func:`check_table`, and draws the :func:`scatter_plot` to ``plot``.
+    with ``seed``) with :func:`check_table` (``probes``: ratios against the reference as
+    that many probe networks place it, as a search does), and draws the :func:`scatter_plot`
+    to ``plot``.
 
     ``note`` receives a line on the table's on-demand entries, if any, before the
     measurement starts. Raises :class:`~mobile_nas.errors.MobileNasError` for a table of
@@ -362,6 +364,8 @@ def check_lut(path: str | os.PathLike[str], *, space: str | None = None, n: int 
                                 f"not {resolved.name!r}")
     if n < 0:
         raise OutOfRangeError("n", n, ">= 0")
+    if probes < 0:
+        raise OutOfRangeError("probes", probes, ">= 0")
     archs = check_archs(table, resolved, n=n, seed=seed,
                         include=load_space_archs(include, resolved.name))
     if len(archs) < 2:
@@ -374,7 +378,7 @@ def check_lut(path: str | os.PathLike[str], *, space: str | None = None, n: int 
     if on_demand and note is not None:
         note(f"on demand: {on_demand}")
     report = check_table(table, archs, rounds=rounds, repeats=repeats, progress=progress,
-                         table_path=path)
+                         table_path=path, probes=probes)
     if plot:
         scatter_plot(report, plot, title=f"{table.space}: {len(archs)} networks, "
                      f"{table.metadata.get('threads')} thread(s), clock "

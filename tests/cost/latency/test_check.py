@@ -57,9 +57,11 @@ def test_check_lut_notes_on_demand_entries_then_measures(tmp_path, monkeypatch):
     path = tmp_path / "t.json"
     path.write_text(json.dumps(data))
     events: list[str] = []
+    asked: list[int | None] = []
 
     def fake_check_table(table, archs, **kw):
         events.append("measured")
+        asked.append(kw.get("probes"))
         rows = tuple(check.CheckRow(arch=a.to_string(), name=name, predicted_ms=1.0 + i,
                                     measured_ms=1.1 + i, measured_iqr_ms=0.0)
                      for i, (name, a) in enumerate(archs))
@@ -80,3 +82,7 @@ def test_check_lut_notes_on_demand_entries_then_measures(tmp_path, monkeypatch):
         check_lut(path, n=-1)
     assert (info.value.what, info.value.value, info.value.allowed) == ("n", -1, ">= 0")
     assert events[2:] == ["measured"]  # nothing measured for the refused ones
+    check_lut(path, n=1, plot=None, probes=4)  # probes are passed to the measurement
+    assert asked == [0, 0, 4]
+    with pytest.raises(OutOfRangeError, match="^probes must be >= 0"):
+        check_lut(path, n=1, probes=-1)
