@@ -172,3 +172,16 @@ def test_the_e2e_page_says_which_checkpoint_was_retrained_and_whether_it_reprodu
                            "timing")}})
     assert "Checkpoint of fmnist28_mnasnet_s0 lost" in page
     assert "test 91.90% (recorded 92.36%, 91.91%): not reproduced exactly." in page
+
+
+def test_the_committed_search_page_is_recomputed_from_the_committed_runs(reg):
+    """benchmarks/results/search_vs_groundtruth.{json,md}: every figure follows from the
+    committed search records and stand-alone rows, and the page from the JSON."""
+    from mobile_nas.space import get_space
+    from mobile_nas.train.groundtruth import load_ground_truth
+
+    committed = json.loads(SVG.OUT.with_suffix(".json").read_text())
+    gt = load_ground_truth(SVG.GROUND_TRUTH, get_space(reg.protocol.space))
+    fresh = SVG.analyse(reg, SVG.load_runs(reg), SVG.trained(gt))
+    assert {k: committed[k] for k in fresh} == json.loads(json.dumps(fresh))
+    assert SVG.render(committed) == SVG.OUT.with_suffix(".md").read_text()
