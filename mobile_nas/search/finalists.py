@@ -216,12 +216,12 @@ def verify_finalists(records: Sequence[dict[str, Any]], *, top_k: int,
             break
         archs = [Architecture.from_string(r["arch"], space) for r in batch]
         if report is not None:
-            which = "best" if round_ == 0 else (
-                f"next {len(archs)} best, still within the target at x{correction:.3f} the "
-                f"prediction (round {round_ + 1}): the")
-            report(f"finalists: timing the {which} {len(archs)} against "
-                   f"{target.reference_name}, interleaved ({settings.threads} thread(s), "
-                   f"{settings.provider}, {settings.precision})")
+            which = f"the best {len(archs)}" if round_ == 0 else (
+                f"round {round_ + 1}, the next {len(archs)} best that meet the target at "
+                f"x{correction:.3f} their prediction,")
+            report(f"finalists: timing {which} against {target.reference_name}, interleaved "
+                   f"({settings.threads} thread(s), {settings.provider}, "
+                   f"{settings.precision})")
         timing = timer(archs, target.reference_arch, settings)
         rows = [FinalistRow(arch=r["arch"], accuracy=float(r["accuracy"]),
                             predicted_ratio=float(r["latency_ms"]) / target.reference_ms,

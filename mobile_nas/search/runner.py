@@ -370,8 +370,9 @@ def _probed_target(target: ResolvedTarget, config: SearchConfig, out_dir: Path,
 
 def _stored_probe(out_dir: Path, config: SearchConfig, target: ResolvedTarget
                   ) -> ReferenceProbe | None:
-    """The probe of this reference recorded by an earlier run of the study: in
-    ``out_dir``, or in the shared study's attributes; None if none."""
+    """The probe of this reference recorded by an earlier run of the study, with the same
+    number of probes and the same table (its prediction of the reference): in ``out_dir``, or
+    in the shared study's attributes; None if none."""
     data: dict[str, Any] | None = None
     if (out_dir / PROBE_FILE).is_file():
         data = json.loads((out_dir / PROBE_FILE).read_text())
@@ -384,7 +385,8 @@ def _stored_probe(out_dir: Path, config: SearchConfig, target: ResolvedTarget
         meta = storage.get_study_user_attrs(study_id).get("mobile_nas", {})
         data = (meta.get("latency_target") or {}).get("probe")
     if not data or data.get("reference") != str(target.reference_arch) or \
-            len(data.get("probes", ())) != config.probe_reference:
+            len(data.get("probes", ())) != config.probe_reference or \
+            abs(float(data["reference_predicted_ms"]) / target.reference_predicted_ms - 1) > 1e-9:
         return None
     return ReferenceProbe.from_json(data)
 

@@ -4,6 +4,7 @@ in one line; the CLI words bad targets with its flag."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -192,6 +193,16 @@ def test_a_probed_reference_moves_the_target_and_the_predicted_ratios(
                        evaluator=WidthEvaluator(space=fmnist28), finalist_timer=timer)
     assert again.best["latency_target"] == target
     assert all([str(a) for a in candidates] != probes for candidates, _, _ in calls)
+    # a recorded probe is reused only for the same reference, probe count and table
+    from mobile_nas.search.runner import _stored_probe
+
+    assert _stored_probe(tmp_path, config, again.target) is not None
+    ref_ms = target["reference_predicted_ms"]
+    other_table = dataclasses.replace(again.target, probe=None,
+                                      reference_predicted_ms=2 * ref_ms)
+    assert _stored_probe(tmp_path, config, other_table) is None
+    assert _stored_probe(tmp_path, _config(tmp_path, here_table, probe_reference=5),
+                         again.target) is None
 
 
 def test_an_imported_devices_table_is_not_timed_here(tmp_path, table_path, fmnist28):
