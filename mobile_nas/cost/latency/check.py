@@ -20,9 +20,8 @@ from mobile_nas.cost.latency.probe import (
     DEFAULT_PROBE_SEED,
     ReferenceProbe,
     probe_archs,
-    probe_from_timing,
+    probe_from_ratios,
 )
-from mobile_nas.cost.latency.relative import CandidateTiming, RelativeTiming
 from mobile_nas.cost.latency.sentinel import sentinel_onnx
 from mobile_nas.cost.latency.table import LatencyTable
 from mobile_nas.errors import MobileNasError, OutOfRangeError, SettingError
@@ -251,17 +250,8 @@ def check_table(table: LatencyTable, archs: Sequence[tuple[str, Architecture]], 
     probe = None
     if probe_nets and reference is not None and ref_predicted is not None:
         n = len(archs)
-        timing = RelativeTiming(
-            reference=reference[1], reference_ms=tuple(run.anchor_per_repeat_ms),
-            candidates=tuple(CandidateTiming(arch=a, ratio=run.fractions[n + i],
-                                             ratios=tuple(r[n + i] for r in run.per_repeat),
-                                             median_ms=run.measured_ms[n + i])
-                             for i, a in enumerate(probe_nets)),
-            noise_pct=run.retest_pct, load_avg=None, repeats=repeats, rounds=run.rounds,
-            runs_per_round=0, threads=int(md.get("threads", 1)),
-            provider=md.get("provider", "CPUExecutionProvider"), precision=table.precision,
-            seconds=0.0)
-        probe = probe_from_timing(reference[1], timing, pred.predict_ms, seed=probe_seed)
+        probe = probe_from_ratios(reference[1], probe_nets, run.fractions[n:], pred.predict_ms,
+                                  seed=probe_seed, noise_pct=run.retest_pct)
         ref_predicted = probe.reference_ms
     rows = tuple(CheckRow(arch=a.to_string(), name=name, predicted_ms=p,
                           measured_ms=run.measured_ms[i], measured_iqr_ms=0.0,

@@ -126,22 +126,34 @@ class ReferenceProbe:
                    seconds=float(d["seconds"]))
 
 
-def probe_from_timing(reference: Architecture, timing: RelativeTiming,
-                      predict_ms: Callable[[Architecture], float], *, seed: int
-                      ) -> ReferenceProbe:
-    """The :class:`ReferenceProbe` of probes already timed against ``reference``."""
-    predicted = tuple(float(predict_ms(c.arch)) for c in timing.candidates)
-    measured = tuple(c.ratio for c in timing.candidates)
+def probe_from_ratios(reference: Architecture, probes: Sequence[Architecture],
+                      measured_ratios: Sequence[float],
+                      predict_ms: Callable[[Architecture], float], *, seed: int,
+                      noise_pct: float, load_avg: tuple[float, float, float] | None = None,
+                      seconds: float = 0.0) -> ReferenceProbe:
+    """The :class:`ReferenceProbe` of ``probes`` measured at ``measured_ratios`` of
+    ``reference`` (``noise_pct``: the timing's noise floor)."""
+    predicted = tuple(float(predict_ms(a)) for a in probes)
+    measured = tuple(float(m) for m in measured_ratios)
     ref_ms = rebased_reference_ms(predicted, measured)
     spread = statistics.median(abs(p / m / ref_ms - 1) * 100
                                for p, m in zip(predicted, measured, strict=True))
     return ReferenceProbe(reference=reference.to_string(), reference_ms=ref_ms,
                           reference_predicted_ms=float(predict_ms(reference)),
-                          probes=tuple(c.arch.to_string() for c in timing.candidates),
+                          probes=tuple(a.to_string() for a in probes),
                           predicted_ms=predicted, measured_ratios=measured,
                           spread_pct=round(float(spread), 3), seed=seed,
-                          noise_pct=timing.noise_pct, load_avg=timing.load_avg,
-                          seconds=round(timing.seconds, 2))
+                          noise_pct=noise_pct, load_avg=load_avg, seconds=round(seconds, 2))
+
+
+def probe_from_timing(reference: Architecture, timing: RelativeTiming,
+                      predict_ms: Callable[[Architecture], float], *, seed: int
+                      ) -> ReferenceProbe:
+    """The :class:`ReferenceProbe` of probes already timed against ``reference``."""
+    return probe_from_ratios(reference, [c.arch for c in timing.candidates],
+                             [c.ratio for c in timing.candidates], predict_ms, seed=seed,
+                             noise_pct=timing.noise_pct, load_avg=timing.load_avg,
+                             seconds=timing.seconds)
 
 
 def probe_reference(reference: Architecture, predict_ms: Callable[[Architecture], float],
